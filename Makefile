@@ -1,0 +1,30 @@
+# The two commands of the README. Each creates .venv the first time (torch pinned to the
+# 2.13.0 CPU wheel: an unpinned torch would pull several GB of CUDA packages).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ssl-graph-installed
+
+.PHONY: demo test bench clean-store
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ssl-graph run specs/demo.py
+	$(BIN)/ssl-graph run specs/demo.py --quiet
+	$(BIN)/ssl-graph graph specs/demo.py --out store/demo-graph.png
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean-store:
+	find store -mindepth 1 ! -name .gitignore -exec rm -rf {} +

@@ -1,0 +1,25 @@
+"""ssl_graph: declarative, incremental pipelines for self-supervised speech models.
+
+Importing the package is cheap: specs are plain pydantic, torch is imported only by training
+and model-feature ops, zarr only when arrays are touched.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
+from .specs.nodes import MFCC, ClusterQuality, Corpus, KMeans, Labels  # noqa: E402
+
+
+def load(spec_path, store=None):
+    """Bind a spec file to a store (default ``./store`` or $SSL_GRAPH_STORE)."""
+    from .api import Project
+
+    return Project(spec_path, store)
+
+
+__all__ = [
+    "Spec", "Component", "Node", "SpecError", "runtime",
+    "Corpus", "MFCC", "KMeans", "Labels", "ClusterQuality", "load",
+]

@@ -1,0 +1,142 @@
+"""Python API: the same reach as the CLI (plan, run, query) without importing torch.
+
+    >>> import ssl_graph
+    >>> project = ssl_graph.load("specs/demo.py")
+    >>> project.run()
+    >>> project["km"].labels("usf3-0007")          # frame labels, int array
+    >>> project["mfcc"].features("usf3-0007")      # (frames, 39) float32
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .specs.base import Node, SpecError
+from .specs.nodes import Corpus, KMeans, Labels
+from .store.ragged import RaggedReader
+from .store.store import Store, node_key
+
+
+class NotComputed(LookupError):
+    pass
+
+
+class Project:
+    """A spec file bound to a store."""
+
+    def __init__(self, spec_path: str | Path, store: str | Store | None = None):
+        self.spec_path = Path(spec_path)
+        self.store = store if isinstance(store, Store) else Store(store)
+
+    @cached_property
+    def pipeline(self):
+        from .graph.pipeline import load_pipeline
+
+        return load_pipeline(self.spec_path)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.pipeline.spec.nodes)
+
+    def __getitem__(self, name: str) -> "NodeHandle":
+        return NodeHandle(self, name, self.pipeline.node(name))
+
+    def plan(self):
+        from .graph.plan import make_plan
+
+        return make_plan(self.pipeline, self.store)
+
+    def run(self, targets: list[str] | None = None, progress: bool = False, console=None):
+        from .runner import run_plan
+
+        return run_plan(self.pipeline, self.store, targets=targets, progress=progress, console=console)
+
+
+class NodeHandle:
+    """Read access to one node's stored result, by name."""
+
+    def __init__(self, project: Project, name: str, node: Node):
+        self.project, self.name, self.node = project, name, node
+
+    def __repr__(self) -> str:
+        return f"<{self.node.kind} {self.name!r} {self.node.fingerprint}>"
+
+    @property
+    def key(self) -> str:
+        return node_key(self.node.kind, self.node.fingerprint)
+
+    @cached_property
+    def record(self) -> dict:
+        rec = self.project.store.record(self.key)
+        if rec is None or rec.get("status") != "complete":
+            state = "is incomplete" if rec else "has not been computed"
+            raise NotComputed(
+                f"node {self.name!r} ({self.node.kind} {self.node.fingerprint[:8]}) {state} in "
+                f"{self.project.store.url}; run `ssl-graph run {self.project.spec_path}` first"
+            )
+        return rec
+
+    @property
+    def metrics(self) -> dict:
+        return dict(self.record.get("metrics", {}))
+
+    @cached_property
+    def _reader(self) -> RaggedReader:
+        if not self.node.per_utterance:
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; it has no per-utterance data")
+        self.record  # noqa: B018 - raises NotComputed with a helpful message
+        return RaggedReader(self.project.store, self.key)
+
+    def utterances(self) -> list[str]:
+        return self._reader.utterances()
+
+    def _get(self, utt: str) -> np.ndarray:
+        if utt not in self._reader:
+            known = self._reader.utterances()
+            hint = ", ".join(known[:3]) + (", …" if len(known) > 3 else "")
+            raise KeyError(f"{self.name!r} has no utterance {utt!r} ({len(known)} stored: {hint})")
+        return np.asarray(self._reader.get(utt))
+
+    def features(self, utt: str) -> np.ndarray:
+        if isinstance(self.node, (Labels, KMeans, Corpus)):
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node, not a feature node")
+        return self._get(utt)
+
+    @cached_property
+    def centroids(self) -> np.ndarray:
+        km = self.node if isinstance(self.node, KMeans) else getattr(self.node, "kmeans", None)
+        if km is None:
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; it has no centroids")
+        handle = self if km is self.node else NodeHandle(self.project, self.name, km)
+        return np.asarray(self.project.store.read_array(f"{handle.key}/centroids")[...])
+
+    def labels(self, utt: str) -> np.ndarray:
+        """Frame labels; for a KMeans node, from a stored Labels node or assigned on the fly."""
+        if isinstance(self.node, Labels):
+            return self._get(utt)
+        if not isinstance(self.node, KMeans):
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; labels come from KMeans/Labels")
+        for fp in self.project.pipeline.descendants(self.node):
+            other = self.project.pipeline.graph.nodes[fp]["node"]
+            if isinstance(other, Labels) and other.kmeans == self.node and other.features is None:
+                try:
+                    return self.project[self.project.pipeline.name_of(other)].labels(utt)
+                except (NotComputed, KeyError):
+                    break
+        from .kernels.assign import assign_labels
+
+        feats = NodeHandle(self.project, self.name, self.node.features)
+        self.record  # noqa: B018
+        x = np.ascontiguousarray(feats.features(utt), dtype=np.float32)
+        return assign_labels(x, self.centroids.astype(np.float32))[0]
+
+    def array(self, name: str) -> np.ndarray:
+        self.record  # noqa: B018
+        return np.asarray(self.project.store.read_array(f"{self.key}/{name}")[...])
+
+
+def load(spec_path: str | Path, store: str | None = None) -> Project:
+    return Project(spec_path, store)

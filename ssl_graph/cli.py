@@ -1,0 +1,69 @@
+"""``ssl-graph``: plan, run, inspect and query pipelines from the shell.
+
+Every user error ends in one line naming the file/node/utterance and what to do, never a
+traceback (set SSL_GRAPH_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from .store.store import ENV_VAR
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # one clear line instead of a traceback
+            if os.environ.get("SSL_GRAPH_DEBUG"):
+                raise
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, KeyError):
+                msg = str(exc.args[0]) if exc.args else msg
+            click.echo(f"error: {msg}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store", envvar=ENV_VAR, default=None, metavar="PATH|URL",
+              help=f"store location (default ./store, or ${ENV_VAR}); any fsspec URL works")
+@click.version_option(package_name="ssl_graph")
+@click.pass_context
+def main(ctx, store):
+    """Declarative, incremental pipelines for self-supervised speech models.
+
+    \b
+    ssl-graph plan specs/demo.py          what would run, and why
+    ssl-graph run specs/demo.py           compute only stale nodes
+    ssl-graph query labels specs/demo.py:labels --utt usf3-0007
+    """
+    ctx.obj = {"store": store}
+
+
+def _project(ctx, spec):
+    from .api import Project
+
+    return Project(spec, ctx.obj["store"])
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    spec, sep, name = ref.rpartition(":")
+    if not sep or not spec:
+        raise click.BadParameter(f"expected SPEC:NODE (e.g. specs/demo.py:km), got {ref!r}")
+    return spec, name
+
+
+from . import cli_commands  # noqa: E402,F401 - registers the subcommands on `main`

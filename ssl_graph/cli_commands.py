@@ -1,0 +1,195 @@
+"""The subcommands of ``ssl-graph`` (kept apart from the group so each stays readable)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .cli import _console, _project, _split_ref, main
+
+_STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan"}
+
+
+def _metric_summary(metrics: dict) -> str:
+    keys = ("pnmi", "phone_purity", "inertia", "cer", "per", "wer", "loss")
+    parts = [f"{k}={metrics[k]:.3f}" for k in keys if isinstance(metrics.get(k), (int, float))]
+    return " ".join(parts)
+
+
+@main.command()
+@click.argument("spec")
+@click.pass_context
+def plan(ctx, spec):
+    """Show every node as fresh or stale, with the reasons (nothing is computed).
+
+    \b
+    ssl-graph plan specs/demo.py
+    """
+    from rich.table import Table
+
+    states = _project(ctx, spec).plan()
+    table = Table(title=f"plan: {spec}", title_justify="left")
+    for col in ("node", "kind", "status", "why"):
+        table.add_column(col)
+    for st in states.values():
+        why = "; ".join(st.reasons) if st.stale else "; ".join(st.notes)
+        style = _STATUS_STYLE[st.status]
+        table.add_row(st.name, st.node.kind, f"[{style}]{st.status}[/]", why)
+    _console().print(table)
+    n = sum(st.stale for st in states.values())
+    click.echo(f"{n} of {len(states)} nodes stale")
+
+
+@main.command()
+@click.argument("spec")
+@click.argument("nodes", nargs=-1)
+@click.option("--no-progress", is_flag=True, help="no progress bars")
+@click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
+@click.pass_context
+def run(ctx, spec, nodes, no_progress, quiet):
+    """Compute stale nodes (all, or only NODES and what they need).
+
+    \b
+    ssl-graph run specs/demo.py
+    ssl-graph run specs/demo.py quality      # just `quality` and its inputs
+    """
+    project = _project(ctx, spec)
+    console = _console()
+    report = project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
+    if not quiet:
+        from rich.table import Table
+
+        table = Table(title=f"run: {spec}", title_justify="left")
+        for col in ("node", "kind", "status", "time", "result"):
+            table.add_column(col)
+        for n in report.nodes:
+            style = _STATUS_STYLE.get(n.status, "white")
+            result = _metric_summary(n.metrics)
+            if n.utterances is not None:
+                result = f"{n.utterances} utts " + result
+            t = f"{n.seconds:.2f}s" if n.status == "computed" else ""
+            table.add_row(n.name, n.kind, f"[{style}]{n.status}[/]", t, result)
+        console.print(table)
+    click.echo(f"computed {len(report.computed)} of {len(report.nodes)} nodes "
+               f"in {report.seconds:.2f}s")
+
+
+@main.command()
+@click.argument("spec")
+@click.pass_context
+def status(ctx, spec):
+    """What the store holds for each node: status, size, utterances, metrics.
+
+    \b
+    ssl-graph status specs/demo.py
+    """
+    from rich.table import Table
+
+    project = _project(ctx, spec)
+    states = project.plan()
+    table = Table(title=f"status: {spec}", title_justify="left")
+    for col in ("node", "kind", "fingerprint", "status", "utts", "updated", "metrics"):
+        table.add_column(col)
+    for st in states.values():
+        rec = st.record or {}
+        table.add_row(st.name, st.node.kind, st.node.fingerprint[:10],
+                      f"[{_STATUS_STYLE[st.status]}]{st.status}[/]",
+                      str(rec.get("n_utts", "")), rec.get("updated", "-"),
+                      _metric_summary(rec.get("metrics", {})))
+    _console().print(table)
+
+
+@main.command()
+@click.argument("ref", metavar="SPEC:NODE")
+@click.pass_context
+def explain(ctx, ref):
+    """Why a node is stale: field-level diff against what the store holds for its name.
+
+    \b
+    ssl-graph explain specs/demo.py:km
+    """
+    from .graph.diff import describe_changes, previous_record
+
+    spec, name = _split_ref(ref)
+    project = _project(ctx, spec)
+    states = project.plan()
+    node = project.pipeline.node(name)
+    st = next(s for s in states.values() if s.node.fingerprint == node.fingerprint)
+    click.echo(f"{st.name} ({node.kind} {node.fingerprint}): {st.status}")
+    for r in st.reasons:
+        click.echo(f"  - {r}")
+    for r in st.notes:
+        click.echo(f"  note: {r}")
+    prev = previous_record(st.name, node, project.store, project.pipeline.spec_name)
+    if prev is not None:
+        names = {fp: s.name for fp, s in ((s.node.fingerprint, s) for s in states.values())}
+        lines = describe_changes(prev["spec"], node.semantic(), prev.get("op_version"),
+                                 node.op_version, lambda fp: names.get(fp, fp[:8]))
+        click.echo(f"compared with {prev['fingerprint']} (stored {prev.get('updated', '?')}):")
+        for line in lines or ["no field differs"]:
+            click.echo(f"  {line}")
+    elif st.record is not None:
+        click.echo(f"the store holds this exact spec (updated {st.record.get('updated', '?')})")
+    else:
+        click.echo("the store has never held a node under this name")
+
+
+@main.command()
+@click.argument("ref", metavar="SPEC:NODE")
+@click.pass_context
+def show(ctx, ref):
+    """Print a node's spec and stored record (metrics, timings, inputs) as JSON.
+
+    \b
+    ssl-graph show specs/demo.py:quality
+    """
+    spec, name = _split_ref(ref)
+    project = _project(ctx, spec)
+    node = project.pipeline.node(name)
+    handle = project[name]
+    rec = project.store.record(handle.key)
+    out = {"name": name, "kind": node.kind, "fingerprint": node.fingerprint, "key": handle.key,
+           "spec": node.semantic(), "record": rec}
+    click.echo(json.dumps(out, indent=2, default=str))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["features", "labels", "utts"]))
+@click.argument("ref", metavar="SPEC:NODE")
+@click.option("--utt", help="utterance id")
+@click.option("--out", type=click.Path(dir_okay=False), help="save the array as .npy")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+def query(ctx, what, ref, utt, out, as_json):
+    """Read cached features or labels of one utterance (or list utterances).
+
+    \b
+    ssl-graph query features specs/demo.py:mfcc --utt usf3-0007 --out x.npy
+    ssl-graph query labels specs/demo.py:labels --utt usf3-0007 --json
+    ssl-graph query utts specs/demo.py:mfcc
+    """
+    import numpy as np
+
+    spec, name = _split_ref(ref)
+    handle = _project(ctx, spec)[name]
+    if what == "utts":
+        utts = handle.utterances()
+        click.echo(json.dumps(utts) if as_json else "\n".join(utts))
+        return
+    if not utt:
+        raise click.UsageError("--utt is required for features/labels")
+    arr = handle.features(utt) if what == "features" else handle.labels(utt)
+    if out:
+        np.save(out, arr)
+        click.echo(f"saved {arr.shape} {arr.dtype} to {out}")
+    elif as_json:
+        click.echo(json.dumps({"node": name, "utt": utt, "shape": list(arr.shape),
+                               "dtype": str(arr.dtype), "data": arr.tolist()}))
+    else:
+        np.set_printoptions(threshold=200, edgeitems=4, linewidth=120, precision=4)
+        click.echo(f"{name} {utt}: shape {arr.shape} {arr.dtype}")
+        click.echo(str(arr))
+
+
+from . import cli_store  # noqa: E402,F401 - ls, gc, graph

@@ -1,0 +1,76 @@
+"""Store-level subcommands: ``ls``, ``gc``, ``graph``."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import _console, _project, main
+
+
+@main.command(name="ls")
+@click.argument("spec_name", required=False)
+@click.pass_context
+def ls_(ctx, spec_name):
+    """List named nodes in the store (all spec files, or one by its stem).
+
+    \b
+    ssl-graph ls
+    ssl-graph ls demo
+    """
+    from rich.table import Table
+
+    from .store.store import Store, node_key
+
+    store = Store(ctx.obj["store"])
+    table = Table(title=f"store: {store.url}", title_justify="left")
+    for col in ("spec:name", "kind", "fingerprint", "status", "utts", "versions", "updated"):
+        table.add_column(col)
+    specs = [spec_name] if spec_name else store.spec_names()
+    for spec in specs:
+        for name, history in store.names(spec).items():
+            last = history[-1]
+            rec = store.record(node_key(last["kind"], last["fingerprint"])) or {}
+            table.add_row(f"{spec}:{name}", last["kind"], last["fingerprint"][:10],
+                          rec.get("status", "missing"), str(rec.get("n_utts", "")),
+                          str(len(history)), rec.get("updated", ""))
+    _console().print(table)
+
+
+@main.command()
+@click.option("--keep", default=1, show_default=True,
+              help="recent fingerprints to keep per name (more = cheap switching back)")
+@click.option("--dry-run", is_flag=True, help="only list what would be removed")
+@click.pass_context
+def gc(ctx, keep, dry_run):
+    """Delete stored results no name points to any more, and superseded parts.
+
+    \b
+    ssl-graph gc --dry-run
+    ssl-graph gc --keep 3
+    """
+    from .store.gc import collect
+    from .store.store import Store
+
+    report = collect(Store(ctx.obj["store"]), keep=keep, dry_run=dry_run)
+    for key, size in report.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {key} ({size / 1e6:.2f} MB)")
+    verb = "would free" if dry_run else "freed"
+    click.echo(f"{verb} {report.bytes / 1e6:.2f} MB in {len(report.removed)} items")
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--out", type=click.Path(dir_okay=False), default="graph.png", show_default=True,
+              help="PNG/SVG/PDF path")
+@click.pass_context
+def graph(ctx, spec, out):
+    """Draw the pipeline graph, nodes coloured fresh (green) / stale (orange).
+
+    \b
+    ssl-graph graph specs/demo.py --out demo-graph.png
+    """
+    from .viz.graph_plot import draw_plan
+
+    project = _project(ctx, spec)
+    draw_plan(project.pipeline, project.plan(), out)
+    click.echo(f"wrote {out}")

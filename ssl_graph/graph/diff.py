@@ -1,0 +1,84 @@
+"""Field-level differences between a node's spec and what the store last held under its name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store.store import Store, node_key
+
+_ABSENT = "(absent)"
+
+
+def _is_ref(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"node", "fingerprint"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict) and "kind" in v:
+        return f"{v['kind']}(…)"
+    if isinstance(v, str):
+        return repr(v)
+    return str(v)
+
+
+def spec_diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(path, old, new) for every leaf that differs; node references compare by fingerprint."""
+    if old == new:
+        return []
+    if _is_ref(old) and _is_ref(new):
+        return [(path, old, new)]
+    if isinstance(old, dict) and isinstance(new, dict):
+        if old.get("kind") != new.get("kind") and "kind" in old and "kind" in new:
+            return [(path or "kind", old, new)]
+        out = []
+        for k in sorted(set(old) | set(new), key=lambda k: (k != "kind", k)):
+            sub = f"{path}.{k}" if path else k
+            out += spec_diff(old.get(k, _ABSENT), new.get(k, _ABSENT), sub)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new)):
+            out += spec_diff(a, b, f"{path}[{i}]")
+        return out
+    return [(path, old, new)]
+
+
+def describe_changes(old_spec: dict, new_spec: dict, old_version: int | None, new_version: int,
+                     name_of_fp) -> list[str]:
+    """Human lines: ``k: 100 → 500``, ``upstream changed: mfcc``, ``op version changed: 1 → 2``."""
+    lines = []
+    if old_version is not None and old_version != new_version:
+        lines.append(f"op version changed: {old_version} → {new_version}")
+    for path, a, b in spec_diff(old_spec, new_spec):
+        if _is_ref(b):
+            lines.append(f"upstream changed: {name_of_fp(b['fingerprint'])} (field {path})")
+        else:
+            lines.append(f"{path}: {_fmt(a)} → {_fmt(b)}")
+    return lines
+
+
+def previous_record(name: str, node, store: Store, spec_name: str) -> dict | None:
+    """The newest stored record under this name whose fingerprint differs from the node's."""
+    for entry in reversed(store.names(spec_name).get(name, [])):
+        if entry["fingerprint"] != node.fingerprint:
+            return store.record(node_key(entry["kind"], entry["fingerprint"]))
+    return None
+
+
+def why_new(name: str, node, store: Store, pipeline) -> list[str]:
+    history = store.names(pipeline.spec_name).get(name, [])
+    if not any(h["fingerprint"] != node.fingerprint for h in history):
+        return ["new"]
+    prev = previous_record(name, node, store, pipeline.spec_name)
+    if prev is None:
+        return ["spec changed (the previous result is no longer in the store)"]
+    lines = describe_changes(
+        prev["spec"], node.semantic(), prev.get("op_version"), node.op_version,
+        lambda fp: _name_for(fp, pipeline),
+    )
+    return lines or ["spec changed"]
+
+
+def _name_for(fp: str, pipeline) -> str:
+    g = pipeline.graph
+    return g.nodes[fp]["name"] if fp in g else fp[:8]

@@ -1,0 +1,193 @@
+"""Decide, for every node, whether the store already holds its result, and say why not.
+
+Two kinds of version flow down the graph at plan time, without computing anything:
+* per-utterance versions (hash of the node's fingerprint and its inputs' versions for that
+  utterance), so a grown or edited corpus recomputes only the affected utterances;
+* a data version per node (its inputs' data versions, or its per-utterance versions), so
+  aggregate nodes (k-means, scores) know when their inputs changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..audio.manifest import Manifest, scan_corpus
+from ..specs.base import Node, digest
+from ..specs.nodes import Corpus, KMeans
+from ..store.backend import read_json
+from ..store.store import Store, node_key
+from .diff import describe_changes, why_new
+from .pipeline import Pipeline
+
+
+@dataclass
+class NodeState:
+    name: str
+    node: Node
+    key: str
+    record: dict | None
+    stale: bool = False
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data_version: str = ""
+    #: aggregate nodes: hash of their inputs' data versions
+    input_version: str = ""
+    #: per-utterance nodes: utt -> expected version; utterances to (re)compute; to drop
+    expected: dict[str, str] | None = None
+    todo: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    #: Corpus only: the scanned manifest
+    manifest: Manifest | None = None
+
+    @property
+    def status(self) -> str:
+        return "stale" if self.stale else "fresh"
+
+
+def _examples(utts: list[str], n: int = 3) -> str:
+    shown = ", ".join(utts[:n])
+    return shown + (", …" if len(utts) > n else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class Planner:
+    def __init__(self, pipeline: Pipeline, store: Store):
+        self.pipeline = pipeline
+        self.store = store
+        self.states: dict[str, NodeState] = {}
+
+    def plan(self) -> dict[str, NodeState]:
+        for node in self.pipeline.order():
+            name = self.pipeline.name_of(node)
+            key = node_key(node.kind, node.fingerprint)
+            st = NodeState(name=name, node=node, key=key, record=self.store.record(key))
+            if node.per_utterance:
+                self._plan_per_utterance(st)
+            elif isinstance(node, KMeans):
+                self._plan_kmeans(st)
+            else:
+                self._plan_aggregate(st)
+            self.states[node.fingerprint] = st
+        return {st.name: st for st in self.states.values()}
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _inputs(self, node: Node) -> list[NodeState]:
+        ins = [self.states[n.fingerprint] for n in self.pipeline.inputs(node)]
+        return sorted(ins, key=lambda s: s.node.fingerprint)
+
+    def _new_reasons(self, st: NodeState) -> list[str]:
+        return why_new(st.name, st.node, self.store, self.pipeline)
+
+    def _changed_inputs(self, st: NodeState) -> list[str]:
+        stored = (st.record or {}).get("inputs", {})
+        return [
+            s.name
+            for s in self._inputs(st.node)
+            if stored.get(s.node.fingerprint) not in (None, s.data_version)
+        ]
+
+    # ---- per-utterance nodes ------------------------------------------------------------
+    def _expected_versions(self, st: NodeState) -> dict[str, str]:
+        node = st.node
+        if isinstance(node, Corpus):
+            st.manifest = scan_corpus(node, st.name)
+            return {u: digest(node.fingerprint, ut.identity) for u, ut in st.manifest.utts.items()}
+        ins = self._inputs(node)
+        per = [s for s in ins if s.expected is not None]
+        agg = [s.data_version for s in ins if s.expected is None]
+        utts = list(per[0].expected)
+        for s in per[1:]:
+            utts = [u for u in utts if u in s.expected]
+        fp = node.fingerprint
+        return {u: digest(fp, [s.expected[u] for s in per], agg) for u in utts}
+
+    def _plan_per_utterance(self, st: NodeState) -> None:
+        st.expected = self._expected_versions(st)
+        extra = st.manifest.annotations if st.manifest is not None else ""
+        st.data_version = digest(st.node.fingerprint, sorted(st.expected.items()), extra)
+        rec = st.record
+        if rec is None:
+            st.stale, st.todo, st.reasons = True, list(st.expected), self._new_reasons(st)
+            return
+        stored = {u: e[3] for u, e in self.store.index(st.key, rec).items()}
+        new = [u for u in st.expected if u not in stored]
+        changed = [u for u in st.expected if u in stored and stored[u] != st.expected[u]]
+        st.removed = [u for u in stored if u not in st.expected]
+        st.todo = new + changed
+        if rec.get("status") != "complete":
+            st.reasons.append(
+                f"incomplete: {len(stored) - len(st.removed)}/{len(st.expected)} utterances "
+                "done (interrupted run)"
+            )
+        elif new:
+            st.reasons.append(f"corpus grew: +{_plural(len(new), 'utterance')} ({_examples(new)})")
+        if changed:
+            moved = self._changed_inputs(st)
+            if moved and len(changed) == len(stored) - len(st.removed):
+                st.reasons.append(f"upstream changed: {', '.join(moved)}")
+            else:
+                st.reasons.append(f"{_plural(len(changed), 'utterance')} changed ({_examples(changed)})")
+        if st.removed:
+            st.reasons.append(
+                f"{_plural(len(st.removed), 'utterance')} removed ({_examples(st.removed)})"
+            )
+        if isinstance(st.node, Corpus) and rec.get("annotations") != st.manifest.annotations:
+            st.reasons.append("transcripts/alignments changed")
+        st.stale = bool(st.reasons)
+
+    # ---- aggregate nodes ----------------------------------------------------------------
+    def _plan_aggregate(self, st: NodeState) -> None:
+        ins = self._inputs(st.node)
+        st.input_version = digest(
+            st.node.fingerprint, [(s.node.fingerprint, s.data_version) for s in ins]
+        )
+        st.data_version = st.input_version
+        rec = st.record
+        if rec is None:
+            st.stale, st.reasons = True, self._new_reasons(st)
+        elif rec.get("status") != "complete":
+            st.stale, st.reasons = True, ["incomplete (interrupted run)"]
+        elif rec.get("input_version") != st.input_version:
+            st.stale = True
+            moved = self._changed_inputs(st) or ["inputs"]
+            st.reasons = [f"upstream changed: {', '.join(moved)}"]
+
+    def _plan_kmeans(self, st: NodeState) -> None:
+        """Fresh while the utterances it was fit on are unchanged; growth alone keeps centroids."""
+        feats = self.states[st.node.features.fingerprint]
+        rec = st.record
+        st.input_version = digest(st.node.fingerprint, feats.data_version)
+        if rec is None:
+            st.stale, st.reasons = True, self._new_reasons(st)
+        elif rec.get("status") != "complete":
+            st.stale, st.reasons = True, ["incomplete (interrupted run)"]
+        else:
+            fit = read_json(self.store.backend, f"{st.key}/fit_utts.json") or {}
+            changed = [u for u, v in fit.items() if u in feats.expected and feats.expected[u] != v]
+            gone = [u for u in fit if u not in feats.expected]
+            grown = [u for u in feats.expected if u not in fit]
+            if changed:
+                st.reasons.append(
+                    f"fit data changed: {_plural(len(changed), 'utterance')} ({_examples(changed)})"
+                )
+            if gone:
+                st.reasons.append(f"fit data changed: {_plural(len(gone), 'utterance')} removed")
+            if grown and st.node.refit_on_growth:
+                st.reasons.append(f"corpus grew: +{_plural(len(grown), 'utterance')} (refit_on_growth)")
+            elif grown:
+                st.notes.append(
+                    f"+{_plural(len(grown), 'utterance')} since the fit; centroids kept "
+                    "(set refit_on_growth=True to refit)"
+                )
+            st.stale = bool(st.reasons)
+        st.data_version = st.input_version if st.stale else rec["data_version"]
+
+
+def make_plan(pipeline: Pipeline, store: Store) -> dict[str, NodeState]:
+    return Planner(pipeline, store).plan()
+
+
+__all__ = ["NodeState", "make_plan", "describe_changes"]

@@ -1,0 +1,1 @@
+"""Node computations, one module per node kind (see ``base.py`` for the contract)."""

@@ -1,0 +1,36 @@
+"""Corpus: check every new or changed file (rate, channels) and record its length."""
+
+from __future__ import annotations
+
+from ..audio.io import AudioError, audio_info
+from .base import PerUttOp, RunContext, register
+
+
+@register("Corpus")
+class CorpusOp(PerUttOp):
+    batch_utts = 256
+
+    def compute(self, utts, st, ctx: RunContext):
+        corpus, manifest = st.node, st.manifest
+        out = []
+        for utt in utts:
+            path = manifest.utts[utt].path
+            sr, channels, frames = audio_info(path, utt)
+            if not corpus.resample:
+                if sr != corpus.sample_rate:
+                    raise AudioError(
+                        f"utterance {utt!r}: {path} is {sr} Hz, the corpus expects "
+                        f"{corpus.sample_rate} Hz (convert it, or set Corpus(resample=True))"
+                    )
+                if channels != 1:
+                    raise AudioError(
+                        f"utterance {utt!r}: {path} has {channels} channels; the corpus must be "
+                        "mono (set Corpus(resample=True) to downmix)"
+                    )
+            else:
+                frames = round(frames * corpus.sample_rate / sr)
+            out.append(int(frames))
+        return out
+
+    def finish(self, st, ctx):
+        return {"annotations": st.manifest.annotations}

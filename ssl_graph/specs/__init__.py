@@ -1,0 +1,1 @@
+"""What users write: spec bases (``base``), node definitions (``nodes``), file loading (``loader``)."""

@@ -1,0 +1,176 @@
+"""``SSLModel``: one spec from which one torch model is built (``ssl_graph.nn.build_model``).
+
+The four paper models are points in this space (see ``components_presets``); so are mixes no
+paper trains (HuBERT masked prediction of Gumbel codes, wav2vec 2.0 with cluster targets ...).
+Combinations that cannot work are refused here, with the field to change.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from .base import Component, SpecError
+from .components_networks import Context, ConvContext, Encoder
+from .components_objectives import (
+    ClusterTargets,
+    CodeTargets,
+    CommitmentLoss,
+    Contrastive,
+    Diversity,
+    FutureFrames,
+    GumbelQuantizer,
+    KMeansQuantizer,
+    Loss,
+    MaskedPrediction,
+    NoQuantizer,
+    Quantizer,
+    QuantizedLatents,
+    SpanMask,
+    StepPrediction,
+    Target,
+)
+
+#: which target each prediction loss needs
+_LOSS_TARGETS: dict[type, tuple[type, ...]] = {
+    Contrastive: (QuantizedLatents,),
+    MaskedPrediction: (ClusterTargets, CodeTargets),
+    StepPrediction: (FutureFrames,),
+}
+
+
+class SSLModel(Component):
+    """Encoder → [quantizer] → mask → context → heads/losses, as one declarative value.
+
+    Data flow (fairseq order): ``z = encoder(wave)`` (feature penalty on z, gradient scaled by
+    ``feature_grad_mult``) → LayerNorm (``feature_layer_norm``) → unmasked copy for targets
+    (``dropout_features``) → Linear to the context width if it differs → ``dropout_input`` →
+    span mask → context network → ``dropout_context`` → loss heads. With ``quantize_input``
+    (vq-wav2vec) the quantizer replaces z before all of this, so the context reads codes.
+    """
+
+    encoder: Encoder
+    context: Context
+    quantizer: Quantizer = NoQuantizer()
+    quantize_input: bool = Field(False, description="context reads quantized features")
+    mask: SpanMask | None = None
+    target: Target
+    losses: tuple[Loss, ...] = Field(min_length=1)
+    final_dim: int = Field(256, ge=0, description="prediction-head width (0 = context width)")
+    feature_grad_mult: float = Field(1.0, ge=0.0, description="0 = encoder under no_grad")
+    feature_layer_norm: bool = True
+    dropout_input: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout_features: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout_context: float = Field(0.0, ge=0.0, lt=1.0)
+    sample_rate: int = Field(16000, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        check_combination(self)
+        return self
+
+    # ---- geometry (pure Python, usable at plan time)
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.encoder.stride
+
+    @property
+    def context_dim(self) -> int:
+        return self.context.dim
+
+    @property
+    def head_dim(self) -> int:
+        return self.final_dim or self.context.dim
+
+    @property
+    def quantized(self) -> bool:
+        return not isinstance(self.quantizer, NoQuantizer)
+
+    def step_offset(self) -> int:
+        """Frames between a context frame and its first predicted future frame."""
+        assert isinstance(self.target, FutureFrames)
+        if self.target.offset == "auto":
+            return math.ceil(self.encoder.receptive_field / self.encoder.stride)
+        return self.target.offset
+
+    def label_ratio(self, label_rate: float) -> float:
+        """Labels per model frame: label_rate × encoder stride / sample rate (HuBERT 100 Hz: 2)."""
+        return label_rate * self.encoder.stride / self.sample_rate
+
+    def num_classes(self) -> tuple[int, ...]:
+        """Classes per label set for masked prediction."""
+        if isinstance(self.target, ClusterTargets):
+            return self.target.num_classes
+        if isinstance(self.target, CodeTargets):
+            return (self.quantizer.entries,) * self.quantizer.groups
+        return ()
+
+    def check_labels(self, name: str = "model") -> None:
+        """Plan-time check that cluster labels align with the model's frames (see below)."""
+        if isinstance(self.target, ClusterTargets):
+            rates = {lab.frame_rate for lab in self.target.labels}
+            if len(rates) > 1:
+                raise SpecError(
+                    f"{name}: ClusterTargets mixes label rates {sorted(rates)} Hz; every label "
+                    "set of one model must share a frame rate (use features with one hop size)"
+                )
+            check_label_alignment(self, rates.pop(), name=name)
+
+
+def check_label_alignment(model: SSLModel, label_rate: float, name: str = "model") -> float:
+    """Return the label/frame ratio, or raise ``SpecError`` if labels cannot align to frames.
+
+    Frame t reads label floor(t · ratio); that is a regular alignment only when the ratio is an
+    integer (labels subsampled) or 1/integer (labels repeated).
+    """
+    ratio = model.label_ratio(label_rate)
+    frac = Fraction(ratio).limit_denominator(1000)
+    aligned = abs(float(frac) - ratio) < 1e-9 and (frac.numerator == 1 or frac.denominator == 1)
+    if ratio <= 0 or not aligned:
+        stride = model.encoder.stride
+        raise SpecError(
+            f"{name}: labels at {label_rate:g} Hz cannot align with model frames at "
+            f"{model.frame_rate:g} Hz (encoder stride {stride} samples at {model.sample_rate} "
+            f"Hz): ratio {ratio:g} is not an integer or 1/integer. Use an encoder whose stride "
+            f"product is a multiple or divisor of {model.sample_rate / label_rate:g} samples "
+            f"(e.g. 160 or 320 for 100 Hz labels), or labels from features at "
+            f"{model.frame_rate:g}·n Hz"
+        )
+    return ratio
+
+
+def check_combination(m: Any) -> None:
+    """Refuse objective combinations that cannot be built; messages name the field to change."""
+    has = {type(loss) for loss in m.losses}
+    if len(has) != len(m.losses):
+        raise SpecError("SSLModel.losses lists a loss kind twice; give each kind once")
+    primary = [t for t in has if t in _LOSS_TARGETS]
+    if not primary:
+        raise SpecError(
+            "SSLModel.losses has no prediction loss; add Contrastive, MaskedPrediction or "
+            "StepPrediction"
+        )
+    for loss_t in primary:
+        if not isinstance(m.target, _LOSS_TARGETS[loss_t]):
+            need = " or ".join(t.__name__ for t in _LOSS_TARGETS[loss_t])
+            raise SpecError(f"{loss_t.__name__} needs target={need}, got {m.target.kind}")
+    if Diversity in has and not isinstance(m.quantizer, GumbelQuantizer):
+        raise SpecError("Diversity needs quantizer=GumbelQuantizer(...)")
+    if CommitmentLoss in has and not isinstance(m.quantizer, KMeansQuantizer):
+        raise SpecError("CommitmentLoss needs quantizer=KMeansQuantizer(...)")
+    if isinstance(m.quantizer, KMeansQuantizer) and CommitmentLoss not in has:
+        raise SpecError("KMeansQuantizer is only trained by CommitmentLoss; add it to losses")
+    if isinstance(m.target, CodeTargets) and isinstance(m.quantizer, NoQuantizer):
+        raise SpecError("CodeTargets needs a quantizer (GumbelQuantizer or KMeansQuantizer)")
+    if m.quantize_input and isinstance(m.quantizer, NoQuantizer):
+        raise SpecError("quantize_input=True needs a quantizer")
+    if isinstance(m.target, (QuantizedLatents, ClusterTargets, CodeTargets)) and m.mask is None:
+        raise SpecError(f"target={m.target.kind} predicts masked frames; set mask=SpanMask(...)")
+    if isinstance(m.target, FutureFrames) and not isinstance(m.context, ConvContext):
+        raise SpecError(
+            "FutureFrames needs a causal context (context=ConvContext(...)); a Transformer "
+            "sees the future frames it would predict"
+        )

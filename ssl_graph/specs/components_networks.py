@@ -1,0 +1,175 @@
+"""Network components: waveform encoders and context networks.
+
+Defaults follow the papers / fairseq (see ``reference/ssl_models.md`` §1). Geometry helpers
+(``stride``, ``output_length``) are pure Python so plan-time checks (label rate vs frame rate)
+never import torch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Component
+
+ConvLayers = tuple[tuple[int, int, int], ...]  # (channels, kernel, stride) per layer
+
+#: wav2vec 2.0 / HuBERT: 7 × 512 ch, kernels (10,3,3,3,3,2,2), strides (5,2,2,2,2,2,2) = 320
+W2V2_CONV: ConvLayers = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+#: wav2vec / vq-wav2vec: 5 causal convs, kernels (10,8,4,4,4), strides (5,4,2,2,2) = 160 (10 ms)
+W2V_CONV: ConvLayers = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
+
+
+class _ConvStack(Component):
+    """Shared geometry of strided 1-d conv stacks without padding."""
+
+    conv_layers: ConvLayers
+
+    @model_validator(mode="after")
+    def _positive(self):
+        if not self.conv_layers:
+            raise ValueError(f"{self.kind}.conv_layers must not be empty")
+        for i, (dim, k, s) in enumerate(self.conv_layers):
+            if min(dim, k, s) < 1:
+                raise ValueError(f"{self.kind}.conv_layers[{i}]={(dim, k, s)}: all must be >= 1")
+        return self
+
+    @property
+    def layer_geometry(self) -> ConvLayers:
+        return self.conv_layers
+
+    @property
+    def dim(self) -> int:
+        """Channels of the encoder output."""
+        return self.layer_geometry[-1][0]
+
+    @property
+    def stride(self) -> int:
+        """Samples per output frame (320 for wav2vec 2.0: 20 ms at 16 kHz)."""
+        out = 1
+        for _, _, s in self.layer_geometry:
+            out *= s
+        return out
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples one output frame sees (400 for wav2vec 2.0, 465 for wav2vec)."""
+        rf, jump = 1, 1
+        for _, k, s in self.layer_geometry:
+            rf += (k - 1) * jump
+            jump *= s
+        return rf
+
+    def output_length(self, n_samples: int) -> int:
+        """Frames for ``n_samples`` input samples: floor((L - k) / s) + 1 per layer."""
+        n = n_samples
+        for _, k, s in self.layer_geometry:
+            n = (n - k) // s + 1 if n >= k else 0
+        return n
+
+
+class ConvFeatureEncoder(_ConvStack):
+    """wav2vec 2.0 / HuBERT waveform encoder (stride 320, RF 400 samples at the defaults).
+
+    ``group_norm`` (BASE): GroupNorm(C, C) on the first layer only, no conv bias, raw wave.
+    ``layer_norm`` (LARGE): LayerNorm after every conv, conv bias, wave normalised per utterance.
+    """
+
+    conv_layers: ConvLayers = W2V2_CONV
+    mode: Literal["group_norm", "layer_norm"] = "group_norm"
+    conv_bias: bool = False
+    normalize_wave: bool = Field(
+        False, description="layer-norm each utterance's wave (fairseq task.normalize)"
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout after each conv")
+    activation: Literal["gelu", "relu"] = "gelu"
+
+
+class Wav2VecEncoder(_ConvStack):
+    """wav2vec / vq-wav2vec causal conv encoder: conv → GroupNorm(1) → ReLU, then log(|x|+1).
+
+    ``extra_linear`` appends (dim, 1, 1) layers: the paper's *wav2vec large* uses 2, fairseq's
+    default command line 3 (vq-wav2vec too).
+    """
+
+    conv_layers: ConvLayers = W2V_CONV
+    extra_linear: int = Field(0, ge=0, description="extra 1×1 conv layers after conv_layers")
+    log_compression: bool = True
+    skip_connections: bool = False
+    residual_scale: float = Field(0.5, gt=0.0, description="skip sum is scaled by √this")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    activation: Literal["relu", "gelu"] = "relu"
+    non_affine_group_norm: bool = False
+
+    @property
+    def layer_geometry(self) -> ConvLayers:
+        return self.conv_layers + ((self.conv_layers[-1][0], 1, 1),) * self.extra_linear
+
+
+Encoder = ConvFeatureEncoder | Wav2VecEncoder
+
+
+class ConvContext(Component):
+    """wav2vec context network: causal stride-1 convs (left-padded by k-1), GroupNorm(1), ReLU.
+
+    Paper: 9 layers, k=3, 512 ch (RF ≈ 210 ms). *wav2vec large* / vq-wav2vec: 12 layers with
+    k = 2..13 and skip connections whose sum is scaled by √``residual_scale`` (√0.5).
+    """
+
+    conv_layers: tuple[tuple[int, int], ...] = ((512, 3),) * 9  # (channels, kernel)
+    skip_connections: bool = False
+    residual_scale: float = Field(0.5, gt=0.0)
+    conv_bias: bool = True
+    zero_pad: bool = Field(False, description="zero instead of replicate left padding")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    activation: Literal["relu", "gelu"] = "relu"
+    non_affine_group_norm: bool = False
+
+    @property
+    def dim(self) -> int:
+        return self.conv_layers[-1][0]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.conv_layers)
+
+
+class Transformer(Component):
+    """wav2vec 2.0 / HuBERT context network with a conv relative positional embedding.
+
+    Defaults are BASE: post-LN (``layer_norm_first=False``: LN after the positional conv and
+    inside each residual block); LARGE uses pre-LN with a final LN.
+    """
+
+    layers: int = Field(12, ge=1)
+    dim: int = Field(768, ge=1)
+    ffn_dim: int = Field(3072, ge=1)
+    # 12 heads as fairseq and torchaudio wav2vec2_base / hubert_base; the papers' tables say 8.
+    heads: int = Field(12, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    activation_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    layerdrop: float = Field(0.05, ge=0.0, lt=1.0)
+    layer_norm_first: bool = False
+    pos_conv_kernel: int = Field(128, ge=1)
+    pos_conv_groups: int = Field(16, ge=1)
+    activation: Literal["gelu", "relu"] = "gelu"
+
+    @model_validator(mode="after")
+    def _divisible(self):
+        if self.dim % self.heads:
+            raise ValueError(f"Transformer.dim={self.dim} is not divisible by heads={self.heads}")
+        if self.dim % self.pos_conv_groups:
+            raise ValueError(
+                f"Transformer.dim={self.dim} is not divisible by "
+                f"pos_conv_groups={self.pos_conv_groups}"
+            )
+        return self
+
+    @property
+    def num_layers(self) -> int:
+        return self.layers
+
+
+Context = Transformer | ConvContext

@@ -1,0 +1,144 @@
+"""Import a spec file and name its nodes, the way pytest collects tests.
+
+Module-level variables holding nodes (or lists/dicts of nodes) are the user's names. Nodes reached
+only through another node's fields get derived names from the field path (``lab.kmeans``), so every
+node in a plan, error message and store index has a readable name.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .base import Node, SpecError
+from .nodes import SPEC_DIR
+
+
+@dataclass
+class SpecFile:
+    path: Path
+    #: name -> node, user-named first (definition order), then derived names
+    nodes: dict[str, Node] = field(default_factory=dict)
+    #: fingerprint -> canonical name (the first name a node got)
+    names: dict[str, str] = field(default_factory=dict)
+    #: fingerprint -> other names the same node got (identical specs collapse)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def spec_name(self) -> str:
+        return self.path.stem
+
+    def name_of(self, node: Node) -> str:
+        return self.names.get(node.fingerprint, f"{node.kind}<{node.fingerprint[:8]}>")
+
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise SpecError(
+                f"{self.path}: no node named {name!r}; nodes: {', '.join(self.nodes)}"
+            ) from None
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """file:line of the deepest frame inside the spec file, for error messages."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path:
+            line = frame.lineno
+    return f"{path}:{line}" if line else str(path)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(spec)"
+        parts.append(f"{exc.title}.{loc}: {err['msg']}")
+    more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+    return "; ".join(parts) + more
+
+
+def import_spec_module(path: Path):
+    """Execute the spec file fresh each time (no bytecode cache: edits within the same second
+    with the same size, like ``k=20`` → ``k=30``, must never load a stale .pyc)."""
+    module = types.ModuleType(f"ssl_graph_spec_{path.stem}")
+    module.__file__ = str(path)
+    token = SPEC_DIR.set(str(path.parent))
+    sys.path.insert(0, str(path.parent))
+    try:
+        code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+        exec(code, module.__dict__)
+    except SyntaxError as exc:
+        raise SpecError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except ValidationError as exc:
+        raise SpecError(f"{_where(exc, path)}: {_validation_message(exc)}") from None
+    except SpecError as exc:
+        raise SpecError(f"{_where(exc, path)}: {exc}") from None
+    except Exception as exc:
+        raise SpecError(f"{_where(exc, path)}: {type(exc).__name__}: {exc}") from None
+    finally:
+        SPEC_DIR.reset(token)
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def _collect(name: str, value, out: list[tuple[str, Node]]) -> None:
+    if isinstance(value, Node):
+        out.append((name, value))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _collect(f"{name}[{i}]", v, out)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _collect(f"{name}[{k}]", v, out)
+
+
+def load_spec_file(path: str | Path) -> SpecFile:
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SpecError(f"spec file {path} not found")
+    module = import_spec_module(path)
+    named: list[tuple[str, Node]] = []
+    for var, value in vars(module).items():
+        if not var.startswith("_"):
+            _collect(var, value, named)
+    if not named:
+        raise SpecError(f"{path}: declares no nodes (assign nodes to module-level variables)")
+    sf = SpecFile(path=path)
+    for name, node in named:
+        _add(sf, name, node)
+    # derived names, breadth first so the shortest field path wins
+    queue = [(name, node) for name, node in named]
+    while queue:
+        parent, node = queue.pop(0)
+        for field_path, up in node_inputs(node):
+            if up.fingerprint not in sf.names:
+                _add(sf, f"{sf.names[node.fingerprint]}.{field_path}", up)
+            queue.append((sf.names[up.fingerprint], up))
+    return sf
+
+
+def _add(sf: SpecFile, name: str, node: Node) -> None:
+    fp = node.fingerprint
+    if fp in sf.names:
+        if sf.names[fp] != name:
+            sf.aliases.setdefault(fp, []).append(name)
+            sf.nodes[name] = node
+        return
+    sf.names[fp] = name
+    sf.nodes[name] = node
+
+
+def node_inputs(node: Node) -> list[tuple[str, Node]]:
+    """Every node this node reads, with the field path that reaches it."""
+    seen: dict[str, tuple[str, Node]] = {}
+    for path, up in node.iter_nodes():
+        seen.setdefault(up.fingerprint, (path, up))
+    for path, up in node.extra_inputs():
+        seen.setdefault(up.fingerprint, (path, up))
+    return list(seen.values())

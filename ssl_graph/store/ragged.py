@@ -1,0 +1,104 @@
+"""Ragged per-utterance arrays: flat frame arrays in parts + an utt → (part, start, end) index.
+
+Zarr v3 has no ragged arrays, so each commit appends one flat ``parts/N`` array (frames × dim)
+and publishes a new index. Parts are immutable once written: concurrent readers never see a
+half-written part, and a crash between the part and the index write only leaves garbage.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from .store import Store
+
+
+class RaggedWriter:
+    """Appends utterances to a node, committing every ``commit_frames`` frames."""
+
+    def __init__(self, store: Store, key: str, record: dict, index: dict[str, list],
+                 commit_frames: int = 2_000_000):
+        self.store, self.key = store, key
+        self.record = dict(record)
+        self.index = dict(index)
+        self.commit_frames = commit_frames
+        self._buf: list[tuple[str, np.ndarray | None, int, str]] = []
+        self._buf_frames = 0
+
+    def drop(self, utts: list[str]) -> None:
+        for u in utts:
+            self.index.pop(u, None)
+
+    def add(self, utt: str, values: np.ndarray | None, version: str, length: int | None = None) -> None:
+        n = len(values) if values is not None else int(length or 0)
+        self._buf.append((utt, values, n, version))
+        self._buf_frames += n if values is not None else 0
+        if self._buf_frames >= self.commit_frames:
+            self.commit(final=False)
+
+    def commit(self, final: bool, **record_updates) -> None:
+        commit_no = int(self.record.get("commit", 0)) + 1
+        arrays = [v for _, v, _, _ in self._buf if v is not None]
+        part = None
+        if arrays:
+            part = f"parts/{commit_no:05d}"
+            self.store.write_array(f"{self.key}/{part}", np.concatenate(arrays, axis=0))
+        start = 0
+        for utt, values, n, version in self._buf:
+            if values is None:
+                self.index[utt] = [None, 0, n, version]
+            else:
+                self.index[utt] = [part, start, start + n, version]
+                start += n
+        self._buf, self._buf_frames = [], 0
+        self.record.update(record_updates)
+        self.record["commit"] = commit_no
+        self.record["index"] = self.store.write_index(self.key, commit_no, self.index)
+        self.record["status"] = "complete" if final else "partial"
+        self.record["n_utts"] = len(self.index)
+        self.record["n_frames"] = int(sum(e[2] - e[1] for e in self.index.values()))
+        self.store.write_record(self.key, self.record)
+
+
+class RaggedReader:
+    """Random access by utterance; reads each needed part range once and caches whole parts."""
+
+    def __init__(self, store: Store, key: str, cache_parts: int = 4):
+        self.store, self.key = store, key
+        self.record = store.record(key)
+        if self.record is None:
+            raise KeyError(key)
+        self.index = store.index(key, self.record)
+        self._parts: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_parts = cache_parts
+
+    def __contains__(self, utt: str) -> bool:
+        return utt in self.index
+
+    def utterances(self) -> list[str]:
+        return list(self.index)
+
+    def length(self, utt: str) -> int:
+        e = self.index[utt]
+        return e[2] - e[1]
+
+    def _part(self, part: str) -> np.ndarray:
+        if part not in self._parts:
+            self._parts[part] = self.store.read_array(f"{self.key}/{part}")[...]
+            if len(self._parts) > self._cache_parts:
+                self._parts.popitem(last=False)
+        self._parts.move_to_end(part)
+        return self._parts[part]
+
+    def get(self, utt: str) -> np.ndarray:
+        part, s, e, _ = self.index[utt]
+        if part is None:
+            raise KeyError(f"{utt}: this node stores no frames")
+        if part in self._parts:
+            return self._parts[part][s:e]
+        return self.store.read_array(f"{self.key}/{part}")[s:e]
+
+    def get_many(self, utts: list[str]) -> list[np.ndarray]:
+        """Batch read: one read per part touched, not one per utterance."""
+        return [self._part(self.index[u][0])[self.index[u][1]:self.index[u][2]] for u in utts]

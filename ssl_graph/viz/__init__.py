@@ -1,0 +1,1 @@
+"""Pictures: the pipeline graph, curves and cluster-quality heat maps (matplotlib, lazy)."""
