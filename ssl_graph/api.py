@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .specs.base import Node, SpecError
 from .specs.nodes import Corpus, KMeans, Labels
-from .store.ragged import RaggedReader
 from .store.store import Store, node_key
+
+if TYPE_CHECKING:  # numpy and zarr are imported when data is read, not when planning
+    import numpy as np
+
+    from .store.ragged import RaggedReader
 
 
 class NotComputed(LookupError):
@@ -84,7 +87,9 @@ class NodeHandle:
         return dict(self.record.get("metrics", {}))
 
     @cached_property
-    def _reader(self) -> RaggedReader:
+    def _reader(self) -> "RaggedReader":
+        from .store.ragged import RaggedReader
+
         if not self.node.per_utterance:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; it has no per-utterance data")
         self.record  # noqa: B018 - raises NotComputed with a helpful message
@@ -93,39 +98,45 @@ class NodeHandle:
     def utterances(self) -> list[str]:
         return self._reader.utterances()
 
-    def _get(self, utt: str) -> np.ndarray:
+    def _get(self, utt: str) -> "np.ndarray":
+        import numpy as np
+
         if utt not in self._reader:
             known = self._reader.utterances()
             hint = ", ".join(known[:3]) + (", …" if len(known) > 3 else "")
             raise KeyError(f"{self.name!r} has no utterance {utt!r} ({len(known)} stored: {hint})")
         return np.asarray(self._reader.get(utt))
 
-    def features(self, utt: str) -> np.ndarray:
+    def features(self, utt: str) -> "np.ndarray":
         if isinstance(self.node, (Labels, KMeans, Corpus)):
             raise SpecError(f"{self.name!r} is a {self.node.kind} node, not a feature node")
         return self._get(utt)
 
     @cached_property
-    def centroids(self) -> np.ndarray:
+    def centroids(self) -> "np.ndarray":
+        import numpy as np
+
         km = self.node if isinstance(self.node, KMeans) else getattr(self.node, "kmeans", None)
         if km is None:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; it has no centroids")
         handle = self if km is self.node else NodeHandle(self.project, self.name, km)
         return np.asarray(self.project.store.read_array(f"{handle.key}/centroids")[...])
 
-    def labels(self, utt: str) -> np.ndarray:
+    def labels(self, utt: str) -> "np.ndarray":
         """Frame labels; for a KMeans node, from a stored Labels node or assigned on the fly."""
         if isinstance(self.node, Labels):
             return self._get(utt)
         if not isinstance(self.node, KMeans):
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; labels come from KMeans/Labels")
-        for fp in self.project.pipeline.descendants(self.node):
-            other = self.project.pipeline.graph.nodes[fp]["node"]
+        for fp in sorted(self.project.pipeline.descendants(self.node)):
+            other = self.project.pipeline.nodes[fp]
             if isinstance(other, Labels) and other.kmeans == self.node and other.features is None:
                 try:
                     return self.project[self.project.pipeline.name_of(other)].labels(utt)
                 except (NotComputed, KeyError):
                     break
+        import numpy as np
+
         from .kernels.assign import assign_labels
 
         feats = NodeHandle(self.project, self.name, self.node.features)
@@ -133,7 +144,9 @@ class NodeHandle:
         x = np.ascontiguousarray(feats.features(utt), dtype=np.float32)
         return assign_labels(x, self.centroids.astype(np.float32))[0]
 
-    def array(self, name: str) -> np.ndarray:
+    def array(self, name: str) -> "np.ndarray":
+        import numpy as np
+
         self.record  # noqa: B018
         return np.asarray(self.project.store.read_array(f"{self.key}/{name}")[...])
 

@@ -55,7 +55,7 @@ def run(ctx, spec, nodes, no_progress, quiet):
     ssl-graph run specs/demo.py quality      # just `quality` and its inputs
     """
     project = _project(ctx, spec)
-    console = _console()
+    console = None if (quiet and no_progress) else _console()
     report = project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
     if not quiet:
         from rich.table import Table
@@ -151,6 +151,13 @@ def show(ctx, ref):
     rec = project.store.record(handle.key)
     out = {"name": name, "kind": node.kind, "fingerprint": node.fingerprint, "key": handle.key,
            "spec": node.semantic(), "record": rec}
+    if rec is None:
+        from .graph.diff import previous_record
+
+        prev = previous_record(name, node, project.store, project.pipeline.spec_name)
+        out["note"] = ("the current spec has not been computed" +
+                       ("; `stored` is the last result under this name" if prev else ""))
+        out["stored"] = prev
     click.echo(json.dumps(out, indent=2, default=str))
 
 

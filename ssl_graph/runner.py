@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from .graph.pipeline import Pipeline
 from .graph.plan import NodeState, make_plan
-from .ops.base import RunContext, get_op
-from .store.ragged import RaggedWriter
 from .store.store import Store
 
 
@@ -54,7 +52,9 @@ def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline)
     }
 
 
-def _run_per_utterance(st: NodeState, op, ctx: RunContext, record: dict) -> int:
+def _run_per_utterance(st: NodeState, op, ctx, record: dict) -> int:
+    from .store.ragged import RaggedWriter
+
     old = st.record or {}
     index = ctx.store.index(st.key, old) if old else {}
     keep = {**old, **record, "status": "partial"}
@@ -72,7 +72,8 @@ def _run_per_utterance(st: NodeState, op, ctx: RunContext, record: dict) -> int:
                     writer.add(utt, out, st.expected[utt])
             ctx.advance(task, len(batch))
     except BaseException:
-        writer.commit(final=False)  # keep finished utterances; the next run resumes after them
+        if writer.pending:  # keep finished utterances; the next run resumes after them
+            writer.commit(final=False)
         raise
     updates = op.finish(st, ctx)
     writer.commit(final=True, data_version=st.data_version, **updates)
@@ -86,6 +87,7 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
         states = make_plan(pipeline, store)
         by_fp = {st.node.fingerprint: st for st in states.values()}
         wanted = None
+        targets = targets or pipeline.spec.default_targets
         if targets:
             wanted = pipeline.ancestors([pipeline.node(t) for t in targets])
         todo = {id(st) for st in states.values()
@@ -93,7 +95,11 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
         report: list[NodeRun] = []
         bar = _progress(console) if (progress and todo) else nullcontext(None)
         with bar as prog:
-            ctx = RunContext(store=store, states=by_fp, progress=prog)
+            ctx = None
+            if todo:
+                from .ops.base import RunContext  # ops (numpy) load only when there is work
+
+                ctx = RunContext(store=store, states=by_fp, progress=prog)
             for st in states.values():
                 if id(st) not in todo:
                     report.append(NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
@@ -108,7 +114,9 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
     return RunReport(nodes=report, seconds=time.perf_counter() - t_start)
 
 
-def _run_node(st: NodeState, pipeline: Pipeline, ctx: RunContext) -> NodeRun:
+def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
+    from .ops.base import get_op
+
     op = get_op(st.node.kind)
     t0 = time.perf_counter()
     record = base_record(st, ctx.states, pipeline)
@@ -116,10 +124,15 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx: RunContext) -> NodeRun:
     if op.per_utterance:
         n_utts = _run_per_utterance(st, op, ctx, record)
     else:
-        ctx.store.write_record(st.key, {**record, "status": "partial"})
+        old = st.record or {}
+        # an interrupted run of the same inputs resumes from its checkpoint; anything else restarts
+        resumable = old.get("status") == "partial" and old.get("input_version") == st.input_version
+        st.record = {**(old if resumable else {}), **record, "status": "partial",
+                     "input_version": st.input_version}
+        ctx.store.write_record(st.key, st.record)
         updates = op.compute(st, ctx)
         ctx.store.write_record(st.key, {
-            **record, **updates, "status": "complete", "input_version": st.input_version,
+            **st.record, **updates, "status": "complete", "input_version": st.input_version,
             "data_version": st.data_version,
             "seconds": round(time.perf_counter() - t0, 3),
         })

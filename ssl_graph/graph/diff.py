@@ -80,5 +80,4 @@ def why_new(name: str, node, store: Store, pipeline) -> list[str]:
 
 
 def _name_for(fp: str, pipeline) -> str:
-    g = pipeline.graph
-    return g.nodes[fp]["name"] if fp in g else fp[:8]
+    return pipeline.spec.names.get(fp, fp[:8])

@@ -149,7 +149,8 @@ class Planner:
         if rec is None:
             st.stale, st.reasons = True, self._new_reasons(st)
         elif rec.get("status") != "complete":
-            st.stale, st.reasons = True, ["incomplete (interrupted run)"]
+            at = f" at step {rec['step']}/{rec['steps']}" if rec.get("step") and rec.get("steps") else ""
+            st.stale, st.reasons = True, [f"incomplete{at} (interrupted run)"]
         elif rec.get("input_version") != st.input_version:
             st.stale = True
             moved = self._changed_inputs(st) or ["inputs"]

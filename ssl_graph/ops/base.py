@@ -40,6 +40,7 @@ class RunContext:
     states: dict[str, Any]  # fingerprint -> NodeState
     progress: Any = None  # rich Progress or None
     _readers: dict[str, RaggedReader] = field(default_factory=dict)
+    _totals: dict = field(default_factory=dict)
 
     def state(self, node):
         return self.states[node.fingerprint]
@@ -59,11 +60,18 @@ class RunContext:
         """A progress task id (None when progress is off); use with ``advance``."""
         if self.progress is None:
             return None
-        return self.progress.add_task(description, total=total)
+        task = self.progress.add_task(description, total=total)
+        self._totals[task] = total
+        return task
 
     def advance(self, task, n: float = 1, **kw) -> None:
         if task is not None:
             self.progress.update(task, advance=n, **kw)
+
+    def finish(self, task) -> None:
+        """Fill a bar that ended early (e.g. k-means converged before max_iter)."""
+        if task is not None:
+            self.progress.update(task, completed=self._totals.get(task))
 
 
 class Op:

@@ -56,6 +56,7 @@ class KMeansOp(AggregateOp):
             algorithm=node.algorithm, batch_size=node.batch_size, progress=progress,
         )
         fit_seconds = time.perf_counter() - t0
+        ctx.finish(task)
         ctx.store.write_array(f"{st.key}/centroids", np.asarray(res.centroids, np.float32))
         write_json(ctx.store.backend, f"{st.key}/fit_utts.json", {u: feat_state.expected[u] for u in utts})
         return {

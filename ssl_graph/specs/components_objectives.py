@@ -142,8 +142,8 @@ class CodeTargets(Component):
 
     Combined with :class:`MaskedPrediction` this is HuBERT-style masked prediction of a
     (Gumbel or k-means) quantizer's codes of the unmasked features, a mix no paper trains.
-    The quantizer learns only from its own auxiliary loss (:class:`Diversity` or
-    :class:`CommitmentLoss`); the targets carry no gradient.
+    Targets are the noise-free argmax codes; the quantizer learns only from its own auxiliary
+    loss (:class:`Diversity` or :class:`CommitmentLoss`), the targets carry no gradient.
     """
 
 
@@ -219,6 +219,4 @@ class CommitmentLoss(Component):
     weight: float = Field(1.0, ge=0.0)
 
 
-Loss = (
-    Contrastive | Diversity | FeaturePenalty | MaskedPrediction | StepPrediction | CommitmentLoss
-)
+Loss = Contrastive | Diversity | FeaturePenalty | MaskedPrediction | StepPrediction | CommitmentLoss

@@ -28,6 +28,8 @@ class SpecFile:
     names: dict[str, str] = field(default_factory=dict)
     #: fingerprint -> other names the same node got (identical specs collapse)
     aliases: dict[str, list[str]] = field(default_factory=dict)
+    #: ``__targets__`` of the file: what ``run`` builds when no node is named (None = all)
+    default_targets: list[str] | None = None
 
     @property
     def spec_name(self) -> str:
@@ -70,6 +72,7 @@ def import_spec_module(path: Path):
     module.__file__ = str(path)
     token = SPEC_DIR.set(str(path.parent))
     sys.path.insert(0, str(path.parent))
+    before = set(sys.modules)
     try:
         code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
         exec(code, module.__dict__)
@@ -84,6 +87,12 @@ def import_spec_module(path: Path):
     finally:
         SPEC_DIR.reset(token)
         sys.path.remove(str(path.parent))
+        # helpers imported from the spec's folder (``from _corpus import corpus``) must be
+        # re-executed for the next spec file, which may sit in another folder
+        for name in set(sys.modules) - before:
+            f = getattr(sys.modules[name], "__file__", None) or ""
+            if f and Path(f).resolve().parent == path.parent:
+                del sys.modules[name]
     return module
 
 
@@ -112,6 +121,14 @@ def load_spec_file(path: str | Path) -> SpecFile:
     sf = SpecFile(path=path)
     for name, node in named:
         _add(sf, name, node)
+    targets = getattr(module, "__targets__", None)
+    if targets is not None:
+        if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
+            raise SpecError(f"{path}: __targets__ must be a list of node names, got {targets!r}")
+        unknown = [t for t in targets if t not in sf.nodes]
+        if unknown:
+            raise SpecError(f"{path}: __targets__ names unknown node(s) {unknown}")
+        sf.default_targets = list(targets)
     # derived names, breadth first so the shortest field path wins
     queue = [(name, node) for name, node in named]
     while queue:

@@ -26,6 +26,11 @@ class RaggedWriter:
         self._buf: list[tuple[str, np.ndarray | None, int, str]] = []
         self._buf_frames = 0
 
+    @property
+    def pending(self) -> bool:
+        """Utterances added since the last commit."""
+        return bool(self._buf)
+
     def drop(self, utts: list[str]) -> None:
         for u in utts:
             self.index.pop(u, None)

@@ -79,7 +79,8 @@ class Store:
         return name
 
     def node_keys(self) -> list[str]:
-        return [f"nodes/{n}" for n in self.backend.listdir("nodes") if not n.startswith(".")]
+        return [f"nodes/{n}" for n in self.backend.listdir("nodes")
+                if not n.startswith(".") and n != "zarr.json"]
 
     # ---- names index --------------------------------------------------------------------
     def names(self, spec: str) -> dict[str, list[dict]]:

@@ -1,0 +1,45 @@
+"""Variants no paper trains — each is a spec change, not new code.
+
+* `hubert_gumbel`: HuBERT's masked prediction, but the targets are the codes of a Gumbel
+  quantizer trained alongside (with the diversity loss), instead of offline k-means labels.
+* `w2v2_kmeans_vq`: wav2vec 2.0's contrastive task over latents quantized by vq-wav2vec's online
+  k-means codebook (with its commitment loss) instead of the Gumbel-softmax quantizer.
+
+ssl-graph run specs/mixed.py
+"""
+
+from _corpus import corpus
+
+from ssl_graph import MFCC, KMeans, Labels
+from ssl_graph.presets import hubert, wav2vec2
+from ssl_graph.specs.components import (
+    CodeTargets,
+    CommitmentLoss,
+    Contrastive,
+    Diversity,
+    FeaturePenalty,
+    GumbelQuantizer,
+    KMeansQuantizer,
+    MaskedPrediction,
+)
+
+labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=100, fit_fraction=0.5))
+_hubert = hubert(corpus, targets=labels, size="tiny")
+
+hubert_gumbel = _hubert.with_(
+    model=_hubert.model.with_(
+        quantizer=GumbelQuantizer(groups=2, entries=32, dim=64),
+        target=CodeTargets(),
+        losses=(MaskedPrediction(), Diversity(weight=0.1), FeaturePenalty(weight=10.0)),
+    )
+)
+
+_w2v2 = wav2vec2(corpus, size="tiny")
+w2v2_kmeans_vq = _w2v2.with_(
+    model=_w2v2.model.with_(
+        quantizer=KMeansQuantizer(groups=2, entries=32, dim=64),
+        losses=(Contrastive(), CommitmentLoss(weight=1.0), FeaturePenalty(weight=10.0)),
+    )
+)
+
+__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq"]

@@ -1,0 +1,1 @@
+"""Audio front end: decoding, manifests and Kaldi-compatible MFCC features."""

@@ -1,0 +1,1 @@
+"""Numerical kernels (Numba/BLAS): k-means, label assignment, cluster quality, masking."""

@@ -1,0 +1,152 @@
+"""Prediction heads: the parameters of each objective plus its summed loss.
+
+Each head returns a :class:`HeadResult`: the summed (unweighted) loss, how many predictions it
+made (its contribution to ``sample_size``) and detached scalars to log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..specs.components import Contrastive, MaskedPrediction, StepPrediction
+from . import losses as L
+
+
+@dataclass
+class HeadResult:
+    loss: Tensor
+    count: int
+    logs: dict[str, Tensor] = field(default_factory=dict)
+
+
+class ContrastiveHead(nn.Module):
+    """wav2vec 2.0: ``final_proj`` of context frames vs ``project_q`` of targets, InfoNCE."""
+
+    def __init__(self, spec: Contrastive, context_dim: int, target_dim: int, final_dim: int):
+        super().__init__()
+        self.spec = spec
+        self.final_proj = nn.Linear(context_dim, final_dim)
+        self.project_q = nn.Linear(target_dim, final_dim)
+
+    def forward(
+        self, c: Tensor, y: Tensor, rows: Tensor, generator: torch.Generator | None
+    ) -> HeadResult:
+        """``c`` (N, Dc) context at masked frames, ``y`` (N, Dq) their targets, ``rows`` (N,)."""
+        x, y = self.final_proj(c), self.project_q(y)
+        neg_idx = L.sample_negatives(
+            rows, self.spec.negatives, self.spec.cross_sample_negatives, generator
+        )
+        logits = L.similarity_logits(x, y, y[neg_idx], self.spec.temperature)
+        wins = L.positive_wins(logits).float().mean().detach()
+        return HeadResult(L.info_nce(logits), c.size(0), {"accuracy": wins})
+
+
+class MaskedPredictionHead(nn.Module):
+    """HuBERT: cosine logits against per-set label embeddings, masked and unmasked CE."""
+
+    def __init__(
+        self, spec: MaskedPrediction, context_dim: int, final_dim: int, num_classes: tuple[int, ...]
+    ):
+        super().__init__()
+        self.spec, self.num_classes = spec, num_classes
+        n_proj = final_dim * len(num_classes) if spec.untie_final_proj else final_dim
+        self.final_proj = nn.Linear(context_dim, n_proj)
+        self.label_embs = nn.Parameter(torch.empty(sum(num_classes), final_dim).uniform_())
+
+    def _sets(self, c: Tensor, targets: list[Tensor]):
+        proj = self.final_proj(c)
+        projs = (
+            proj.chunk(len(targets), -1) if self.spec.untie_final_proj else [proj] * len(targets)
+        )
+        return zip(projs, targets, self.label_embs.split(self.num_classes, 0))
+
+    def _loss(self, c: Tensor, targets: list[Tensor], tag: str) -> tuple[Tensor, dict]:
+        total, logs, correct = c.new_zeros((), dtype=torch.float32), {}, []
+        for i, (proj, t, embs) in enumerate(self._sets(c, targets)):
+            logits = L.class_logits(proj, embs, self.spec.temperature)
+            loss_i = F.cross_entropy(logits, t, reduction="sum")
+            total = total + loss_i
+            correct.append((logits.argmax(-1) == t).float().mean().detach())
+            if len(targets) > 1:
+                logs[f"accuracy_{tag}_{i}"] = correct[-1]
+        logs[f"accuracy_{tag}"] = torch.stack(correct).mean()
+        return total, logs
+
+    def forward(
+        self, c: Tensor, targets: list[Tensor], masked: Tensor, valid: Tensor
+    ) -> dict[str, HeadResult]:
+        """``c`` (B, T, Dc); ``targets`` per set (B, T); ``masked`` / ``valid`` (B, T) bool."""
+        out = {}
+        for tag, weight, sel in (
+            ("masked", self.spec.masked_weight, masked & valid),
+            ("unmasked", self.spec.unmasked_weight, ~masked & valid),
+        ):
+            if weight > 0 and bool(sel.any()):
+                loss, logs = self._loss(c[sel], [t[sel] for t in targets], tag)
+                out[tag] = HeadResult(weight * loss, int(sel.sum()), logs)
+        return out
+
+
+class StepPredictionHead(nn.Module):
+    """wav2vec: one affine map per future step k, scored by dot product (BCE or InfoNCE).
+
+    Distractors are drawn per *target* frame from the same utterance's valid frames (self
+    excluded) and shared by all steps, as in fairseq. Unlike fairseq's ConvTranspose2d (one
+    bias shared by the steps) each step has its own bias. As in fairseq, a distractor equal to
+    the true frame (common with quantized inputs) is not masked.
+    """
+
+    def __init__(
+        self, spec: StepPrediction, steps: int, offset: int, context_dim: int, target_dim: int
+    ):
+        super().__init__()
+        self.spec, self.steps, self.offset = spec, steps, offset
+        self.project_to_steps = nn.Linear(context_dim, target_dim * steps)
+
+    def forward(
+        self, c: Tensor, y: Tensor, valid: Tensor, generator: torch.Generator | None
+    ) -> HeadResult:
+        """``c`` (B, T, Dc) context, ``y`` (B, T, D) features to predict, ``valid`` (B, T)."""
+        B, T, D = y.shape
+        lengths = valid.sum(-1)
+        t = torch.arange(T, device=y.device).expand(B, T)
+        neg = L.sample_excluding_self(
+            lengths[:, None].expand(B, T), t, self.spec.negatives, generator
+        )  # (B, T, K) row-local
+        flat = neg + (torch.arange(B, device=y.device) * T)[:, None, None]
+        if self.spec.cross_sample_negatives:
+            flat = torch.cat(
+                [flat, self._cross(valid, self.spec.cross_sample_negatives, generator)], dim=-1
+            )
+        y_flat = y.reshape(B * T, D)
+        negs = y_flat[flat]  # (B, T, K, D) distractors for target frame t
+        pred = self.project_to_steps(c).view(B, T, self.steps, D)
+        scores = []
+        for k in range(self.steps):
+            off = self.offset + k
+            if off >= T:
+                break
+            keep = valid[:, off:]  # the predicted frame exists (so does its source)
+            scores.append(
+                L.step_scores(pred[:, : T - off, k][keep], y[:, off:][keep], negs[:, off:][keep])
+            )
+        if not scores:
+            zero = c.sum() * 0.0
+            return HeadResult(zero, 0, {})
+        s = torch.cat(scores)
+        loss = L.step_loss(s, self.spec.infonce, self.spec.balanced_classes)
+        return HeadResult(loss, s.size(0), {"accuracy": L.positive_wins(s).float().mean()})
+
+    @staticmethod
+    def _cross(valid: Tensor, num: int, generator: torch.Generator | None) -> Tensor:
+        """Distractors from every valid frame of the batch (flat B·T indices), self excluded."""
+        B, T = valid.shape
+        valid_idx = valid.reshape(-1).nonzero().squeeze(-1)
+        pos = (valid.reshape(-1).long().cumsum(0) - 1).clamp(min=0)
+        n = torch.full_like(pos, valid_idx.numel())
+        r = L.sample_excluding_self(n, pos, num, generator)
+        return valid_idx[r].view(B, T, num)

@@ -1,0 +1,153 @@
+"""Import transformers ``Wav2Vec2*`` / ``Hubert*`` weights into an :class:`SSLNet`.
+
+Name mapping, HF → ours (HF prefix ``wav2vec2.`` / ``hubert.`` stripped first, ``{i}`` = layer)::
+
+    feature_extractor.conv_layers.{i}.conv.*              → encoder.layers.{i}.conv.*
+    feature_extractor.conv_layers.{i}.layer_norm.*        → encoder.layers.{i}.norm.*
+    feature_projection.layer_norm.*                       → feature_norm.*
+    feature_projection.projection.*                       → feature_proj.*
+    masked_spec_embed                                     → mask_emb
+    encoder.pos_conv_embed.conv.bias                      → context.pos_conv.conv.bias
+    encoder.pos_conv_embed.conv.parametrizations.weight.original0 (or old-style weight_g)
+                                                          → context.pos_conv.conv.parametrizations.weight.original0
+    encoder.pos_conv_embed.conv.parametrizations.weight.original1 (or old-style weight_v)
+                                                          → context.pos_conv.conv.parametrizations.weight.original1
+    encoder.pos_conv_embed.conv.weight (no weight norm)   → split: g = ‖w‖ over dims (0, 1), v = w
+    encoder.layer_norm.*                                  → context.layer_norm.*
+    encoder.layers.{i}.attention.{q,k,v,out}_proj.*       → context.layers.{i}.attn.{q,k,v,out}_proj.*
+    encoder.layers.{i}.layer_norm.*                       → context.layers.{i}.attn_norm.*
+    encoder.layers.{i}.feed_forward.intermediate_dense.*  → context.layers.{i}.fc1.*
+    encoder.layers.{i}.feed_forward.output_dense.*        → context.layers.{i}.fc2.*
+    encoder.layers.{i}.final_layer_norm.*                 → context.layers.{i}.ffn_norm.*
+    quantizer.codevectors   (Wav2Vec2ForPreTraining)      → quantizer.codebook
+    quantizer.weight_proj.*                               → quantizer.weight_proj.0.*
+    project_hid.* / project_q.*                           → heads.contrastive.final_proj.* / project_q.*
+
+Weight norm is over dim 2 on both sides (g has shape (1, 1, K)), so g and v copy as they are.
+
+HF's pre-LN encoder (``do_stable_layer_norm``) uses ``encoder.layer_norm`` as the final LN and
+the post-LN one as the LN after the positional conv; ours does the same with one module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..specs.components import ConvFeatureEncoder, Transformer
+
+_G = "context.pos_conv.conv.parametrizations.weight.original0"
+_V = "context.pos_conv.conv.parametrizations.weight.original1"
+
+_RULES: list[tuple[str, str]] = [
+    (r"feature_extractor\.conv_layers\.(\d+)\.conv\.", r"encoder.layers.\1.conv."),
+    (r"feature_extractor\.conv_layers\.(\d+)\.layer_norm\.", r"encoder.layers.\1.norm."),
+    (r"feature_projection\.layer_norm\.", "feature_norm."),
+    (r"feature_projection\.projection\.", "feature_proj."),
+    (r"masked_spec_embed$", "mask_emb"),
+    (r"encoder\.pos_conv_embed\.conv\.bias$", "context.pos_conv.conv.bias"),
+    (r"encoder\.pos_conv_embed\.conv\.(parametrizations\.weight\.original0|weight_g)$", _G),
+    (r"encoder\.pos_conv_embed\.conv\.(parametrizations\.weight\.original1|weight_v)$", _V),
+    (r"encoder\.layer_norm\.", "context.layer_norm."),
+    (r"encoder\.layers\.(\d+)\.attention\.(q|k|v|out)_proj\.", r"context.layers.\1.attn.\2_proj."),
+    (r"encoder\.layers\.(\d+)\.layer_norm\.", r"context.layers.\1.attn_norm."),
+    (r"encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.", r"context.layers.\1.fc1."),
+    (r"encoder\.layers\.(\d+)\.feed_forward\.output_dense\.", r"context.layers.\1.fc2."),
+    (r"encoder\.layers\.(\d+)\.final_layer_norm\.", r"context.layers.\1.ffn_norm."),
+    (r"quantizer\.codevectors$", "quantizer.codebook"),
+    (r"quantizer\.weight_proj\.", "quantizer.weight_proj.0."),
+    (r"project_hid\.", "heads.contrastive.final_proj."),
+    (r"project_q\.", "heads.contrastive.project_q."),
+]
+_PREFIXES = ("wav2vec2.", "hubert.")
+#: our parameters that an HF backbone must provide (strict loading)
+_BACKBONE = ("encoder.", "feature_norm.", "feature_proj.", "context.")
+
+
+def hf_name(key: str) -> str | None:
+    """Our parameter name for an HF state-dict key, or None if it has no counterpart."""
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+            break
+    for pattern, repl in _RULES:
+        new, n = re.subn("^" + pattern, repl, key)
+        if n:
+            return new
+    return None
+
+
+def load_hf_state_dict(
+    model: nn.Module, hf_state_dict: Mapping[str, Tensor], *, strict: bool = True
+) -> list[str]:
+    """Copy HF weights into ``model`` (an ``SSLNet``); returns the HF keys that were ignored.
+
+    With ``strict``, every backbone parameter of ours (encoder, feature norm/projection,
+    context network) must be provided, and shapes must match.
+    """
+    ours = model.state_dict()
+    new: dict[str, Tensor] = {}
+    ignored: list[str] = []
+    for key, value in hf_state_dict.items():
+        name = hf_name(key)
+        if name is None and key.endswith("pos_conv_embed.conv.weight"):
+            v = value.detach()  # plain (non weight-normed) conv: w = g · v / ‖v‖ with v = w
+            new[_G] = torch.linalg.vector_norm(v, dim=(0, 1), keepdim=True)
+            new[_V] = v
+            continue
+        if name is None or name not in ours:
+            ignored.append(key)
+            continue
+        if ours[name].shape != value.shape:
+            raise ValueError(
+                f"{key} → {name}: shape {tuple(value.shape)} vs ours "
+                f"{tuple(ours[name].shape)}; build the model from hf_backbone()"
+            )
+        new[name] = value.detach()
+    missing = [k for k in ours if k.startswith(_BACKBONE) and k not in new]
+    if strict and missing:
+        raise KeyError(f"HF state dict lacks {len(missing)} backbone tensors, e.g. {missing[:5]}")
+    with torch.no_grad():
+        for name, value in new.items():
+            ours[name].copy_(value.to(ours[name].dtype))
+    return ignored
+
+
+def hf_backbone(config: Any) -> dict[str, Any]:
+    """``SSLModel`` fields (encoder, context, dropouts) matching an HF Wav2Vec2/HuBERT config.
+
+    Use as ``SSLModel(**hf_backbone(cfg), target=..., losses=...)`` before
+    :func:`load_hf_state_dict`. HF models never normalise the wave themselves (their feature
+    extractor does), so ``normalize_wave`` stays False.
+    """
+    layers = tuple(zip(config.conv_dim, config.conv_kernel, config.conv_stride, strict=True))
+    encoder = ConvFeatureEncoder(
+        conv_layers=layers,
+        conv_bias=config.conv_bias,
+        mode="layer_norm" if config.feat_extract_norm == "layer" else "group_norm",
+        activation=config.feat_extract_activation,
+    )
+    context = Transformer(
+        layers=config.num_hidden_layers,
+        dim=config.hidden_size,
+        ffn_dim=config.intermediate_size,
+        heads=config.num_attention_heads,
+        dropout=config.hidden_dropout,
+        attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout,
+        layerdrop=config.layerdrop,
+        layer_norm_first=config.do_stable_layer_norm,
+        pos_conv_kernel=config.num_conv_pos_embeddings,
+        pos_conv_groups=config.num_conv_pos_embedding_groups,
+        activation=config.hidden_act,
+    )
+    return {
+        "encoder": encoder,
+        "context": context,
+        "dropout_input": config.feat_proj_dropout,
+        "feature_layer_norm": getattr(config, "feat_proj_layer_norm", True),
+    }

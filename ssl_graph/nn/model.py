@@ -1,0 +1,292 @@
+"""One torch model for every point of the ``SSLModel`` space; ``build_model`` is the entry.
+
+The forward pass follows fairseq's order (see ``SSLModel``); objectives differ only in which
+targets are formed and which heads score them, so wav2vec, vq-wav2vec, wav2vec 2.0, HuBERT and
+their mixes share this code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ..specs.components import (
+    ClusterTargets,
+    CodeTargets,
+    CommitmentLoss,
+    Contrastive,
+    Diversity,
+    FeaturePenalty,
+    FutureFrames,
+    MaskedPrediction,
+    QuantizedLatents,
+    SSLModel,
+    StepPrediction,
+    Transformer,
+)
+from . import losses as L
+from .common import grad_multiply, lengths_to_padding_mask, make_generator
+from .context import ConvContextModule
+from .encoders import build_encoder
+from .heads import ContrastiveHead, HeadResult, MaskedPredictionHead, StepPredictionHead
+from .masking import apply_masks, channel_mask, time_mask
+from .quantizers import QuantizerOutput, build_quantizer
+from .targets import align_targets
+from .transformer import TransformerModule
+
+GUMBEL_STREAM, NEGATIVES_STREAM = 3, 4
+
+
+@dataclass
+class ModelOutput:
+    """What one training forward returns.
+
+    ``loss`` is a fairseq-style *sum* over predictions, already weighted (auxiliary losses are
+    scaled by weight × sample_size): backpropagate ``loss / sample_size``, with sample_size
+    summed over gradient-accumulation micro-batches and DDP ranks. ``logs`` holds detached
+    0-dim tensors (per-sample losses, accuracy, perplexities, temperature, sample_size); call
+    :meth:`scalars` only when logging, it synchronises with the device.
+    """
+
+    loss: Tensor
+    sample_size: int
+    logs: dict[str, Tensor] = field(default_factory=dict)
+    mask: Tensor | None = None  # (B, T) frames that were masked
+    padding_mask: Tensor | None = None  # (B, T) padded frames (after label trimming)
+
+    def scalars(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.logs.items()}
+
+
+class SSLNet(nn.Module):
+    """Encoder → [quantizer] → mask → context → heads, assembled from an ``SSLModel`` spec."""
+
+    def __init__(self, spec: SSLModel):
+        super().__init__()
+        self.spec = spec
+        enc_dim = spec.encoder.dim
+        self.encoder = build_encoder(spec.encoder)
+        self.feature_norm = nn.LayerNorm(enc_dim) if spec.feature_layer_norm else None
+        self.quantizer = build_quantizer(spec.quantizer, enc_dim)
+        ctx_in = spec.quantizer.dim if spec.quantize_input else enc_dim
+        target_dim = spec.quantizer.dim if spec.quantized else enc_dim
+        self.feature_proj = None
+        if isinstance(spec.context, Transformer):
+            if ctx_in != spec.context.dim:
+                self.feature_proj = nn.Linear(ctx_in, spec.context.dim)
+                ctx_in = spec.context.dim
+            self.context = TransformerModule(spec.context)
+        else:
+            self.context = ConvContextModule(spec.context, ctx_in)
+        if isinstance(spec.target, CodeTargets) and not spec.quantize_input:
+            # only the code ids are used: an unused codebook would stall DDP on unused params
+            self.quantizer.codebook.requires_grad_(False)
+        self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if spec.mask is not None else None
+        self.dropout_input = nn.Dropout(spec.dropout_input)
+        self.dropout_features = nn.Dropout(spec.dropout_features)
+        self.dropout_context = nn.Dropout(spec.dropout_context)
+        self.heads = nn.ModuleDict()
+        for loss in spec.losses:
+            if isinstance(loss, Contrastive):
+                self.heads["contrastive"] = ContrastiveHead(
+                    loss, spec.context_dim, target_dim, spec.head_dim
+                )
+            elif isinstance(loss, MaskedPrediction):
+                self.heads["masked_prediction"] = MaskedPredictionHead(
+                    loss, spec.context_dim, spec.head_dim, spec.num_classes()
+                )
+            elif isinstance(loss, StepPrediction):
+                self.heads["step_prediction"] = StepPredictionHead(
+                    loss, spec.target.steps, spec.step_offset(), spec.context_dim, target_dim
+                )
+
+    # ------------------------------------------------------------------ helpers
+    def set_num_updates(self, step: int) -> None:
+        """Advance schedules that depend on the update count (Gumbel temperature)."""
+        if self.quantizer is not None:
+            self.quantizer.set_num_updates(step)
+
+    def frame_lengths(self, sample_lengths: Tensor) -> Tensor:
+        return self.encoder.output_lengths(sample_lengths)
+
+    def frame_padding(self, padding_mask: Tensor | None, n_frames: int) -> Tensor | None:
+        """Sample-level padding (B, S) → frame-level padding (B, T); None when nothing pads."""
+        if padding_mask is None or not bool(padding_mask.any()):
+            return None
+        lengths = self.frame_lengths((~padding_mask).sum(-1))
+        return lengths_to_padding_mask(lengths, n_frames)
+
+    def _encode(self, wave: Tensor, padding_mask: Tensor | None) -> Tensor:
+        mult = self.spec.feature_grad_mult
+        if mult == 0:
+            with torch.no_grad():
+                return self.encoder(wave, padding_mask)
+        return grad_multiply(self.encoder(wave, padding_mask), mult)
+
+    def _context_input(self, z: Tensor, valid: Tensor | None, generator=None):
+        """LayerNorm, [input quantization]; returns (context input, unmasked copy, q result)."""
+        if self.feature_norm is not None:
+            z = self.feature_norm(z)
+        qres = None
+        if self.spec.quantize_input:
+            qres = self.quantizer(z, valid, generator)
+            z = qres.x
+        x = self.feature_proj(z) if self.feature_proj is not None else z
+        return x, z, qres
+
+    # ------------------------------------------------------------------ inference
+    def extract_features(
+        self, wave: Tensor, padding_mask: Tensor | None = None, layer: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """(B, S) wave → ((B, T, C) context features, (B, T) frame padding or None).
+
+        ``layer=None``: the final output; ``layer=L``: output of context layer L (1-based, as
+        fairseq ``output_layer``; a pre-LN transformer's final LN is not applied); ``layer=0``:
+        the context input. No masking; call in ``eval()`` mode to disable dropout.
+        """
+        z = self._encode(wave, padding_mask)
+        pad = self.frame_padding(padding_mask, z.size(1))
+        x, _, _ = self._context_input(z, None if pad is None else ~pad)
+        c, _ = self.context(x, pad, layer=layer)
+        return c, pad
+
+    # ------------------------------------------------------------------ training
+    def forward(
+        self,
+        wave: Tensor,
+        padding_mask: Tensor | None = None,
+        targets: list[Tensor] | None = None,
+        *,
+        mask_seed: int,
+        mask: Tensor | None = None,
+    ) -> ModelOutput:
+        """One pre-training forward pass with every loss of the spec.
+
+        ``wave`` (B, S); ``padding_mask`` (B, S) True at padded samples; ``targets`` one
+        (B, T_lab) LongTensor per ``ClusterTargets`` label set, at the labels' rate. Masks,
+        distractors and Gumbel noise are a function of ``mask_seed`` (e.g. seed + step);
+        ``mask`` (B, T) overrides the time mask (e.g. computed in the data loader).
+        """
+        spec = self.spec
+        z = self._encode(wave, padding_mask)
+        B, T = z.shape[:2]
+        pad = self.frame_padding(padding_mask, T)
+        labels = None
+        if isinstance(spec.target, ClusterTargets):
+            z, pad, labels = self._align(z, pad, targets)
+            T = z.size(1)
+        valid = torch.ones(B, T, dtype=torch.bool, device=z.device) if pad is None else ~pad
+        penalty = L.feature_penalty(z) if _has(spec, FeaturePenalty) else None
+        gumbel_gen = make_generator(mask_seed, GUMBEL_STREAM, z.device)
+        x, u, qres = self._context_input(z, valid, gumbel_gen)
+        u = self.dropout_features(u)
+        x = self.dropout_input(x)
+        if spec.mask is not None:
+            if mask is None:
+                mask = time_mask(spec.mask, valid.sum(-1), T, mask_seed)
+            mask = mask.to(x.device) & valid
+            chans = channel_mask(spec.mask, B, x.size(-1), mask_seed, x.device)
+            x = apply_masks(x, mask, self.mask_emb, chans)
+        else:
+            mask = None
+        c, _ = self.context(x, pad)
+        c = self.dropout_context(c)
+        results, qres = self._heads(c, u, qres, labels, mask, valid, mask_seed, gumbel_gen)
+        return self._combine(results, qres, penalty, mask, pad)
+
+    def _align(self, z: Tensor, pad: Tensor | None, targets: list[Tensor] | None):
+        n_sets = len(self.spec.target.labels)
+        if targets is None or len(targets) != n_sets:
+            got = "none" if targets is None else len(targets)
+            raise ValueError(f"the model predicts {n_sets} label set(s); got {got} targets")
+        ratio = self.spec.label_ratio(self.spec.target.label_rate)
+        n_lab = min(t.size(-1) for t in targets)
+        aligned = [align_targets(t[..., :n_lab], z.size(1), ratio) for t in targets]
+        kept = aligned[0][1]
+        pad = None if pad is None else pad[:, :kept]
+        return z[:, :kept], pad, [a[0].long() for a in aligned]
+
+    def _targets_from_quantizer(self, u: Tensor, qres, valid: Tensor, gen):
+        """Quantize the unmasked copy unless the input was already quantized."""
+        if qres is not None or self.quantizer is None:
+            return qres
+        return self.quantizer(u, valid, gen)
+
+    def _heads(self, c, u, qres, labels, mask, valid, seed, gumbel_gen):
+        spec, out = self.spec, {}
+        neg_gen = make_generator(seed, NEGATIVES_STREAM, c.device)
+        if isinstance(spec.target, QuantizedLatents):
+            sel = mask & valid
+            qres = self._targets_from_quantizer(u, qres, sel, gumbel_gen)
+            y = u if qres is None else qres.x
+            rows = sel.nonzero()[:, 0]
+            if rows.numel():
+                out["contrastive"] = self.heads["contrastive"](c[sel], y[sel], rows, neg_gen)
+        elif isinstance(spec.target, FutureFrames):
+            qres = self._targets_from_quantizer(u, qres, valid, gumbel_gen)
+            y = u if qres is None else qres.x
+            out["step"] = self.heads["step_prediction"](c, y, valid, neg_gen)
+        else:
+            if isinstance(spec.target, CodeTargets):
+                qres = self._targets_from_quantizer(u, qres, valid, gumbel_gen)
+                labels = list(qres.best.detach().unbind(-1))
+            out.update(self.heads["masked_prediction"](c, labels, mask, valid))
+        return out, qres
+
+    def _combine(
+        self,
+        results: dict[str, HeadResult],
+        qres: QuantizerOutput | None,
+        penalty: Tensor | None,
+        mask: Tensor | None,
+        pad: Tensor | None,
+    ) -> ModelOutput:
+        spec = self.spec
+        weights = {type(loss): loss.weight for loss in spec.losses if hasattr(loss, "weight")}
+        sample_size = sum(r.count for r in results.values())
+        terms: dict[str, Tensor] = {}
+        logs: dict[str, Tensor] = {}
+        # MaskedPrediction weighs its masked / unmasked terms itself
+        head_weight = {"contrastive": weights.get(Contrastive), "step": weights.get(StepPrediction)}
+        for name, r in results.items():
+            w = head_weight.get(name)
+            terms[name] = r.loss if w is None else w * r.loss
+            logs.update(r.logs)
+        for tag in ("unmasked", "masked"):  # HuBERT reports masked accuracy when it has one
+            if tag in results:
+                logs["accuracy"] = results[tag].logs[f"accuracy_{tag}"]
+        if Diversity in weights and qres is not None and qres.prob_perplexity is not None:
+            div = L.diversity_loss(qres.prob_perplexity, qres.num_vars)
+            terms["diversity"] = weights[Diversity] * div * sample_size
+        if FeaturePenalty in weights and penalty is not None:
+            terms["feature_penalty"] = weights[FeaturePenalty] * penalty * sample_size
+        if CommitmentLoss in weights and qres is not None and qres.loss is not None:
+            terms["commitment"] = weights[CommitmentLoss] * qres.loss * sample_size
+        if not terms:  # no prediction this batch (e.g. nothing masked): a zero with a graph
+            terms["empty"] = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
+        loss = sum(terms.values())
+        denom = max(sample_size, 1)
+        logs["loss"] = loss.detach() / denom
+        for name, t in terms.items():
+            logs[f"loss_{name}"] = t.detach() / denom
+        if qres is not None:
+            logs["code_perplexity"] = qres.code_perplexity.detach()
+            if qres.prob_perplexity is not None:
+                logs["prob_perplexity"] = qres.prob_perplexity.detach()
+            if qres.temperature is not None:
+                logs["temperature"] = torch.tensor(qres.temperature)
+        logs["sample_size"] = torch.tensor(float(sample_size))
+        return ModelOutput(
+            loss=loss, sample_size=sample_size, logs=logs, mask=mask, padding_mask=pad
+        )
+
+
+def _has(spec: SSLModel, kind: type) -> bool:
+    return any(isinstance(loss, kind) for loss in spec.losses)
+
+
+def build_model(spec: SSLModel) -> SSLNet:
+    """The torch model of a spec, freshly initialised (fairseq initialisation)."""
+    return SSLNet(spec)

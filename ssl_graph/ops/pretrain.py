@@ -1,0 +1,13 @@
+"""Pretrain: the training loop as a node op (torch is imported only when it runs)."""
+
+from __future__ import annotations
+
+from .base import AggregateOp, RunContext, register
+
+
+@register("Pretrain")
+class PretrainOp(AggregateOp):
+    def compute(self, st, ctx: RunContext) -> dict:
+        from ..train.loop import train
+
+        return train(st, ctx)

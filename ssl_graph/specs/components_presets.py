@@ -1,0 +1,209 @@
+"""The four paper models as presets over one :class:`SSLModel` space.
+
+``base`` / ``large`` follow the papers and fairseq configs (``reference/ssl_models.md`` §1).
+``tiny`` keeps each model's geometry and objective (so labels, strides and offsets behave as in
+the paper model) but shrinks widths and depths to train on a laptop CPU in minutes:
+
+* conv encoders: the paper kernels/strides with 64 channels (wav2vec: 10 ms frames; wav2vec 2.0
+  / HuBERT: 20 ms frames, stride 320, so 100 Hz MFCC labels still align with ratio 2);
+* wav2vec context: 3 causal conv layers of 64 channels (k=3);
+* transformer: 2 layers, width 128, FFN 256, 4 heads, positional conv k=32 in 4 groups,
+  no layerdrop; prediction head width 64;
+* quantizers: 2 groups × 32 entries, 64-d codes.
+
+Override anything with ``.with_(...)``, e.g. ``wav2vec2_model("base").with_(mask=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from .base import SpecError
+from .components_model import SSLModel
+from .components_networks import (
+    W2V2_CONV,
+    W2V_CONV,
+    ConvContext,
+    ConvFeatureEncoder,
+    Transformer,
+    Wav2VecEncoder,
+)
+from .components_objectives import (
+    ClusterTargets,
+    CommitmentLoss,
+    Contrastive,
+    Diversity,
+    FeaturePenalty,
+    FutureFrames,
+    GumbelQuantizer,
+    KMeansQuantizer,
+    MaskedPrediction,
+    QuantizedLatents,
+    SpanMask,
+    StepPrediction,
+)
+from .nodes import Labels
+
+Size = Literal["tiny", "base", "large"]
+_TINY_CH = 64
+
+
+def _size(size: str) -> str:
+    if size not in ("tiny", "base", "large"):
+        raise SpecError(f"size must be 'tiny', 'base' or 'large'; got {size!r}")
+    return size
+
+
+def _tiny_conv(layers):
+    return tuple((_TINY_CH, k, s) for _, k, s in layers)
+
+
+def _w2v2_backbone(size: str) -> dict:
+    """Encoder, transformer and training knobs shared by wav2vec 2.0 and HuBERT."""
+    if size == "large":
+        return {
+            "encoder": ConvFeatureEncoder(mode="layer_norm", conv_bias=True, normalize_wave=True),
+            "context": Transformer(
+                layers=24,
+                dim=1024,
+                ffn_dim=4096,
+                heads=16,
+                dropout=0.0,
+                attention_dropout=0.0,
+                layerdrop=0.0,
+                layer_norm_first=True,
+            ),
+            "feature_grad_mult": 1.0,
+        }
+    if size == "tiny":
+        return {
+            "encoder": ConvFeatureEncoder(conv_layers=_tiny_conv(W2V2_CONV)),
+            "context": Transformer(
+                layers=2,
+                dim=128,
+                ffn_dim=256,
+                heads=4,
+                layerdrop=0.0,
+                pos_conv_kernel=32,
+                pos_conv_groups=4,
+            ),
+            "feature_grad_mult": 0.1,
+            "dropout_input": 0.1,
+            "dropout_features": 0.1,
+        }
+    # BASE: 12 heads like fairseq/torchaudio (the papers' tables say 8), see Transformer.heads
+    return {
+        "encoder": ConvFeatureEncoder(),
+        "context": Transformer(),
+        "feature_grad_mult": 0.1,
+        "dropout_input": 0.1,
+        "dropout_features": 0.1,
+    }
+
+
+def wav2vec2_model(size: Size = "base") -> SSLModel:
+    """wav2vec 2.0: contrastive prediction of Gumbel-quantized latents at masked frames."""
+    size = _size(size)
+    final_dim = {"tiny": 64, "base": 256, "large": 768}[size]
+    quantizer = GumbelQuantizer(groups=2, entries=320, dim=final_dim)
+    losses = (Contrastive(), Diversity(weight=0.1), FeaturePenalty(weight=10.0))
+    if size == "large":  # LV-60k: τ floor 0.1, loss_weights [0.1, 0]
+        quantizer = quantizer.with_(temperature=(2.0, 0.1, 0.999995))
+        losses = losses[:2]
+    if size == "tiny":
+        quantizer = quantizer.with_(entries=32)
+    return SSLModel(
+        **_w2v2_backbone(size),
+        quantizer=quantizer,
+        mask=SpanMask(prob=0.65, length=10),
+        target=QuantizedLatents(),
+        losses=losses,
+        final_dim=final_dim,
+    )
+
+
+def hubert_model(size: Size = "base", labels: Labels | Sequence[Labels] = ()) -> SSLModel:
+    """HuBERT: masked prediction of k-means labels (``labels``: one set, or an ensemble)."""
+    size = _size(size)
+    labels = (labels,) if isinstance(labels, Labels) else tuple(labels)
+    if not labels:
+        raise SpecError("hubert_model needs labels=Labels(...) (or a tuple of them)")
+    return SSLModel(
+        **_w2v2_backbone(size),
+        mask=SpanMask(prob=0.80, length=10),
+        target=ClusterTargets(labels=labels),
+        losses=(MaskedPrediction(), FeaturePenalty(weight=10.0)),
+        final_dim={"tiny": 64, "base": 256, "large": 768}[size],
+    )
+
+
+def _w2v_networks(size: str, extra_linear: int) -> dict:
+    if size == "tiny":
+        return {
+            "encoder": Wav2VecEncoder(conv_layers=_tiny_conv(W2V_CONV)),
+            "context": ConvContext(conv_layers=((_TINY_CH, 3),) * 3),
+        }
+    if size == "base" and extra_linear == 0:
+        return {"encoder": Wav2VecEncoder(), "context": ConvContext()}
+    # wav2vec large and vq-wav2vec: extra 1×1 encoder layers, 12 context layers k=2..13 + skips
+    return {
+        "encoder": Wav2VecEncoder(extra_linear=extra_linear),
+        "context": ConvContext(
+            conv_layers=tuple((512, k) for k in range(2, 14)), skip_connections=True
+        ),
+    }
+
+
+def wav2vec_model(size: Size = "base") -> SSLModel:
+    """wav2vec: 12-step future prediction (BCE, 10 negatives) from a causal conv context.
+
+    ``base`` is the paper's model (5 + 9 layers); ``large`` is *wav2vec large* (+2 linear
+    encoder layers, 12 context layers with skips; fairseq's command line uses 3 linear layers).
+    """
+    size = _size(size)
+    return SSLModel(
+        **_w2v_networks(size, extra_linear=2 if size == "large" else 0),
+        target=FutureFrames(steps=12),
+        losses=(StepPrediction(negatives=10),),
+        final_dim=0,
+        feature_layer_norm=False,
+    )
+
+
+def vq_wav2vec_model(
+    size: Size = "base", quantizer: Literal["gumbel", "kmeans"] = "gumbel"
+) -> SSLModel:
+    """vq-wav2vec: wav2vec's objective on quantized features (G=2 × V=320, shared codebook).
+
+    The paper has one size: ``base`` and ``large`` both give it (8-layer encoder, 12-layer
+    context with skips, K=8 steps, ReLU). The Gumbel run adds no auxiliary loss (fairseq README
+    sets no loss weights); k-means adds its commitment loss with weight 1.
+    """
+    size = _size(size)
+    dim, entries = (_TINY_CH, 32) if size == "tiny" else (512, 320)
+    if quantizer == "gumbel":
+        q = GumbelQuantizer(
+            groups=2,
+            entries=entries,
+            dim=dim,
+            combine_groups=True,
+            depth=2,
+            hidden_factor=2,
+            activation="relu",
+        )
+        losses = (StepPrediction(negatives=10),)
+    elif quantizer == "kmeans":
+        q = KMeansQuantizer(groups=2, entries=entries, dim=dim, gamma=0.25, combine_groups=True)
+        losses = (StepPrediction(negatives=10), CommitmentLoss(weight=1.0))
+    else:
+        raise SpecError(f"quantizer must be 'gumbel' or 'kmeans'; got {quantizer!r}")
+    return SSLModel(
+        **_w2v_networks(size, extra_linear=3),
+        quantizer=q,
+        quantize_input=True,
+        target=FutureFrames(steps=8),
+        losses=losses,
+        final_dim=0,
+        feature_layer_norm=False,
+    )

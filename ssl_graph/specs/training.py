@@ -1,0 +1,112 @@
+"""Training nodes: ``Pretrain`` (any ``SSLModel`` on a corpus) and its optimiser components.
+
+Device, precision, checkpoint and logging cadence are runtime fields: moving a run from CPU to a
+GPU, or checkpointing more often, must not invalidate a trained model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Component, Node, SpecError, runtime
+from .components_model import SSLModel
+from .components_objectives import ClusterTargets
+from .nodes import Corpus
+
+
+class Adam(Component):
+    """Adam(W) as in fairseq: decoupled weight decay, (0.9, 0.98), eps 1e-6."""
+
+    lr: float = Field(5e-4, gt=0.0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = Field(1e-6, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+
+
+class Schedule(Component):
+    """Learning-rate schedule over ``Pretrain.steps`` updates.
+
+    ``linear``: warmup then linear decay to 0 (wav2vec 2.0 / HuBERT). ``cosine``: warmup then
+    cosine to ``final_lr_scale`` (wav2vec). ``tri_stage``: warmup from ``init_lr_scale``, hold,
+    then *exponential* decay to ``final_lr_scale`` (fairseq's tri-stage; the paper says linear).
+    """
+
+    curve: Literal["linear", "cosine", "tri_stage", "constant"] = "linear"
+    warmup: float = Field(0.08, ge=0.0, le=1.0, description="fraction of steps warming up")
+    hold: float = Field(0.0, ge=0.0, le=1.0, description="tri_stage: fraction held at peak")
+    init_lr_scale: float = Field(0.0, ge=0.0)
+    final_lr_scale: float = Field(0.0, ge=0.0)
+
+    def factor(self, step: int, total: int) -> float:
+        """LR multiplier at ``step`` (0-based) of ``total``; pure, so resuming is exact."""
+        import math
+
+        warm = int(round(self.warmup * total))
+        if step < warm:
+            return self.init_lr_scale + (1 - self.init_lr_scale) * (step + 1) / warm
+        if self.curve == "constant":
+            return 1.0
+        hold = int(round(self.hold * total)) if self.curve == "tri_stage" else 0
+        if step < warm + hold:
+            return 1.0
+        span = max(1, total - warm - hold)
+        t = min(1.0, (step - warm - hold) / span)
+        if self.curve == "linear":
+            return 1.0 - t * (1.0 - self.final_lr_scale)
+        if self.curve == "cosine":
+            return self.final_lr_scale + (1 - self.final_lr_scale) * 0.5 * (1 + math.cos(math.pi * t))
+        return math.exp(math.log(max(self.final_lr_scale, 1e-12)) * t)  # tri_stage decay
+
+
+class Pretrain(Node):
+    """Self-supervised pre-training of an ``SSLModel`` on a corpus.
+
+    Batches are random crops (every item cropped to the shortest in its batch, random start, as
+    fairseq does) filling ``batch_seconds`` of audio. Everything random is derived from ``seed``
+    and the step number, so a resumed run reproduces the uninterrupted loss curve.
+    """
+
+    op_version = 1
+
+    corpus: Corpus
+    model: SSLModel
+    steps: int = Field(400_000, ge=1)
+    optimizer: Adam = Adam()
+    schedule: Schedule = Schedule()
+    clip_norm: float = Field(10.0, ge=0.0, description="0 = no clipping")
+    batch_seconds: float = Field(87.5, gt=0.0, description="audio seconds per update")
+    crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
+    min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
+    seed: int = 0
+    device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
+    precision: Literal["auto", "fp32", "bf16"] = runtime(
+        "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")
+    checkpoint_every: int = runtime(100, description="steps between checkpoints")
+    log_every: int = runtime(1, description="steps between logged metric rows")
+
+    @model_validator(mode="after")
+    def _crop_fits(self):
+        if self.crop_seconds > self.batch_seconds:
+            raise SpecError(
+                f"Pretrain.crop_seconds ({self.crop_seconds}) exceeds batch_seconds "
+                f"({self.batch_seconds}); a batch must hold at least one crop"
+            )
+        return self
+
+    @property
+    def frame_rate(self) -> float:
+        return self.model.frame_rate
+
+    def check(self, resolve_name) -> None:
+        name = resolve_name(self)
+        self.model.check_labels(name)
+        if isinstance(self.model.target, ClusterTargets):
+            for lab in self.model.target.labels:
+                if lab.corpus != self.corpus:
+                    raise SpecError(
+                        f"{name}: target labels {resolve_name(lab)} were computed on corpus "
+                        f"{resolve_name(lab.corpus)}, not on the training corpus "
+                        f"{resolve_name(self.corpus)}; label the training corpus"
+                    )

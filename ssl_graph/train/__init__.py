@@ -1,0 +1,1 @@
+"""Training: crop batches (``data``), safetensors checkpoints (``checkpoint``), the loop (``loop``)."""

@@ -1,0 +1,151 @@
+"""Tests for ssl_graph.kernels.kmeans.
+
+The quality test runs on real MFCC frames of the demo corpus (``data/demo/wav``) when
+it exists and on a seeded Gaussian mixture otherwise, and compares against the
+fairseq/HuBERT recipe: sklearn ``MiniBatchKMeans`` with its settings (scaled down to
+20k frames, k=50, n_init=3 to stay fast).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from ssl_graph.kernels import kmeans as km
+from ssl_graph.kernels.assign import assign_labels
+from ssl_graph.kernels.kmeans import KMeansResult, fit_kmeans
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "wav"
+N_FRAMES = 20_000
+
+
+def gaussian_mixture(n: int, d: int = 39, n_comp: int = 80, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    means = rng.standard_normal((n_comp, d)) * 6
+    scales = rng.uniform(0.5, 2.0, (n_comp, 1))
+    comp = rng.choice(n_comp, n, p=rng.dirichlet(np.ones(n_comp)))
+    return (means[comp] + rng.standard_normal((n, d)) * scales[comp]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    files = sorted(DEMO.glob("*.flac")) if DEMO.is_dir() else []
+    if not files:
+        return gaussian_mixture(N_FRAMES)
+    import soundfile as sf
+
+    from ssl_graph.audio.mfcc import mfcc_hubert
+
+    feats, total = [], 0
+    for f in files:
+        wave, _ = sf.read(f, dtype="float32")
+        feats.append(mfcc_hubert(wave))
+        total += len(feats[-1])
+        if total >= N_FRAMES:
+            break
+    return np.concatenate(feats)[:N_FRAMES]
+
+
+def mean_sq_dist(x: np.ndarray, c: np.ndarray) -> float:
+    return float(assign_labels(x, c)[1].mean(dtype=np.float64))
+
+
+def test_inertia_no_worse_than_hubert_minibatch_kmeans(frames):
+    sklearn_cluster = pytest.importorskip("sklearn.cluster")
+    k, n_init = 50, 3
+    ref = sklearn_cluster.MiniBatchKMeans(
+        n_clusters=k, init="k-means++", max_iter=100, batch_size=10000, tol=0.0,
+        max_no_improvement=100, init_size=None, n_init=n_init, reassignment_ratio=0.0,
+        compute_labels=False, random_state=0,
+    ).fit(frames)
+    ours = fit_kmeans(frames, k, seed=0, n_init=n_init)
+    assert ours.centroids.shape == (k, frames.shape[1]) and ours.centroids.dtype == np.float32
+    assert ours.inertia == pytest.approx(mean_sq_dist(frames, ours.centroids), rel=1e-5)
+    assert ours.inertia <= mean_sq_dist(frames, ref.cluster_centers_)
+
+
+def test_bit_identical_across_runs_and_thread_counts(frames):
+    x = frames[:8000]
+    a = fit_kmeans(x, 20, seed=3)
+    b = fit_kmeans(x, 20, seed=3)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        c = fit_kmeans(x, 20, seed=3)
+    finally:
+        numba.set_num_threads(threads)
+    assert a.centroids.tobytes() == b.centroids.tobytes() == c.centroids.tobytes()
+    assert a.inertia == b.inertia == c.inertia and a.n_iter == b.n_iter == c.n_iter
+    assert fit_kmeans(x, 20, seed=4).centroids.tobytes() != a.centroids.tobytes()
+
+
+def test_best_of_n_init_is_no_worse_than_first_run(frames):
+    x = frames[:6000]
+    one = fit_kmeans(x, 16, seed=7)
+    three = fit_kmeans(x, 16, seed=7, n_init=3)
+    assert three.n_init == 3 and three.inertia <= one.inertia
+
+
+def test_empty_cluster_is_reseeded_on_farthest_point():
+    # two tight blobs; one centroid starts far away from everything -> empty at the
+    # first E-step, so it must move onto the frame farthest from its centroid.
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.1, (300, 2)), rng.normal(10, 0.1, (300, 2))])
+    x = np.concatenate([x, [[30.0, 30.0]]]).astype(np.float32)  # the farthest frame
+    init = np.array([[0, 0], [10, 10], [1e4, 1e4]], dtype=np.float32)
+    with km.blas_single_thread():
+        c, inertia, _ = km.lloyd(x, init, max_iter=20, tol=0.0)
+    labels, _ = assign_labels(x, c)
+    assert np.bincount(labels, minlength=3).min() >= 1
+    np.testing.assert_allclose(sorted(c[:, 0]), [0, 10, 30], atol=0.05)
+    assert inertia == pytest.approx(mean_sq_dist(x, c), rel=1e-5)
+    with km.blas_single_thread():
+        c2, _, _ = km.lloyd(x, init, max_iter=20, tol=0.0)
+    assert c.tobytes() == c2.tobytes()
+
+
+def test_duplicated_points_fill_all_clusters():
+    # exactly k distinct points, heavily duplicated: k-means must put one centroid on each
+    pts = np.arange(12, dtype=np.float32).reshape(6, 2) * 5
+    x = np.repeat(pts, [50, 3, 200, 1, 7, 20], axis=0)
+    res = fit_kmeans(x, 6, seed=1)
+    assert res.inertia == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_array_equal(np.unique(res.centroids, axis=0), pts)
+
+
+def test_minibatch_variant_is_close_to_lloyd(frames):
+    x = frames[:10_000]
+    lloyd = fit_kmeans(x, 20, seed=0)
+    mb = fit_kmeans(x, 20, seed=0, algorithm="minibatch", batch_size=2000, max_iter=20)
+    assert mb.inertia == pytest.approx(mean_sq_dist(x, mb.centroids), rel=1e-5)
+    assert mb.inertia < 1.05 * lloyd.inertia
+    again = fit_kmeans(x, 20, seed=0, algorithm="minibatch", batch_size=2000, max_iter=20)
+    assert again.centroids.tobytes() == mb.centroids.tobytes()
+
+
+def test_progress_reports_each_iteration():
+    x = gaussian_mixture(3000, d=5, n_comp=6)
+    seen: list[tuple[int, float]] = []
+    res = fit_kmeans(x, 6, seed=0, progress=lambda i, v: seen.append((i, v)))
+    assert isinstance(res, KMeansResult)
+    assert [i for i, _ in seen] == list(range(len(seen)))
+    assert seen[-1][1] == pytest.approx(res.inertia)
+
+
+def test_k_one_and_input_validation():
+    x = gaussian_mixture(500, d=3, n_comp=2)
+    res = fit_kmeans(x.astype(np.float64), 1)
+    np.testing.assert_allclose(res.centroids[0], x.mean(axis=0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        fit_kmeans(x, 501)
+    with pytest.raises(ValueError):
+        fit_kmeans(x, 0)
+    with pytest.raises(ValueError):
+        fit_kmeans(x, 3, algorithm="elkan")
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError):
+        fit_kmeans(bad, 3)
