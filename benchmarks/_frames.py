@@ -2,7 +2,7 @@
 
 Source, in order of preference:
 
-* ``data/demo/wav/*.flac`` (the demo corpus, ~10 min = ~60k frames).  To reach the
+* ``data/demo/wav/*.flac`` (the demo corpus: 8 min, ~48k frames).  To reach the
   target size without another corpus we add augmented copies, as is standard for
   speech: speed perturbation by resampling to 0.9x and 1.1x speed (scipy
   ``resample_poly``; 0.9x speed = longer audio) and copies with light seeded white
@@ -91,7 +91,9 @@ def synthetic_speech(seconds: float, seed: int = 0) -> np.ndarray:
             src = np.zeros(n)
             src[(np.arange(0, n, SAMPLE_RATE / f0)).astype(int)] = 1.0
             seg = src
-            for f, bw in zip(vowels[rng.integers(len(vowels))] * rng.uniform(0.95, 1.05), (80, 100, 150)):
+            for f, bw in zip(
+                vowels[rng.integers(len(vowels))] * rng.uniform(0.95, 1.05), (80, 100, 150)
+            ):
                 r = np.exp(-np.pi * bw / SAMPLE_RATE)
                 a = [1.0, -2 * r * np.cos(2 * np.pi * f / SAMPLE_RATE), r * r]
                 seg = lfilter([1.0 - r], a, seg)
@@ -115,8 +117,10 @@ def load_frames(n_frames: int = 200_000, seed: int = 0) -> tuple[np.ndarray, str
     source = "corpus" if files else "synthetic"
     path = CACHE / f"frames_{source}_{n_frames}_{h.hexdigest()[:10]}.npy"
     if source == "synthetic":
-        print("WARNING: data/demo/wav/*.flac not found; using synthetic speech-like audio",
-              file=sys.stderr)
+        print(
+            "WARNING: data/demo/wav/*.flac not found; using synthetic speech-like audio",
+            file=sys.stderr,
+        )
     if path.exists():
         return np.load(path), f"{source} (cached {path.name})"
     if files:

@@ -47,8 +47,10 @@ def main() -> None:
     c = x[np.random.default_rng(0).choice(n, args.k, replace=False)].copy()
     ct = np.ascontiguousarray(c.T)
     flops = 2.0 * n * d * args.k
-    print(f"frames: {x.shape} from {source}; k={args.k}; cpus={os.cpu_count()}; "
-          f"load avg before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"frames: {x.shape} from {source}; k={args.k}; cpus={os.cpu_count()}; "
+        f"load avg before: {os.getloadavg()[0]:.2f}"
+    )
 
     t_gemm = best_time(lambda: x @ ct, args.repeats)
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
@@ -63,12 +65,15 @@ def main() -> None:
         ("ours assign_labels", t_ours),
         ("numpy brute force (fairseq formula)", t_np),
     ]:
-        print(f"{name:40s} {t:8.4f} {n / t / 1e6:10.2f} {flops / t / 1e9:8.1f} "
-              f"{t_gemm / t:8.0%}")
-    print(f"{'numpy GEMM 2048^3 (machine reference)':40s} {t_sq:8.4f} {'':>10s} "
-          f"{2 * 2048**3 / t_sq / 1e9:8.1f}")
-    print(f"\nours vs numpy brute force: {t_np / t_ours:.1f}x faster; labels agree on "
-          f"{agree:.4%} of frames (float32 round-off decides near-ties)")
+        print(f"{name:40s} {t:8.4f} {n / t / 1e6:10.2f} {flops / t / 1e9:8.1f} {t_gemm / t:8.0%}")
+    print(
+        f"{'numpy GEMM 2048^3 (machine reference)':40s} {t_sq:8.4f} {'':>10s} "
+        f"{2 * 2048**3 / t_sq / 1e9:8.1f}"
+    )
+    print(
+        f"\nours vs numpy brute force: {t_np / t_ours:.1f}x faster; labels agree on "
+        f"{agree:.4%} of frames (float32 round-off decides near-ties)"
+    )
     print(f"load avg after: {os.getloadavg()[0]:.2f} (timings are noisy on a shared machine)")
 
 

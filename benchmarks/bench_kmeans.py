@@ -43,9 +43,17 @@ def run_sklearn(x, k, seed):
     from sklearn.cluster import MiniBatchKMeans
 
     km = MiniBatchKMeans(  # fairseq examples/hubert/simple_kmeans/learn_kmeans.py
-        n_clusters=k, init="k-means++", max_iter=100, batch_size=10000, tol=0.0,
-        max_no_improvement=100, init_size=None, n_init=20, reassignment_ratio=0.0,
-        compute_labels=False, random_state=seed,
+        n_clusters=k,
+        init="k-means++",
+        max_iter=100,
+        batch_size=10000,
+        tol=0.0,
+        max_no_improvement=100,
+        init_size=None,
+        n_init=20,
+        reassignment_ratio=0.0,
+        compute_labels=False,
+        random_state=seed,
     )
     return km.fit(x).cluster_centers_
 
@@ -69,8 +77,10 @@ def main() -> None:
     args = ap.parse_args()
 
     x, source = load_frames(args.frames)
-    print(f"frames: {x.shape} from {source}; k={args.k}; cpus={os.cpu_count()}; "
-          f"load avg before: {os.getloadavg()[0]:.2f}")
+    print(
+        f"frames: {x.shape} from {source}; k={args.k}; cpus={os.cpu_count()}; "
+        f"load avg before: {os.getloadavg()[0]:.2f}"
+    )
     t0 = time.perf_counter()
     fit_kmeans(x[:5000], 8, max_iter=2)  # numba cache load / compile, not timed below
     print(f"numba load/compile warm-up: {time.perf_counter() - t0:.2f} s")
@@ -78,10 +88,16 @@ def main() -> None:
     rows = []
     for name, fn, reps in [
         ("ours (fit_kmeans defaults)", lambda: run_ours(x, args.k, args.seed), args.repeats),
-        ("sklearn MiniBatchKMeans (HuBERT)", lambda: run_sklearn(x, args.k, args.seed),
-         args.sklearn_repeats),
-        (f"faiss Kmeans niter={args.faiss_niter}",
-         lambda: run_faiss(x, args.k, args.seed, args.faiss_niter), args.repeats),
+        (
+            "sklearn MiniBatchKMeans (HuBERT)",
+            lambda: run_sklearn(x, args.k, args.seed),
+            args.sklearn_repeats,
+        ),
+        (
+            f"faiss Kmeans niter={args.faiss_niter}",
+            lambda: run_faiss(x, args.k, args.seed, args.faiss_niter),
+            args.repeats,
+        ),
     ]:
         try:
             times, c = timed(fn, reps)
@@ -91,8 +107,10 @@ def main() -> None:
         rows.append((name, statistics.median(times), min(times), score(x, c)))
 
     ref = next((r for r in rows if r[0].startswith("sklearn")), None)
-    print(f"\n{'method':36s} {'median s':>9s} {'min s':>8s} {'inertia':>10s} "
-          f"{'sk time / t':>12s} {'inertia / sk':>13s}")
+    print(
+        f"\n{'method':36s} {'median s':>9s} {'min s':>8s} {'inertia':>10s} "
+        f"{'sk time / t':>12s} {'inertia / sk':>13s}"
+    )
     for name, med, best, inertia in rows:
         ratio_t = f"{ref[1] / med:12.1f}" if ref else f"{'-':>12s}"
         ratio_i = f"{inertia / ref[3]:13.4f}" if ref else f"{'-':>13s}"
@@ -100,8 +118,10 @@ def main() -> None:
     print(f"load avg after: {os.getloadavg()[0]:.2f} (timings are noisy on a shared machine)")
     if ref:
         ours = rows[0]
-        print(f"goal (>= 5x faster, inertia ratio <= 1): {ref[1] / ours[1]:.1f}x, "
-              f"{ours[3] / ref[3]:.4f}")
+        print(
+            f"goal (>= 5x faster, inertia ratio <= 1): {ref[1] / ours[1]:.1f}x, "
+            f"{ours[3] / ref[3]:.4f}"
+        )
 
 
 if __name__ == "__main__":

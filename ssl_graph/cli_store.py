@@ -74,3 +74,34 @@ def graph(ctx, spec, out):
     project = _project(ctx, spec)
     draw_plan(project.pipeline, project.plan(), out)
     click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="folder for report.html and the PNGs (default reports/<spec name>)")
+@click.pass_context
+def report(ctx, spec, out):
+    """Scores of every scoring node (PNMI, purities, CER/PER/WER, training time) + pictures.
+
+    \b
+    ssl-graph report specs/demo.py                 # table + reports/demo/report.html
+    ssl-graph report specs/hubert.py --out /tmp/r
+    """
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from .report import COLUMNS, fmt, write_report
+
+    project = _project(ctx, spec)
+    out = out or str(Path("reports") / Path(spec).stem)
+    rep = write_report(project, out)
+    table = Table(title=f"report: {spec}", title_justify="left")
+    cols = [c for c in COLUMNS if any(r[c] is not None for r in rep.rows)]
+    for c in cols:
+        table.add_column(c)
+    for r in rep.rows:
+        table.add_row(*(fmt(r[c]) for c in cols))
+    _console().print(table)
+    click.echo(f"wrote {Path(out) / 'report.html'} ({len(rep.images)} pictures)")

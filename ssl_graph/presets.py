@@ -93,3 +93,73 @@ def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "bas
 
 
 __all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "Pretrain", "Adam", "Schedule"]
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+# Imported here, not at the top, so the pretraining presets above stay untouched.
+import math
+
+from .specs.components import SSLModel
+from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
+
+FTSize = Literal["tiny", "base"]
+
+#: fairseq base fine-tuning rows by labeled minutes (reference §4): up to 10m/1h, 10h, 100h, 960h
+_FT_BASE_ROWS = (
+    (60, dict(lr=5e-5, steps=13_000, layerdrop=0.1, freeze=10_000, time=0.65, channel=0.25)),
+    (600, dict(lr=5e-5, steps=20_000, layerdrop=0.05, freeze=10_000, time=0.65, channel=0.5)),
+    (6000, dict(lr=3e-5, steps=80_000, layerdrop=0.1, freeze=0, time=0.65, channel=0.5)),
+    (math.inf, dict(lr=1e-4, steps=320_000, layerdrop=0.1, freeze=0, time=0.5, channel=0.1)),
+)
+
+#: tiny: a few hundred updates of ~16 s on 2 CPU cores; the head alone trains for the first 20 %
+_FT_TINY = dict(lr=1e-3, steps=300, layerdrop=0.0, freeze=60, time=0.5, channel=0.25,
+                batch_seconds=16.0, checkpoint_every=100)
+
+
+def _ft_recipe(model: SSLModel, size: str, labeled_minutes: float | None) -> dict:
+    if size == "tiny":
+        row = _FT_TINY
+    elif size == "base":
+        minutes = math.inf if labeled_minutes is None else labeled_minutes
+        row = next(r for limit, r in _FT_BASE_ROWS if minutes <= limit)
+    else:
+        raise ValueError(f"fine-tuning size must be 'tiny' or 'base'; got {size!r}")
+    mask = finetune_mask(model, FT_MASK.with_(prob=row["time"], channel_prob=row["channel"]))
+    return dict(split=Split(labeled_minutes=labeled_minutes),
+                steps=row["steps"], optimizer=Adam(lr=row["lr"], eps=1e-8, weight_decay=0.0),
+                layerdrop=row["layerdrop"], freeze_steps=row["freeze"], mask=mask,
+                batch_seconds=row.get("batch_seconds", 1600.0),
+                checkpoint_every=row.get("checkpoint_every", 500))
+
+
+def finetune(pretrained: Pretrain, corpus: Corpus | None = None,
+             units: Literal["char", "phone"] = "char", labeled_minutes: float | None = 1.0,
+             size: FTSize = "base", **overrides) -> FineTune:
+    """CTC fine-tuning of a ``Pretrain`` node on ``labeled_minutes`` of its (or another) corpus.
+
+    ``base``: fairseq's row for the budget (10m/1h: lr 5e-5, 13k updates, 10k frozen,
+    layerdrop 0.1, masks 0.65 / channel 0.25; then 10h, 100h, 960h), tri-stage LR, 1,600 s
+    batches. ``tiny``: 300 updates at lr 1e-3, 60 frozen. Overrides apply to the node.
+    """
+    recipe = _ft_recipe(pretrained.model, size, labeled_minutes)
+    return FineTune(pretrained=pretrained, corpus=corpus or pretrained.corpus, units=units,
+                    **{**recipe, **overrides})
+
+
+def finetune_from_scratch(model: SSLModel, corpus: Corpus, units: Literal["char", "phone"] = "char",
+                          labeled_minutes: float | None = 1.0, size: FTSize = "base",
+                          **overrides) -> FineTune:
+    """The no-pretraining baseline: the same recipe on a randomly initialised ``model``.
+
+    Nothing is frozen (``freeze_steps=0``) and the conv encoder trains with the architecture's
+    own ``feature_grad_mult``; everything else matches :func:`finetune`, so the two differ only
+    in the initial weights.
+    """
+    recipe = _ft_recipe(model, size, labeled_minutes)
+    recipe.update(freeze_steps=0, feature_grad_mult=model.feature_grad_mult or 1.0)
+    return FineTune(pretrained=None, model=model, corpus=corpus, units=units,
+                    **{**recipe, **overrides})
+
+
+__all__ += ["ASRScore", "FineTune", "Split", "finetune", "finetune_from_scratch"]

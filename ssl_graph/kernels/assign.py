@@ -73,12 +73,24 @@ def _rowwise_min(g, cnorm):
     return out
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _min_except(row, skip):
+    """min of row[j] for j != skip (vectorised; +inf when the row has one element)."""
+    mn = np.float32(np.inf)
+    for j in range(row.shape[0]):
+        v = row[j] if j != skip else np.float32(np.inf)
+        mn = min(mn, v)
+    return mn
+
+
 @njit(cache=True)
-def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists):
+def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists, second):
     """Assign rows s:e using scratch ``g``; ``ct_m2`` is −2·Cᵀ (exact scaling).
 
     The min is found with a vectorised pass; the label is then the first column
     holding exactly that value, which is the lowest-index tie like ``np.argmin``.
+    If ``second`` is non-empty it receives the squared distance to the runner-up
+    (k-means uses it for its pruning bounds).
     """
     gg = g[: e - s]
     np.dot(x[s:e], ct_m2, gg)
@@ -90,14 +102,17 @@ def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists):
             a += 1
         labels[s + r] = a
         dists[s + r] = max(xnorm[s + r] + mn, np.float32(0.0))
+        if second.shape[0] > 0:
+            second[s + r] = max(xnorm[s + r] + _min_except(gg[r], a), np.float32(0.0))
 
 
 @njit(cache=True)
 def _assign_range(x, s0, e0, ct_m2, cnorm, xnorm, labels, dists, rows):
     """Serial assignment of rows s0:e0 (small inputs, or one parallel task)."""
     g = np.empty((rows, ct_m2.shape[1]), dtype=np.float32)
+    no_second = np.empty(0, dtype=np.float32)
     for s in range(s0, e0, rows):
-        assign_block(x, s, min(e0, s + rows), ct_m2, cnorm, xnorm, g, labels, dists)
+        assign_block(x, s, min(e0, s + rows), ct_m2, cnorm, xnorm, g, labels, dists, no_second)
 
 
 @njit(parallel=True, cache=True)

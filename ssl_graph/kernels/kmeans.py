@@ -4,13 +4,14 @@ fairseq clusters MFCCs with sklearn's ``MiniBatchKMeans(n_init=20, batch_size=10
 Full-batch Lloyd with a BLAS distance GEMM reaches a lower inertia in a fraction of
 that time on the data sizes we care about, so the default recipe here is:
 
-1. greedy k-means++ (``2 + ln k`` local trials, like sklearn) on a seeded subsample of
-   ``INIT_PER_CLUSTER * k`` frames,
-2. Lloyd on that subsample until it converges (cheap iterations, a good start); steps
-   1-2 are repeated ``WARM_STARTS`` times and the lowest subsample inertia wins, which
-   removes most of the seed-to-seed spread of local minima for ~1.5x the time,
+1. greedy k-means++ (``2 + ln k`` local trials, like sklearn) on ``PP_PER_CLUSTER * k``
+   frames drawn from a seeded subsample of ``INIT_PER_CLUSTER * k`` frames,
+2. Lloyd on that subsample (cheap iterations, a good start); steps 1-2 run
+   ``WARM_STARTS`` times and the lowest subsample inertia wins, which removes much of
+   the seed-to-seed spread of local minima at little cost,
 3. Lloyd on all frames until the relative inertia gain per iteration drops below
-   ``tol``.
+   ``tol``, skipping the GEMM for frames whose label provably cannot change
+   (Hamerly-style bounds).
 
 ``algorithm="minibatch"`` keeps an sklearn-style mini-batch variant for data that is
 too large for full passes.
@@ -22,6 +23,7 @@ thread count), combined in a fixed order.  Same data + seed ⇒ bit-identical ou
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,10 +42,13 @@ from ssl_graph.kernels.assign import (
     row_sqnorms,
 )
 
-INIT_PER_CLUSTER = 256  # k-means++ / warm-start subsample: frames per cluster
-MAX_PARTS = 64  # fixed row partition for deterministic parallel sums
+INIT_PER_CLUSTER = 256  # warm-start subsample (Lloyd), frames per cluster
+PP_PER_CLUSTER = 64  # k-means++ sample drawn from it, frames per cluster
+WARM_STARTS = 3  # (k-means++, subsample Lloyd) runs; the best one seeds the full Lloyd
+WARM_TOL = 1e-3  # warm starts stop at this relative gain (the full run refines)
+MAX_PARTS = 64  # fixed row partition => parallel sums independent of thread count
 MIN_PART_ROWS = 4096
-WARM_STARTS = 3  # k-means++ + subsample Lloyd runs per init; the best one goes to phase 3
+PARALLEL_MIN_FLOPS = 2e7  # below ~1-2 ms of work a parallel launch (a barrier) costs more
 PATIENCE = 10  # mini-batch: steps without improvement of the smoothed inertia
 
 Progress = Callable[[int, float], None]
@@ -57,87 +62,139 @@ class KMeansResult:
     n_init: int
 
 
-# --------------------------------------------------------------------------- kernels
-
-
 def _partition(n: int) -> tuple[int, int]:
     """(rows per part, n parts): depends on n only, so sums are thread-count independent."""
     rows = max(MIN_PART_ROWS, -(-n // MAX_PARTS))
     return rows, -(-n // rows)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _sqdist(x, i, c, a):
+    s = np.float32(0.0)
+    for t in range(x.shape[1]):
+        diff = x[i, t] - c[a, t]
+        s += diff * diff
+    return s
+
+
 @njit(cache=True)
-def _estep_part(x, xnorm, ct_m2, cnorm, labels, dists, sm, cnt, s0, e0, rows):
-    """Assign rows s0:e0 and accumulate their cluster sums/counts (float64)."""
-    g = np.empty((rows, ct_m2.shape[1]), dtype=np.float32)
-    sm[:] = 0.0
-    cnt[:] = 0
-    for s in range(s0, e0, rows):
-        e = min(e0, s + rows)
-        assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists)
-        for i in range(s, e):
-            a = labels[i]
-            cnt[a] += 1
-            for t in range(x.shape[1]):
-                sm[a, t] += x[i, t]
+def _estep_parts(x, c, ct_m2, cnorm, drift, arrays, sums, counts, p0, p1, part_rows, rows):
+    """Assign the rows of parts p0:p1 and accumulate per-part sums/counts (float64).
+
+    Hamerly-style pruning: ``lower[i]`` bounds the distance from x_i to every centroid
+    but its own.  After centroids move, it shrinks by the largest drift among the
+    others (``drift`` = [max, second max, argmax]); if the exact distance to the own
+    centroid is still below it, the label cannot change and the row skips the GEMM.
+    The other rows are gathered and assigned with BLAS.  ``lower < 0`` forces a row.
+    """
+    xnorm, labels, dists, lower = arrays
+    n, d, k = x.shape[0], x.shape[1], ct_m2.shape[1]
+    g = np.empty((rows, k), dtype=np.float32)
+    xb = np.empty((rows, d), dtype=np.float32)
+    xbn = np.empty(rows, dtype=np.float32)
+    idx = np.empty(rows, dtype=np.int64)
+    lb = np.empty(rows, dtype=np.int32)
+    db = np.empty(rows, dtype=np.float32)
+    sb = np.empty(rows, dtype=np.float32)
+    eps = d * np.finfo(np.float32).eps  # GEMM round-off, relative to squared norms
+    cmax = cnorm.max()
+    for p in range(p0, p1):
+        sm, cnt = sums[p], counts[p]
+        sm[:] = 0.0
+        cnt[:] = 0
+        for s in range(p * part_rows, min(n, (p + 1) * part_rows), rows):
+            e = min(n, (p + 1) * part_rows, s + rows)
+            m = 0
+            for i in range(s, e):
+                a = labels[i]
+                if lower[i] >= 0.0:
+                    lo = lower[i] - (drift[1] if a == drift[2] else drift[0])
+                    lower[i] = lo
+                    if lo > 0.0:
+                        own = _sqdist(x, i, c, a)
+                        if np.sqrt(np.float64(own)) < lo:
+                            dists[i] = own
+                            continue
+                idx[m] = i
+                xb[m] = x[i]
+                xbn[m] = xnorm[i]
+                m += 1
+            if m > 0:
+                assign_block(xb, 0, m, ct_m2, cnorm, xbn, g, lb, db, sb)
+                for r in range(m):
+                    i = idx[r]
+                    labels[i] = lb[r]
+                    dists[i] = db[r]
+                    margin = eps * (xbn[r] + cmax)
+                    lower[i] = np.sqrt(max(np.float64(sb[r]) - margin, 0.0))
+            for i in range(s, e):
+                a = labels[i]
+                cnt[a] += 1
+                for t in range(d):
+                    sm[a, t] += x[i, t]
 
 
 @njit(parallel=True, cache=True)
-def _estep_parallel(x, xnorm, ct_m2, cnorm, labels, dists, sums, counts, part_rows, rows):
-    n = x.shape[0]
+def _estep_parallel(x, c, ct_m2, cnorm, drift, arrays, sums, counts, part_rows, rows):
     for p in prange(sums.shape[0]):
-        _estep_part(
-            x,
-            xnorm,
-            ct_m2,
-            cnorm,
-            labels,
-            dists,
-            sums[p],
-            counts[p],
-            p * part_rows,
-            min(n, (p + 1) * part_rows),
-            rows,
-        )
+        _estep_parts(x, c, ct_m2, cnorm, drift, arrays, sums, counts, p, p + 1, part_rows, rows)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _pp_part(x, closest, cand, s0, e0, dist, pots):
-    """dist[c, i] = min(closest[i], ‖x_i − x_cand[c]‖²) for i in s0:e0; pots[c] = Σ_i."""
-    for c in range(cand.shape[0]):
-        y = x[cand[c]]
-        acc = 0.0
-        for i in range(s0, e0):
-            s = np.float32(0.0)
-            for t in range(x.shape[1]):
-                diff = x[i, t] - y[t]
-                s += diff * diff
-            v = min(closest[i], np.float64(s))
-            dist[c, i] = v
-            acc += v
-        pots[c] = acc
+def _pp_parts(x, closest, cand, dist, pots, p0, p1, part_rows):
+    """dist[c, i] = min(closest[i], ‖x_i − x_cand[c]‖²); pots[p, c] = Σ over part p."""
+    n = x.shape[0]
+    for p in range(p0, p1):
+        for c in range(cand.shape[0]):
+            y = x[cand[c]]
+            acc = 0.0
+            for i in range(p * part_rows, min(n, (p + 1) * part_rows)):
+                s = np.float32(0.0)
+                for t in range(x.shape[1]):
+                    diff = x[i, t] - y[t]
+                    s += diff * diff
+                v = min(closest[i], np.float64(s))
+                dist[c, i] = v
+                acc += v
+            pots[p, c] = acc
 
 
 @njit(parallel=True, cache=True)
-def _pp_parallel(x, closest, cand, part_rows, dist, pots):
-    n = x.shape[0]
+def _pp_parallel(x, closest, cand, dist, pots, part_rows):
     for p in prange(pots.shape[0]):
-        _pp_part(x, closest, cand, p * part_rows, min(n, (p + 1) * part_rows), dist, pots[p])
+        _pp_parts(x, closest, cand, dist, pots, p, p + 1, part_rows)
 
 
-def _pp_candidates(x, closest, cand, part_rows, dist, pots) -> None:
-    """Candidate distances and per-part potentials; one launch per k-means++ step."""
-    if pots.shape[0] > 1:
-        _pp_parallel(x, closest, cand, part_rows, dist, pots)
+def _parallel_pays(flops: float) -> bool:
+    """Each parallel launch is a barrier; on a busy machine it can cost a time slice."""
+    return flops >= PARALLEL_MIN_FLOPS
+
+
+def _pp_candidates(x, closest, cand, dist, pots, part_rows: int) -> None:
+    """Candidate distances and per-part potentials (same partition either way)."""
+    if _parallel_pays(3.0 * x.shape[0] * x.shape[1] * len(cand)):
+        _pp_parallel(x, closest, cand, dist, pots, part_rows)
     else:
-        _pp_part(x, closest, cand, 0, x.shape[0], dist, pots[0])
+        _pp_parts(x, closest, cand, dist, pots, 0, pots.shape[0], part_rows)
 
 
-def _estep(x, xnorm, ct_m2, cnorm, labels, dists, sums, counts, part_rows, rows) -> None:
-    if sums.shape[0] > 1:
-        _estep_parallel(x, xnorm, ct_m2, cnorm, labels, dists, sums, counts, part_rows, rows)
+def _estep(x, c, drift, arrays, sums, counts, part_rows: int) -> None:
+    """One pruned E-step; parallel over the fixed parts when the work pays for it."""
+    ct_m2, cnorm = prepare_centroids(c)
+    rows = gemm_rows(c.shape[0])
+    args = (x, c, ct_m2, cnorm, drift, arrays, sums, counts)
+    if _parallel_pays(2.0 * x.shape[0] * x.shape[1] * c.shape[0]):
+        _estep_parallel(*args, part_rows, rows)
     else:
-        _estep_part(x, xnorm, ct_m2, cnorm, labels, dists, sums[0], counts[0], 0, x.shape[0], rows)
+        _estep_parts(*args, 0, sums.shape[0], part_rows, rows)
+
+
+def _drift(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """[largest, second largest, argmax] of the centroid displacements."""
+    move = np.sqrt(((new.astype(np.float64) - old) ** 2).sum(axis=1))
+    top = int(np.argmax(move))
+    second = np.delete(move, top).max() if move.size > 1 else 0.0
+    return np.array([move[top], second, top], dtype=np.float64)
 
 
 @njit(cache=True)
@@ -159,9 +216,6 @@ def _minibatch_update(xb, labels, centers, weights):
             weights[j] = w
 
 
-# --------------------------------------------------------------------------- phases
-
-
 def kmeans_plusplus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Greedy k-means++ seeding (``2 + ln k`` candidates per step, keep the best)."""
     n = x.shape[0]
@@ -172,13 +226,13 @@ def kmeans_plusplus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
     closest = np.full(n, np.inf)
     dist = np.empty((n_trials, n))
     pots = np.empty((n_parts, n_trials))
-    _pp_candidates(x, closest, idx[:1], part_rows, dist[:1], pots[:, :1])
+    _pp_candidates(x, closest, idx[:1], dist[:1], pots[:, :1], part_rows)
     closest[:] = dist[0]
     pot = float(pots[:, 0].sum())
     for c in range(1, k):
         cum = np.cumsum(closest)
         cand = np.searchsorted(cum, rng.random(n_trials) * pot).clip(max=n - 1)
-        _pp_candidates(x, closest, cand, part_rows, dist, pots)
+        _pp_candidates(x, closest, cand, dist, pots, part_rows)
         totals = pots.sum(axis=0)
         best = int(np.argmin(totals))
         idx[c] = cand[best]
@@ -213,22 +267,23 @@ def lloyd(
     """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia.
 
     Returns (centroids, inertia of the returned centroids, iterations).  The last
-    E-step always belongs to the returned centroids, so the inertia is exact.
+    E-step always belongs to the returned centroids, so the inertia is exact (up to
+    float32 round-off: pruned rows use the direct distance, others the GEMM form).
     """
     n, d = x.shape
     k = centroids.shape[0]
     part_rows, n_parts = _partition(n)
-    rows = gemm_rows(k)
-    xnorm = row_sqnorms(x)
-    labels = np.empty(n, dtype=np.int32)
+    labels = np.zeros(n, dtype=np.int32)
     dists = np.empty(n, dtype=np.float32)
+    lower = np.full(n, -1.0)  # < 0: no bound yet, assign with the GEMM
+    arrays = (row_sqnorms(x), labels, dists, lower)
     sums = np.empty((n_parts, k, d))
     counts = np.empty((n_parts, k), dtype=np.int64)
+    drift = np.zeros(3)
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     prev = np.inf
     for it in range(max_iter + 1):
-        ct_m2, cnorm = prepare_centroids(c)
-        _estep(x, xnorm, ct_m2, cnorm, labels, dists, sums, counts, part_rows, rows)
+        _estep(x, c, drift, arrays, sums, counts, part_rows)
         inertia = float(dists.sum(dtype=np.float64)) / n
         if progress is not None:
             progress(it, inertia)
@@ -237,7 +292,9 @@ def lloyd(
         prev = inertia
         tot, cnt = sums.sum(axis=0), counts.sum(axis=0)
         _reseed_empty(x, labels, dists, tot, cnt)
-        c = (tot / cnt[:, None]).astype(np.float32)
+        new = (tot / cnt[:, None]).astype(np.float32)
+        drift = _drift(c, new)
+        c = new
     raise AssertionError("unreachable")
 
 
@@ -283,37 +340,45 @@ def minibatch(
     return centers.astype(np.float32), step
 
 
-# --------------------------------------------------------------------------- public
-
-
 def _numbered(progress: Progress | None) -> Progress | None:
     """Renumber callbacks as one running count over all phases of a fit."""
     if progress is None:
         return None
-    count = iter(range(1 << 62))
+    count = itertools.count()
     return lambda _, inertia: progress(next(count), inertia)
+
+
+def _subsample(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    n = x.shape[0]
+    return x if m >= n else x[np.sort(rng.choice(n, m, replace=False))]
+
+
+def _warm_start(x, k, rng, *, max_iter, tol, progress) -> tuple[np.ndarray, int]:
+    """Best of WARM_STARTS (k-means++ on a small sample, Lloyd on a larger one)."""
+    sub = _subsample(x, INIT_PER_CLUSTER * k, rng)
+    best = None
+    for _ in range(WARM_STARTS):
+        c = kmeans_plusplus(_subsample(sub, PP_PER_CLUSTER * k, rng), k, rng)
+        run = lloyd(sub, c, max_iter=max_iter, tol=max(tol, WARM_TOL), progress=progress)
+        if best is None or run[1] < best[1]:
+            best = run
+    return best[0], best[2]
 
 
 def _fit_once(x, k, rng, *, max_iter, tol, algorithm, batch_size, progress) -> KMeansResult:
     n = x.shape[0]
     progress = _numbered(progress)
-    m = min(n, INIT_PER_CLUSTER * k)
-    sub = x if m == n else x[np.sort(rng.choice(n, m, replace=False))]
-    c = kmeans_plusplus(sub, k, rng)
     if algorithm == "minibatch":
+        c = kmeans_plusplus(_subsample(x, INIT_PER_CLUSTER * k, rng), k, rng)
         c, n_iter = minibatch(
             x, c, rng, max_iter=max_iter, tol=tol, batch_size=batch_size, progress=progress
         )
         inertia = float(assign_labels(x, c)[1].sum(dtype=np.float64)) / n
         return KMeansResult(c, inertia, n_iter, 1)
-    n_iter = 0
-    if m < n:
-        c, sub_inertia, n_iter = lloyd(sub, c, max_iter=max_iter, tol=tol, progress=progress)
-        for _ in range(WARM_STARTS - 1):
-            c2, i2, it2 = lloyd(sub, kmeans_plusplus(sub, k, rng), max_iter=max_iter, tol=tol,
-                                progress=progress)
-            if i2 < sub_inertia:
-                c, sub_inertia, n_iter = c2, i2, it2
+    if INIT_PER_CLUSTER * k >= n:  # small data: plain k-means++ + Lloyd
+        c, n_iter = kmeans_plusplus(x, k, rng), 0
+    else:
+        c, n_iter = _warm_start(x, k, rng, max_iter=max_iter, tol=tol, progress=progress)
     c, inertia, it = lloyd(x, c, max_iter=max_iter, tol=tol, progress=progress)
     return KMeansResult(c, inertia, n_iter + it, 1)
 
@@ -349,19 +414,11 @@ def fit_kmeans(
         raise ValueError("n_init and batch_size must be >= 1, max_iter >= 0")
     if not np.isfinite(x).all():
         raise ValueError("x contains NaN or inf")
+    opts = {"max_iter": max_iter, "tol": tol, "algorithm": algorithm, "batch_size": batch_size}
     best: KMeansResult | None = None
     with blas_single_thread():
         for child in np.random.SeedSequence(seed).spawn(n_init):
-            res = _fit_once(
-                x,
-                k,
-                np.random.default_rng(child),
-                max_iter=max_iter,
-                tol=tol,
-                algorithm=algorithm,
-                batch_size=batch_size,
-                progress=progress,
-            )
+            res = _fit_once(x, k, np.random.default_rng(child), progress=progress, **opts)
             if best is None or res.inertia < best.inertia:
                 best = res
     assert best is not None

@@ -87,7 +87,7 @@ class MFCC(Node):
         return 160
 
 
-FeatureNode = Union[MFCC]  # grows with LayerFeatures
+FeatureNode = Union[MFCC, "LayerFeatures"]
 
 
 class KMeans(Node):
@@ -168,3 +168,11 @@ class ClusterQuality(Node):
                 f"{resolve_name(self)}: corpus {resolve_name(self.corpus)} has no phone "
                 "alignments; set Corpus(alignments='path/to/alignments.tsv')"
             )
+
+
+# LayerFeatures depends on Pretrain, which depends on these nodes: define it after them, then let
+# pydantic resolve the forward reference in FeatureNode.
+from .layer_features import LayerFeatures  # noqa: E402
+
+for _cls in (KMeans, Labels):
+    _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})

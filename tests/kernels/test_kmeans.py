@@ -50,16 +50,28 @@ def frames() -> np.ndarray:
 
 
 def mean_sq_dist(x: np.ndarray, c: np.ndarray) -> float:
-    return float(assign_labels(x, c)[1].mean(dtype=np.float64))
+    """Exact (float64) mean squared distance to the nearest centroid."""
+    x64, c64 = x.astype(np.float64), c.astype(np.float64)
+    d = (x64**2).sum(1)[:, None] - 2 * x64 @ c64.T + (c64**2).sum(1)[None, :]
+    nearest = d.argmin(axis=1)
+    return float(((x64 - c64[nearest]) ** 2).sum(1).mean())
 
 
 def test_inertia_no_worse_than_hubert_minibatch_kmeans(frames):
     sklearn_cluster = pytest.importorskip("sklearn.cluster")
     k, n_init = 50, 3
     ref = sklearn_cluster.MiniBatchKMeans(
-        n_clusters=k, init="k-means++", max_iter=100, batch_size=10000, tol=0.0,
-        max_no_improvement=100, init_size=None, n_init=n_init, reassignment_ratio=0.0,
-        compute_labels=False, random_state=0,
+        n_clusters=k,
+        init="k-means++",
+        max_iter=100,
+        batch_size=10000,
+        tol=0.0,
+        max_no_improvement=100,
+        init_size=None,
+        n_init=n_init,
+        reassignment_ratio=0.0,
+        compute_labels=False,
+        random_state=0,
     ).fit(frames)
     ours = fit_kmeans(frames, k, seed=0, n_init=n_init)
     assert ours.centroids.shape == (k, frames.shape[1]) and ours.centroids.dtype == np.float32
@@ -87,6 +99,23 @@ def test_best_of_n_init_is_no_worse_than_first_run(frames):
     one = fit_kmeans(x, 16, seed=7)
     three = fit_kmeans(x, 16, seed=7, n_init=3)
     assert three.n_init == 3 and three.inertia <= one.inertia
+
+
+def test_pruned_lloyd_matches_plain_lloyd(frames):
+    # the Hamerly bounds may only skip work, never change a label: compare with a
+    # float64 numpy Lloyd from the same start (no empty clusters on this path)
+    x = frames[:12_000]
+    with km.blas_single_thread():
+        init = km.kmeans_plusplus(x, 40, np.random.default_rng(0))
+        ours, _, n_iter = km.lloyd(x, init, max_iter=12, tol=-1.0)  # tol < 0: never stop
+    assert n_iter == 12
+    x64, c = x.astype(np.float64), init.astype(np.float64)
+    for _ in range(12):
+        d = (x64**2).sum(1)[:, None] - 2 * x64 @ c.T + (c**2).sum(1)[None, :]
+        labels = d.argmin(axis=1)
+        assert np.bincount(labels, minlength=40).min() > 0
+        c = np.stack([x64[labels == j].mean(axis=0) for j in range(40)])
+    np.testing.assert_allclose(ours, c, atol=1e-3 * np.abs(c).max())
 
 
 def test_empty_cluster_is_reseeded_on_farthest_point():

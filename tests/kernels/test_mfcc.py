@@ -36,7 +36,10 @@ def speechlike(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
 
 def slow_reference(wave: np.ndarray) -> np.ndarray:
     """Frame-by-frame Kaldi MFCC (use_energy=False, dither=0), written plainly."""
-    mel = lambda f: 1127.0 * math.log(1.0 + f / 700.0)  # noqa: E731
+
+    def mel(f: float) -> float:
+        return 1127.0 * math.log(1.0 + f / 700.0)
+
     n_mel, n_fft, frames = 23, 512, []
     lo, hi = mel(20.0), mel(8000.0)
     step = (hi - lo) / (n_mel + 1)
@@ -62,8 +65,9 @@ def slow_reference(wave: np.ndarray) -> np.ndarray:
         ceps = []
         for k in range(13):
             scale = math.sqrt((1 if k == 0 else 2) / n_mel)
-            c = scale * sum(energies[j] * math.cos(math.pi * k * (j + 0.5) / n_mel)
-                            for j in range(n_mel))
+            c = scale * sum(
+                energies[j] * math.cos(math.pi * k * (j + 0.5) / n_mel) for j in range(n_mel)
+            )
             ceps.append(c * (1 + 11 * math.sin(math.pi * k / 22)))
         frames.append(ceps)
     return np.array(frames).reshape(-1, 13)
@@ -96,8 +100,9 @@ def test_matches_slow_per_frame_reference():
     assert_close(mfcc_static(wave), slow_reference(wave), rel=1e-6)
 
 
-@pytest.mark.parametrize(("n", "t"), [(0, 0), (399, 0), (400, 1), (559, 1), (560, 2),
-                                      (16000, 98), (16000 * 3 + 17, 298)])
+@pytest.mark.parametrize(
+    ("n", "t"), [(0, 0), (399, 0), (400, 1), (559, 1), (560, 2), (16000, 98), (16000 * 3 + 17, 298)]
+)
 def test_frame_count_snip_edges(n, t):
     feats = mfcc_hubert(np.zeros(n, dtype=np.float32) + 0.1)
     assert feats.shape == (t, 39) and feats.dtype == np.float32

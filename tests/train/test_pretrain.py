@@ -110,19 +110,19 @@ def test_same_seed_same_curve_and_resume_after_a_crash(tmp_path, monkeypatch):
 def test_kill_9_mid_training_then_resume(tmp_path):
     d = _spec_dir(tmp_path, steps=40, every=5)
     env = {**os.environ, "SSL_GRAPH_STORE": str(d / "store")}
-    cmd = [sys.executable, "-m", "ssl_graph.cli", "run", str(d / "p.py"), "hb", "--no-progress"]
+    cmd = [sys.executable, "-m", "ssl_graph", "run", str(d / "p.py"), "hb", "--no-progress"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     project = Project(d / "p.py", str(d / "store"))
     key = project["hb"].key
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        rec = json.loads((d / "store" / key / "zarr.json").read_text()) if (d / "store" / key / "zarr.json").exists() else {}
-        step = rec.get("attributes", {}).get("ssl_graph", {}).get("step", 0)
-        if step >= 10:
-            break
-        time.sleep(0.2)
+    meta = d / "store" / key / "zarr.json"
+    step, deadline = 0, time.time() + 300
+    while step < 10 and time.time() < deadline and proc.poll() is None:
+        if meta.exists():
+            step = json.loads(meta.read_text())["attributes"].get("ssl_graph", {}).get("step", 0)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert 10 <= step < 40, f"training did not reach a checkpoint before the kill (step {step})"
     plan = Project(d / "p.py", str(d / "store")).plan()
     assert plan["hb"].stale and plan["hb"].reasons[0].startswith("incomplete at step")
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -1,0 +1,449 @@
+"""Training step time: our wav2vec 2.0 vs ``transformers.Wav2Vec2ForPreTraining``.
+
+Both models are built from one spec (``components_presets.wav2vec2_model(size)``): the HF
+``Wav2Vec2Config`` is derived from it field by field (conv dims/kernels/strides, feature norm,
+widths, depth, heads, FFN, positional conv, codebook G×V and code width, final_dim, 100
+negatives, mask p=0.65 / length 10 / min 2 spans, diversity weight, temperature, every dropout)
+and checked back with ``ssl_graph.nn.hf_mapping.hf_backbone``. HF's initial weights are then
+copied into ours with ``load_hf_state_dict``, so both start from the same parameters (which
+also checks that every tensor has the same shape); the parameter counts are printed.
+
+One step, on the same (B, S) batch tensor (crops of ``data/demo/wav/*.flac``, or noise):
+
+* ours: ``set_num_updates(step)``; ``out = model(wave, None, mask_seed=step)`` (time mask,
+  Gumbel noise and distractors are drawn inside the forward); ``(out.loss / out.sample_size)
+  .backward()``; ``AdamW.step()``; ``zero_grad(set_to_none=True)``.
+* HF, as ``examples/pytorch/speech-pretraining/run_wav2vec2_pretraining_no_trainer.py``:
+  ``_compute_mask_indices`` + ``_sample_negative_indices`` in NumPy on the CPU, tensors moved to
+  the device (the *sampling* part; their data collator does it per batch), then
+  ``set_gumbel_temperature``, ``model(wave, mask_time_indices=..., sampled_negative_indices=...)``,
+  ``(loss / n_masked).backward()`` (the script scales the gradients by 1/n_masked instead),
+  ``AdamW.step()``, ``zero_grad(set_to_none=True)``. ``HF model`` is the step without the
+  sampling part, ``HF total`` with it.
+
+The two models run alternately (the order flips every step) so background load hits both
+alike; warm-up steps are excluded (they include Numba's compile / cache load) and the median
+of the timed steps is reported. On CUDA the device is synchronised at both ends of a timed
+region; ``--bf16`` runs the forward under bf16 autocast for both models.
+
+What the HF model cannot express (printed as well):
+
+* the feature penalty (``FeaturePenalty(weight=10)``: mean(z²) of the encoder output) and
+  ``feature_grad_mult=0.1`` (encoder gradient scaled by 0.1); ``--match-hf`` removes both
+  from our spec so the two objectives are the same;
+* the masks come from different algorithms with the same parameters (ours: fairseq
+  ``compute_mask_indices`` semantics, ``require_same_masks``; HF: its own); the mean masked
+  fraction of each is printed, as it sets the size of the contrastive problem;
+* implementation, not configuration: HF scores cosine logits for all B·T frames and ignores
+  unmasked ones in the cross-entropy, ours only scores masked frames; HF's feature encoder sets
+  ``requires_grad`` on the input wave in training, so its backward also computes the gradient
+  of the wave; ours also computes the code perplexity and accuracy for logging.
+
+The Gumbel temperature is the same on both sides: ours follows max(start·decay^step, end) and
+HF is given that value each step with ``set_gumbel_temperature``, as its script does.
+
+    python benchmarks/bench_train_step.py                       # tiny, CPU
+    python benchmarks/bench_train_step.py --batch 8 --seconds 4 --steps 30
+    python benchmarks/bench_train_step.py --size base --device cuda --bf16 --batch 8 --seconds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch
+
+from ssl_graph.nn import build_model
+from ssl_graph.nn.hf_mapping import hf_backbone, hf_name, load_hf_state_dict
+from ssl_graph.specs.components import (
+    Contrastive,
+    Diversity,
+    FeaturePenalty,
+    GumbelQuantizer,
+    SSLModel,
+    Transformer,
+)
+from ssl_graph.specs.components_presets import wav2vec2_model
+
+SAMPLE_RATE = 16000
+CORPUS = ROOT / "data" / "demo" / "wav"
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+def _loss(spec: SSLModel, kind: type):
+    return next((loss for loss in spec.losses if isinstance(loss, kind)), None)
+
+
+def hf_config(spec: SSLModel, attn: str):
+    """A ``Wav2Vec2Config`` with the same architecture, objective and dropouts as ``spec``."""
+    from transformers import Wav2Vec2Config
+
+    enc, ctx, q, m = spec.encoder, spec.context, spec.quantizer, spec.mask
+    contrastive, diversity = _loss(spec, Contrastive), _loss(spec, Diversity)
+    if not isinstance(ctx, Transformer) or not isinstance(q, GumbelQuantizer) or m is None:
+        raise SystemExit("the spec is not a wav2vec 2.0 model (Transformer + Gumbel + mask)")
+    if contrastive is None or contrastive.cross_sample_negatives:
+        raise SystemExit("HF samples same-utterance distractors only")
+    if q.combine_groups or q.depth != 1:
+        raise SystemExit("HF's quantizer has one linear layer and one codebook per group")
+    if spec.feature_layer_norm is False or spec.quantize_input:
+        raise SystemExit("HF layer-norms the features and quantizes the targets only")
+    cfg = Wav2Vec2Config(
+        conv_dim=[c for c, _, _ in enc.conv_layers],
+        conv_kernel=[k for _, k, _ in enc.conv_layers],
+        conv_stride=[s for _, _, s in enc.conv_layers],
+        conv_bias=enc.conv_bias,
+        feat_extract_norm="layer" if enc.mode == "layer_norm" else "group",
+        feat_extract_activation=enc.activation,
+        hidden_size=ctx.dim,
+        num_hidden_layers=ctx.layers,
+        num_attention_heads=ctx.heads,
+        intermediate_size=ctx.ffn_dim,
+        hidden_act=ctx.activation,
+        num_conv_pos_embeddings=ctx.pos_conv_kernel,
+        num_conv_pos_embedding_groups=ctx.pos_conv_groups,
+        do_stable_layer_norm=ctx.layer_norm_first,
+        hidden_dropout=ctx.dropout,
+        attention_dropout=ctx.attention_dropout,
+        activation_dropout=ctx.activation_dropout,
+        layerdrop=ctx.layerdrop,
+        feat_proj_dropout=spec.dropout_input,
+        feat_quantizer_dropout=spec.dropout_features,
+        apply_spec_augment=True,
+        mask_time_prob=m.prob,
+        mask_time_length=m.length,
+        mask_time_min_masks=m.min_masks,
+        mask_feature_prob=m.channel_prob,
+        mask_feature_length=m.channel_length,
+        num_codevector_groups=q.groups,
+        num_codevectors_per_group=q.entries,
+        codevector_dim=q.dim,
+        proj_codevector_dim=spec.head_dim,
+        num_negatives=contrastive.negatives,
+        contrastive_logits_temperature=contrastive.temperature,
+        diversity_loss_weight=diversity.weight if diversity else 0.0,
+    )
+    cfg._attn_implementation = attn
+    return cfg
+
+
+def config_differences(spec: SSLModel, cfg, match_hf: bool) -> list[str]:
+    """What differs between the two objectives/architectures after the mapping."""
+    diffs: list[str] = []
+    back = hf_backbone(cfg)  # HF config → our fields: must give back our spec's pieces
+    enc = spec.encoder
+    if enc.normalize_wave:  # HF leaves it to its feature extractor; our batch is normalised
+        enc = enc.with_(normalize_wave=False)
+        diffs.append(
+            "ours layer-norms each wave in the model (normalize_wave); HF does it in its "
+            "feature extractor (the benchmark batch is normalised already)"
+        )
+    for name, ours in (("encoder", enc), ("context", spec.context)):
+        theirs = back[name].model_dump()
+        for field, value in ours.model_dump().items():
+            if theirs.get(field) != value:
+                diffs.append(f"{name}.{field}: ours {value!r}, HF {theirs.get(field)!r}")
+    for name in ("dropout_input", "feature_layer_norm"):
+        if back[name] != getattr(spec, name):
+            diffs.append(f"{name}: ours {getattr(spec, name)!r}, HF {back[name]!r}")
+    if spec.dropout_context:
+        diffs.append(
+            f"dropout_context={spec.dropout_context}: HF has no dropout after the transformer"
+        )
+    if spec.mask.channel_prob and spec.mask.channel_type != "static":
+        diffs.append("channel mask type: HF only has static spans")
+    if spec.encoder.dropout:
+        diffs.append("encoder.dropout: HF has no dropout in the conv encoder")
+    if not match_hf:
+        pen = _loss(spec, FeaturePenalty)
+        if pen is not None:
+            diffs.append(
+                f"FeaturePenalty(weight={pen.weight}) (mean z² of the encoder output): "
+                "no HF equivalent (--match-hf drops it)"
+            )
+        if spec.feature_grad_mult != 1.0:
+            diffs.append(
+                f"feature_grad_mult={spec.feature_grad_mult} (encoder gradient scale): "
+                "no HF equivalent, HF scales by 1 (--match-hf sets 1.0)"
+            )
+    diffs.append(
+        f"span-mask algorithm: ours fairseq compute_mask_indices (mask_type="
+        f"{spec.mask.mask_type}, require_same_masks={spec.mask.require_same_masks}), "
+        "HF _compute_mask_indices; same prob/length/min_masks, see masked fractions"
+    )
+    return diffs
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_batch(batch: int, seconds: float, source: str, seed: int) -> tuple[np.ndarray, str]:
+    """(B, S) float32 crops, each normalised to zero mean / unit variance."""
+    n = round(seconds * SAMPLE_RATE)
+    rng = np.random.default_rng(seed)
+    files = sorted(CORPUS.glob("*.flac")) if source == "demo" and CORPUS.is_dir() else []
+    audio, what = None, "white noise"
+    if files:
+        try:
+            import soundfile as sf
+        except ImportError:
+            files = []
+        else:
+            chunks, total = [], 0
+            for path in files:
+                data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+                chunks.append(data.mean(1))
+                total += len(chunks[-1])
+                if total >= 4 * batch * n:
+                    break
+            audio = np.concatenate(chunks)
+            what = f"crops of {len(chunks)} files in data/demo/wav ({sr} Hz)"
+    if audio is None:
+        audio = rng.standard_normal(batch * n + 1).astype(np.float32)
+    if len(audio) < n + 1:
+        audio = np.tile(audio, n // len(audio) + 2)
+    starts = rng.integers(0, len(audio) - n, size=batch)
+    wave = np.stack([audio[s : s + n] for s in starts]).astype(np.float32)
+    wave = (wave - wave.mean(1, keepdims=True)) / (wave.std(1, keepdims=True) + 1e-5)
+    return wave, what
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+class Timer:
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __call__(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+
+def ours_step(model, opt, wave: torch.Tensor, autocast: Callable, clock: Timer):
+    def run(step: int) -> dict[str, float]:
+        t0 = clock()
+        model.set_num_updates(step)
+        with autocast():
+            out = model(wave, None, mask_seed=step)
+        loss = out.loss.float() / max(1, out.sample_size)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t1 = clock()
+        return {
+            "total": t1 - t0,
+            "loss": float(loss.detach()),
+            "masked": float(out.mask.float().mean()),
+        }
+
+    return run
+
+
+def hf_step(model, opt, wave: torch.Tensor, spec: SSLModel, autocast: Callable, clock: Timer):
+    from transformers.models.wav2vec2.modeling_wav2vec2 import (
+        _compute_mask_indices,
+        _sample_negative_indices,
+    )
+
+    cfg, device = model.config, wave.device
+    B = wave.size(0)
+    T = int(model._get_feat_extract_output_lengths(torch.tensor(wave.size(1))))
+
+    def run(step: int) -> dict[str, float]:
+        t0 = clock()
+        mask_np = _compute_mask_indices(
+            (B, T), cfg.mask_time_prob, cfg.mask_time_length, min_masks=cfg.mask_time_min_masks
+        )
+        neg_np = _sample_negative_indices((B, T), cfg.num_negatives, mask_np)
+        n_masked = int(mask_np.sum())
+        mask = torch.tensor(mask_np, dtype=torch.long, device=device)
+        negs = torch.tensor(neg_np, dtype=torch.long, device=device)
+        t1 = clock()
+        model.set_gumbel_temperature(spec.quantizer.temperature_at(step))
+        with autocast():
+            out = model(wave, mask_time_indices=mask, sampled_negative_indices=negs)
+        loss = out.loss.float() / max(1, n_masked)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t2 = clock()
+        return {
+            "total": t2 - t0,
+            "model": t2 - t1,
+            "sampling": t1 - t0,
+            "loss": float(loss.detach()),
+            "masked": float(mask_np.mean()),
+        }
+
+    return run
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", choices=("tiny", "base", "large"), default="tiny")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast for both forwards")
+    ap.add_argument("--batch", type=int, default=8, help="utterances per batch")
+    ap.add_argument("--seconds", type=float, default=4.0, help="seconds per utterance")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per model (median)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: as is)")
+    ap.add_argument("--audio", choices=("demo", "random"), default="demo")
+    ap.add_argument("--hf-attn", default="sdpa", help="HF attention: sdpa, eager, ...")
+    ap.add_argument(
+        "--match-hf",
+        action="store_true",
+        help="drop our FeaturePenalty and set feature_grad_mult=1 (HF's objective)",
+    )
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import transformers
+    from transformers import Wav2Vec2ForPreTraining
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)  # HF's mask and negative sampling draw from NumPy's global RNG
+
+    spec = wav2vec2_model(args.size)
+    if args.match_hf:
+        spec = spec.with_(
+            losses=tuple(x for x in spec.losses if not isinstance(x, FeaturePenalty)),
+            feature_grad_mult=1.0,
+        )
+    cfg = hf_config(spec, args.hf_attn)
+    diffs = config_differences(spec, cfg, args.match_hf)
+
+    hf = Wav2Vec2ForPreTraining(cfg)
+    ours = build_model(spec)
+    ignored = load_hf_state_dict(ours, hf.state_dict())  # same initial weights
+    mapped = {hf_name(k) for k in hf.state_dict()}
+    not_from_hf = [k for k in ours.state_dict() if k not in mapped]
+    hf, ours = hf.to(device).train(), ours.to(device).train()
+    opt_hf = torch.optim.AdamW(hf.parameters(), lr=args.lr)
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=args.lr)
+
+    wave_np, source = make_batch(args.batch, args.seconds, args.audio, args.seed)
+    wave = torch.from_numpy(wave_np).to(device)
+    frames = spec.encoder.output_length(wave.size(1))
+    clock = Timer(device)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+    runs = {
+        "ours": ours_step(ours, opt_ours, wave, autocast, clock),
+        "hf": hf_step(hf, opt_hf, wave, spec, autocast, clock),
+    }
+    samples: dict[str, list[dict[str, float]]] = {k: [] for k in runs}
+    peak: dict[str, int] = {k: 0 for k in runs}
+    t_start = time.perf_counter()
+    for i in range(args.warmup + args.steps):
+        order = ("ours", "hf") if i % 2 == 0 else ("hf", "ours")
+        for name in order:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+                base = torch.cuda.memory_allocated(device)
+            res = runs[name](i)
+            if device.type == "cuda":
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated(device) - base)
+            if i >= args.warmup:
+                samples[name].append(res)
+    wall = time.perf_counter() - t_start
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(s[key] for s in samples[name])
+
+    def spread(name: str, key: str) -> str:
+        xs = sorted(s[key] for s in samples[name])
+        q1, q3 = xs[len(xs) // 4], xs[(3 * len(xs)) // 4]
+        return f"[{1e3 * q1:8.1f}, {1e3 * q3:8.1f}]"
+
+    ours_ms = med("ours", "total")
+    rows = [
+        ("ours (mask + distractors in forward)", med("ours", "total"), spread("ours", "total")),
+        ("HF total (NumPy sampling + model)", med("hf", "total"), spread("hf", "total")),
+        ("HF model only (no sampling)", med("hf", "model"), spread("hf", "model")),
+        ("HF sampling only", med("hf", "sampling"), spread("hf", "sampling")),
+    ]
+    print("wav2vec 2.0 training step: ssl_graph vs transformers.Wav2Vec2ForPreTraining")
+    print(
+        f"  size={args.size}{' (--match-hf)' if args.match_hf else ''}  device={device}"
+        f"{' ' + torch.cuda.get_device_name(device) if device.type == 'cuda' else ''}"
+        f"  bf16={args.bf16}  torch threads={torch.get_num_threads()}"
+        f"  HF attention={hf.config._attn_implementation}"
+    )
+    print(
+        f"  torch {torch.__version__}  transformers {transformers.__version__}"
+        f"  numpy {np.__version__}"
+    )
+    print(
+        f"  batch {args.batch} x {args.seconds:g} s = {wave.size(1)} samples -> {frames} frames;"
+        f" audio: {source}"
+    )
+    print(
+        f"  {args.steps} timed steps per model (median, IQR), {args.warmup} warm-up, "
+        f"alternating order; total wall {wall:.1f} s"
+    )
+    print()
+    print(f"  {'':40s} {'ms/step':>9s} {'IQR ms':>21s} {'HF/ours':>8s}")
+    for label, ms, iqr in rows:
+        ratio = "" if label.startswith("ours") else f"{ms / ours_ms:8.2f}"
+        print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio}")
+    print()
+    p_ours, p_hf = n_params(ours), n_params(hf)
+    print(
+        f"  parameters: ours {p_ours:,}  HF {p_hf:,}  (diff {p_ours - p_hf:+,});"
+        f" initial weights copied HF -> ours, ignored HF keys: {ignored or 'none'},"
+        f" ours not set from HF: {not_from_hf or 'none'}"
+    )
+    print(
+        f"  masked fraction (mean): ours {statistics.mean(s['masked'] for s in samples['ours']):.3f}"
+        f"  HF {statistics.mean(s['masked'] for s in samples['hf']):.3f}"
+    )
+    print(
+        f"  loss per prediction, last step: ours {samples['ours'][-1]['loss']:.3f}"
+        f"  HF {samples['hf'][-1]['loss']:.3f}"
+    )
+    if device.type == "cuda":
+        print(
+            f"  peak step memory above resident: ours {peak['ours'] / 2**20:.0f} MiB"
+            f"  HF {peak['hf'] / 2**20:.0f} MiB"
+        )
+    print("  differences the HF config cannot remove:")
+    for d in diffs:
+        print(f"    - {d}")
+    print(
+        "    - implementation, not config: HF scores cosine logits for all B·T frames "
+        "(unmasked ones ignored by the CE), ours only masked frames; HF sets requires_grad on "
+        "the input wave in training (one extra input-gradient conv); ours also computes code "
+        "perplexity and accuracy for logging"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""FineTune and ASRScore as node ops (torch is imported only when they run)."""
+
+from __future__ import annotations
+
+from .base import AggregateOp, RunContext, register
+
+
+@register("FineTune")
+class FineTuneOp(AggregateOp):
+    def compute(self, st, ctx: RunContext) -> dict:
+        from ..train.finetune import train_finetune
+
+        return train_finetune(st, ctx)
+
+
+@register("ASRScore")
+class ASRScoreOp(AggregateOp):
+    def compute(self, st, ctx: RunContext) -> dict:
+        from ..train.score import score
+
+        return score(st, ctx)

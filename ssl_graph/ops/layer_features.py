@@ -1,0 +1,57 @@
+"""LayerFeatures: run a trained model over each new utterance and keep one layer's output.
+
+Utterances go through one at a time (no padding), so a frame's features never depend on which
+other utterances shared its batch — the same reason fairseq's dump script does it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..audio.io import read_audio
+from .base import PerUttOp, RunContext, register
+
+
+@register("LayerFeatures")
+class LayerFeaturesOp(PerUttOp):
+    batch_utts = 16
+
+    def setup(self, st, ctx: RunContext) -> None:
+        import torch
+
+        from ..nn import build_model
+        from ..train.checkpoint import load_weights
+        from ..train.loop import resolve_device
+
+        node = st.node
+        self.device = resolve_device(node.device)
+        model = build_model(node.model.model)
+        pre = ctx.state(node.model)
+        load_weights(ctx.store.backend, pre.key, model, self.device)
+        self.model = model.to(self.device).eval()
+        self.torch = torch
+        self.manifest = ctx.state(node.corpus).manifest
+
+    def _extract(self, wave: np.ndarray):
+        torch = self.torch
+        node = self.st_node
+        chunk = max(1, int(node.chunk_seconds * node.corpus.sample_rate))
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(wave), chunk):
+                x = torch.from_numpy(wave[s:s + chunk]).to(self.device)[None]
+                feats, _ = self.model.extract_features(x, None, layer=node.layer)
+                outs.append(feats[0].float().cpu().numpy())
+        return np.ascontiguousarray(np.concatenate(outs), dtype=np.float32)
+
+    def compute(self, utts, st, ctx: RunContext):
+        self.st_node = st.node
+        corpus = st.node.corpus
+        out = []
+        for u in utts:
+            wave = read_audio(self.manifest.utts[u].path, u, corpus.sample_rate, corpus.resample)
+            out.append(self._extract(wave))
+        return out
+
+    def finish(self, st, ctx):
+        return {"dim": st.node.dim, "frame_rate": st.node.frame_rate, "layer": st.node.layer}

@@ -1,0 +1,127 @@
+"""``ssl-graph report``: every scoring node's numbers in one table, plus the pictures.
+
+Numbers come straight from the store records (nothing is recomputed); a node that has not run
+yet shows as such, so a report is safe to make at any time.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .store.backend import read_json
+
+SCORE_KINDS = ("ClusterQuality", "ASRScore")
+TRAIN_KINDS = ("Pretrain", "FineTune")
+
+
+@dataclass
+class Report:
+    rows: list[dict] = field(default_factory=list)
+    images: list[tuple[str, str]] = field(default_factory=list)  # (title, file name)
+
+
+def _describe_source(pipeline, node) -> str:
+    """What a score measures, e.g. 'MFCC k=100' or 'tiny_it1 L1 k=500'."""
+    kind = node.kind
+    if kind == "ClusterQuality":
+        src, km = node.labels.source, node.labels.kmeans
+        if src.kind == "LayerFeatures":
+            return f"{pipeline.name_of(src.model)} layer {src.layer}, k={km.k}"
+        return f"{src.kind} k={km.k}"
+    if kind == "ASRScore":
+        ft = node.model
+        pre = getattr(ft, "pretrained", None)
+        base = pipeline.name_of(pre) if pre is not None else "from scratch"
+        units = getattr(ft, "units", "")
+        minutes = getattr(ft, "labeled_minutes", None)
+        budget = f", {minutes:g} min labeled" if minutes is not None else ""
+        return f"{base} → {units} CTC{budget}"
+    return kind
+
+
+def _describe_training(node) -> str:
+    if node.kind == "Pretrain":
+        return f"{node.model.target.kind}, {node.steps} steps"
+    pre = getattr(node, "pretrained", None)
+    return f"{'pretrained' if pre is not None else 'from scratch'}, {node.steps} steps"
+
+
+def build_report(project) -> Report:
+    pipeline = project.pipeline
+    states = project.plan()
+    rep = Report()
+    for st in states.values():
+        node, rec = st.node, st.record or {}
+        if node.kind not in SCORE_KINDS + TRAIN_KINDS:
+            continue
+        m = rec.get("metrics", {}) if rec.get("status") == "complete" else {}
+        what = (_describe_source(pipeline, node) if node.kind in SCORE_KINDS
+                else _describe_training(node))
+        rep.rows.append({
+            "node": st.name, "kind": node.kind, "what": what,
+            "status": st.status if rec else "not run",
+            "pnmi": m.get("pnmi"), "phone_purity": m.get("phone_purity"),
+            "cluster_purity": m.get("cluster_purity"),
+            "cer": m.get("cer"), "per": m.get("per"), "wer": m.get("wer"),
+            "loss": m.get("loss"), "seconds": m.get("train_seconds", rec.get("seconds")),
+        })
+    return rep
+
+
+def write_report(project, out_dir: str | Path) -> Report:
+    from .viz.curves import draw_curves
+    from .viz.graph_plot import draw_plan
+    from .viz.heatmap import draw_joint
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = build_report(project)
+    states = project.plan()
+    draw_plan(project.pipeline, states, str(out / "graph.png"))
+    rep.images.append(("pipeline (green = fresh, orange = stale)", "graph.png"))
+    logs = {}
+    for st in states.values():
+        rec = st.record or {}
+        if st.node.kind in TRAIN_KINDS and rec.get("status") == "complete":
+            rows = read_json(project.store.backend, f"{st.key}/log.json")
+            if rows:
+                logs[st.name] = rows
+        if st.node.kind == "ClusterQuality" and rec.get("status") == "complete":
+            joint = project[st.name].array("joint")
+            fname = f"heatmap-{st.name.replace('/', '_')}.png"
+            title = f"{st.name}: {_describe_source(project.pipeline, st.node)}, " \
+                    f"PNMI {rec['metrics']['pnmi']:.3f}"
+            draw_joint(joint, rec["phones"], title, str(out / fname))
+            rep.images.append((title, fname))
+    if logs:
+        draw_curves(logs, str(out / "curves.png"))
+        rep.images.insert(1, ("training curves", "curves.png"))
+    (out / "report.html").write_text(_html(project, rep))
+    return rep
+
+
+COLUMNS = ("node", "kind", "what", "status", "pnmi", "phone_purity", "cluster_purity", "cer",
+           "per", "wer", "loss", "seconds")
+
+
+def fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _html(project, rep: Report) -> str:
+    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt(r[c]))}</td>" for c in COLUMNS) + "</tr>"
+        for r in rep.rows
+    )
+    imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{f}' style='max-width:100%'>"
+                   for t, f in rep.images)
+    return (f"<html><head><meta charset='utf-8'><title>ssl_graph report</title>"
+            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+            "</style></head>"
+            f"<body><h1>{html.escape(str(project.spec_path))}</h1><table><tr>{head}</tr>{body}"
+            f"</table>{imgs}</body></html>")
