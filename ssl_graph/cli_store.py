@@ -98,10 +98,12 @@ def report(ctx, spec, out):
     out = out or str(Path("reports") / Path(spec).stem)
     rep = write_report(project, out)
     table = Table(title=f"report: {spec}", title_justify="left")
-    cols = [c for c in COLUMNS if any(r[c] is not None for r in rep.rows)]
+    cols = [c for c in COLUMNS if c != "kind" and any(r[c] is not None for r in rep.rows)]
     for c in cols:
         table.add_column(c)
     for r in rep.rows:
-        table.add_row(*(fmt(r[c]) for c in cols))
-    _console().print(table)
+        table.add_row(*(fmt(r[c], c) for c in cols))
+    from rich.console import Console
+
+    Console(highlight=False, width=max(_console().width, 150)).print(table)
     click.echo(f"wrote {Path(out) / 'report.html'} ({len(rep.images)} pictures)")

@@ -52,10 +52,14 @@ def build_report(project) -> Report:
     pipeline = project.pipeline
     states = project.plan()
     rep = Report()
+    targets = pipeline.spec.default_targets
+    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets else None
     for st in states.values():
         node, rec = st.node, st.record or {}
         if node.kind not in SCORE_KINDS + TRAIN_KINDS:
             continue
+        if not rec and wanted is not None and node.fingerprint not in wanted:
+            continue  # e.g. paper-size models declared next to their tiny twins
         m = rec.get("metrics", {}) if rec.get("status") == "complete" else {}
         what = (_describe_source(pipeline, node) if node.kind in SCORE_KINDS
                 else _describe_training(node))
@@ -106,16 +110,18 @@ COLUMNS = ("node", "kind", "what", "status", "pnmi", "phone_purity", "cluster_pu
            "per", "wer", "loss", "seconds")
 
 
-def fmt(v) -> str:
+def fmt(v, column: str = "") -> str:
     if v is None:
         return ""
+    if column == "seconds":
+        return f"{v:.0f} s"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def _html(project, rep: Report) -> str:
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(r[c]))}</td>" for c in COLUMNS) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(fmt(r[c], c))}</td>" for c in COLUMNS) + "</tr>"
         for r in rep.rows
     )
     imgs = "".join(f"<h3>{html.escape(t)}</h3><img src='{f}' style='max-width:100%'>"

@@ -58,6 +58,20 @@ def test_iteration_two_reruns_only_what_depends_on_k_or_layer(tmp_path):
     assert {n.name for n in report.nodes if n.status == "computed"} == {
         "feats2", "km2", "labels2", "quality2", "it2"}
 
+    # the report: one row per scoring/training node, and the pictures
+    from click.testing import CliRunner
+
+    from ssl_graph.cli import main
+
+    out = tmp_path / "rep"
+    res = CliRunner().invoke(main, ["--store", str(tmp_path / "store"), "report",
+                                    str(tmp_path / "p.py"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "quality2" in res.output and "it1 layer 2, k=16" in res.output
+    html = (out / "report.html").read_text()
+    for png in ("graph.png", "curves.png", "heatmap-quality2.png"):
+        assert (out / png).stat().st_size > 5000 and png in html
+
 
 def test_layer_features_match_the_trained_model(tmp_path):
     import torch
