@@ -35,8 +35,8 @@ def timed(fn, repeats: int) -> tuple[list[float], np.ndarray]:
     return times, out
 
 
-def run_ours(x, k, seed):
-    return fit_kmeans(x, k, seed=seed).centroids
+def run_ours(x, k, seed, **kw):
+    return fit_kmeans(x, k, seed=seed, **kw).centroids
 
 
 def run_sklearn(x, k, seed):
@@ -88,6 +88,11 @@ def main() -> None:
     rows = []
     for name, fn, reps in [
         ("ours (fit_kmeans defaults)", lambda: run_ours(x, args.k, args.seed), args.repeats),
+        (
+            "ours algorithm='minibatch'",
+            lambda: run_ours(x, args.k, args.seed, algorithm="minibatch"),
+            args.repeats,
+        ),
         (
             "sklearn MiniBatchKMeans (HuBERT)",
             lambda: run_sklearn(x, args.k, args.seed),

@@ -52,7 +52,7 @@ def _check_split(root: Path, wav_dir: Path, phone_set: set[str]) -> dict:
         assert segs[0][0] == 0.0, f"{utt}: alignment starts at {segs[0][0]}"
         assert abs(segs[-1][1] - dur) <= TOL, f"{utt}: alignment ends {segs[-1][1]} vs {dur:.4f}"
         assert segs[0][2] == "sil" and segs[-1][2] == "sil", f"{utt}: no leading/trailing sil"
-        for (a0, b0, _), (a1, _, _) in itertools.pairwise(segs):
+        for (_, b0, _), (a1, _, _) in itertools.pairwise(segs):
             assert b0 == a1, f"{utt}: gap/overlap at {b0} / {a1}"
         x = audio.astype(np.float64)
         for a, b, p in segs:

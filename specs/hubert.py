@@ -15,7 +15,7 @@ ssl-graph run specs/hubert.py base_it2   (the paper pipeline; needs GPUs and tim
 
 from _corpus import corpus
 
-from ssl_graph import MFCC, ClusterQuality, KMeans, LayerFeatures, Labels
+from ssl_graph import MFCC, ClusterQuality, KMeans, Labels, LayerFeatures
 from ssl_graph.presets import hubert
 
 mfcc = MFCC(corpus=corpus)

@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
+from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
 from .specs.nodes import MFCC, ClusterQuality, Corpus, KMeans, Labels, LayerFeatures  # noqa: E402
 from .specs.training import Adam, Pretrain, Schedule  # noqa: E402
 
@@ -23,5 +24,5 @@ def load(spec_path, store=None):
 __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
     "Corpus", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "Pretrain",
-    "Adam", "Schedule", "load",
+    "Adam", "Schedule", "FineTune", "ASRScore", "Split", "load",
 ]

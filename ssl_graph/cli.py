@@ -6,7 +6,6 @@ traceback (set SSL_GRAPH_DEBUG=1 to see one).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 

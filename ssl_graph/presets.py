@@ -11,10 +11,13 @@ model with ``model=preset.model.with_(...)``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
+from .specs.components import SSLModel
 from .specs.components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
+from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
 from .specs.nodes import Corpus, Labels
 from .specs.training import Adam, Pretrain, Schedule
 
@@ -97,10 +100,6 @@ __all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "Pretrain", "Adam", "S
 
 # ----------------------------------------------------------------------------- fine-tuning
 # Imported here, not at the top, so the pretraining presets above stay untouched.
-import math
-
-from .specs.components import SSLModel
-from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
 
 FTSize = Literal["tiny", "base"]
 

@@ -76,7 +76,7 @@ def corpus_problems(
             problems.append(f"{utt}: alignment starts at {segs[0][0]}")
         if abs(segs[-1][1] - dur) > COVER_TOL:
             problems.append(f"{utt}: alignment ends at {segs[-1][1]}, audio at {dur:.3f}")
-        for (a0, b0, _), (a1, _, _) in itertools.pairwise(segs):
+        for (_, b0, _), (a1, _, _) in itertools.pairwise(segs):
             if abs(a1 - b0) > EPS:
                 problems.append(f"{utt}: {'gap' if a1 > b0 else 'overlap'} at {b0:.3f}/{a1:.3f}")
         for a, b, p in segs:

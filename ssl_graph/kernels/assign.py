@@ -95,10 +95,11 @@ def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists, second):
     gg = g[: e - s]
     np.dot(x[s:e], ct_m2, gg)
     mins = _rowwise_min(gg, cnorm)
+    last = gg.shape[1] - 1
     for r in range(e - s):
         mn = mins[r]
         a = 0
-        while gg[r, a] != mn:
+        while a < last and gg[r, a] != mn:  # bounded even if a NaN slipped in
             a += 1
         labels[s + r] = a
         dists[s + r] = max(xnorm[s + r] + mn, np.float32(0.0))
@@ -153,7 +154,7 @@ def assign_labels(
     converted to float32 ``chunk`` rows at a time, so a float16 or memory-mapped
     array never needs a full float32 copy.
     """
-    c = np.asarray(centroids)
+    x, c = np.asarray(x), np.asarray(centroids)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1]:
         raise ValueError(f"shape mismatch: x {x.shape}, centroids {c.shape}")
     if c.shape[0] == 0:

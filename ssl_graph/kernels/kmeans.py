@@ -48,7 +48,9 @@ WARM_STARTS = 3  # (k-means++, subsample Lloyd) runs; the best one seeds the ful
 WARM_TOL = 1e-3  # warm starts stop at this relative gain (the full run refines)
 MAX_PARTS = 64  # fixed row partition => parallel sums independent of thread count
 MIN_PART_ROWS = 4096
-PARALLEL_MIN_FLOPS = 2e7  # below ~1-2 ms of work a parallel launch (a barrier) costs more
+# Below ~1-2 ms of work, run serially: each parallel launch is a barrier, which can cost
+# a whole scheduler slice on a busy machine.
+PARALLEL_MIN_FLOPS = 2e7
 PATIENCE = 10  # mini-batch: steps without improvement of the smoothed inertia
 
 Progress = Callable[[int, float], None]
@@ -70,6 +72,7 @@ def _partition(n: int) -> tuple[int, int]:
 
 @njit(cache=True, fastmath=FASTMATH)
 def _sqdist(x, i, c, a):
+    """‖x_i − c_a‖², computed directly (exact for tiny distances, unlike the GEMM form)."""
     s = np.float32(0.0)
     for t in range(x.shape[1]):
         diff = x[i, t] - c[a, t]
@@ -146,14 +149,9 @@ def _pp_parts(x, closest, cand, dist, pots, p0, p1, part_rows):
     n = x.shape[0]
     for p in range(p0, p1):
         for c in range(cand.shape[0]):
-            y = x[cand[c]]
             acc = 0.0
             for i in range(p * part_rows, min(n, (p + 1) * part_rows)):
-                s = np.float32(0.0)
-                for t in range(x.shape[1]):
-                    diff = x[i, t] - y[t]
-                    s += diff * diff
-                v = min(closest[i], np.float64(s))
+                v = min(closest[i], np.float64(_sqdist(x, i, x, cand[c])))
                 dist[c, i] = v
                 acc += v
             pots[p, c] = acc
@@ -165,14 +163,9 @@ def _pp_parallel(x, closest, cand, dist, pots, part_rows):
         _pp_parts(x, closest, cand, dist, pots, p, p + 1, part_rows)
 
 
-def _parallel_pays(flops: float) -> bool:
-    """Each parallel launch is a barrier; on a busy machine it can cost a time slice."""
-    return flops >= PARALLEL_MIN_FLOPS
-
-
 def _pp_candidates(x, closest, cand, dist, pots, part_rows: int) -> None:
     """Candidate distances and per-part potentials (same partition either way)."""
-    if _parallel_pays(3.0 * x.shape[0] * x.shape[1] * len(cand)):
+    if 3.0 * x.shape[0] * x.shape[1] * len(cand) >= PARALLEL_MIN_FLOPS:
         _pp_parallel(x, closest, cand, dist, pots, part_rows)
     else:
         _pp_parts(x, closest, cand, dist, pots, 0, pots.shape[0], part_rows)
@@ -183,7 +176,7 @@ def _estep(x, c, drift, arrays, sums, counts, part_rows: int) -> None:
     ct_m2, cnorm = prepare_centroids(c)
     rows = gemm_rows(c.shape[0])
     args = (x, c, ct_m2, cnorm, drift, arrays, sums, counts)
-    if _parallel_pays(2.0 * x.shape[0] * x.shape[1] * c.shape[0]):
+    if 2.0 * x.shape[0] * x.shape[1] * c.shape[0] >= PARALLEL_MIN_FLOPS:
         _estep_parallel(*args, part_rows, rows)
     else:
         _estep_parts(*args, 0, sums.shape[0], part_rows, rows)

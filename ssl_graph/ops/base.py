@@ -7,8 +7,9 @@ for free. Aggregate ops compute one artifact and return the metrics to record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from functools import cached_property
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 

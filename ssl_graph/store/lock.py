@@ -28,7 +28,7 @@ def store_lock(root: Path | None):
 
     root.mkdir(parents=True, exist_ok=True)
     path = root / ".lock"
-    fh = open(path, "a+")
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the lifetime of the lock
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

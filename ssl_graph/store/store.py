@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from .backend import LocalBackend, open_backend, read_json, write_json
 from .lock import store_lock

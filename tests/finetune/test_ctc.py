@@ -74,3 +74,26 @@ def test_loading_mismatched_weights_names_the_source():
     state = {k: v for k, v in model.net.state_dict().items() if not k.startswith("context.")}
     with pytest.raises(ValueError, match="pre_x: pretrained weights do not fit"):
         model.load_pretrained(state, "pre_x")
+
+
+@pytest.mark.parametrize("preset", ["wav2vec", "vq_wav2vec", "hubert"])
+def test_every_architecture_fine_tunes(preset):
+    """Pretrained weights of each paper model load into the CTC backbone; masks apply."""
+    from ssl_graph import MFCC, Corpus, KMeans, Labels
+    from ssl_graph.nn import build_model
+    from ssl_graph.specs import components as C
+    from ssl_graph.specs.finetune import finetune_mask
+
+    if preset == "hubert":
+        labels = Labels(kmeans=KMeans(features=MFCC(corpus=Corpus(root="wav")), k=20))
+        spec = C.hubert_model("tiny", labels=labels)
+    else:
+        spec = getattr(C, f"{preset}_model")("tiny")
+    torch.manual_seed(0)
+    pretrained = build_model(spec).state_dict()
+    model = CTCModel(spec, vocab_size=7, mask=finetune_mask(spec))
+    model.load_pretrained(pretrained, preset)
+    model.train()
+    logits, frames = model(torch.randn(2, 8000), None, mask_seed=3)
+    assert logits.shape[-1] == 7 and frames.tolist() == [logits.size(1)] * 2
+    assert model.mask_emb is not None
