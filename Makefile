@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/ssl-graph run specs/demo.py
 	$(BIN)/ssl-graph run specs/demo.py --quiet
-	$(BIN)/ssl-graph graph specs/demo.py --out store/demo-graph.png
+	$(BIN)/ssl-graph report specs/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

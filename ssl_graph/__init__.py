@@ -8,9 +8,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .specs import LayerFeatures  # noqa: E402
 from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
 from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
-from .specs.nodes import MFCC, ClusterQuality, Corpus, KMeans, Labels, LayerFeatures  # noqa: E402
+from .specs.nodes import MFCC, ClusterQuality, Corpus, KMeans, Labels  # noqa: E402
 from .specs.training import Adam, Pretrain, Schedule  # noqa: E402
 
 

@@ -1,1 +1,13 @@
-"""What users write: spec bases (``base``), node definitions (``nodes``), file loading (``loader``)."""
+"""What users write: spec bases (``base``), node definitions (``nodes``), file loading (``loader``).
+
+Import order matters once: ``LayerFeatures`` needs ``Pretrain``, which needs the model
+components, which need ``Labels``. The package initialiser (which runs before any submodule
+import) loads the nodes first, then ``LayerFeatures``, and lets pydantic resolve the forward
+reference ``FeatureNode = MFCC | "LayerFeatures"`` of KMeans/Labels.
+"""
+
+from . import nodes
+from .layer_features import LayerFeatures
+
+for _cls in (nodes.KMeans, nodes.Labels):
+    _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})

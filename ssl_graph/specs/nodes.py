@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 from pathlib import Path
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -87,6 +87,10 @@ class MFCC(Node):
         return 160
 
 
+if TYPE_CHECKING:
+    from .layer_features import LayerFeatures
+
+#: resolved in ``specs/__init__.py`` once LayerFeatures exists (it depends on these nodes)
 FeatureNode = Union[MFCC, "LayerFeatures"]
 
 
@@ -169,10 +173,3 @@ class ClusterQuality(Node):
                 "alignments; set Corpus(alignments='path/to/alignments.tsv')"
             )
 
-
-# LayerFeatures depends on Pretrain, which depends on these nodes: define it after them, then let
-# pydantic resolve the forward reference in FeatureNode.
-from .layer_features import LayerFeatures  # noqa: E402
-
-for _cls in (KMeans, Labels):
-    _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})
