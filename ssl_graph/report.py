@@ -35,7 +35,7 @@ def _describe_source(pipeline, node) -> str:
         pre = getattr(ft, "pretrained", None)
         base = pipeline.name_of(pre) if pre is not None else "from scratch"
         units = getattr(ft, "units", "")
-        minutes = getattr(ft, "labeled_minutes", None)
+        minutes = ft.split.labeled_minutes
         budget = f", {minutes:g} min labeled" if minutes is not None else ""
         return f"{base} → {units} CTC{budget}"
     return kind

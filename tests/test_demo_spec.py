@@ -32,8 +32,8 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     rows = {r["node"]: r for r in build_report(p).rows}
     assert rows["quality"]["what"] == "MFCC k=100"
     assert rows["quality2"]["what"] == "it1 layer 1, k=100"
-    assert rows["score"]["what"].startswith("it2 → char CTC")
-    assert rows["scratch_score"]["what"].startswith("from scratch → char CTC")
+    assert rows["score"]["what"] == "it2 → char CTC, 2 min labeled"
+    assert rows["scratch_score"]["what"] == "from scratch → char CTC, 2 min labeled"
 
     # change iteration 2's k: only what depends on it reruns
     text = DEMO.read_text().replace("km2 = KMeans(features=feats2, k=100", "km2 = KMeans(features=feats2, k=50")
