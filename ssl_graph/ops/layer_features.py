@@ -21,7 +21,7 @@ class LayerFeaturesOp(PerUttOp):
 
         from ..nn import build_model
         from ..train.checkpoint import load_weights
-        from ..train.loop import resolve_device
+        from ..train.session import resolve_device
 
         node = st.node
         self.device = resolve_device(node.device)

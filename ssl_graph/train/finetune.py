@@ -8,14 +8,12 @@ to ``split.json`` so ``ASRScore`` scores exactly the utterances this run held ap
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..store.backend import read_json, write_json
-from .loop import resolve_device
+from ..store.backend import write_json
 from .split import held_apart, labeled_utterances
 from .utterances import UtteranceBatcher
 from .vocab import Vocab, references
@@ -70,16 +68,14 @@ def prepare(st, ctx) -> LabeledData:
 
 def train_finetune(st, ctx) -> dict:
     import torch
-    from safetensors.torch import load, save
+    from safetensors.torch import load
 
     from ..nn.ctc import build_ctc_model, ctc_loss
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .session import TrainSession
 
     node = st.node
     data = prepare(st, ctx)
     sr = node.corpus.sample_rate
-    device = resolve_device(node.device)
-    use_bf16 = node.precision == "bf16" or (node.precision == "auto" and device.startswith("cuda"))
     torch.manual_seed(node.seed)
     model = build_ctc_model(node, len(data.vocab))
     backend = ctx.store.backend
@@ -89,32 +85,20 @@ def train_finetune(st, ctx) -> dict:
         if raw is None:
             raise FileNotFoundError(f"{st.name}: {pre.name} has no model.safetensors; rerun it")
         model.load_pretrained(load(raw), pre.name)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=node.optimizer.lr, betas=node.optimizer.betas,
-                            eps=node.optimizer.eps, weight_decay=node.optimizer.weight_decay)
+    session = TrainSession(st, ctx, model, "fine-tune")
+    device = session.device
     targets = {u: torch.from_numpy(data.vocab.encode(data.refs[u], u)) for u in data.labeled}
     batcher = UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.labeled},
                                sample_rate=sr, batch_seconds=node.batch_seconds, seed=node.seed)
-    start, rows = 0, []
-    ckpt = (st.record or {}).get("checkpoint")
-    if ckpt:
-        start = int(load_checkpoint(backend, f"{st.key}/{ckpt}", model, opt, device)["step"])
-        rows = [r for r in (read_json(backend, f"{st.key}/log.json") or []) if r["step"] <= start]
     model.train()
-    task = ctx.task(f"{st.name}: fine-tune", total=node.steps)
-    ctx.advance(task, start)
-    t_train = time.perf_counter()
-    for step in range(start, node.steps):
+    for step in session.steps():
         t0 = time.perf_counter()
-        lr = node.optimizer.lr * node.schedule.factor(step, node.steps)
-        for group in opt.param_groups:
-            group["lr"] = lr
+        lr = session.set_lr(step)
         batch = batcher.batch(step)
         wave = torch.from_numpy(batch.wave).to(device)
         pad = None if batch.padding_mask is None else torch.from_numpy(batch.padding_mask).to(device)
         frozen = step < node.freeze_steps
-        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
-                            enabled=use_bf16):
+        with session.autocast():
             logits, frames = model(wave, pad, mask_seed=node.seed * 1_000_003 + step, frozen=frozen)
         loss = ctc_loss(logits, frames, [targets[u] for u in batch.utts])
         if not torch.isfinite(loss):
@@ -122,42 +106,23 @@ def train_finetune(st, ctx) -> dict:
                 f"{st.name}: CTC loss is {float(loss)} at step {step + 1}; lower optimizer.lr "
                 "(the last checkpoint is kept)"
             )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for p in model.parameters() if p.grad is not None]
-        clip = node.clip_norm if node.clip_norm > 0 else math.inf
-        gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-        opt.step()
+        gnorm = session.update(loss)
         secs = time.perf_counter() - t0
-        if (step + 1) % node.log_every == 0 or step + 1 == node.steps:
-            rows.append({"step": step + 1, "loss": float(loss.detach()), "lr": lr,
-                         "grad_norm": gnorm, "frozen": frozen, "batch_size": len(batch.utts),
-                         "audio_s_per_s": round(batch.wave.size / sr / secs, 2)})
-        ctx.advance(task, 1, description=f"{st.name}: CTC loss {float(loss.detach()):.3f}")
-        if (step + 1) % node.checkpoint_every == 0 and step + 1 < node.steps:
-            key = f"ckpt/step-{step + 1:08d}"
-            save_checkpoint(backend, f"{st.key}/{key}", model, opt, step + 1)
-            write_json(backend, f"{st.key}/log.json", rows)
-            old = (st.record or {}).get("checkpoint")
-            st.record = {**(st.record or {}), "checkpoint": key, "step": step + 1,
-                         "steps": node.steps}
-            ctx.store.write_record(st.key, st.record)
-            if old and old != key:
-                backend.delete(f"{st.key}/{old}")
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    backend.write_bytes(f"{st.key}/model.safetensors", save(weights))
-    write_json(backend, f"{st.key}/log.json", rows)
+        value = float(loss.detach())
+        session.end_step(step, {
+            "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
+            "batch_size": len(batch.utts), "audio_s_per_s": round(batch.wave.size / sr / secs, 2),
+        }, f"CTC loss {value:.3f}")
+    rows = session.rows
     write_json(backend, f"{st.key}/split.json",
                {"labeled": data.labeled, "test": data.test, "too_short": data.too_short})
     last = rows[-10:]
     budget = node.split.labeled_minutes
-    return {
-        "metrics": {"loss": float(np.mean([r["loss"] for r in last])),
-                    "first_loss": rows[0]["loss"] if rows and rows[0]["step"] == 1 else None,
-                    "train_seconds": round(time.perf_counter() - t_train, 2)},
-        "steps": node.steps, "step": node.steps, "device": device, "checkpoint": None,
-        "weights": "model.safetensors", "units": node.units, "vocab": list(data.vocab.symbols),
-        "n_labeled": len(data.labeled), "labeled_seconds": round(data.seconds(data.labeled, sr), 3),
-        "labeled_budget_seconds": None if budget is None else budget * 60.0,
-        "n_test": len(data.test), "n_too_short": len(data.too_short),
-    }
+    return session.finish(
+        {"loss": float(np.mean([r["loss"] for r in last])),
+         "first_loss": rows[0]["loss"] if rows and rows[0]["step"] == 1 else None},
+        units=node.units, vocab=list(data.vocab.symbols), n_labeled=len(data.labeled),
+        labeled_seconds=round(data.seconds(data.labeled, sr), 3),
+        labeled_budget_seconds=None if budget is None else budget * 60.0,
+        n_test=len(data.test), n_too_short=len(data.too_short),
+    )

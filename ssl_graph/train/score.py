@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..store.backend import read_json, write_json
-from .loop import resolve_device
+from .session import resolve_device
 from .utterances import UtteranceBatcher
 from .vocab import WORD_SEP, Vocab, references, tokens_to_text
 
