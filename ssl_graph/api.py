@@ -3,8 +3,8 @@
     >>> import ssl_graph
     >>> project = ssl_graph.load("specs/demo.py")
     >>> project.run()
-    >>> project["km"].labels("usf3-0007")          # frame labels, int array
-    >>> project["mfcc"].features("usf3-0007")      # (frames, 39) float32
+    >>> project["km"].labels("usf3-0009")          # frame labels, int array
+    >>> project["mfcc"].features("usf3-0009")      # (frames, 39) float32
 """
 
 from __future__ import annotations

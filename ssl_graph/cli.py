@@ -47,7 +47,7 @@ def main(ctx, store):
     \b
     ssl-graph plan specs/demo.py          what would run, and why
     ssl-graph run specs/demo.py           compute only stale nodes
-    ssl-graph query labels specs/demo.py:labels --utt usf3-0007
+    ssl-graph query labels specs/demo.py:labels --utt usf3-0009
     """
     ctx.obj = {"store": store}
 

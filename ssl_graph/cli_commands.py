@@ -172,8 +172,8 @@ def query(ctx, what, ref, utt, out, as_json):
     """Read cached features or labels of one utterance (or list utterances).
 
     \b
-    ssl-graph query features specs/demo.py:mfcc --utt usf3-0007 --out x.npy
-    ssl-graph query labels specs/demo.py:labels --utt usf3-0007 --json
+    ssl-graph query features specs/demo.py:mfcc --utt usf3-0009 --out x.npy
+    ssl-graph query labels specs/demo.py:labels --utt usf3-0009 --json
     ssl-graph query utts specs/demo.py:mfcc
     """
     import numpy as np
