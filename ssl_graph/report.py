@@ -85,13 +85,13 @@ def write_report(project, out_dir: str | Path) -> Report:
     states = project.plan()
     draw_plan(project.pipeline, states, str(out / "graph.png"))
     rep.images.append(("pipeline (green = fresh, orange = stale)", "graph.png"))
-    logs = {}
+    logs, kinds = {}, {}
     for st in states.values():
         rec = st.record or {}
         if st.node.kind in TRAIN_KINDS and rec.get("status") == "complete":
             rows = read_json(project.store.backend, f"{st.key}/log.json")
             if rows:
-                logs[st.name] = rows
+                logs[st.name], kinds[st.name] = rows, st.node.kind
         if st.node.kind == "ClusterQuality" and rec.get("status") == "complete":
             joint = project[st.name].array("joint")
             fname = f"heatmap-{st.name.replace('/', '_')}.png"
@@ -100,7 +100,7 @@ def write_report(project, out_dir: str | Path) -> Report:
             draw_joint(joint, rec["phones"], title, str(out / fname))
             rep.images.append((title, fname))
     if logs:
-        draw_curves(logs, str(out / "curves.png"))
+        draw_curves(logs, str(out / "curves.png"), kinds)
         rep.images.insert(1, ("training curves", "curves.png"))
     (out / "report.html").write_text(_html(project, rep))
     return rep

@@ -1,28 +1,36 @@
-"""Training curves (loss, accuracy, perplexity) of every training node, one panel per metric."""
+"""Training curves of every training node: loss per node kind (pre-training losses and CTC
+losses live on different scales), then accuracy, perplexity and learning rate."""
 
 from __future__ import annotations
 
-PANELS = ("loss", "accuracy", "prob_perplexity", "lr")
+METRICS = ("accuracy", "prob_perplexity", "lr")
 
 
-def draw_curves(logs: dict[str, list[dict]], out: str) -> None:
-    """``logs``: node name -> rows of {step, loss, ...} as stored in ``log.json``."""
+def draw_curves(logs: dict[str, list[dict]], out: str, kinds: dict[str, str] | None = None) -> None:
+    """``logs``: node name -> rows of {step, loss, ...} as stored in ``log.json``;
+    ``kinds``: node name -> node kind, to give each kind its own loss panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [p for p in PANELS if any(p in r for rows in logs.values() for r in rows)]
+    kinds = kinds or {}
+    groups = sorted({kinds.get(n, "") for n in logs})
+    panels = [("loss", g) for g in groups]
+    panels += [(m, None) for m in METRICS if any(m in r for rows in logs.values() for r in rows)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], panels):
+    for ax, (metric, group) in zip(axes[0], panels):
         for name, rows in logs.items():
+            if group is not None and kinds.get(name, "") != group:
+                continue
             pts = [(r["step"], r[metric]) for r in rows if metric in r]
             if pts:
-                ax.plot(*zip(*pts), label=name, linewidth=1.2)
-        ax.set_title(metric)
+                ax.plot(*zip(*pts), label=name, linewidth=1.0)
+        ax.set_title(f"{metric} ({group})" if group else metric)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
