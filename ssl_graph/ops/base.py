@@ -42,6 +42,7 @@ class RunContext:
     progress: Any = None  # rich Progress or None
     _readers: dict[str, RaggedReader] = field(default_factory=dict)
     _totals: dict = field(default_factory=dict)
+    _done: dict = field(default_factory=dict)
 
     def state(self, node):
         return self.states[node.fingerprint]
@@ -67,12 +68,14 @@ class RunContext:
 
     def advance(self, task, n: float = 1, **kw) -> None:
         if task is not None:
+            self._done[task] = self._done.get(task, 0) + n
             self.progress.update(task, advance=n, **kw)
 
     def finish(self, task) -> None:
-        """Fill a bar that ended early (e.g. k-means converged before max_iter)."""
+        """Close a bar whose length was unknown or that ended early (k-means converged)."""
         if task is not None:
-            self.progress.update(task, completed=self._totals.get(task))
+            total = self._totals.get(task) or self._done.get(task, 0)
+            self.progress.update(task, total=total, completed=total)
 
 
 class Op:

@@ -45,7 +45,7 @@ class KMeansOp(AggregateOp):
                 f"{st.name}: only {len(x)} frames sampled for k={node.k}; raise fit_fraction "
                 "or lower k"
             )
-        task = ctx.task(f"{st.name}: fit k={node.k} on {len(x):,} frames", total=node.max_iter)
+        task = ctx.task(f"{st.name}: fit k={node.k} on {len(x):,} frames", total=None)
 
         def progress(it, inertia):
             ctx.advance(task, 1, description=f"{st.name}: k={node.k} it {it} inertia {inertia:.3f}")
