@@ -28,17 +28,24 @@ def plan(ctx, spec):
     """
     from rich.table import Table
 
-    states = _project(ctx, spec).plan()
+    project = _project(ctx, spec)
+    states = project.plan()
+    pipeline = project.pipeline
+    targets = pipeline.spec.default_targets
+    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets else None
     table = Table(title=f"plan: {spec}", title_justify="left")
     for col in ("node", "kind", "status", "why"):
         table.add_column(col)
     for st in states.values():
         why = "; ".join(st.reasons) if st.stale else "; ".join(st.notes)
+        if wanted is not None and st.node.fingerprint not in wanted:
+            why = f"[dim](not in __targets__: run it by name) {why}[/]"
         style = _STATUS_STYLE[st.status]
         table.add_row(st.name, st.node.kind, f"[{style}]{st.status}[/]", why)
     _console().print(table)
     n = sum(st.stale for st in states.values())
-    click.echo(f"{n} of {len(states)} nodes stale")
+    todo = sum(st.stale for st in states.values() if wanted is None or st.node.fingerprint in wanted)
+    click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
 
 
 @main.command()

@@ -2,7 +2,8 @@
 
 Live = the newest fingerprint of every name in every names index (``keep`` > 1 keeps that many
 recent fingerprints per name, so switching a parameter back stays a cache hit). Inside a live
-node, index files and parts that its current commit no longer references are dropped too.
+node, index files, parts and training checkpoints that its current record no longer references
+are dropped too (a finished training node keeps only its final weights).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
         for name in store.backend.listdir(key):
             if name.startswith("index-") and name != rec.get("index"):
                 report.removed.append((f"{key}/{name}", store.backend.size(f"{key}/{name}")))
+        current_ckpt = (rec.get("checkpoint") or "").removeprefix("ckpt/")
+        for name in store.backend.listdir(f"{key}/ckpt"):  # superseded training checkpoints
+            if name != current_ckpt:
+                k = f"{key}/ckpt/{name}"
+                report.removed.append((k, store.backend.size(k)))
         for name in store.backend.listdir(f"{key}/parts"):
             if name != "zarr.json" and f"parts/{name}" not in used_parts:
                 k = f"{key}/parts/{name}"

@@ -142,3 +142,13 @@ def test_device_is_runtime_and_checkpoints_are_safetensors(trained):
 
     weights = load(raw)
     assert any("encoder" in k for k in weights) and all(v.dtype.is_floating_point for v in weights.values())
+
+
+def test_gc_keeps_final_weights_and_drops_finished_checkpoints(trained):
+    from ssl_graph.store.gc import collect
+
+    key = trained["hb"].key
+    assert trained.store.backend.listdir(f"{key}/ckpt")  # the step-20 checkpoint is still there
+    removed = [k for k, _ in collect(trained.store, dry_run=True).removed]
+    assert f"{key}/ckpt/step-00000020" in removed
+    assert not any(k.endswith("model.safetensors") or k == key for k in removed)
