@@ -9,6 +9,10 @@ pinned to one thread while our kernel runs and the parallelism is ours.
 
 Rows are independent, so labels do not depend on the thread count; ties go to the
 lowest centroid index like ``np.argmin``.
+
+Developers: ``kmeans.py``'s cached Numba kernels inline code from this module, and Numba only
+checks the calling file's timestamp; after editing here, delete
+``ssl_graph/kernels/__pycache__/kmeans.*.nb[ic]`` (a fresh checkout has no cache).
 """
 
 from __future__ import annotations
