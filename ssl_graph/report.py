@@ -48,9 +48,9 @@ def _describe_training(node) -> str:
     return f"{'pretrained' if pre is not None else 'from scratch'}, {node.steps} steps"
 
 
-def build_report(project) -> Report:
+def build_report(project, states: dict | None = None) -> Report:
     pipeline = project.pipeline
-    states = project.plan()
+    states = states if states is not None else project.plan()
     rep = Report()
     targets = pipeline.spec.default_targets
     wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets else None
@@ -81,8 +81,8 @@ def write_report(project, out_dir: str | Path) -> Report:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rep = build_report(project)
     states = project.plan()
+    rep = build_report(project, states)
     draw_plan(project.pipeline, states, str(out / "graph.png"))
     rep.images.append(("pipeline (green = fresh, orange = stale)", "graph.png"))
     logs, kinds = {}, {}

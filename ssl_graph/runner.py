@@ -52,7 +52,7 @@ def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline)
     }
 
 
-def _run_per_utterance(st: NodeState, op, ctx, record: dict) -> int:
+def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     from .store.ragged import RaggedWriter
 
     old = st.record or {}
@@ -76,7 +76,8 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict) -> int:
             writer.commit(final=False)
         raise
     updates = op.finish(st, ctx)
-    writer.commit(final=True, data_version=st.data_version, **updates)
+    writer.commit(final=True, data_version=st.data_version,
+                  seconds=round(time.perf_counter() - t0, 3), **updates)
     return len(st.todo)
 
 
@@ -122,7 +123,7 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
     record = base_record(st, ctx.states, pipeline)
     n_utts = None
     if op.per_utterance:
-        n_utts = _run_per_utterance(st, op, ctx, record)
+        n_utts = _run_per_utterance(st, op, ctx, record, t0)
     else:
         old = st.record or {}
         # an interrupted run of the same inputs resumes from its checkpoint; anything else restarts
@@ -138,10 +139,7 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
         })
     seconds = time.perf_counter() - t0
     ctx.forget(st.node)
-    st.record = ctx.store.record(st.key)
-    if op.per_utterance:
-        st.record["seconds"] = round(seconds, 3)
-        ctx.store.write_record(st.key, st.record)
+    st.record = ctx.store.record(st.key)  # the record just committed (cached by write_record)
     return NodeRun(st.name, st.node.kind, "computed", seconds, st.reasons, n_utts,
                    st.record.get("metrics", {}))
 

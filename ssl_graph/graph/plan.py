@@ -16,7 +16,7 @@ from ..specs.base import Node, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.backend import read_json
 from ..store.store import Store, node_key
-from .diff import describe_changes, why_new
+from .diff import why_new
 from .pipeline import Pipeline
 
 
@@ -190,5 +190,3 @@ class Planner:
 def make_plan(pipeline: Pipeline, store: Store) -> dict[str, NodeState]:
     return Planner(pipeline, store).plan()
 
-
-__all__ = ["NodeState", "make_plan", "describe_changes"]

@@ -54,9 +54,8 @@ class RunContext:
         return self._readers[key]
 
     def forget(self, node) -> None:
-        """Drop cached readers of a node that was just rewritten."""
+        """Drop the cached reader of a node that was just rewritten (its index changed)."""
         self._readers.pop(self.state(node).key, None)
-        self.store._records.pop(self.state(node).key, None)
 
     def task(self, description: str, total: float | None):
         """A progress task id (None when progress is off); use with ``advance``."""

@@ -32,9 +32,8 @@ class LayerFeaturesOp(PerUttOp):
         self.torch = torch
         self.manifest = ctx.state(node.corpus).manifest
 
-    def _extract(self, wave: np.ndarray):
+    def _extract(self, node, wave: np.ndarray):
         torch = self.torch
-        node = self.st_node
         chunk = max(1, int(node.chunk_seconds * node.corpus.sample_rate))
         outs = []
         with torch.inference_mode():
@@ -45,12 +44,11 @@ class LayerFeaturesOp(PerUttOp):
         return np.ascontiguousarray(np.concatenate(outs), dtype=np.float32)
 
     def compute(self, utts, st, ctx: RunContext):
-        self.st_node = st.node
         corpus = st.node.corpus
         out = []
         for u in utts:
             wave = read_audio(self.manifest.utts[u].path, u, corpus.sample_rate, corpus.resample)
-            out.append(self._extract(wave))
+            out.append(self._extract(st.node, wave))
         return out
 
     def finish(self, st, ctx):

@@ -67,8 +67,7 @@ def test_each_variant_trains_with_falling_loss(trained, name):
 
 def test_logged_metrics_per_objective(trained):
     assert {"accuracy", "prob_perplexity", "temperature", "audio_s_per_s"} <= set(curve(trained, "w2v2")[-1])
-    assert "code_perplexity" in curve(trained, "vq_kmeans")[-1] or "loss_commitment" in str(
-        curve(trained, "vq_kmeans")[-1])
+    assert {"code_perplexity", "loss_commitment"} <= set(curve(trained, "vq_kmeans")[-1])
     temps = [r["temperature"] for r in curve(trained, "w2v2")]
     assert temps[0] > temps[-1]  # Gumbel temperature anneals
 
