@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .annotations import Alignments, Transcripts, corpus_alignments, corpus_transcripts
 from .base import Component, Node, SpecError, runtime
 from .components_model import SSLModel
 from .components_networks import Transformer
@@ -80,6 +81,10 @@ class FineTune(Node):
     model: SSLModel | None = Field(None, description="architecture (default: pretrained.model)")
     corpus: Corpus
     units: Literal["char", "phone"] = Field("char", description="char: transcripts; phone: alignments")
+    transcripts: Transcripts | None = Field(
+        None, description="references for units='char' (default: the corpus's transcripts=)")
+    alignments: Alignments | None = Field(
+        None, description="references for units='phone' (default: the corpus's alignments=)")
     split: Split = Split()
     steps: int = Field(13_000, ge=1)
     optimizer: Adam = Adam(lr=5e-5, eps=1e-8, weight_decay=0.0)
@@ -117,6 +122,12 @@ class FineTune(Node):
                 data.setdefault("feature_grad_mult", arch.feature_grad_mult)
         if "mask" not in data and isinstance(arch, SSLModel):
             data["mask"] = finetune_mask(arch)
+        corpus, units = data.get("corpus"), data.get("units", "char")
+        if isinstance(corpus, Corpus):  # only the annotation the units read is an input
+            if units == "char" and data.get("transcripts") is None:
+                data["transcripts"] = corpus_transcripts(corpus)
+            if units == "phone" and data.get("alignments") is None:
+                data["alignments"] = corpus_alignments(corpus)
         return data
 
     @model_validator(mode="after")
@@ -142,17 +153,28 @@ class FineTune(Node):
     def frame_rate(self) -> float:
         return self.architecture.frame_rate
 
+    @property
+    def references(self) -> Transcripts | Alignments:
+        """The annotation node the units are read from."""
+        return self.transcripts if self.units == "char" else self.alignments
+
     def check(self, resolve_name) -> None:
         name, cname = resolve_name(self), resolve_name(self.corpus)
-        if self.units == "char" and self.corpus.transcripts is None:
+        if self.units == "char" and self.transcripts is None:
             raise SpecError(
                 f"{name}: units='char' needs transcripts but corpus {cname} has none; set "
                 "Corpus(transcripts='transcripts.tsv') or use units='phone'"
             )
-        if self.units == "phone" and self.corpus.alignments is None:
+        if self.units == "phone" and self.alignments is None:
             raise SpecError(
                 f"{name}: units='phone' needs phone alignments but corpus {cname} has none; set "
                 "Corpus(alignments='alignments.tsv') or use units='char'"
+            )
+        refs = self.references
+        if refs.corpus != self.corpus:
+            raise SpecError(
+                f"{name}: {resolve_name(refs)} annotates corpus {resolve_name(refs.corpus)}, "
+                f"not the fine-tuning corpus {cname}"
             )
         sr = self.corpus.sample_rate
         if self.architecture.sample_rate != sr:
