@@ -66,9 +66,11 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
         if not mpath.is_file():
             raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
         pairs = []
-        for cols in _read_tsv_rows(mpath, "manifest", 2):
+        for cols in _read_manifest(mpath, name):
             p = Path(cols[1])
             pairs.append((cols[0], p if p.is_absolute() else root / p))
+        if not pairs:
+            raise SpecError(f"{name}: manifest {mpath} lists no utterances ('utt<TAB>path' rows)")
     else:
         if not root.is_dir():
             raise SpecError(
@@ -84,6 +86,7 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
     manifest = Manifest()
     for utt, path in pairs:
+        check_utt_id(utt, path, name)
         if utt in manifest.utts:
             raise SpecError(
                 f"{name}: utterance id {utt!r} appears twice ({manifest.utts[utt].path} and {path}); "
@@ -93,6 +96,11 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             ident = _file_identity(path, corpus.identity)
         except FileNotFoundError:
             raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
+        if not path.is_file():
+            raise SpecError(
+                f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
+                "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
+            )
         manifest.utts[utt] = Utterance(utt, path, ident)
     ann = []
     for fld in ("transcripts", "alignments"):
@@ -104,6 +112,44 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             ann.append((fld, _file_identity(p, corpus.identity)))
     manifest.annotations = digest(ann)
     return manifest
+
+
+def _read_manifest(path: Path, name: str) -> list[list[str]]:
+    """Manifest rows; a file that is not UTF-8 is refused naming its line and byte."""
+    try:
+        return _read_tsv_rows(path, "manifest", 2)
+    except UnicodeDecodeError:
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+            start = 0
+        except UnicodeDecodeError as exc:  # decoded whole, so the offset is the file's
+            start = exc.start
+        line = data.count(b"\n", 0, start) + 1
+        raise SpecError(
+            f"{name}: manifest {path}:{line}: not UTF-8 (byte 0x{data[start]:02x} at offset "
+            f"{start}); re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def check_utt_id(utt: str, path: Path, name: str) -> None:
+    """Utterance ids name store entries and exported files: no control characters (a tab or
+    newline would break every TSV written from them), no absolute or ``..`` paths."""
+    bad = next((c for c in utt if ord(c) < 32 or ord(c) == 127), None)
+    why = None
+    if not utt.strip():
+        why = "is empty"
+    elif bad is not None:
+        why = f"contains the control character {bad!r}"
+    elif utt.startswith(("/", "\\")) or (utt[:1].isalpha() and utt[1:3] in (":/", ":\\")):
+        why = "is an absolute path"
+    elif any(part in (".", "..", "") for part in utt.replace("\\", "/").split("/")):
+        why = "has a '.', '..' or empty path component"
+    if why:
+        raise SpecError(
+            f"{name}: utterance id {utt!r} (file {path}) {why}; rename the file or fix its id in "
+            "the manifest"
+        )
 
 
 def glob_escape(path: str) -> str:

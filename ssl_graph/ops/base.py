@@ -77,6 +77,64 @@ class RunContext:
             self.progress.update(task, total=total, completed=total)
 
 
+    def write_array(self, st, name: str, value: np.ndarray) -> None:
+        """Write an aggregate array under the node, refusing NaN/Inf (a NaN centroid would label
+        frames silently wrong)."""
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise ValueError(
+                f"{st.name}: {name} holds {int((~np.isfinite(value)).sum())} non-finite values "
+                "(NaN/Inf); nothing was committed — check the node's inputs"
+            )
+        self.store.write_array(f"{st.key}/{name}", value)
+
+    def audio_path(self, node, utt: str) -> str:
+        """The file an utterance was decoded from, for messages ('?' when unknown)."""
+        corpus = getattr(node, "corpus", None)
+        st = self.states.get(corpus.fingerprint) if corpus is not None else None
+        ut = st.manifest.utts.get(utt) if st is not None and st.manifest is not None else None
+        return str(ut.path) if ut is not None else "?"
+
+
+def check_finite(st, utts: list[str], arrays: list, ctx: RunContext, what: str = "output",
+                 hint: str = "nothing of it was committed") -> None:
+    """Refuse a batch holding NaN/Inf before any of it is committed, naming node and utterance.
+
+    Called by the runner on every per-utterance op's outputs (and by ops on the features they
+    read), so a non-finite value can never be stored as a complete result.
+    """
+    for utt, arr in zip(utts, arrays):
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            n = int((~np.isfinite(arr)).sum())
+            raise ValueError(
+                f"{st.name}: utterance {utt!r}: {what} has {n} non-finite (NaN/Inf) values; "
+                f"{hint} — check its audio ({ctx.audio_path(st.node, utt)})"
+            )
+
+
+def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
+    """Policy for audio too short for a feature node: refuse, before the node computes anything.
+
+    An utterance must give at least one frame of every feature node that reads it (a 25 ms
+    window for MFCC, the encoder's receptive field for LayerFeatures). Shorter ones are named
+    with their length; the user removes them from the corpus. Lengths come from the Corpus
+    node's index, which is committed before any node reading it runs.
+    """
+    corpus_st = ctx.state(st.node.corpus)
+    index = ctx.store.index(corpus_st.key, corpus_st.record)
+    short = [(u, index[u][2]) for u in st.todo if u in index and index[u][2] < min_samples]
+    if not short:
+        return
+    sr = st.node.corpus.sample_rate
+    shown = ", ".join(f"{u!r} ({ctx.audio_path(st.node, u)}, {n} samples)" for u, n in short[:3])
+    more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+    raise ValueError(
+        f"{st.name}: {len(short)} utterance(s) shorter than {min_samples} samples "
+        f"({min_samples / sr:.4g} s, {why}): {shown}{more}; remove them from corpus "
+        f"{corpus_st.name}"
+    )
+
+
 class Op:
     per_utterance = False
 

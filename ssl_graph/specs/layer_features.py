@@ -21,7 +21,7 @@ class LayerFeatures(Node):
     model: Pretrain
     layer: int = Field(ge=0)
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
-    chunk_seconds: float = runtime(100.0, description="split longer audio into chunks")
+    chunk_seconds: float = runtime(100.0, description="split longer audio into chunks", gt=0.0)
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0'")
 
     @model_validator(mode="before")

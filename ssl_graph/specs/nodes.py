@@ -63,7 +63,7 @@ class MFCC(Node):
     per_utterance = True
     corpus: Corpus
     deltas: Literal[0, 1, 2] = Field(2, description="append Δ (1) or Δ and ΔΔ (2)")
-    workers: int = runtime(1, description="parallel worker processes")
+    workers: int = runtime(1, description="parallel worker processes", ge=1)
 
     @property
     def frame_rate(self) -> float:
@@ -127,7 +127,7 @@ class Labels(Node):
     features: FeatureNode | None = Field(
         None, description="features to label (default: the ones k-means was fit on)"
     )
-    batch_frames: int = runtime(65536, description="frames per assignment batch")
+    batch_frames: int = runtime(65536, description="frames per assignment batch", ge=1)
 
     def extra_inputs(self) -> list[tuple[str, Node]]:
         return [("kmeans.features", self.kmeans.features)] if self.features is None else []

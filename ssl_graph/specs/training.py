@@ -101,6 +101,14 @@ class Pretrain(Node):
 
     def check(self, resolve_name) -> None:
         name = resolve_name(self)
+        rf = self.model.encoder.receptive_field
+        if self.min_seconds * self.corpus.sample_rate < rf:
+            # a crop is as long as the shortest utterance of its batch; it must hold one frame
+            raise SpecError(
+                f"{name}: min_seconds={self.min_seconds} is shorter than the encoder's receptive "
+                f"field ({rf} samples = {rf / self.corpus.sample_rate:g} s); training would crop "
+                f"utterances to no frame; set min_seconds >= {rf / self.corpus.sample_rate:g}"
+            )
         self.model.check_labels(name)
         if isinstance(self.model.target, ClusterTargets):
             for lab in self.model.target.labels:
