@@ -147,7 +147,7 @@ def check_utt_id(utt: str, path: Path, name: str) -> None:
         why = "has a '.', '..' or empty path component"
     if why:
         raise SpecError(
-            f"{name}: utterance id {utt!r} (file {path}) {why}; rename the file or fix its id in "
+            f"{name}: utterance id {utt!r} (file {str(path)!r}) {why}; rename the file or fix its id in "
             "the manifest"
         )
 

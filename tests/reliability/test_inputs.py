@@ -1,0 +1,274 @@
+"""The input side of the catalog (issue 8): bad audio, bad utterance ids, bad manifests, unknown
+names. Each case breaks one input of a fully cached pipeline and checks that the command fails
+with one line naming what and where, and that everything cached before reads back identically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ..conftest import DEMO
+from ._inputs import (
+    MANIFEST_SPEC,
+    assert_intact,
+    assert_refused,
+    cli,
+    copy_base,
+    demo_wave,
+    make_base,
+)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_base(tmp_path_factory)
+
+
+@pytest.fixture
+def work(base, tmp_path):
+    """A private copy of the good, fully cached workdir."""
+    return copy_base(base[0], tmp_path / "w")
+
+
+def _refused_run(work, base, *needles):
+    line = assert_refused(cli(work, "run", "pipe.py", "--no-progress", "-q"), *needles)
+    assert_intact(work, base[1])
+    return line
+
+
+def _recovers(work, base, bad):
+    """Removing the bad input is the whole fix: the next run reuses every cached node."""
+    if bad.is_dir():
+        bad.rmdir()
+    else:
+        bad.unlink()
+    res = cli(work, "run", "pipe.py", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    rows = {ln.split("│")[1].strip(): ln for ln in res.stdout.splitlines() if ln.count("│") > 3}
+    for node in ("mfcc", "km", "labels", "quality"):
+        assert "fresh" in rows[node], res.stdout
+    assert_intact(work, base[1])
+
+
+# ---- audio files ---------------------------------------------------------------------------
+def test_missing_audio_file_in_manifest(work, base):
+    (work / "man.py").write_text(MANIFEST_SPEC)
+    (work / "m.tsv").write_text("car-0006\twav/car-0006.flac\nzz-gone\twav/zz-gone.flac\n")
+    res = cli(work, "run", "man.py", "--no-progress", "-q")
+    assert_refused(res, "'zz-gone'", "zz-gone.flac", "not found")
+    assert_intact(work, base[1])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_audio_file(work, base):
+    bad = work / "wav" / "zz-noperm.flac"
+    shutil.copy(next((work / "wav").glob("*.flac")), bad)
+    bad.chmod(0)
+    _refused_run(work, base, "'zz-noperm'", str(bad), "cannot read")
+
+
+def test_directory_instead_of_audio_file(work, base):
+    bad = work / "wav" / "zz-dir.flac"
+    bad.mkdir()
+    _refused_run(work, base, "'zz-dir'", str(bad), "not a regular file")
+    _recovers(work, base, bad)
+
+
+def test_truncated_audio_file(work, base):
+    src = sorted((work / "wav").glob("*.flac"))[0].read_bytes()
+    bad = work / "wav" / "zz-trunc.flac"
+    bad.write_bytes(src[: len(src) // 2])  # the header still claims every frame
+    _refused_run(work, base, "'zz-trunc'", str(bad), "cannot read", "remove it")
+    _recovers(work, base, bad)
+
+
+def test_random_bytes_audio_file(work, base):
+    bad = work / "wav" / "zz-noise.flac"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    _refused_run(work, base, "'zz-noise'", str(bad), "cannot read", "not recognised")
+
+
+def test_zero_byte_audio_file(work, base):
+    bad = work / "wav" / "zz-empty.flac"
+    bad.write_bytes(b"")
+    _refused_run(work, base, "'zz-empty'", str(bad), "0 bytes")
+
+
+def test_zero_sample_audio_file(work, base):
+    bad = work / "wav" / "zz-nosamples.wav"
+    sf.write(str(bad), np.zeros(0, np.float32), 16000)
+    _refused_run(work, base, "'zz-nosamples'", str(bad), "no samples")
+    _recovers(work, base, bad)
+
+
+def test_wrong_sample_rate(work, base):
+    wave, _ = demo_wave(work)
+    bad = work / "wav" / "zz-8k.wav"
+    sf.write(str(bad), wave[::2], 8000)
+    _refused_run(work, base, "'zz-8k'", str(bad), "8000 Hz", "resample=True")
+
+
+def test_wrong_channel_count(work, base):
+    wave, sr = demo_wave(work)
+    bad = work / "wav" / "zz-stereo.wav"
+    sf.write(str(bad), np.stack([wave, wave], axis=1), sr)
+    _refused_run(work, base, "'zz-stereo'", str(bad), "2 channels", "mono")
+
+
+def test_audio_shorter_than_the_mfcc_window(work, base):
+    wave, sr = demo_wave(work)
+    bad = work / "wav" / "zz-short.wav"
+    sf.write(str(bad), wave[:200], sr)
+    _refused_run(work, base, "mfcc:", "'zz-short'", "200 samples", "shorter than 400 samples",
+                 "remove them")
+    _recovers(work, base, bad)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])
+def test_non_finite_samples_are_refused_at_decode(work, base, value):
+    """k-means keeps its centroids when the corpus grows: the bad utterance would otherwise have
+    been labelled silently from NaN features."""
+    wave, sr = demo_wave(work)
+    wave[1000] = value
+    bad = work / "wav" / "zz-nonfinite.wav"
+    sf.write(str(bad), wave, sr, subtype="FLOAT")
+    _refused_run(work, base, "'zz-nonfinite'", str(bad), "non-finite", "sample 1000")
+    _recovers(work, base, bad)
+
+
+def _add_extra(work) -> str:
+    extra = sorted((DEMO / "extra").glob("*.flac"))[0]
+    shutil.copy2(extra, work / "wav" / extra.name)
+    return extra.stem
+
+
+def test_non_finite_op_output_is_never_committed(work, base, monkeypatch):
+    """The runner checks every per-utterance op's output before commit (not each op itself)."""
+    from ssl_graph.api import Project
+    from ssl_graph.ops import mfcc as mfcc_op
+
+    new = _add_extra(work)
+    real = mfcc_op._mfcc_file
+
+    def poisoned(job):
+        out = real(job)
+        if job[1] == new:
+            out = out.copy()
+            out[3, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(mfcc_op, "_mfcc_file", poisoned)
+    with pytest.raises(ValueError, match=rf"^mfcc: utterance '{new}': output has 1 non-finite"):
+        Project(work / "pipe.py", str(work / "store")).run()
+    assert_intact(work, base[1])
+    assert new not in Project(work / "pipe.py", str(work / "store"))["mfcc"].utterances()
+
+
+def test_non_finite_stored_features_refused_by_labels_and_kmeans(work, base, monkeypatch):
+    """Features written before the check existed: labelling or fitting them names the utterance."""
+    from ssl_graph.api import Project
+    from ssl_graph.store import ragged
+
+    victim = base[1]["utts"][2]
+    real = ragged.RaggedReader.get_many
+
+    def get_many(self, utts):
+        out = real(self, utts)
+        if "mfcc" in self.key:
+            out = [o.copy() for o in out]
+            for u, o in zip(utts, out):
+                if u == victim:
+                    o[0, 0] = np.inf
+        return out
+
+    monkeypatch.setattr(ragged.RaggedReader, "get_many", get_many)
+    (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=20", "k=19"))
+    with pytest.raises(ValueError, match=rf"^km: utterance '{victim}': input mfcc has 1 non-finite"):
+        Project(work / "pipe.py", str(work / "store")).run()
+    (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=19", "k=20"))
+    assert_intact(work, base[1])
+
+
+# ---- utterance ids -------------------------------------------------------------------------
+def _manifest(work, *rows):
+    (work / "man.py").write_text(MANIFEST_SPEC)
+    (work / "m.tsv").write_bytes(b"".join(r + b"\n" for r in rows))
+    return cli(work, "run", "man.py", "--no-progress", "-q")
+
+
+def test_duplicate_utterance_id(work, base):
+    res = _manifest(work, b"a\twav/car-0006.flac", b"a\twav/car-0014.flac")
+    assert_refused(res, "utterance id 'a' appears twice", "car-0006.flac", "car-0014.flac")
+    assert_intact(work, base[1])
+
+
+def test_parent_path_utterance_id(work, base):
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"../x\twav/car-0014.flac")
+    assert_refused(res, "utterance id '../x'", "car-0014.flac", "'..'", "fix its id")
+    assert_intact(work, base[1])
+
+
+def test_absolute_path_utterance_id(work, base):
+    res = _manifest(work, b"/tmp/x\twav/car-0006.flac")
+    assert_refused(res, "utterance id '/tmp/x'", "absolute path")
+    assert_intact(work, base[1])
+
+
+@pytest.mark.parametrize("char", ["\t", "\n"], ids=["tab", "newline"])
+def test_control_character_in_utterance_id(work, base, char):
+    bad = work / "wav" / f"zz{char}x.flac"
+    shutil.copy(next((work / "wav").glob("car-*.flac")), bad)
+    _refused_run(work, base, f"utterance id {'zz' + char + 'x'!r}", "control character",
+                 "rename the file")
+    _recovers(work, base, bad)
+
+
+# ---- manifests ----------------------------------------------------------------------------
+def test_manifest_row_with_too_few_columns(work, base):
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"car-0014 wav/car-0014.flac")
+    assert_refused(res, "m.tsv:2", "2 tab-separated columns, got 1")
+    assert_intact(work, base[1])
+
+
+def test_manifest_not_utf8(work, base):
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", "caf\u00e9\twav/car-0014.flac".encode("latin-1"))
+    assert_refused(res, "m.tsv:2", "not UTF-8", "0xe9", "re-save it as UTF-8")
+    assert_intact(work, base[1])
+
+
+def test_manifest_without_rows(work, base):
+    res = _manifest(work, b"# nothing here")
+    assert_refused(res, "m.tsv", "lists no utterances")
+    assert_intact(work, base[1])
+
+
+# ---- label / frame lengths --------------------------------------------------------------------
+def test_label_frame_length_mismatch_names_the_utterance():
+    from ssl_graph.train.loop import check_label_lengths
+
+    lengths = {"a": 16000, "b": 32000}
+    table = {"a": np.zeros(99, np.int16), "b": np.zeros(150, np.int16)}  # b: 1.5 s of 2.0 s
+    with pytest.raises(ValueError, match=r"utterance 'b' has 2.00 s of audio but labels lab hold 150"):
+        check_label_lengths("it1", "lab", table, 100.0, lengths, 16000)
+
+
+# ---- names in query / explain / run ------------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ("query", "features", "pipe.py:nope", "--utt", "x"),
+    ("explain", "pipe.py:nope"),
+    ("run", "pipe.py", "nope", "--no-progress"),
+], ids=["query", "explain", "run"])
+def test_unknown_node_name(work, base, args):
+    assert_refused(cli(work, *args), "no node named 'nope'", "nodes: corpus, mfcc, km")
+    assert_intact(work, base[1])
+
+
+def test_unknown_utterance_in_query(work, base):
+    res = cli(work, "query", "features", "pipe.py:mfcc", "--utt", "zz-nope")
+    assert_refused(res, "'mfcc' has no utterance 'zz-nope'", "12 stored")
+    assert_intact(work, base[1])
