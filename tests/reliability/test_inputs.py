@@ -272,3 +272,68 @@ def test_unknown_utterance_in_query(work, base):
     res = cli(work, "query", "features", "pipe.py:mfcc", "--utt", "zz-nope")
     assert_refused(res, "'mfcc' has no utterance 'zz-nope'", "12 stored")
     assert_intact(work, base[1])
+
+
+# ---- audio shorter than a trained model's receptive field (LayerFeatures) -----------------------
+W2V_SPEC = '''
+from ssl_graph import Corpus, LayerFeatures
+from ssl_graph.presets import wav2vec2
+
+corpus = Corpus(root="wav")
+pre = wav2vec2(corpus, size="tiny", steps=2, batch_seconds=4.0, crop_seconds=1.0)
+other = Corpus(root=".", manifest="m.tsv")
+feats = LayerFeatures(model=pre, layer=1, corpus=other, device="cpu"{chunk})
+'''
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-step tiny wav2vec 2.0 (its weights do not matter, only that they exist)."""
+    from ssl_graph.api import Project
+
+    from ..conftest import make_corpus
+
+    d = tmp_path_factory.mktemp("w2v")
+    utts = make_corpus(d, 4)
+    (d / "m.tsv").write_text(f"{utts[0]}\twav/{utts[0]}.flac\n")
+    (d / "p.py").write_text(W2V_SPEC.format(chunk=""))
+    Project(d / "p.py", str(d / "store")).run()
+    return d, utts
+
+
+def test_audio_shorter_than_the_receptive_field_is_refused_before_the_model_runs(trained, tmp_path):
+    from ssl_graph.api import Project
+
+    work = copy_base(trained[0], tmp_path / "w")
+    utt = trained[1][0]
+    before = Project(work / "p.py", str(work / "store"))["feats"].features(utt)
+    wave, sr = demo_wave(work, utt)
+    sf.write(str(work / "wav" / "zz-tiny.wav"), wave[:200], sr)
+    with open(work / "m.tsv", "a") as fh:
+        fh.write("zz-tiny\twav/zz-tiny.wav\n")
+    res = cli(work, "run", "p.py", "--no-progress", "-q")
+    assert_refused(res, "feats:", "'zz-tiny'", "200 samples", "shorter than 400 samples",
+                   "receptive field of pre's encoder", "remove them from corpus other")
+    p = Project(work / "p.py", str(work / "store"))
+    assert p.plan()["pre"].status == "fresh"  # the model is kept; it never saw that corpus
+    np.testing.assert_array_equal(p["feats"].features(utt), before)  # still complete, unchanged
+
+
+def test_a_chunk_tail_shorter_than_the_receptive_field_joins_the_chunk_before(trained, tmp_path):
+    """A ``chunk_seconds`` leaving a 200-sample tail used to fail in torch's conv."""
+    from ssl_graph.api import Project
+    from ssl_graph.ops.layer_features import chunk_bounds
+
+    assert chunk_bounds(1000, 450, 400) == [(0, 450), (450, 1000)]
+    assert chunk_bounds(1000, 800, 400) == [(0, 1000)]
+    assert chunk_bounds(300, 1e9, 400) == [(0, 300)]
+    work = copy_base(trained[0], tmp_path / "w")
+    utt = trained[1][0]
+    p = Project(work / "p.py", str(work / "store"))
+    whole = p["feats"].features(utt)
+    n = sf.info(str(work / "wav" / f"{utt}.flac")).frames
+    (work / "p.py").write_text(W2V_SPEC.format(chunk=f", chunk_seconds={(n - 200) / 16000!r}"))
+    p = Project(work / "p.py", str(work / "store"))
+    p.store.delete(p["feats"].key)  # chunk_seconds is a runtime field: force the recompute
+    assert [n.name for n in p.run().nodes if n.status == "computed"] == ["feats"]
+    np.testing.assert_array_equal(p["feats"].features(utt), whole)
