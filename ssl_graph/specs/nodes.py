@@ -35,7 +35,7 @@ class Corpus(Node):
     manifest: str | None = Field(None, description="TSV 'utt<TAB>path' instead of a glob")
     transcripts: str | None = Field(None, description="TSV 'utt<TAB>text'")
     alignments: str | None = Field(None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone'")
-    sample_rate: int = 16000
+    sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
         "stat", description="'stat' = size+mtime (fast); 'hash' = content sha256 (robust)"
@@ -106,7 +106,7 @@ class KMeans(Node):
     features: FeatureNode
     k: int = Field(100, ge=2)
     fit_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of frames to fit on")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     algorithm: Literal["lloyd", "minibatch"] = "lloyd"
     max_iter: int = Field(100, ge=1)
     n_init: int = Field(1, ge=1)

@@ -79,7 +79,7 @@ class Pretrain(Node):
     batch_seconds: float = Field(87.5, gt=0.0, description="audio seconds per update")
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
     precision: Literal["auto", "fp32", "bf16"] = runtime(
         "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")

@@ -116,3 +116,13 @@ def test_training_min_seconds_below_receptive_field(work, base):
 def test_unknown_target_name(work, base):
     body = "mfcc = MFCC(corpus=corpus)\n__targets__ = ['mfc']\n"
     _refused(work, base, body, "bad.py", "__targets__ names unknown node(s) ['mfc']")
+
+
+def test_negative_seed(work, base):
+    _refused(work, base, "km = KMeans(features=MFCC(corpus=corpus), k=5, seed=-1)\n", "bad.py:4",
+             "KMeans.seed", "greater than or equal to 0")
+
+
+def test_zero_sample_rate(work, base):
+    _refused(work, base, "c2 = Corpus(root='wav', sample_rate=0)\n", "bad.py:4", "Corpus.sample_rate",
+             "greater than or equal to 1")
