@@ -64,7 +64,8 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     if corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
-            raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
+            what = "is a directory, not a TSV file" if mpath.is_dir() else "not found"
+            raise SpecError(f"{name}: manifest {corpus.manifest!r} {what} (looked at {mpath})")
         pairs = []
         for cols in _read_manifest(mpath, name):
             p = Path(cols[1])

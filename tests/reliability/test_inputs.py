@@ -202,14 +202,14 @@ def _manifest(work, *rows):
 
 
 def test_duplicate_utterance_id(work, base):
-    res = _manifest(work, b"a\twav/car-0006.flac", b"a\twav/car-0014.flac")
-    assert_refused(res, "utterance id 'a' appears twice", "car-0006.flac", "car-0014.flac")
+    res = _manifest(work, b"a\twav/car-0006.flac", b"a\twav/car-0102.flac")
+    assert_refused(res, "utterance id 'a' appears twice", "car-0006.flac", "car-0102.flac")
     assert_intact(work, base[1])
 
 
 def test_parent_path_utterance_id(work, base):
-    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"../x\twav/car-0014.flac")
-    assert_refused(res, "utterance id '../x'", "car-0014.flac", "'..'", "fix its id")
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"../x\twav/car-0102.flac")
+    assert_refused(res, "utterance id '../x'", "car-0102.flac", "'..'", "fix its id")
     assert_intact(work, base[1])
 
 
@@ -230,14 +230,24 @@ def test_control_character_in_utterance_id(work, base, char):
 
 # ---- manifests ----------------------------------------------------------------------------
 def test_manifest_row_with_too_few_columns(work, base):
-    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"car-0014 wav/car-0014.flac")
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", b"car-0102 wav/car-0102.flac")
     assert_refused(res, "m.tsv:2", "2 tab-separated columns, got 1")
     assert_intact(work, base[1])
 
 
 def test_manifest_not_utf8(work, base):
-    res = _manifest(work, b"car-0006\twav/car-0006.flac", "caf\u00e9\twav/car-0014.flac".encode("latin-1"))
+    res = _manifest(work, b"car-0006\twav/car-0006.flac", "caf\u00e9\twav/car-0102.flac".encode("latin-1"))
     assert_refused(res, "m.tsv:2", "not UTF-8", "0xe9", "re-save it as UTF-8")
+    assert_intact(work, base[1])
+    (work / "m.tsv").write_text((work / "m.tsv").read_bytes().decode("latin-1"), encoding="utf-8")
+    assert cli(work, "run", "man.py", "--no-progress", "-q").returncode == 0
+    assert cli(work, "query", "utts", "man.py:mfcc").stdout.split() == ["caf\u00e9", "car-0006"]
+
+
+def test_manifest_is_a_directory(work, base):
+    (work / "man.py").write_text(MANIFEST_SPEC)
+    (work / "m.tsv").mkdir()
+    assert_refused(cli(work, "plan", "man.py"), "manifest 'm.tsv' is a directory", "m.tsv")
     assert_intact(work, base[1])
 
 
