@@ -84,7 +84,10 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             rel = os.path.relpath(f, root)
             pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
         if not pairs:
-            raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
+            raise SpecError(
+                f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
+                "(e.g. '**/*.wav' for nested folders)"
+            )
     manifest = Manifest()
     for utt, path in pairs:
         check_utt_id(utt, path, name)
@@ -96,7 +99,10 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
         try:
             ident = _file_identity(path, corpus.identity)
         except FileNotFoundError:
-            raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
+            raise SpecError(
+                f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
+                "the corpus"
+            ) from None
         if not path.is_file():
             raise SpecError(
                 f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "

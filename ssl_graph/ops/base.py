@@ -2,7 +2,8 @@
 
 Per-utterance ops see batches of utterances and return one array (or a length) per utterance;
 the runner owns parts, commits and progress, so every op gets incrementality and crash safety
-for free. Aggregate ops compute one artifact and return the metrics to record.
+for free, and no op can commit NaN/Inf (``check_finite``). Aggregate ops compute one artifact and
+return the metrics to record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.io import AudioError
 from ..store.ragged import RaggedReader
 from ..store.store import Store
 
@@ -122,13 +124,14 @@ def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
     """
     corpus_st = ctx.state(st.node.corpus)
     index = ctx.store.index(corpus_st.key, corpus_st.record)
-    short = [(u, index[u][2]) for u in st.todo if u in index and index[u][2] < min_samples]
+    lengths = {u: index[u][2] - index[u][1] for u in st.todo if u in index}
+    short = [(u, n) for u, n in lengths.items() if n < min_samples]
     if not short:
         return
     sr = st.node.corpus.sample_rate
     shown = ", ".join(f"{u!r} ({ctx.audio_path(st.node, u)}, {n} samples)" for u, n in short[:3])
     more = f" and {len(short) - 3} more" if len(short) > 3 else ""
-    raise ValueError(
+    raise AudioError(
         f"{st.name}: {len(short)} utterance(s) shorter than {min_samples} samples "
         f"({min_samples / sr:.4g} s, {why}): {shown}{more}; remove them from corpus "
         f"{corpus_st.name}"

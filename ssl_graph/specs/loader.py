@@ -151,7 +151,9 @@ def load_spec_file(path: str | Path) -> SpecFile:
             raise SpecError(f"{path}: __targets__ must be a list of node names, got {targets!r}")
         unknown = [t for t in targets if t not in sf.nodes]
         if unknown:
-            raise SpecError(f"{path}: __targets__ names unknown node(s) {unknown}")
+            raise SpecError(
+                f"{path}: __targets__ names unknown node(s) {unknown}; nodes: {', '.join(sf.nodes)}"
+            )
         sf.default_targets = list(targets)
     # derived names, breadth first so the shortest field path wins
     queue = [(name, node) for name, node in named]

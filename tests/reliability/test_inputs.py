@@ -60,7 +60,7 @@ def test_missing_audio_file_in_manifest(work, base):
     (work / "man.py").write_text(MANIFEST_SPEC)
     (work / "m.tsv").write_text("car-0006\twav/car-0006.flac\nzz-gone\twav/zz-gone.flac\n")
     res = cli(work, "run", "man.py", "--no-progress", "-q")
-    assert_refused(res, "'zz-gone'", "zz-gone.flac", "not found")
+    assert_refused(res, "'zz-gone'", "zz-gone.flac", "not found", "restore it")
     assert_intact(work, base[1])
 
 

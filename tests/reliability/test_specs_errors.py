@@ -115,7 +115,7 @@ def test_training_min_seconds_below_receptive_field(work, base):
 
 def test_unknown_target_name(work, base):
     body = "mfcc = MFCC(corpus=corpus)\n__targets__ = ['mfc']\n"
-    _refused(work, base, body, "bad.py", "__targets__ names unknown node(s) ['mfc']")
+    _refused(work, base, body, "bad.py", "__targets__ names unknown node(s) ['mfc']", "nodes: corpus, mfcc")
 
 
 def test_negative_seed(work, base):
