@@ -35,7 +35,7 @@ class LayerFeaturesOp(PerUttOp):
         from ..train.session import resolve_device
 
         node = st.node
-        refuse_short(st, ctx, node.model.model.encoder.receptive_field,
+        refuse_short(st, ctx, node.min_samples,
                      f"the receptive field of {ctx.state(node.model).name}'s encoder")
         self.device = resolve_device(node.device)
         model = build_model(node.model.model)
@@ -50,7 +50,7 @@ class LayerFeaturesOp(PerUttOp):
         outs = []
         with torch.inference_mode():
             for s, e in chunk_bounds(len(wave), node.chunk_seconds * node.corpus.sample_rate,
-                                     node.model.model.encoder.receptive_field):
+                                     node.min_samples):
                 x = torch.from_numpy(wave[s:e]).to(self.device)[None]
                 feats, _ = self.model.extract_features(x, None, layer=node.layer)
                 outs.append(feats[0].float().cpu().numpy())

@@ -23,7 +23,7 @@ class MFCCOp(PerUttOp):
     batch_utts = 64
 
     def setup(self, st, ctx: RunContext) -> None:
-        refuse_short(st, ctx, st.node.window_samples, "one 25 ms MFCC window")
+        refuse_short(st, ctx, st.node.min_samples, "one 25 ms MFCC window")
         self.pool = ProcessPoolExecutor(st.node.workers) if st.node.workers > 1 else None
 
     def compute(self, utts, st, ctx: RunContext):

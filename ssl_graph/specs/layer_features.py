@@ -46,6 +46,12 @@ class LayerFeatures(Node):
     def dim(self) -> int:
         return self.model.model.context.dim
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio with one frame (the encoder's receptive field); shorter utterances are
+        refused before the model is loaded (see ``ops/base.py``)."""
+        return self.model.model.encoder.receptive_field
+
     def check(self, resolve_name) -> None:
         n = self.model.model.context.num_layers
         if self.layer > n:

@@ -86,6 +86,11 @@ class MFCC(Node):
     def hop_samples(self) -> int:
         return 160
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio with one frame; shorter utterances are refused (see ``ops/base.py``)."""
+        return self.window_samples
+
 
 if TYPE_CHECKING:
     from .layer_features import LayerFeatures
