@@ -194,6 +194,28 @@ def test_non_finite_stored_features_refused_by_labels_and_kmeans(work, base, mon
     assert_intact(work, base[1])
 
 
+def test_non_finite_centroids_are_never_committed(work, base, monkeypatch):
+    """Aggregate arrays are checked too: a NaN centroid would label frames silently wrong."""
+    from ssl_graph.api import Project
+    from ssl_graph.kernels import kmeans
+
+    real = kmeans.fit_kmeans
+
+    def poisoned(*a, **kw):
+        res = real(*a, **kw)
+        res.centroids[1, 2] = np.nan
+        return res
+
+    monkeypatch.setattr(kmeans, "fit_kmeans", poisoned)
+    (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=20", "k=19"))
+    p = Project(work / "pipe.py", str(work / "store"))
+    with pytest.raises(ValueError, match=r"^km: centroids holds 1 non-finite values"):
+        p.run()
+    assert p.store.record(p["km"].key)["status"] != "complete"
+    (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=19", "k=20"))
+    assert_intact(work, base[1])
+
+
 # ---- utterance ids -------------------------------------------------------------------------
 def _manifest(work, *rows):
     (work / "man.py").write_text(MANIFEST_SPEC)
