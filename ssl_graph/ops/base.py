@@ -110,7 +110,7 @@ def check_finite(st, utts: list[str], arrays: list, ctx: RunContext, what: str =
             n = int((~np.isfinite(arr)).sum())
             raise ValueError(
                 f"{st.name}: utterance {utt!r}: {what} has {n} non-finite (NaN/Inf) values; "
-                f"{hint} — check its audio ({ctx.audio_path(st.node, utt)})"
+                f"{hint} — check its audio ({ctx.audio_path(st.node, utt)}) and the node's inputs"
             )
 
 
