@@ -163,7 +163,7 @@ def test_non_finite_op_output_is_never_committed(work, base, monkeypatch):
         return out
 
     monkeypatch.setattr(mfcc_op, "_mfcc_file", poisoned)
-    with pytest.raises(ValueError, match=rf"^mfcc: utterance '{new}': output has 1 non-finite"):
+    with pytest.raises(ValueError, match=rf"^mfcc: utterance '{new}': output has 1 non-finite.*wav/{new}\.flac"):
         Project(work / "pipe.py", str(work / "store")).run()
     assert_intact(work, base[1])
     assert new not in Project(work / "pipe.py", str(work / "store"))["mfcc"].utterances()
@@ -175,6 +175,7 @@ def test_non_finite_stored_features_refused_by_labels_and_kmeans(work, base, mon
     from ssl_graph.store import ragged
 
     victim = base[1]["utts"][2]
+    new = sorted((DEMO / "extra").glob("*.flac"))[0].stem
     real = ragged.RaggedReader.get_many
 
     def get_many(self, utts):
@@ -182,16 +183,25 @@ def test_non_finite_stored_features_refused_by_labels_and_kmeans(work, base, mon
         if "mfcc" in self.key:
             out = [o.copy() for o in out]
             for u, o in zip(utts, out):
-                if u == victim:
+                if u in (victim, new):
                     o[0, 0] = np.inf
         return out
 
     monkeypatch.setattr(ragged.RaggedReader, "get_many", get_many)
     (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=20", "k=19"))
-    with pytest.raises(ValueError, match=rf"^km: utterance '{victim}': input mfcc has 1 non-finite"):
+    with pytest.raises(ValueError, match=rf"^km: utterance '{victim}': input mfcc has 1 non-finite.*{victim}\.flac"):
         Project(work / "pipe.py", str(work / "store")).run()
     (work / "pipe.py").write_text((work / "pipe.py").read_text().replace("k=19", "k=20"))
     assert_intact(work, base[1])
+    # the corpus grows: centroids are kept, and the new utterance must not get labels silently
+    _add_extra(work)
+    with pytest.raises(ValueError, match=rf"^labels: utterance '{new}': input mfcc has 1 non-finite"):
+        Project(work / "pipe.py", str(work / "store")).run()
+    monkeypatch.undo()
+    labels = Project(work / "pipe.py", str(work / "store"))["labels"]
+    assert sorted(labels.utterances()) == sorted(base[1]["labels"])
+    for u, lab in base[1]["labels"].items():
+        np.testing.assert_array_equal(labels.labels(u), lab)
 
 
 def test_non_finite_centroids_are_never_committed(work, base, monkeypatch):
