@@ -103,6 +103,13 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
                 f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
                 "the corpus"
             ) from None
+        except OSError as exc:  # a directory under identity="hash", no permission, ...
+            if not path.is_dir():
+                raise SpecError(
+                    f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
+                    "permissions or drop it from the corpus"
+                ) from None
+            ident = ""
         if not path.is_file():
             raise SpecError(
                 f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "

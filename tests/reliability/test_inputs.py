@@ -76,6 +76,10 @@ def test_directory_instead_of_audio_file(work, base):
     bad = work / "wav" / "zz-dir.flac"
     bad.mkdir()
     _refused_run(work, base, "'zz-dir'", str(bad), "not a regular file")
+    # content-hash identities open the file: same message, not "[Errno 21] Is a directory"
+    (work / "hash.py").write_text((work / "pipe.py").read_text().replace(
+        'glob="*"', 'glob="*", identity="hash"'))
+    assert_refused(cli(work, "plan", "hash.py"), "'zz-dir'", str(bad), "not a regular file")
     _recovers(work, base, bad)
 
 
