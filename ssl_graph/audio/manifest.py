@@ -45,11 +45,14 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     if corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
-            raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
+            what = "is a directory, not a TSV file" if mpath.is_dir() else "not found"
+            raise SpecError(f"{name}: manifest {corpus.manifest!r} {what} (looked at {mpath})")
         pairs = []
         for _, cols in read_rows(mpath, "manifest", 2)[1]:
             p = Path(cols[1])
             pairs.append((cols[0], p if p.is_absolute() else root / p))
+        if not pairs:
+            raise SpecError(f"{name}: manifest {mpath} lists no utterances ('utt<TAB>path' rows)")
     else:
         if not root.is_dir():
             raise SpecError(
@@ -62,9 +65,13 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             rel = os.path.relpath(f, root)
             pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
         if not pairs:
-            raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
+            raise SpecError(
+                f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
+                "(e.g. '**/*.wav' for nested folders)"
+            )
     manifest = Manifest()
     for utt, path in pairs:
+        check_utt_id(utt, path, name)
         if utt in manifest.utts:
             raise SpecError(
                 f"{name}: utterance id {utt!r} appears twice ({manifest.utts[utt].path} and {path}); "
@@ -73,9 +80,44 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
         try:
             ident = file_identity(path, corpus.identity)
         except FileNotFoundError:
-            raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
+            raise SpecError(
+                f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
+                "the corpus"
+            ) from None
+        except OSError as exc:  # a directory under identity="hash", no permission, ...
+            if not path.is_dir():
+                raise SpecError(
+                    f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
+                    "permissions or drop it from the corpus"
+                ) from None
+            ident = ""
+        if not path.is_file():
+            raise SpecError(
+                f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
+                "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
+            )
         manifest.utts[utt] = Utterance(utt, path, ident)
     return manifest
+
+
+def check_utt_id(utt: str, path: Path, name: str) -> None:
+    """Utterance ids name store entries and exported files: no control characters (a tab or
+    newline would break every TSV written from them), no absolute or ``..`` paths."""
+    bad = next((c for c in utt if ord(c) < 32 or ord(c) == 127), None)
+    why = None
+    if not utt.strip():
+        why = "is empty"
+    elif bad is not None:
+        why = f"contains the control character {bad!r}"
+    elif utt.startswith(("/", "\\")) or (utt[:1].isalpha() and utt[1:3] in (":/", ":\\")):
+        why = "is an absolute path"
+    elif any(part in (".", "..", "") for part in utt.replace("\\", "/").split("/")):
+        why = "has a '.', '..' or empty path component"
+    if why:
+        raise SpecError(
+            f"{name}: utterance id {utt!r} (file {str(path)!r}) {why}; rename the file or fix its id in "
+            "the manifest"
+        )
 
 
 def glob_escape(path: str) -> str:
