@@ -28,17 +28,44 @@ class NotComputed(LookupError):
 
 
 class Project:
-    """A spec file bound to a store."""
+    """A spec file (or nodes built in Python) bound to a store."""
 
     def __init__(self, spec_path: str | Path, store: str | Store | None = None):
         self.spec_path = Path(spec_path)
         self.store = store if isinstance(store, Store) else Store(store)
+        self._namespace: dict | None = None
+
+    @classmethod
+    def from_nodes(cls, nodes: dict, store: str | Store | None = None,
+                   name: str = "notebook") -> "Project":
+        """A project from nodes built in Python (a notebook cell's ``globals()`` or a dict):
+        variables name nodes as in a spec file; ``name`` stands for the spec file's stem in
+        the store's names index (history, explain, gc)."""
+        project = cls(Path.cwd() / f"{name}.py", store)
+        project._namespace = dict(nodes)
+        return project
 
     @cached_property
     def pipeline(self):
-        from .graph.pipeline import load_pipeline
+        from .graph.pipeline import build_pipeline, load_pipeline
+        from .specs.loader import spec_from_namespace
 
+        if self._namespace is not None:
+            return build_pipeline(spec_from_namespace(self._namespace, self.spec_path))
         return load_pipeline(self.spec_path)
+
+    def reload(self) -> "Project":
+        """Read the spec file again (after editing it); a ``from_nodes`` project keeps its nodes."""
+        self.__dict__.pop("pipeline", None)
+        return self
+
+    def __repr__(self) -> str:
+        source = "nodes from Python" if self._namespace is not None else str(self.spec_path)
+        try:
+            n = f"{len(self.pipeline.nodes)} nodes"
+        except Exception as exc:  # a broken spec file still gets a readable repr
+            n = f"not loadable: {str(exc).splitlines()[0][:80]}"
+        return f"<Project {source}: {n}; store {self.store.url}>"
 
     @property
     def names(self) -> list[str]:
@@ -66,6 +93,32 @@ class NodeHandle:
 
     def __repr__(self) -> str:
         return f"<{self.node.kind} {self.name!r} {self.node.fingerprint}>"
+
+    def log(self, as_frame: bool = False):
+        """A training node's logged rows (step, loss, accuracy, lr, ...): a list of dicts, or a
+        pandas DataFrame with ``as_frame=True``. Partial while the node is still training."""
+        from .store.backend import read_json
+
+        if self.project.store.record(self.key) is None:
+            self.record  # noqa: B018 - raises NotComputed with the command to run
+        rows = read_json(self.project.store.backend, f"{self.key}/log.json")
+        if rows is None:
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; it keeps no training log")
+        if as_frame:
+            import pandas as pd
+
+            return pd.DataFrame(rows)
+        return rows
+
+    def hypotheses(self) -> dict[str, dict]:
+        """An ASRScore's per-utterance reference, hypothesis and (edits, length) per metric."""
+        from .store.backend import read_json
+
+        name = self.record.get("hypotheses")
+        if not name:
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; only ASRScore nodes "
+                            "store hypotheses")
+        return read_json(self.project.store.backend, f"{self.key}/{name}") or {}
 
     @property
     def key(self) -> str:

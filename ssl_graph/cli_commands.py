@@ -116,7 +116,7 @@ def explain(ctx, ref):
     \b
     ssl-graph explain specs/demo.py:km
     """
-    from .graph.diff import describe_changes, previous_record
+    from .graph.diff import describe_changes, nearest_relative, previous_record, relative_label
 
     spec, name = _split_ref(ref)
     project = _project(ctx, spec)
@@ -129,11 +129,16 @@ def explain(ctx, ref):
     for r in st.notes:
         click.echo(f"  note: {r}")
     prev = previous_record(st.name, node, project.store, project.pipeline.spec_name)
+    relative = None
+    if prev is None and st.record is None:
+        prev = relative = nearest_relative(node, project.store)
     if prev is not None:
         names = {fp: s.name for fp, s in ((s.node.fingerprint, s) for s in states.values())}
         lines = describe_changes(prev["spec"], node.semantic(), prev.get("op_version"),
                                  node.op_version, lambda fp: names.get(fp, fp[:8]))
-        click.echo(f"compared with {prev['fingerprint']} (stored {prev.get('updated', '?')}):")
+        what = f"its nearest stored relative {relative_label(relative)} ({prev['fingerprint']})" \
+            if relative else prev["fingerprint"]
+        click.echo(f"compared with {what} (stored {prev.get('updated', '?')}):")
         for line in lines or ["no field differs"]:
             click.echo(f"  {line}")
     elif st.record is not None:

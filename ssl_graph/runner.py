@@ -36,6 +36,21 @@ class RunReport:
     def computed(self) -> list[str]:
         return [n.name for n in self.nodes if n.status == "computed"]
 
+    def __repr__(self) -> str:
+        return (f"<RunReport computed {len(self.computed)} of {len(self.nodes)} nodes in "
+                f"{self.seconds:.2f}s: {', '.join(self.computed) or 'nothing'}>")
+
+    def _repr_html_(self) -> str:
+        """A table in Jupyter: node, kind, status, seconds, headline metrics."""
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>{escape(n.name)}</td><td>{n.kind}</td><td>{n.status}</td>"
+            f"<td>{n.seconds:.2f}</td><td>{escape(', '.join(f'{k}={v:.3f}' for k, v in n.metrics.items() if isinstance(v, float)))}</td></tr>"
+            for n in self.nodes)
+        return ("<table><tr><th>node</th><th>kind</th><th>status</th><th>s</th><th>metrics</th>"
+                f"</tr>{rows}</table><p>{escape(repr(self))}</p>")
+
 
 def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline) -> dict:
     node = st.node

@@ -26,6 +26,11 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
         # 6 training steps: the rate only has to be a real, finite number here
         assert 0 <= p[s].metrics["cer"] < 10 and "wer" in p[s].metrics
     assert not any(st.stale for st in p.plan().values())
+    rows = p["it1"].log()
+    assert len(rows) == 6 and rows[-1]["step"] == 6 and "loss" in rows[0]
+    hyps = p["score"].hypotheses()
+    assert len(hyps) == p["score"].record["n_test_utts"] > 0
+    assert all(set(h) >= {"ref", "hyp", "cer", "wer"} for h in hyps.values())
 
     from ssl_graph.report import build_report
 

@@ -65,10 +65,42 @@ def previous_record(name: str, node, store: Store, spec_name: str) -> dict | Non
     return None
 
 
+def nearest_relative(node, store: Store) -> dict | None:
+    """The stored complete record of the same kind closest to ``node``'s spec, from any spec
+    file: fewest differing upstream nodes first (same inputs where possible), then fewest
+    differing fields. None when the store holds no other node of that kind."""
+    prefix = f"nodes/{node.kind.lower()}-"
+    new_spec, best, best_score = node.semantic(), None, None
+    for key in store.node_keys():
+        if not key.startswith(prefix) or key.endswith(node.fingerprint):
+            continue
+        try:
+            rec = store.record(key)
+        except Exception:  # a damaged record is not a relative; verify reports it
+            continue
+        if not isinstance(rec, dict) or rec.get("status") != "complete" or "spec" not in rec:
+            continue
+        diffs = spec_diff(rec["spec"], new_spec)
+        score = (sum(_is_ref(b) for _, _, b in diffs), len(diffs), rec.get("updated", ""))
+        if best_score is None or score[:2] < best_score[:2] or (
+                score[:2] == best_score[:2] and score[2] > best_score[2]):
+            best, best_score = rec, score
+    return best
+
+
+def relative_label(rec: dict) -> str:
+    return f"{rec.get('spec_file', '?')}.py:{rec.get('name', rec.get('fingerprint', '?')[:8])}"
+
+
 def why_new(name: str, node, store: Store, pipeline) -> list[str]:
     history = store.names(pipeline.spec_name).get(name, [])
     if not any(h["fingerprint"] != node.fingerprint for h in history):
-        return ["new"]
+        rel = nearest_relative(node, store)
+        if rel is None:
+            return ["new"]
+        lines = describe_changes(rel["spec"], node.semantic(), rel.get("op_version"),
+                                 node.op_version, lambda fp: _name_for(fp, pipeline))
+        return [f"new (vs {relative_label(rel)}: {'; '.join(lines) or 'same spec'})"]
     prev = previous_record(name, node, store, pipeline.spec_name)
     if prev is None:
         return ["spec changed (the previous result is no longer in the store)"]

@@ -46,6 +46,10 @@ class NodeState:
     def status(self) -> str:
         return "stale" if self.stale else "fresh"
 
+    def __repr__(self) -> str:  # the dataclass default dumps whole records and manifests
+        why = f": {'; '.join(self.reasons)}" if self.reasons else ""
+        return f"<{self.name} {self.node.kind} {self.status}{why}>"
+
 
 def _examples(utts: list[str], n: int = 3) -> str:
     shown = ", ".join(utts[:n])

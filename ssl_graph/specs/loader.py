@@ -133,8 +133,14 @@ def load_spec_file(path: str | Path) -> SpecFile:
     if not path.is_file():
         raise SpecError(f"spec file {path} not found")
     module = import_spec_module(path)
+    return spec_from_namespace(vars(module), path)
+
+
+def spec_from_namespace(namespace: dict, path: Path) -> SpecFile:
+    """Name the nodes of a namespace (a spec module's variables, or a notebook's dict): public
+    variables holding nodes are user names, upstream nodes get field-path names."""
     named: list[tuple[str, Node]] = []
-    for var, value in vars(module).items():
+    for var, value in namespace.items():
         if not var.startswith("_"):
             _collect(var, value, named)
     if not named:
@@ -145,7 +151,7 @@ def load_spec_file(path: str | Path) -> SpecFile:
             _add(sf, name, node)
     except RecursionError:  # fingerprints recurse through the inputs: a cycle never ends
         raise SpecError(f"{path}: {_cycle_message(named)}") from None
-    targets = getattr(module, "__targets__", None)
+    targets = namespace.get("__targets__")
     if targets is not None:
         if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
             raise SpecError(f"{path}: __targets__ must be a list of node names, got {targets!r}")

@@ -1,0 +1,61 @@
+"""Variants across spec files: a copied spec with one changed field is explained against the
+original (its nearest stored relative), in `plan` and in `explain`."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from ssl_graph.api import Project
+from ssl_graph.cli import main
+
+from .conftest import SPEC_TEMPLATE
+
+
+def test_copied_spec_explains_its_change_against_the_original(workdir):
+    Project(workdir / "pipe.py", str(workdir / "store")).run()
+    (workdir / "pipe_k30.py").write_text(SPEC_TEMPLATE.format(k=30))
+    copy = Project(workdir / "pipe_k30.py", str(workdir / "store"))
+    plan = copy.plan()
+    stale = {n: st.reasons for n, st in plan.items() if st.stale}
+    assert stale["km"] == ["new (vs pipe.py:km: k: 20 → 30)"]
+    assert stale["labels"] == ["new (vs pipe.py:labels: upstream changed: km (field kmeans))"]
+    assert "corpus" not in stale and "mfcc" not in stale  # shared caches: fresh
+    res = CliRunner().invoke(main, ["--store", str(workdir / "store"), "explain",
+                                    f"{workdir}/pipe_k30.py:km"])
+    assert res.exit_code == 0, res.output
+    assert "nearest stored relative pipe.py:km" in res.output and "k: 20 → 30" in res.output
+
+
+def test_a_new_name_with_no_relative_is_just_new(workdir):
+    plan = Project(workdir / "pipe.py", str(workdir / "store")).plan()
+    assert all(st.reasons == ["new"] for st in plan.values())
+
+
+def test_pipeline_built_in_python_runs_without_a_spec_file(tmp_path):
+    from ssl_graph import MFCC, ClusterQuality, Corpus, KMeans, Labels
+
+    from .conftest import make_corpus
+
+    make_corpus(tmp_path, 4)
+    corpus = Corpus(root=str(tmp_path / "wav"), alignments=str(tmp_path / "alignments.tsv"))
+    km = KMeans(features=MFCC(corpus=corpus), k=8, fit_fraction=1.0)
+    cell = {"corpus": corpus, "km": km, "quality": ClusterQuality(labels=Labels(kmeans=km)),
+            "_private": km, "other": 3}
+    project = Project.from_nodes(cell, store=str(tmp_path / "store"), name="nb")
+    report = project.run()
+    assert set(report.computed) == {"corpus", "km.features", "km", "quality.labels",
+                                    "quality.alignments", "quality"}
+    assert 0 < project["quality"].metrics["pnmi"] < 1
+    assert "computed 6 of 6" in repr(report) and "<table>" in report._repr_html_()
+    assert repr(project).startswith("<Project nodes from Python: 6 nodes")
+    assert len(repr(project.plan()["km"])) < 80
+    assert Project.from_nodes(cell, store=str(tmp_path / "store"), name="nb").run().computed == []
+    assert project.store.names("nb")["km"][-1]["fingerprint"] == km.fingerprint
+
+
+def test_reload_reads_an_edited_spec(workdir):
+    p = Project(workdir / "pipe.py", str(workdir / "store"))
+    assert p.pipeline.node("km").k == 20
+    (workdir / "pipe.py").write_text(SPEC_TEMPLATE.format(k=31))
+    assert p.pipeline.node("km").k == 20  # cached until asked
+    assert p.reload().pipeline.node("km").k == 31
