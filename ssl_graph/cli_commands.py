@@ -11,9 +11,18 @@ from .cli import _console, _project, _split_ref, main
 _STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan"}
 
 
-def _metric_summary(metrics: dict) -> str:
+def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
+    """``pnmi=0.239``, or ``pnmi=0.199 → 0.239`` when the previous result is known."""
     keys = ("pnmi", "phone_purity", "inertia", "cer", "per", "wer", "loss")
-    parts = [f"{k}={metrics[k]:.3f}" for k in keys if isinstance(metrics.get(k), (int, float))]
+    previous = previous or {}
+    parts = []
+    for k in keys:
+        v = metrics.get(k)
+        if not isinstance(v, (int, float)):
+            continue
+        old = previous.get(k)
+        parts.append(f"{k}={old:.3f} → {v:.3f}" if isinstance(old, (int, float)) and old != v
+                     else f"{k}={v:.3f}")
     return " ".join(parts)
 
 
@@ -72,7 +81,7 @@ def run(ctx, spec, nodes, no_progress, quiet):
             table.add_column(col)
         for n in report.nodes:
             style = _STATUS_STYLE.get(n.status, "white")
-            result = _metric_summary(n.metrics)
+            result = _metric_summary(n.metrics, n.previous)
             if n.utterances is not None:
                 result = f"{n.utterances} utts " + result
             t = f"{n.seconds:.2f}s" if n.status == "computed" else ""

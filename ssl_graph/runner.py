@@ -25,6 +25,8 @@ class NodeRun:
     reasons: list[str] = field(default_factory=list)
     utterances: int | None = None
     metrics: dict = field(default_factory=dict)
+    #: metrics of the previous result under this name (or of the nearest stored relative)
+    previous: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -158,8 +160,20 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
     seconds = time.perf_counter() - t0
     ctx.forget(st.node)
     st.record = ctx.store.record(st.key)  # the record just committed (cached by write_record)
-    return NodeRun(st.name, st.node.kind, "computed", seconds, st.reasons, n_utts,
-                   st.record.get("metrics", {}))
+    metrics = st.record.get("metrics", {})
+    return NodeRun(st.name, st.node.kind, "computed", seconds, st.reasons, n_utts, metrics,
+                   previous_metrics(st, pipeline, ctx.store) if metrics else {})
+
+
+def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store) -> dict:
+    """What the numbers were before: the last other result under this name, else the nearest
+    stored relative (a copied spec's original), so a rerun can print ``0.199 → 0.239``."""
+    from .graph.diff import nearest_relative, previous_record
+
+    prev = previous_record(st.name, st.node, store, pipeline.spec_name)
+    if prev is None:
+        prev = nearest_relative(st.node, store)
+    return dict((prev or {}).get("metrics", {})) if (prev or {}).get("status") == "complete" else {}
 
 
 def _progress(console):

@@ -59,3 +59,40 @@ def test_reload_reads_an_edited_spec(workdir):
     (workdir / "pipe.py").write_text(SPEC_TEMPLATE.format(k=31))
     assert p.pipeline.node("km").k == 20  # cached until asked
     assert p.reload().pipeline.node("km").k == 31
+
+
+def test_compare_two_spec_files_prints_changes_and_both_metrics(workdir):
+    store = str(workdir / "store")
+    Project(workdir / "pipe.py", store).run()
+    (workdir / "pipe_k30.py").write_text(SPEC_TEMPLATE.format(k=30))
+    Project(workdir / "pipe_k30.py", store).run()
+    res = CliRunner().invoke(main, ["--store", store, "compare", f"{workdir}/pipe.py",
+                                    f"{workdir}/pipe_k30.py"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "k: 20 → 30" in res.output and "2 more node(s) are identical" in res.output
+    from ssl_graph.compare import compare
+
+    rows = {r.name: r for r in compare(Project(workdir / "pipe.py", store),
+                                       Project(workdir / "pipe_k30.py", store))}
+    assert rows["corpus"].status == "shared" and rows["km"].status == "differs"
+    q = rows["quality"]
+    assert 0 < q.a["pnmi"] < 1 and 0 < q.b["pnmi"] < 1 and q.a["pnmi"] != q.b["pnmi"]
+    assert f"{q.a['pnmi']:.3f}" in res.output and f"{q.b['pnmi']:.3f}" in res.output
+    res = CliRunner().invoke(main, ["--store", store, "compare", f"{workdir}/pipe.py:km",
+                                    f"{workdir}/pipe_k30.py:km"], terminal_width=200)
+    assert res.exit_code == 0 and "k: 20 → 30" in res.output, res.output
+
+
+def test_a_rerun_prints_previous_and_new_metrics(workdir):
+    from .conftest import write_spec
+
+    store = str(workdir / "store")
+    first = Project(workdir / "pipe.py", store).run()
+    q1 = next(n for n in first.nodes if n.name == "quality")
+    assert q1.previous == {}  # nothing before it
+    write_spec(workdir, k=25)
+    res = CliRunner().invoke(main, ["--store", store, "run", f"{workdir}/pipe.py", "--no-progress"],
+                             terminal_width=250)
+    assert res.exit_code == 0, res.output
+    new = Project(workdir / "pipe.py", store)["quality"].metrics["pnmi"]
+    assert f"pnmi={q1.metrics['pnmi']:.3f} → {new:.3f}" in res.output
