@@ -173,9 +173,10 @@ def show(ctx, ref):
 @click.argument("ref", metavar="SPEC:NODE")
 @click.option("--utt", help="utterance id")
 @click.option("--out", type=click.Path(dir_okay=False), help="save the array as .npy")
+@click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
-def query(ctx, what, ref, utt, out, as_json):
+def query(ctx, what, ref, utt, out, force, as_json):
     """Read cached features or labels of one utterance (or list utterances).
 
     \b
@@ -185,6 +186,10 @@ def query(ctx, what, ref, utt, out, as_json):
     """
     import numpy as np
 
+    from .cli_store import refuse_overwrite
+
+    if out:
+        refuse_overwrite(out, force)
     spec, name = _split_ref(ref)
     handle = _project(ctx, spec)[name]
     if what == "utts":

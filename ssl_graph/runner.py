@@ -2,7 +2,9 @@
 
 The plan is made under the store lock, so what it decided cannot be changed by another writer
 before the ops run. An op that fails leaves every earlier commit intact (per-utterance nodes
-commit what they finished, so the next run resumes there).
+commit what they finished, so the next run resumes there). The plan's node keys are saved
+before anything runs and each node's name is recorded as soon as it commits, so ``gc`` after a
+failed or killed run keeps everything that run finished.
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
             wanted = pipeline.ancestors([pipeline.node(t) for t in targets])
         todo = {id(st) for st in states.values()
                 if st.stale and (wanted is None or st.node.fingerprint in wanted)}
+        store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
+        _name(store, pipeline, [st for st in states.values()
+                                if id(st) not in todo and st.record is not None
+                                and (wanted is None or st.node.fingerprint in wanted)])
         report: list[NodeRun] = []
         bar = _progress(console) if (progress and todo) else nullcontext(None)
         with bar as prog:
@@ -106,13 +112,18 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     report.append(NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
                                           metrics=(st.record or {}).get("metrics", {})))
                     continue
-                report.append(_run_node(st, pipeline, ctx))
-        store.record_names(
-            pipeline.spec_name,
-            {st.name: (st.node.kind, st.node.fingerprint) for st in states.values()
-             if wanted is None or st.node.fingerprint in wanted},
-        )
+                try:
+                    report.append(_run_node(st, pipeline, ctx))
+                finally:  # named even when it failed part-way: gc keeps what it committed
+                    if store.record(st.key) is not None:
+                        _name(store, pipeline, [st])
     return RunReport(nodes=report, seconds=time.perf_counter() - t_start)
+
+
+def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:
+    if states:
+        store.record_names(pipeline.spec_name,
+                           {st.name: (st.node.kind, st.node.fingerprint) for st in states})
 
 
 def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:

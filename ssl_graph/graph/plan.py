@@ -75,6 +75,8 @@ class Planner:
                 self._plan_annotation(st)
             else:
                 self._plan_aggregate(st)
+            if key in self.store.damaged:  # unreadable record or index: recompute, say why
+                st.stale, st.reasons = True, [f"damaged: {self.store.damaged[key]}"]
             self.states[node.fingerprint] = st
         return {st.name: st for st in self.states.values()}
 
@@ -116,11 +118,17 @@ class Planner:
         if rec is None:
             st.stale, st.todo, st.reasons = True, list(st.expected), self._new_reasons(st)
             return
-        stored = {u: e[3] for u, e in self.store.index(st.key, rec).items()}
+        index = self.store.index(st.key, rec)
+        stored = {u: e[3] for u, e in index.items()}
+        damaged = [u for u in self.store.damaged_utterances(st.key, rec, index) if u in st.expected]
         new = [u for u in st.expected if u not in stored]
         changed = [u for u in st.expected if u in stored and stored[u] != st.expected[u]]
         st.removed = [u for u in stored if u not in st.expected]
-        st.todo = new + changed
+        damaged = [u for u in damaged if u not in changed]
+        st.todo = new + changed + damaged
+        if damaged:
+            st.reasons.append(f"{_plural(len(damaged), 'utterance')} with damaged part files "
+                              f"({_examples(damaged)})")
         if rec.get("status") != "complete":
             st.reasons.append(
                 f"incomplete: {len(stored) - len(st.removed)}/{len(st.expected)} utterances "
