@@ -9,13 +9,14 @@ failed or killed run keeps everything that run finished.
 
 from __future__ import annotations
 
+import errno
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from .graph.pipeline import Pipeline
 from .graph.plan import NodeState, make_plan
-from .store.store import Store
+from .store.store import Store, StoreError
 
 
 @dataclass
@@ -114,6 +115,12 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     continue
                 try:
                     report.append(_run_node(st, pipeline, ctx))
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise StoreError(
+                            f"store {store.url} is full ({exc.strerror}) while writing node "
+                            f"{st.name!r}; free space and rerun (finished work is kept)") from None
+                    raise
                 finally:  # named even when it failed part-way: gc keeps what it committed
                     if store.record(st.key) is not None:
                         _name(store, pipeline, [st])
