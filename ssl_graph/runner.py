@@ -151,7 +151,8 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
         ctx.store.write_record(st.key, st.record)
         updates = op.compute(st, ctx)
         ctx.store.write_record(st.key, {
-            **st.record, **updates, "status": "complete", "input_version": st.input_version,
+            **st.record, **updates, "arrays": ctx.store.arrays_of(st.key, st.record),
+            "status": "complete", "input_version": st.input_version,
             "data_version": st.data_version,
             "seconds": round(time.perf_counter() - t0, 3),
         })

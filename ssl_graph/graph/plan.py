@@ -75,8 +75,9 @@ class Planner:
                 self._plan_annotation(st)
             else:
                 self._plan_aggregate(st)
-            if key in self.store.damaged:  # unreadable record or index: recompute, say why
-                st.stale, st.reasons = True, [f"damaged: {self.store.damaged[key]}"]
+            problem = self.store.damaged.get(key) or self.store.damaged_arrays(key, st.record)
+            if problem:  # unreadable record, index or array files: recompute, say why
+                st.stale, st.reasons = True, [f"damaged: {problem}"]
             self.states[node.fingerprint] = st
         return {st.name: st for st in self.states.values()}
 

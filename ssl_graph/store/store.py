@@ -60,6 +60,8 @@ class Store:
         self._records: dict[str, dict | None] = {}
         #: key -> problem, for documents found unreadable (records, indexes, names files)
         self.damaged: dict[str, str] = {}
+        #: checksum manifests of the arrays written through this object (committed by the runner)
+        self.written: dict[str, dict] = {}
         self._marker = self._check_format()
 
     @property
@@ -248,11 +250,43 @@ class Store:
             store=self.url, name=key, data=data, chunks=chunks, overwrite=True, zarr_format=3,
             config={"write_empty_chunks": True},
         )
-        return array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
+        self.written[key] = array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
+        return self.written[key]
+
+    def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
+        """Manifests of a node's named arrays (centroids, ...): the record's, updated by new writes."""
+        arrays = dict((record or {}).get("arrays") or {})
+        for k, manifest in self.written.items():
+            name = k.removeprefix(f"{key}/")
+            if k.startswith(f"{key}/") and not name.startswith("parts/"):
+                arrays[name] = manifest
+        return arrays
+
+    def damaged_arrays(self, key: str, record: dict | None) -> str | None:
+        """First missing/resized file of a node's named arrays (sizes only, for planning)."""
+        from .integrity import size_problems
+
+        for name, manifest in ((record or {}).get("arrays") or {}).items():
+            problems = size_problems(self.backend, f"{key}/{name}", manifest)
+            if problems:
+                return f"{self.url}/{key}/{name}/{problems[0]}; the node will be recomputed"
+        return None
 
     def read_array(self, key: str):
+        """Open a zarr array; a node's named array is first checked against its commit."""
         import zarr
 
+        from .integrity import DamagedData, check_files
+
+        node, _, name = key.partition("/")[2].partition("/")
+        node = f"nodes/{node}"
+        manifest = ((self.record(node) or {}).get("arrays") or {}).get(name)
+        if key.startswith("nodes/") and manifest is not None:
+            problem = check_files(self.backend, key, manifest, list(manifest["files"]))
+            if problem:
+                rec = self.record(node) or {}
+                raise DamagedData(f"node {rec.get('name', '?')!r} ({node}): {problem}; run "
+                                  "`ssl-graph verify --repair` then `ssl-graph run` to recompute it")
         return zarr.open_array(store=self.url, path=key, mode="r", zarr_format=3)
 
     def delete(self, key: str) -> None:

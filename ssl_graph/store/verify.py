@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from .backend import DamagedFile, read_json, write_json
-from .integrity import check_files
+from .integrity import DamagedData, check_files
 from .store import Store
 
 
@@ -120,6 +120,9 @@ def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
         elif store.backend.exists(f"{sub}/zarr.json"):
             try:
                 store.read_array(sub)[...]
+            except DamagedData as exc:
+                c.problems.append(str(exc).split("; run `")[0])
+                c.bad_data = True
             except Exception as exc:  # noqa: BLE001
                 c.problems.append(f"{sub} cannot be read ({type(exc).__name__}: {exc})")
                 c.bad_data = True

@@ -105,3 +105,19 @@ def test_names_file_of_wrong_type_is_named_and_rebuilt(computed):
     res = cli(wd, "run", str(wd / "pipe.py"), "--no-progress", "-q")
     assert "computed 0 of 5" in res.output
     assert set(json.loads(names.read_text())) == {"corpus", "mfcc", "km", "labels", "quality"}
+
+
+def test_missing_centroids_chunk_is_named_and_refit(computed):
+    wd, snap = computed
+    chunk = node_dir(wd, "kmeans") / "centroids" / "c" / "0" / "0"
+    chunk.unlink()
+    import ssl_graph
+    import pytest
+
+    from ssl_graph.store.integrity import DamagedData
+
+    with pytest.raises(DamagedData, match="centroids/c/0/0 is missing"):
+        ssl_graph.load(wd / "pipe.py", str(wd / "store"))["km"].centroids  # noqa: B018
+    res = cli(wd, "explain", f"{wd / 'pipe.py'}:km")
+    assert "stale" in res.output and "damaged:" in res.output and "centroids/c/0/0" in res.output
+    _recovers(wd, snap, "computed 1 of 5")
