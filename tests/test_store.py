@@ -120,9 +120,9 @@ def test_url_store_takes_a_lease_lock():
     store = Store("memory://ssl-graph-lease")
     with store.lock():
         assert store.backend.exists(".lock")
-        with pytest.raises(StoreLocked, match=r"being written by pid \d+ on .*delete memory://"):
-            with Store("memory://ssl-graph-lease").lock():
-                pass
+        with (pytest.raises(StoreLocked, match=r"being written by pid \d+ on .*delete memory://"),
+              Store("memory://ssl-graph-lease").lock()):
+            pass
     assert not store.backend.exists(".lock")  # released
     with Store("memory://ssl-graph-lease").lock():
         pass

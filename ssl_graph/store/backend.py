@@ -7,13 +7,13 @@ such a document is atomic (temp file + rename locally), so a crash never leaves 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-
 
 #: URL schemes that name a plain local directory (read and written directly, with a real lock)
 LOCAL_SCHEMES = ("file://", "local://")
@@ -100,10 +100,8 @@ class LocalBackend:
         for dirpath, _, files in os.walk(base):
             for f in files:
                 full = Path(dirpath) / f
-                try:
+                with contextlib.suppress(FileNotFoundError):  # removed while listing
                     out[full.relative_to(base).as_posix()] = full.stat().st_size
-                except FileNotFoundError:
-                    pass
         return out
 
 

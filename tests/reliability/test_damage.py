@@ -111,9 +111,9 @@ def test_missing_centroids_chunk_is_named_and_refit(computed):
     wd, snap = computed
     chunk = node_dir(wd, "kmeans") / "centroids" / "c" / "0" / "0"
     chunk.unlink()
-    import ssl_graph
     import pytest
 
+    import ssl_graph
     from ssl_graph.store.integrity import DamagedData
 
     with pytest.raises(DamagedData, match="centroids/c/0/0 is missing"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,10 +15,8 @@ SLOW_KM = ("max_iter=30)", "max_iter=300, n_init=150, tol=0.0)")
 def _statuses(workdir, kind: str) -> set[str]:
     out = set()
     for rec in (workdir / "store" / "nodes").glob(f"{kind}-*/zarr.json"):
-        try:
+        with contextlib.suppress(ValueError, OSError, KeyError):  # mid-write
             out.add(json.loads(rec.read_text())["attributes"]["ssl_graph"].get("status"))
-        except (ValueError, OSError, KeyError):
-            pass
     return out
 
 

@@ -3,6 +3,7 @@ holder, concurrent runs, readable lock messages (defect 2), and URL stores (defe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,10 +51,8 @@ def _gone(pid: int) -> bool:
 
 def _kill_all(pids) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_sigkill_during_mfcc_with_workers_leaves_the_store_writable(tmp_path):

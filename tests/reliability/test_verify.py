@@ -80,9 +80,8 @@ def test_verify_spec_checks_only_that_spec(computed):
 
 def test_verify_finds_a_damaged_checkpoint(computed):
     wd, _ = computed
-    from safetensors.numpy import save
-
     import numpy as np
+    from safetensors.numpy import save
 
     # a checkpoint as training writes it, referenced from the k-means record for the test
     key = node_dir(wd, "kmeans")
