@@ -15,7 +15,6 @@ from ..audio.manifest import Manifest, file_identity, scan_corpus
 from ..specs.annotations import Alignments, Annotation
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
-from ..store.backend import read_json
 from ..store.store import Store, node_key
 from .diff import why_new
 from .pipeline import Pipeline
@@ -220,7 +219,7 @@ class Planner:
         elif rec.get("status") != "complete":
             st.stale, st.reasons = True, ["incomplete (interrupted run)"]
         else:
-            fit = read_json(self.store.backend, f"{st.key}/fit_utts.json") or {}
+            fit = self.store.document(st.key, "fit_utts.json") or {}
             changed = [u for u, v in fit.items() if u in feats.expected and feats.expected[u] != v]
             gone = [u for u in fit if u not in feats.expected]
             grown = [u for u in feats.expected if u not in fit]

@@ -157,6 +157,14 @@ class Store:
             return {}
         return index
 
+    def document(self, key: str, name: str, expect: type = dict):
+        """A node's side document (``fit_utts.json``...); unreadable -> None and the node damaged."""
+        try:
+            return read_json(self.backend, f"{key}/{name}", expect)
+        except DamagedFile as exc:
+            self._damage(key, f"{exc}; the node will be recomputed")
+            return None
+
     def damaged_utterances(self, key: str, record: dict | None, index: dict[str, list]) -> list[str]:
         """Utterances whose part files are missing or resized (sizes only: cheap enough to plan)."""
         from .integrity import size_problems
