@@ -8,6 +8,7 @@ cached before is still there and reads back identically.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,17 @@ def cli_proc(workdir: Path, *args: str, store: str | None = None, **kw) -> subpr
     return subprocess.Popen(
         [sys.executable, "-m", "ssl_graph", "--store", store or str(workdir / "store"), *args],
         cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def ran(res, n: int) -> bool:
+    """The run's summary says it computed exactly ``n`` nodes."""
+    return re.search(rf"computed {n} of \d+ nodes", res) is not None
+
+
+def n_nodes(workdir: Path, spec: str = "pipe.py") -> int:
+    import ssl_graph
+
+    return len(ssl_graph.load(workdir / spec, str(workdir / "store")).pipeline.nodes)
 
 
 def one_line_error(res, *must_name: str) -> str:

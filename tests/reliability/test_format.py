@@ -4,6 +4,7 @@ formats refused, old stores adopted, read-only and full stores failing cleanly (
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -12,7 +13,7 @@ import pytest
 
 from ssl_graph.store.store import FORMAT_VERSION, MARKER
 
-from .conftest import assert_same, cli, node_dir, one_line_error, snapshot, tree
+from .conftest import assert_same, cli, node_dir, one_line_error, ran, snapshot, tree
 
 
 def test_new_store_gets_a_format_marker(computed):
@@ -56,7 +57,7 @@ def test_store_from_before_markers_is_adopted(computed):
     wd, snap = computed
     (wd / "store" / MARKER).unlink()
     res = cli(wd, "run", str(wd / "pipe.py"), "--no-progress", "-q")
-    assert res.exit_code == 0 and "computed 0 of 5" in res.output, res.output
+    assert res.exit_code == 0 and ran(res.output, 0), res.output
     assert json.loads((wd / "store" / MARKER).read_text())["format"] == FORMAT_VERSION
     assert_same(snapshot(wd), snap)
 
@@ -82,7 +83,7 @@ def test_read_only_store_reads_and_refuses_writes_cleanly(computed, tmp_path):
             pytest.skip("cannot remount read-only here")
         spec = str(wd / "pipe.py")
         res = cli(wd, "plan", spec, store=str(ro))
-        assert res.exit_code == 0 and "0 of 5 nodes stale" in res.output, res.output
+        assert res.exit_code == 0 and re.search(r"\b0 of \d+ nodes stale", res.output), res.output
         utt = sorted(snap["mfcc"])[0]
         out = tmp_path / "x.npy"
         res = cli(wd, "query", "features", f"{spec}:mfcc", "--utt", utt, "--out", str(out), store=str(ro))
