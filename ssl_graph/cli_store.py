@@ -29,9 +29,11 @@ def ls_(ctx, spec_name):
     for spec in specs:
         for name, history in store.names(spec).items():
             last = history[-1]
-            rec = store.record(node_key(last["kind"], last["fingerprint"])) or {}
+            key = node_key(last["kind"], last["fingerprint"])
+            rec = store.record(key) or {}
+            status = rec.get("status") or ("damaged" if key in store.damaged else "missing")
             table.add_row(f"{spec}:{name}", last["kind"], last["fingerprint"][:10],
-                          rec.get("status", "missing"), str(rec.get("n_utts", "")),
+                          status, str(rec.get("n_utts", "")),
                           str(len(history)), rec.get("updated", ""))
     _console().print(table)
 

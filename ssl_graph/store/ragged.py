@@ -54,6 +54,7 @@ class RaggedWriter:
             part = f"parts/{commit_no:05d}"
             manifests[part] = self.store.write_array(f"{self.key}/{part}",
                                                      np.concatenate(arrays, axis=0))
+            self.store.written.pop(f"{self.key}/{part}", None)  # kept in the record instead
         start = 0
         for utt, values, n, version in self._buf:
             if values is None:

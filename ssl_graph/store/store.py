@@ -91,7 +91,8 @@ class Store:
             if fmt > FORMAT_VERSION:
                 raise self._newer(f"store {self.url}", fmt)
             return marker
-        foreign = [n for n in self.backend.listdir("") if n not in STORE_ENTRIES]
+        foreign = [n for n in self.backend.listdir("") if n not in STORE_ENTRIES
+                   and not n.startswith(".lock.") and not n.endswith(".partial")]
         if foreign:
             shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
             raise StoreError(f"{self.url} is not an ssl_graph store (it holds {shown} and no "
@@ -111,9 +112,6 @@ class Store:
             yield
 
     # ---- node records -------------------------------------------------------------------
-    def _damage(self, key: str, problem: str) -> None:
-        self.damaged[key] = problem
-
     def record(self, key: str) -> dict | None:
         """The node's record; None if absent or unreadable (then ``damaged[key]`` says why)."""
         if key not in self._records:
@@ -124,10 +122,11 @@ class Store:
                     rec = (meta.get("attributes") or {}).get("ssl_graph")
                     if not isinstance(rec, dict):
                         raise DamagedFile(f"{self.url}/{key}/zarr.json", "holds no ssl_graph record")
-                    if not isinstance(rec.get("format", 1), int) or rec.get("format", 1) > FORMAT_VERSION:
-                        raise self._newer(f"{self.url}/{key}/zarr.json", rec["format"])
+                    fmt = rec.get("format", 1)
+                    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+                        raise self._newer(f"{self.url}/{key}/zarr.json", fmt)
             except DamagedFile as exc:
-                self._damage(key, f"{exc}; the node will be recomputed")
+                self.damaged[key] = f"{exc}; the node will be recomputed"
                 rec = None
             self._records[key] = rec
         return self._records[key]
@@ -153,7 +152,7 @@ class Store:
                 raise DamagedFile(f"{self.url}/{key}/{record['index']}",
                                   f"malformed entry for utterance {bad!r}")
         except DamagedFile as exc:
-            self._damage(key, f"{exc}; its utterances will be recomputed")
+            self.damaged[key] = f"{exc}; its utterances will be recomputed"
             return {}
         return index
 
@@ -162,7 +161,7 @@ class Store:
         try:
             return read_json(self.backend, f"{key}/{name}", expect)
         except DamagedFile as exc:
-            self._damage(key, f"{exc}; the node will be recomputed")
+            self.damaged[key] = f"{exc}; the node will be recomputed"
             return None
 
     def damaged_utterances(self, key: str, record: dict | None, index: dict[str, list]) -> list[str]:
@@ -196,7 +195,7 @@ class Store:
                         isinstance(h, dict) and "fingerprint" in h and "kind" in h for h in history)):
                     raise DamagedFile(f"{self.url}/{key}", f"malformed history for name {name!r}")
         except DamagedFile as exc:
-            self._damage(key, f"{exc}; rebuilt from the node records")
+            self.damaged[key] = f"{exc}; rebuilt from the node records"
             return self.rebuild_names(spec)
         return names
 
@@ -239,7 +238,7 @@ class Store:
             try:
                 plan = read_json(self.backend, f"plans/{name}", dict) or {}
             except DamagedFile as exc:
-                self._damage(f"plans/{name}", str(exc))
+                self.damaged[f"plans/{name}"] = str(exc)
                 continue
             keys.update(k for k in plan.get("keys", []) if isinstance(k, str))
         return keys
@@ -262,12 +261,11 @@ class Store:
         return self.written[key]
 
     def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
-        """Manifests of a node's named arrays (centroids, ...): the record's, updated by new writes."""
+        """Manifests of a node's named arrays (centroids, ...) for its commit: the record's,
+        updated by the writes made since (which are consumed)."""
         arrays = dict((record or {}).get("arrays") or {})
-        for k, manifest in self.written.items():
-            name = k.removeprefix(f"{key}/")
-            if k.startswith(f"{key}/") and not name.startswith("parts/"):
-                arrays[name] = manifest
+        for k in [k for k in self.written if k.startswith(f"{key}/")]:
+            arrays[k.removeprefix(f"{key}/")] = self.written.pop(k)
         return arrays
 
     def damaged_arrays(self, key: str, record: dict | None) -> str | None:

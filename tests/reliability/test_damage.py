@@ -74,6 +74,7 @@ def test_torn_record_is_named_and_recomputed(computed):
     res = cli(wd, "explain", f"{wd / 'pipe.py'}:mfcc")
     assert res.exit_code == 0 and "stale" in res.output, res.output
     assert f"- damaged: {rec}: not valid JSON" in res.output
+    assert "damaged" in cli(wd, "ls").output
     for other in (("ls",), ("status", str(wd / "pipe.py")), ("gc", "--dry-run")):
         res = cli(wd, *other)
         assert res.exit_code == 0, (other, res.output)
@@ -121,4 +122,13 @@ def test_missing_centroids_chunk_is_named_and_refit(computed):
         ssl_graph.load(wd / "pipe.py", str(wd / "store"))["km"].centroids  # noqa: B018
     res = cli(wd, "explain", f"{wd / 'pipe.py'}:km")
     assert "stale" in res.output and "damaged:" in res.output and "centroids/c/0/0" in res.output
+    _recovers(wd, snap, 1)
+
+
+def test_torn_fit_record_of_kmeans_is_named_and_refit(computed):
+    wd, snap = computed
+    fit = node_dir(wd, "kmeans") / "fit_utts.json"
+    fit.write_text(fit.read_text()[:40])
+    res = cli(wd, "explain", f"{wd / 'pipe.py'}:km")
+    assert res.exit_code == 0 and f"- damaged: {fit}: not valid JSON" in res.output, res.output
     _recovers(wd, snap, 1)
