@@ -189,6 +189,7 @@ def query(ctx, what, ref, utt, out, force, as_json):
     from .cli_store import refuse_overwrite
 
     if out:
+        out = out if out.endswith(".npy") else f"{out}.npy"  # where np.save puts it
         refuse_overwrite(out, force)
     spec, name = _split_ref(ref)
     handle = _project(ctx, spec)[name]
