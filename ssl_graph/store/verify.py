@@ -48,6 +48,9 @@ def _check_index(c: NodeCheck, rec: dict, index: dict) -> None:
     by_part: dict[str, list[tuple[int, int, str]]] = {}
     for utt, e in index.items():
         part, s, end, version = e
+        if not utt or any(ch in utt for ch in "\t\n\r"):
+            c.problems.append(f"index holds an invalid utterance id {utt!r}")
+            c.bad_utts.add(utt)
         if not (isinstance(s, int) and isinstance(end, int) and 0 <= s <= end
                 and isinstance(version, str) and (part is None or isinstance(part, str))):
             c.problems.append(f"index entry of {utt!r} is malformed: {e}")
@@ -163,7 +166,9 @@ def verify_node(store: Store, key: str) -> NodeCheck:
                 utts_of.setdefault(e[0], []).append(u)
         for part, utts in sorted(utts_of.items()):
             _check_part(store, c, part, manifests.get(part), utts)
-        c.summary = f"{len(index)} utterances in {len(utts_of)} parts"
+        unchecked = [p for p in utts_of if p not in manifests]
+        c.summary = f"{len(index)} utterances in {len(utts_of)} parts" + (
+            f" ({len(unchecked)} written without checksums: decoded only)" if unchecked else "")
     _check_aggregate(store, c, rec)
     if not c.summary:
         c.summary = f"status {rec.get('status', '?')}"
