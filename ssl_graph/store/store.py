@@ -230,7 +230,13 @@ class Store:
 
     # ---- latest plans (what gc must keep even before any name points there) -------------
     def record_plan(self, spec: str, keys: list[str]) -> None:
-        write_json(self.backend, f"plans/{spec}.json", {"time": _now(), "keys": sorted(keys)})
+        key = f"plans/{spec}.json"
+        try:
+            if (read_json(self.backend, key, dict) or {}).get("keys") == sorted(keys):
+                return  # a no-op run rewrites nothing
+        except DamagedFile:
+            pass
+        write_json(self.backend, key, {"time": _now(), "keys": sorted(keys)})
 
     def planned_keys(self) -> set[str]:
         keys = set()

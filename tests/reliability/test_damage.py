@@ -104,6 +104,9 @@ def test_names_file_of_wrong_type_is_named_and_rebuilt(computed):
     res = cli(wd, "verify")
     assert res.exit_code == 1 and "names/pipe.json: " in res.output and "expected a JSON dict" in res.output
     assert_same(snapshot(wd), snap)  # gc removed nothing the unreadable names pointed at
+    res = cli(wd, "verify", "--repair")
+    assert res.exit_code == 0 and "rebuilt from the node records" in res.output, res.output
+    assert isinstance(json.loads(names.read_text()), dict)
     res = cli(wd, "run", str(wd / "pipe.py"), "--no-progress", "-q")
     assert ran(res.output, 0)
     assert {"corpus", "mfcc", "km", "labels", "quality"} <= set(json.loads(names.read_text()))
