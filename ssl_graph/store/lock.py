@@ -32,6 +32,7 @@ class StoreLocked(RuntimeError):
 
 
 _HELD_FDS: set[int] = set()  # lock fds of this process, released in forked children
+_FORKING_PID = [0]  # the parent's pid, noted just before each fork
 
 
 def _after_fork_in_child() -> None:
@@ -50,9 +51,8 @@ def _die_with_parent() -> None:
     prctl = getattr(_LIBC, "prctl", None) if _LIBC is not None else None
     if prctl is None:
         return
-    parent = os.getppid()
     prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    if os.getppid() != _FORKING_PID[0]:  # the parent died before prctl took effect
         os._exit(1)
 
 
@@ -63,7 +63,8 @@ except OSError:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=lambda: _FORKING_PID.__setitem__(0, os.getpid()),
+                        after_in_child=_after_fork_in_child)
 
 
 def _holder_info() -> dict:
