@@ -9,6 +9,7 @@ failed or killed run keeps everything that run finished.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import time
 from contextlib import nullcontext
@@ -115,15 +116,16 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     continue
                 try:
                     report.append(_run_node(st, pipeline, ctx))
-                except OSError as exc:
-                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                except BaseException as exc:
+                    if store.record(st.key) is not None:  # failed part-way: gc keeps its commits
+                        with contextlib.suppress(OSError):  # (never masking the node's error)
+                            _name(store, pipeline, [st])
+                    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                         raise StoreError(
                             f"store {store.url} is full ({exc.strerror}) while writing node "
                             f"{st.name!r}; free space and rerun (finished work is kept)") from None
                     raise
-                finally:  # named even when it failed part-way: gc keeps what it committed
-                    if store.record(st.key) is not None:
-                        _name(store, pipeline, [st])
+                _name(store, pipeline, [st])
     return RunReport(nodes=report, seconds=time.perf_counter() - t_start)
 
 
