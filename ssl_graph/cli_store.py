@@ -89,9 +89,10 @@ def verify(ctx, spec, repair):
         store = Store(ctx.obj["store"])
         keys, specs = store.node_keys(), store.spec_names()
     damaged = 0
+    names = v.names_by_key(store)
     with store.lock() if repair else nullcontext():
         for key in sorted(keys):
-            c = v.verify_node(store, key)
+            c = v.verify_node(store, key, names.get(key, "?"))
             if c.ok:
                 click.echo(f"ok       {c.name} ({key}): {c.summary}")
                 continue

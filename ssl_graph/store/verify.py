@@ -144,14 +144,26 @@ def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
                 c.bad_checkpoint = True
 
 
-def verify_node(store: Store, key: str) -> NodeCheck:
-    c = NodeCheck(key)
+def names_by_key(store: Store) -> dict[str, str]:
+    """key -> the name some spec gives it, for nodes whose own record cannot say."""
+    from .store import node_key
+
+    out = {}
+    for spec in store.spec_names():
+        for name, history in store.names(spec).items():
+            for h in history:
+                out.setdefault(node_key(h["kind"], h["fingerprint"]), name)
+    return out
+
+
+def verify_node(store: Store, key: str, name: str = "?") -> NodeCheck:
+    c = NodeCheck(key, name=name)
     rec = store.record(key)
     if rec is None:
         c.problems.append(store.damaged.get(key, f"{key} has no record"))
         c.bad_record = True
         return c
-    c.name, c.kind = rec.get("name", "?"), rec.get("kind", "?")
+    c.name, c.kind = rec.get("name", name), rec.get("kind", "?")
     index = store.index(key, rec)
     if key in store.damaged:
         c.problems.append(store.damaged[key])
