@@ -129,6 +129,8 @@ class NodeHandle:
         rec = self.project.store.record(self.key)
         if rec is None or rec.get("status") != "complete":
             state = "is incomplete" if rec else "has not been computed"
+            if self.key in self.project.store.damaged:  # torn record: say which file
+                state = f"is unreadable ({self.project.store.damaged[self.key]})"
             raise NotComputed(
                 f"node {self.name!r} ({self.node.kind} {self.node.fingerprint[:8]}) {state} in "
                 f"{self.project.store.url}; run `ssl-graph run {self.project.spec_path}` first"

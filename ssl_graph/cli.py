@@ -51,6 +51,7 @@ def main(ctx, store):
     ssl-graph plan specs/demo.py          what would run, and why
     ssl-graph run specs/demo.py           compute only stale nodes
     ssl-graph query labels specs/demo.py:labels --utt usf3-0009
+    ssl-graph verify --repair             check every stored file; drop damaged parts
     """
     ctx.obj = {"store": store}
 

@@ -188,9 +188,10 @@ def show(ctx, ref):
 @click.option("--utt", help="utterance id")
 @click.option("--all", "every", is_flag=True, help="every utterance: one UTT.npy each in --out DIR")
 @click.option("--out", type=click.Path(), help="save the array as .npy (a directory with --all)")
+@click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
-def query(ctx, what, ref, utt, every, out, as_json):
+def query(ctx, what, ref, utt, every, out, force, as_json):
     """Read cached features or labels of one utterance (or list utterances).
 
     \b
@@ -201,6 +202,11 @@ def query(ctx, what, ref, utt, every, out, as_json):
     """
     import numpy as np
 
+    from .cli_store import refuse_overwrite
+
+    if out and not every:
+        out = out if out.endswith(".npy") else f"{out}.npy"  # where np.save puts it
+        refuse_overwrite(out, force)
     spec, name = _split_ref(ref)
     handle = _project(ctx, spec)[name]
     if what == "utts":

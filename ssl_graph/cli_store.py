@@ -1,4 +1,4 @@
-"""Store-level subcommands: ``ls``, ``gc``, ``graph``."""
+"""Store-level subcommands: ``ls``, ``gc``, ``verify``, ``graph``."""
 
 from __future__ import annotations
 
@@ -29,15 +29,17 @@ def ls_(ctx, spec_name):
     for spec in specs:
         for name, history in store.names(spec).items():
             last = history[-1]
-            rec = store.record(node_key(last["kind"], last["fingerprint"])) or {}
+            key = node_key(last["kind"], last["fingerprint"])
+            rec = store.record(key) or {}
+            status = rec.get("status") or ("damaged" if key in store.damaged else "missing")
             table.add_row(f"{spec}:{name}", last["kind"], last["fingerprint"][:10],
-                          rec.get("status", "missing"), str(rec.get("n_utts", "")),
+                          status, str(rec.get("n_utts", "")),
                           str(len(history)), rec.get("updated", ""))
     _console().print(table)
 
 
 @main.command()
-@click.option("--keep", default=1, show_default=True,
+@click.option("--keep", default=1, show_default=True, type=click.IntRange(min=1),
               help="recent fingerprints to keep per name (more = cheap switching back)")
 @click.option("--dry-run", is_flag=True, help="only list what would be removed")
 @click.pass_context
@@ -59,11 +61,76 @@ def gc(ctx, keep, dry_run):
 
 
 @main.command()
+@click.argument("spec", required=False)
+@click.option("--repair", is_flag=True,
+              help="drop damaged parts/records so the next run recomputes just those")
+@click.pass_context
+def verify(ctx, spec, repair):
+    """Check every record, index, part (checksums, shapes, offsets) and checkpoint, per node.
+
+    Exits 1 when something is damaged (0 after --repair). Without SPEC, the whole store.
+
+    \b
+    ssl-graph verify
+    ssl-graph verify specs/demo.py --repair
+    """
+    from contextlib import nullcontext
+
+    from .store import verify as v
+    from .store.store import Store, node_key
+
+    if spec:
+        project = _project(ctx, spec)
+        store = project.store
+        keys = [k for k in (node_key(n.kind, n.fingerprint) for n in project.pipeline.nodes.values())
+                if store.backend.exists(k)]
+        specs = [project.pipeline.spec_name]
+    else:
+        store = Store(ctx.obj["store"])
+        keys, specs = store.node_keys(), store.spec_names()
+    damaged = 0
+    names = v.names_by_key(store)
+    with store.lock() if repair else nullcontext():
+        for key in sorted(keys):
+            c = v.verify_node(store, key, names.get(key, "?"))
+            if c.ok:
+                click.echo(f"ok       {c.name} ({key}): {c.summary}")
+                continue
+            damaged += 1
+            click.echo(f"DAMAGED  {c.name} ({key}): {'; '.join(c.problems[:3])}"
+                       + (f" (+{len(c.problems) - 3} more)" if len(c.problems) > 3 else ""))
+            if repair:
+                click.echo(f"  repaired: {v.repair(store, c)}")
+        for spec_name in specs:
+            store.names(spec_name)
+            problem = store.damaged.get(f"names/{spec_name}.json")
+            if problem:
+                damaged += 1
+                click.echo(f"DAMAGED  names/{spec_name}.json: {problem.split(';')[0]}")
+                if repair:
+                    v.repair_names(store, spec_name)
+                    click.echo("  repaired: rebuilt from the node records")
+    click.echo(f"{len(keys)} nodes checked, {damaged} damaged"
+               + ("; repaired, run the spec to recompute" if repair and damaged else ""))
+    if damaged and not repair:
+        raise SystemExit(1)
+
+
+def refuse_overwrite(path: str, force: bool) -> None:
+    """``--out`` never replaces an existing file silently."""
+    from pathlib import Path
+
+    if Path(path).exists() and not force:
+        raise click.ClickException(f"{path} already exists; pass --force to overwrite it")
+
+
+@main.command()
 @click.argument("spec")
 @click.option("--out", type=click.Path(dir_okay=False), default="graph.png", show_default=True,
               help="PNG/SVG/PDF path")
+@click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @click.pass_context
-def graph(ctx, spec, out):
+def graph(ctx, spec, out, force):
     """Draw the pipeline graph, nodes coloured fresh (green) / stale (orange).
 
     \b
@@ -71,6 +138,7 @@ def graph(ctx, spec, out):
     """
     from .viz.graph_plot import draw_plan
 
+    refuse_overwrite(out, force)
     project = _project(ctx, spec)
     draw_plan(project.pipeline, project.plan(), out)
     click.echo(f"wrote {out}")

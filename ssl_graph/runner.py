@@ -2,18 +2,22 @@
 
 The plan is made under the store lock, so what it decided cannot be changed by another writer
 before the ops run. An op that fails leaves every earlier commit intact (per-utterance nodes
-commit what they finished, so the next run resumes there).
+commit what they finished, so the next run resumes there). The plan's node keys are saved
+before anything runs and each node's name is recorded as soon as it commits, so ``gc`` after a
+failed or killed run keeps everything that run finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from .graph.pipeline import Pipeline
 from .graph.plan import NodeState, make_plan
-from .store.store import Store
+from .store.store import Store, StoreError
 
 
 @dataclass
@@ -113,6 +117,10 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
             wanted = pipeline.ancestors([pipeline.node(t) for t in targets])
         todo = {id(st) for st in states.values()
                 if st.stale and (wanted is None or st.node.fingerprint in wanted)}
+        store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
+        _name(store, pipeline, [st for st in states.values()
+                                if id(st) not in todo and st.record is not None
+                                and (wanted is None or st.node.fingerprint in wanted)])
         report: list[NodeRun] = []
         bar = _progress(console) if (progress and todo) else nullcontext(None)
         with bar as prog:
@@ -126,13 +134,25 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     report.append(NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
                                           metrics=(st.record or {}).get("metrics", {})))
                     continue
-                report.append(_run_node(st, pipeline, ctx))
-        store.record_names(
-            pipeline.spec_name,
-            {st.name: (st.node.kind, st.node.fingerprint) for st in states.values()
-             if wanted is None or st.node.fingerprint in wanted},
-        )
+                try:
+                    report.append(_run_node(st, pipeline, ctx))
+                except BaseException as exc:
+                    if store.record(st.key) is not None:  # failed part-way: gc keeps its commits
+                        with contextlib.suppress(OSError):  # (never masking the node's error)
+                            _name(store, pipeline, [st])
+                    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise StoreError(
+                            f"store {store.url} is full ({exc.strerror}) while writing node "
+                            f"{st.name!r}; free space and rerun (finished work is kept)") from None
+                    raise
+                _name(store, pipeline, [st])
     return RunReport(nodes=report, seconds=time.perf_counter() - t_start)
+
+
+def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:
+    if states:
+        store.record_names(pipeline.spec_name,
+                           {st.name: (st.node.kind, st.node.fingerprint) for st in states})
 
 
 def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
@@ -153,7 +173,8 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
         ctx.store.write_record(st.key, st.record)
         updates = op.compute(st, ctx)
         ctx.store.write_record(st.key, {
-            **st.record, **updates, "status": "complete", "input_version": st.input_version,
+            **st.record, **updates, "arrays": ctx.store.arrays_of(st.key, st.record),
+            "status": "complete", "input_version": st.input_version,
             "data_version": st.data_version,
             "seconds": round(time.perf_counter() - t0, 3),
         })

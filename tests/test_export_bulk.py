@@ -168,3 +168,13 @@ def test_query_all_writes_one_npy_per_utterance(done, workdir, tmp_path):
         np.testing.assert_array_equal(np.load(out / f"{u}.npy"), done["labels"].labels(u))
     res = runner.invoke(main, base + ["labels", f"{workdir}/pipe.py:labels", "--all", "--out", str(out)])
     assert res.exit_code != 0 and "exists" in res.output
+
+
+def test_bulk_reads_check_chunks_like_single_reads(done, workdir):
+    from ssl_graph.store.integrity import DamagedData
+
+    h = done["mfcc"]
+    chunk = next((workdir / "store" / h.key / "parts").glob("*/c/0/0"))
+    chunk.unlink()
+    with pytest.raises(DamagedData, match=r"node 'mfcc' .* utterance .*verify --repair"):
+        h.to_numpy()

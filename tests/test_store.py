@@ -113,3 +113,72 @@ def test_fsspec_memory_store_round_trip():
     w.commit(final=True)
     r = RaggedReader(Store("memory://ssl-graph-test"), "nodes/x-1")
     np.testing.assert_array_equal(r.get("a"), np.arange(6).reshape(3, 2))
+
+
+def test_url_store_takes_a_lease_lock():
+    pytest.importorskip("fsspec")
+    store = Store("memory://ssl-graph-lease")
+    with store.lock():
+        assert store.backend.exists(".lock")
+        with (pytest.raises(StoreLocked, match=r"being written by pid \d+ on .*delete memory://"),
+              Store("memory://ssl-graph-lease").lock()):
+            pass
+    assert not store.backend.exists(".lock")  # released
+    with Store("memory://ssl-graph-lease").lock():
+        pass
+
+
+def test_url_store_of_a_newer_format_is_refused():
+    pytest.importorskip("fsspec")
+    from ssl_graph.store.backend import write_json
+    from ssl_graph.store.store import FORMAT_VERSION, MARKER, StoreError
+
+    write_json(Store("memory://ssl-graph-newer").backend, MARKER, {"format": FORMAT_VERSION + 1})
+    with pytest.raises(StoreError, match="written by a newer ssl_graph"):
+        Store("memory://ssl-graph-newer")
+
+
+def test_local_url_is_a_local_directory(tmp_path):
+    store = Store(f"local://{tmp_path / 's'}")
+    assert store.local_root == tmp_path / "s"
+    w = RaggedWriter(store, "nodes/x-1", {"kind": "X"}, {})
+    w.add("a", np.ones((2, 3), np.float32), "v1")
+    w.commit(final=True)
+    np.testing.assert_array_equal(RaggedReader(Store(str(tmp_path / "s")), "nodes/x-1").get("a"),
+                                  np.ones((2, 3)))
+
+
+def test_commit_records_part_checksums_and_reads_check_them(tmp_path):
+    from ssl_graph.store.integrity import DamagedData
+
+    store = Store(str(tmp_path / "s"))
+    w = RaggedWriter(store, "nodes/x-1", {"kind": "X", "name": "x"}, {})
+    w.add("a", np.zeros((5, 2), np.float32), "v1")  # all-zero chunks are written too
+    w.add("b", np.full((3, 2), 2, np.float32), "v1")
+    w.commit(final=True)
+    manifest = store.record("nodes/x-1")["parts"]["parts/00001"]
+    assert manifest["shape"] == [8, 2] and set(manifest["files"]) == {"zarr.json", "c/0/0"}
+    assert store.damaged_utterances("nodes/x-1", store.record("nodes/x-1"),
+                                    store.index("nodes/x-1")) == []
+    (tmp_path / "s" / "nodes" / "x-1" / "parts" / "00001" / "c" / "0" / "0").unlink()
+    fresh = Store(str(tmp_path / "s"))
+    assert fresh.damaged_utterances("nodes/x-1", fresh.record("nodes/x-1"),
+                                    fresh.index("nodes/x-1")) == ["a", "b"]
+    with pytest.raises(DamagedData, match=r"node 'x' \(nodes/x-1\), utterance 'b': .*c/0/0 is missing"):
+        RaggedReader(fresh, "nodes/x-1").get("b")
+
+
+def test_torn_documents_are_named_not_raised(tmp_path):
+    store = Store(str(tmp_path / "s"))
+    w = RaggedWriter(store, "nodes/x-1", {"kind": "X", "name": "x"}, {})
+    w.add("a", np.ones((2, 2), np.float32), "v1")
+    w.commit(final=True)
+    (tmp_path / "s" / "names").mkdir()
+    (tmp_path / "s" / "names" / "x.json").write_text("[1, 2, 3]")
+    (tmp_path / "s" / "nodes" / "x-1" / "zarr.json").write_text('{"zarr_format": 3, "attr')
+    fresh = Store(str(tmp_path / "s"))
+    assert fresh.record("nodes/x-1") is None and fresh.names("x") == {}
+    assert "nodes/x-1/zarr.json: not valid JSON" in fresh.damaged["nodes/x-1"]
+    assert "names/x.json: expected a JSON dict, found list" in fresh.damaged["names/x.json"]
+    with pytest.raises(ValueError, match="--keep must be at least 1"):
+        collect(fresh, keep=0)

@@ -15,7 +15,6 @@ from ..audio.manifest import Manifest, file_identity, scan_corpus
 from ..specs.annotations import Alignments, Annotation
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
-from ..store.backend import read_json
 from ..store.store import Store, node_key
 from .diff import why_new
 from .pipeline import Pipeline
@@ -79,6 +78,9 @@ class Planner:
                 self._plan_annotation(st)
             else:
                 self._plan_aggregate(st)
+            problem = self.store.damaged.get(key) or self.store.damaged_arrays(key, st.record)
+            if problem:  # unreadable record, index or array files: recompute, say why
+                st.stale, st.reasons = True, [f"damaged: {problem}"]
             self.states[node.fingerprint] = st
         return {st.name: st for st in self.states.values()}
 
@@ -120,11 +122,17 @@ class Planner:
         if rec is None:
             st.stale, st.todo, st.reasons = True, list(st.expected), self._new_reasons(st)
             return
-        stored = {u: e[3] for u, e in self.store.index(st.key, rec).items()}
+        index = self.store.index(st.key, rec)
+        stored = {u: e[3] for u, e in index.items()}
+        damaged = [u for u in self.store.damaged_utterances(st.key, rec, index) if u in st.expected]
         new = [u for u in st.expected if u not in stored]
         changed = [u for u in st.expected if u in stored and stored[u] != st.expected[u]]
         st.removed = [u for u in stored if u not in st.expected]
-        st.todo = new + changed
+        damaged = [u for u in damaged if u not in changed]
+        st.todo = new + changed + damaged
+        if damaged:
+            st.reasons.append(f"{_plural(len(damaged), 'utterance')} with damaged part files "
+                              f"({_examples(damaged)})")
         if rec.get("status") != "complete":
             st.reasons.append(
                 f"incomplete: {len(stored) - len(st.removed)}/{len(st.expected)} utterances "
@@ -215,7 +223,7 @@ class Planner:
         elif rec.get("status") != "complete":
             st.stale, st.reasons = True, ["incomplete (interrupted run)"]
         else:
-            fit = read_json(self.store.backend, f"{st.key}/fit_utts.json") or {}
+            fit = self.store.document(st.key, "fit_utts.json") or {}
             changed = [u for u, v in fit.items() if u in feats.expected and feats.expected[u] != v]
             gone = [u for u in fit if u not in feats.expected]
             grown = [u for u in feats.expected if u not in fit]

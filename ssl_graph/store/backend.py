@@ -7,6 +7,7 @@ such a document is atomic (temp file + rename locally), so a crash never leaves 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,14 +15,31 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+#: URL schemes that name a plain local directory (read and written directly, with a real lock)
+LOCAL_SCHEMES = ("file://", "local://")
+
+
+class DamagedFile(ValueError):
+    """A store document that exists but cannot be parsed (torn write, manual edit, disk fault)."""
+
+    def __init__(self, location: str, problem: str):
+        self.location, self.problem = location, problem
+        super().__init__(f"{location}: {problem}")
+
 
 def is_url(location: str) -> bool:
-    return "://" in location and not location.startswith("file://")
+    return "://" in location and not location.startswith(LOCAL_SCHEMES)
+
+
+def _strip_scheme(location: str) -> str:
+    for scheme in LOCAL_SCHEMES:
+        location = location.removeprefix(scheme)
+    return location
 
 
 class LocalBackend:
     def __init__(self, root: str):
-        self.root = Path(root.removeprefix("file://")).expanduser().resolve()
+        self.root = Path(_strip_scheme(root)).expanduser().resolve()
 
     @property
     def url(self) -> str:
@@ -49,6 +67,9 @@ class LocalBackend:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+        except OSError as exc:  # name the file (ENOSPC, EROFS... come without one)
+            Path(tmp).unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -71,6 +92,17 @@ class LocalBackend:
         if path.is_file():
             return path.stat().st_size
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    def file_sizes(self, key: str) -> dict[str, int]:
+        """Every file under ``key``, as relative key -> size (one directory walk)."""
+        base = self._p(key)
+        out = {}
+        for dirpath, _, files in os.walk(base):
+            for f in files:
+                full = Path(dirpath) / f
+                with contextlib.suppress(FileNotFoundError):  # removed while listing
+                    out[full.relative_to(base).as_posix()] = full.stat().st_size
+        return out
 
 
 class FsspecBackend:
@@ -116,14 +148,38 @@ class FsspecBackend:
     def size(self, key: str) -> int:
         return int(self.fs.du(self._p(key)))
 
+    def file_sizes(self, key: str) -> dict[str, int]:
+        base = self._p(key)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        prefix = base.rstrip("/") + "/"
+        return {p.removeprefix(prefix): int(info.get("size") or 0) for p, info in found.items()
+                if p.startswith(prefix) and info.get("type", "file") == "file"}
+
 
 def open_backend(location: str) -> LocalBackend | FsspecBackend:
     return FsspecBackend(location) if is_url(location) else LocalBackend(location)
 
 
-def read_json(backend, key: str) -> Any | None:
+def location_of(backend, key: str) -> str:
+    return f"{backend.url}/{key}"
+
+
+def read_json(backend, key: str, expect: type | None = None) -> Any | None:
+    """Parse one store document; a torn or mistyped one raises :class:`DamagedFile` naming it."""
     raw = backend.read_bytes(key)
-    return None if raw is None else json.loads(raw)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedFile(location_of(backend, key), f"not valid JSON ({exc})") from None
+    if expect is not None and not isinstance(value, expect):
+        raise DamagedFile(location_of(backend, key),
+                          f"expected a JSON {expect.__name__}, found {type(value).__name__}")
+    return value
 
 
 def write_json(backend, key: str, value: Any) -> None:

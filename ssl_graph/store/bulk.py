@@ -45,7 +45,7 @@ def iter_ragged(reader: RaggedReader, utts: Iterable[str] | None = None,
             while end < len(group) and (index[group[end]][2] - lo <= rows or end == k):
                 end += 1
             hi = max(index[u][2] for u in group[k:end])
-            block = np.asarray(arr[lo:hi])
+            block = reader.read_range(part, lo, hi, group[k])
             for u in group[k:end]:
                 _, s, e, _ = index[u]
                 yield u, block[s - lo:e - lo]

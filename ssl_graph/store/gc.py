@@ -1,13 +1,17 @@
 """Garbage collection: keep what some name points to now, drop everything else.
 
-Live = the newest fingerprint of every name in every names index (``keep`` > 1 keeps that many
-recent fingerprints per name, so switching a parameter back stays a cache hit). Inside a live
-node, index files, parts and training checkpoints that its current record no longer references
-are dropped too (a finished training node keeps only its final weights).
+Live = every node of each spec file's latest run plan, plus, per name, the newest ``keep``
+*complete* fingerprints and anything newer (``keep`` > 1 keeps more, so switching a parameter
+back stays a cache hit; an interrupted newer attempt never pushes out the last good result).
+Names are recorded as each node commits, so a failed or killed run keeps what it finished.
+Inside a live node, index files, parts and training checkpoints that its current record no
+longer references are dropped too (a finished training node keeps only its final weights).
+A damaged names file is read back from the node records (see ``Store.names``).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from .store import Store, node_key
@@ -23,15 +27,33 @@ class GCReport:
 
 
 def live_keys(store: Store, keep: int = 1) -> set[str]:
-    live = set()
+    if keep < 1:
+        raise ValueError(f"gc --keep must be at least 1 (got {keep}): the newest result of every "
+                         "name is always kept")
+    live = store.planned_keys()
     for spec in store.spec_names():
         for history in store.names(spec).values():
-            for entry in history[-keep:]:
-                live.add(node_key(entry["kind"], entry["fingerprint"]))
+            complete = 0
+            for entry in reversed(history):
+                key = node_key(entry["kind"], entry["fingerprint"])
+                live.add(key)
+                complete += (store.record(key) or {}).get("status") == "complete"
+                if complete >= keep:
+                    break
     return live
 
 
 def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
+    """Find (and unless ``dry_run`` delete) garbage, under the writer lock so no run interleaves."""
+    with nullcontext() if dry_run else store.lock():
+        report = _garbage(store, keep)
+        if not dry_run:
+            for key, _ in report.removed:
+                store.delete(key)
+    return report
+
+
+def _garbage(store: Store, keep: int) -> GCReport:
     report = GCReport()
     live = live_keys(store, keep)
     for key in store.node_keys():
@@ -42,6 +64,8 @@ def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
         if rec is None:
             continue
         used_parts = {e[0] for e in store.index(key, rec).values() if e[0]}
+        if key in store.damaged:  # unreadable index: keep every part until `verify --repair`
+            continue
         for name in store.backend.listdir(key):
             if name.startswith("index-") and name != rec.get("index"):
                 report.removed.append((f"{key}/{name}", store.backend.size(f"{key}/{name}")))
@@ -54,8 +78,4 @@ def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
             if name != "zarr.json" and f"parts/{name}" not in used_parts:
                 k = f"{key}/parts/{name}"
                 report.removed.append((k, store.backend.size(k)))
-    if not dry_run:
-        with store.lock():
-            for key, _ in report.removed:
-                store.delete(key)
     return report

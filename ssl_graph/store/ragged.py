@@ -3,6 +3,8 @@
 Zarr v3 has no ragged arrays, so each commit appends one flat ``parts/N`` array (frames × dim)
 and publishes a new index. Parts are immutable once written: concurrent readers never see a
 half-written part, and a crash between the part and the index write only leaves garbage.
+The record keeps each referenced part's checksum manifest; the reader checks the chunk files it
+decodes against it, so a damaged part fails naming node, utterance and file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .integrity import DamagedData, check_files, chunk_files
 from .store import Store
 
 
@@ -46,9 +49,12 @@ class RaggedWriter:
         commit_no = int(self.record.get("commit", 0)) + 1
         arrays = [v for _, v, _, _ in self._buf if v is not None]
         part = None
+        manifests = dict(self.record.get("parts") or {})
         if arrays:
             part = f"parts/{commit_no:05d}"
-            self.store.write_array(f"{self.key}/{part}", np.concatenate(arrays, axis=0))
+            manifests[part] = self.store.write_array(f"{self.key}/{part}",
+                                                     np.concatenate(arrays, axis=0))
+            self.store.written.pop(f"{self.key}/{part}", None)  # kept in the record instead
         start = 0
         for utt, values, n, version in self._buf:
             if values is None:
@@ -59,6 +65,8 @@ class RaggedWriter:
         self._buf, self._buf_frames = [], 0
         self.record.update(record_updates)
         self.record["commit"] = commit_no
+        used = {e[0] for e in self.index.values() if e[0]}
+        self.record["parts"] = {p: m for p, m in manifests.items() if p in used}
         self.record["index"] = self.store.write_index(self.key, commit_no, self.index)
         self.record["status"] = "complete" if final else "partial"
         self.record["n_utts"] = len(self.index)
@@ -72,11 +80,39 @@ class RaggedReader:
     def __init__(self, store: Store, key: str, cache_parts: int = 4):
         self.store, self.key = store, key
         self.record = store.record(key)
+        if self.record is not None:
+            self.index = store.index(key, self.record)
+        if key in store.damaged:
+            raise DamagedData(store.damaged[key])
         if self.record is None:
             raise KeyError(key)
-        self.index = store.index(key, self.record)
+        self._manifests = self.record.get("parts") or {}
+        self._checked: set[tuple[str, str]] = set()
         self._parts: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_parts = cache_parts
+
+    def _where(self, utt: str) -> str:
+        return f"node {self.record.get('name', '?')!r} ({self.key}), utterance {utt!r}"
+
+    def _check(self, part: str, utt: str, start: int = 0, end: int | None = None) -> None:
+        """Verify the files a read decodes (once per reader) against the commit's checksums."""
+        manifest = self._manifests.get(part)
+        if manifest is None:  # written before checksums were kept
+            return
+        end = manifest["shape"][0] if end is None else end
+        rels = [r for r in chunk_files(manifest, start, end) if (part, r) not in self._checked]
+        problem = check_files(self.store.backend, f"{self.key}/{part}", manifest, rels)
+        if problem:
+            raise DamagedData(f"{self._where(utt)}: {problem}; run `ssl-graph verify --repair` "
+                              "then `ssl-graph run` to recompute it")
+        self._checked.update((part, r) for r in rels)
+
+    def _read(self, part: str, utt: str, sel) -> np.ndarray:
+        try:
+            return self.store.read_array(f"{self.key}/{part}")[sel]
+        except Exception as exc:  # noqa: BLE001 - any decode failure names the data it hit
+            raise DamagedData(f"{self._where(utt)}: {self.store.url}/{self.key}/{part} cannot be "
+                              f"read ({type(exc).__name__}: {exc}); run `ssl-graph verify`") from None
 
     def __contains__(self, utt: str) -> bool:
         return utt in self.index
@@ -88,9 +124,10 @@ class RaggedReader:
         e = self.index[utt]
         return e[2] - e[1]
 
-    def _part(self, part: str) -> np.ndarray:
+    def _part(self, part: str, utt: str) -> np.ndarray:
         if part not in self._parts:
-            self._parts[part] = self.store.read_array(f"{self.key}/{part}")[...]
+            self._check(part, utt)
+            self._parts[part] = self._read(part, utt, ...)
             if len(self._parts) > self._cache_parts:
                 self._parts.popitem(last=False)
         self._parts.move_to_end(part)
@@ -102,8 +139,15 @@ class RaggedReader:
             raise KeyError(f"{utt}: this node stores no frames")
         if part in self._parts:
             return self._parts[part][s:e]
-        return self.store.read_array(f"{self.key}/{part}")[s:e]
+        self._check(part, utt, s, e)
+        return self._read(part, utt, slice(s, e))
+
+    def read_range(self, part: str, start: int, end: int, utt: str) -> np.ndarray:
+        """Rows ``start:end`` of a part, checked against the commit (bulk reads); ``utt`` is
+        the first utterance in the range, named if the data is damaged."""
+        self._check(part, utt, start, end)
+        return np.asarray(self._read(part, utt, slice(start, end)))
 
     def get_many(self, utts: list[str]) -> list[np.ndarray]:
         """Batch read: one read per part touched, not one per utterance."""
-        return [self._part(self.index[u][0])[self.index[u][1]:self.index[u][2]] for u in utts]
+        return [self._part(self.index[u][0], u)[self.index[u][1]:self.index[u][2]] for u in utts]

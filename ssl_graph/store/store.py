@@ -7,23 +7,42 @@ Layout under the root::
     nodes/<kind>-<fingerprint>/parts/N        zarr arrays of frames appended by commit N
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
     names/<spec>.json                         name -> fingerprint history
+    plans/<spec>.json                         node keys of the spec's latest run plan (for gc)
+    ssl_graph.json                            marker: {"format": FORMAT_VERSION, "created": ...}
 
 A record becomes visible as complete only when its ``zarr.json`` is replaced, which is the last
 write of a commit; data written before a crash is unreferenced and gets cleaned by ``gc``.
+Records carry the checksums of the parts they reference (see ``integrity``).
+
+A store document that cannot be parsed (a torn or hand-edited record, index or names file) does
+not stop the store: it is remembered in ``damaged`` (key -> one-line problem naming the file),
+the node reads as absent, and planning recomputes it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from .backend import LocalBackend, open_backend, read_json, write_json
+from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
 from .lock import store_lock
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
 FORMAT_VERSION = 1
+MARKER = "ssl_graph.json"
+#: what a store root may hold; stores from before the marker hold only these and are adopted
+STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "nodes", "names", "plans", "zarr.json"}
+
+
+class StoreError(RuntimeError):
+    """The location is not a store this ssl_graph can use (foreign directory, newer format)."""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def default_location() -> str:
@@ -39,6 +58,11 @@ class Store:
         self.location = location or default_location()
         self.backend = open_backend(self.location)
         self._records: dict[str, dict | None] = {}
+        #: key -> problem, for documents found unreadable (records, indexes, names files)
+        self.damaged: dict[str, str] = {}
+        #: checksum manifests of the arrays written through this object (committed by the runner)
+        self.written: dict[str, dict] = {}
+        self._marker = self._check_format()
 
     @property
     def url(self) -> str:
@@ -48,29 +72,108 @@ class Store:
     def local_root(self) -> Path | None:
         return self.backend.root if isinstance(self.backend, LocalBackend) else None
 
+    # ---- format marker ------------------------------------------------------------------
+    def _newer(self, what: str, fmt) -> StoreError:
+        return StoreError(f"{what} was written by a newer ssl_graph (format {fmt}; this version "
+                          f"reads format {FORMAT_VERSION}); upgrade ssl_graph to use it")
+
+    def _check_format(self) -> dict | None:
+        """Refuse a foreign non-empty directory and a store of a newer format, before any write."""
+        try:
+            marker = read_json(self.backend, MARKER, dict)
+        except DamagedFile as exc:
+            raise StoreError(f"{exc}; the store marker is damaged: restore it or rewrite it as "
+                             f'{{"format": {FORMAT_VERSION}}}') from None
+        if marker is not None:
+            fmt = marker.get("format")
+            if not isinstance(fmt, int):
+                raise StoreError(f"{self.url}/{MARKER}: no integer 'format' in the store marker")
+            if fmt > FORMAT_VERSION:
+                raise self._newer(f"store {self.url}", fmt)
+            return marker
+        foreign = [n for n in self.backend.listdir("") if n not in STORE_ENTRIES
+                   and not n.startswith(".lock.") and not n.endswith(".partial")]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")
+            raise StoreError(f"{self.url} is not an ssl_graph store (it holds {shown} and no "
+                             f"{MARKER}); choose an empty or new directory for --store")
+        return None
+
+    def _write_marker(self) -> None:
+        if self._marker is None:
+            self._marker = {"format": FORMAT_VERSION, "created": _now()}
+            write_json(self.backend, MARKER, self._marker)
+
+    @contextmanager
     def lock(self):
-        return store_lock(self.local_root)
+        """The writer lock; a new store gets its format marker on the first locked write."""
+        with store_lock(self.backend):
+            self._write_marker()
+            yield
 
     # ---- node records -------------------------------------------------------------------
     def record(self, key: str) -> dict | None:
+        """The node's record; None if absent or unreadable (then ``damaged[key]`` says why)."""
         if key not in self._records:
-            meta = read_json(self.backend, f"{key}/zarr.json")
-            self._records[key] = None if meta is None else meta["attributes"].get("ssl_graph")
+            rec = None
+            try:
+                meta = read_json(self.backend, f"{key}/zarr.json", dict)
+                if meta is not None:
+                    rec = (meta.get("attributes") or {}).get("ssl_graph")
+                    if not isinstance(rec, dict):
+                        raise DamagedFile(f"{self.url}/{key}/zarr.json", "holds no ssl_graph record")
+                    fmt = rec.get("format", 1)
+                    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+                        raise self._newer(f"{self.url}/{key}/zarr.json", fmt)
+            except DamagedFile as exc:
+                self.damaged[key] = f"{exc}; the node will be recomputed"
+                rec = None
+            self._records[key] = rec
         return self._records[key]
 
     def write_record(self, key: str, record: dict) -> None:
         """Atomically replace the node's group metadata: the commit point of every write."""
-        record = {**record, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        record = {**record, "updated": _now(), "format": FORMAT_VERSION}
         meta = {"zarr_format": 3, "node_type": "group", "attributes": {"ssl_graph": record}}
         write_json(self.backend, f"{key}/zarr.json", meta)
         self._records[key] = record
+        self.damaged.pop(key, None)
 
     def index(self, key: str, record: dict | None = None) -> dict[str, list]:
-        """utt -> [part, start, end, version] of the record's current commit."""
+        """utt -> [part, start, end, version] of the record's current commit ({} if unreadable)."""
         record = record if record is not None else self.record(key)
         if not record or not record.get("index"):
             return {}
-        return read_json(self.backend, f"{key}/{record['index']}") or {}
+        try:
+            index = read_json(self.backend, f"{key}/{record['index']}", dict) or {}
+            bad = next((u for u, e in index.items() if not (isinstance(e, list) and len(e) == 4)),
+                       None)
+            if bad is not None:
+                raise DamagedFile(f"{self.url}/{key}/{record['index']}",
+                                  f"malformed entry for utterance {bad!r}")
+        except DamagedFile as exc:
+            self.damaged[key] = f"{exc}; its utterances will be recomputed"
+            return {}
+        return index
+
+    def document(self, key: str, name: str, expect: type = dict):
+        """A node's side document (``fit_utts.json``...); unreadable -> None and the node damaged."""
+        try:
+            return read_json(self.backend, f"{key}/{name}", expect)
+        except DamagedFile as exc:
+            self.damaged[key] = f"{exc}; the node will be recomputed"
+            return None
+
+    def damaged_utterances(self, key: str, record: dict | None, index: dict[str, list]) -> list[str]:
+        """Utterances whose part files are missing or resized (sizes only: cheap enough to plan)."""
+        from .integrity import size_problems
+
+        manifests = (record or {}).get("parts") or {}
+        bad = set()
+        for part in {e[0] for e in index.values() if e[0]}:
+            if part in manifests and size_problems(self.backend, f"{key}/{part}", manifests[part]):
+                bad.add(part)
+        return [u for u, e in index.items() if e[0] in bad]
 
     def write_index(self, key: str, commit: int, index: dict[str, list]) -> str:
         name = f"index-{commit:05d}.json"
@@ -83,7 +186,31 @@ class Store:
 
     # ---- names index --------------------------------------------------------------------
     def names(self, spec: str) -> dict[str, list[dict]]:
-        return read_json(self.backend, f"names/{spec}.json") or {}
+        """name -> history; an unreadable names file reads as the history its records imply."""
+        key = f"names/{spec}.json"
+        try:
+            names = read_json(self.backend, key, dict) or {}
+            for name, history in names.items():
+                if not (isinstance(history, list) and all(
+                        isinstance(h, dict) and "fingerprint" in h and "kind" in h for h in history)):
+                    raise DamagedFile(f"{self.url}/{key}", f"malformed history for name {name!r}")
+        except DamagedFile as exc:
+            self.damaged[key] = f"{exc}; rebuilt from the node records"
+            return self.rebuild_names(spec)
+        return names
+
+    def rebuild_names(self, spec: str) -> dict[str, list[dict]]:
+        """Name histories recovered from the records (each names its spec file and node name)."""
+        found = []
+        for key in self.node_keys():
+            rec = self.record(key)
+            if rec and rec.get("spec_file") == spec and rec.get("name") and rec.get("fingerprint"):
+                found.append((rec.get("updated", ""), rec))
+        names: dict[str, list[dict]] = {}
+        for updated, rec in sorted(found, key=lambda x: x[0]):
+            names.setdefault(rec["name"], []).append(
+                {"fingerprint": rec["fingerprint"], "kind": rec["kind"], "time": updated})
+        return names
 
     def spec_names(self) -> list[str]:
         return [n.removesuffix(".json") for n in self.backend.listdir("names") if n.endswith(".json")]
@@ -91,18 +218,43 @@ class Store:
     def record_names(self, spec: str, entries: dict[str, tuple[str, str]]) -> None:
         """Append ``name -> (kind, fingerprint)`` to each name's history when it changed."""
         names = self.names(spec)
-        changed = False
+        changed = f"names/{spec}.json" in self.damaged  # rewrite a damaged file with the rebuild
         for name, (kind, fp) in entries.items():
             history = names.setdefault(name, [])
             if not history or history[-1]["fingerprint"] != fp:
-                history.append({"fingerprint": fp, "kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                history.append({"fingerprint": fp, "kind": kind, "time": _now()})
                 changed = True
         if changed:
             write_json(self.backend, f"names/{spec}.json", names)
+            self.damaged.pop(f"names/{spec}.json", None)
+
+    # ---- latest plans (what gc must keep even before any name points there) -------------
+    def record_plan(self, spec: str, keys: list[str]) -> None:
+        key = f"plans/{spec}.json"
+        try:
+            if (read_json(self.backend, key, dict) or {}).get("keys") == sorted(keys):
+                return  # a no-op run rewrites nothing
+        except DamagedFile:
+            pass
+        write_json(self.backend, key, {"time": _now(), "keys": sorted(keys)})
+
+    def planned_keys(self) -> set[str]:
+        keys = set()
+        for name in self.backend.listdir("plans"):
+            try:
+                plan = read_json(self.backend, f"plans/{name}", dict) or {}
+            except DamagedFile as exc:
+                self.damaged[f"plans/{name}"] = str(exc)
+                continue
+            keys.update(k for k in plan.get("keys", []) if isinstance(k, str))
+        return keys
 
     # ---- arrays (zarr, imported only when data is touched) ------------------------------
-    def write_array(self, key: str, data, chunks: tuple[int, ...] | None = None) -> None:
+    def write_array(self, key: str, data, chunks: tuple[int, ...] | None = None) -> dict:
+        """Write an array (every chunk, even all-zero ones); returns its checksum manifest."""
         import zarr
+
+        from .integrity import array_manifest
 
         if chunks is None:
             rows = max(1, min(len(data), max(1, (4 << 20) // max(1, data[:1].nbytes))))
@@ -112,14 +264,51 @@ class Store:
         extra = {"compressors": None} if data.dtype.kind == "f" else {}
         zarr.create_array(
             store=self.url, name=key, data=data, chunks=chunks, overwrite=True, zarr_format=3,
-            **extra,
+            config={"write_empty_chunks": True}, **extra,
         )
+        self.written[key] = array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
+        return self.written[key]
+
+    def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
+        """Manifests of a node's named arrays (centroids, ...) for its commit: the record's,
+        updated by the writes made since (which are consumed)."""
+        arrays = dict((record or {}).get("arrays") or {})
+        for k in [k for k in self.written if k.startswith(f"{key}/")]:
+            arrays[k.removeprefix(f"{key}/")] = self.written.pop(k)
+        return arrays
+
+    def damaged_arrays(self, key: str, record: dict | None) -> str | None:
+        """First missing/resized file of a node's named arrays (sizes only, for planning)."""
+        from .integrity import size_problems
+
+        for name, manifest in ((record or {}).get("arrays") or {}).items():
+            problems = size_problems(self.backend, f"{key}/{name}", manifest)
+            if problems:
+                return f"{self.url}/{key}/{name}/{problems[0]}; the node will be recomputed"
+        return None
 
     def read_array(self, key: str):
+        """Open a zarr array; a node's named array is first checked against its commit."""
         import zarr
 
+        from .integrity import DamagedData, check_files
+
+        node, _, name = key.partition("/")[2].partition("/")
+        node = f"nodes/{node}"
+        manifest = ((self.record(node) or {}).get("arrays") or {}).get(name)
+        if key.startswith("nodes/") and manifest is not None:
+            problem = check_files(self.backend, key, manifest, list(manifest["files"]))
+            if problem:
+                rec = self.record(node) or {}
+                raise DamagedData(f"node {rec.get('name', '?')!r} ({node}): {problem}; run "
+                                  "`ssl-graph verify --repair` then `ssl-graph run` to recompute it")
         return zarr.open_array(store=self.url, path=key, mode="r", zarr_format=3)
 
     def delete(self, key: str) -> None:
         self.backend.delete(key)
+        self.forget(key)
+
+    def forget(self, key: str) -> None:
+        """Drop what this object remembers of a node (after its files changed underneath)."""
         self._records.pop(key, None)
+        self.damaged.pop(key, None)

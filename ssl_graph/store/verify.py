@@ -1,0 +1,231 @@
+"""``ssl-graph verify``: read everything the store promises and say, per node, what is damaged.
+
+Plan-time checks are deliberately cheap (part file sizes); this is the thorough pass: every
+record and index parses and agrees with itself, every part's files match their checksums and
+decode to the recorded shape, index offsets tile their parts, other arrays decode, and training
+checkpoints have intact safetensors headers. ``repair`` never deletes data that still reads
+correctly: it drops damaged utterances from the index (the next run recomputes just those),
+marks damaged aggregate nodes incomplete, and rebuilds damaged names files from the records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .backend import DamagedFile, read_json, write_json
+from .integrity import DamagedData, check_files
+from .store import Store
+
+
+@dataclass
+class NodeCheck:
+    key: str
+    name: str = "?"
+    kind: str = "?"
+    summary: str = ""
+    problems: list[str] = field(default_factory=list)
+    #: utterances whose stored frames are unusable (dropped by repair)
+    bad_utts: set[str] = field(default_factory=set)
+    #: the record or index cannot be trusted at all; aggregate data is unusable
+    bad_record: bool = False
+    bad_index: bool = False
+    bad_data: bool = False
+    bad_checkpoint: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _examples(utts, n: int = 3) -> str:
+    utts = sorted(utts)
+    return ", ".join(utts[:n]) + (", …" if len(utts) > n else "")
+
+
+def _check_index(c: NodeCheck, rec: dict, index: dict) -> None:
+    manifests = rec.get("parts") or {}
+    by_part: dict[str, list[tuple[int, int, str]]] = {}
+    for utt, e in index.items():
+        part, s, end, version = e
+        if not utt or any(ch in utt for ch in "\t\n\r"):
+            c.problems.append(f"index holds an invalid utterance id {utt!r}")
+            c.bad_utts.add(utt)
+        if not (isinstance(s, int) and isinstance(end, int) and 0 <= s <= end
+                and isinstance(version, str) and (part is None or isinstance(part, str))):
+            c.problems.append(f"index entry of {utt!r} is malformed: {e}")
+            c.bad_utts.add(utt)
+        elif part is not None:
+            by_part.setdefault(part, []).append((s, end, utt))
+    for part, spans in by_part.items():
+        rows = (manifests.get(part) or {}).get("shape", [None])[0]
+        spans.sort()
+        prev_end = 0
+        for s, end, utt in spans:
+            if s < prev_end:
+                c.problems.append(f"{part}: utterance {utt!r} overlaps the one before it")
+                c.bad_utts.add(utt)
+            if rows is not None and end > rows:
+                c.problems.append(f"{part}: utterance {utt!r} ends at row {end}, past {rows}")
+                c.bad_utts.add(utt)
+            prev_end = max(prev_end, end)
+    if rec.get("n_utts") is not None and rec["n_utts"] != len(index):
+        c.problems.append(f"record says {rec['n_utts']} utterances, the index holds {len(index)}")
+        c.bad_index = True
+
+
+def _check_part(store: Store, c: NodeCheck, part: str, manifest: dict | None, utts: list[str]):
+    key = f"{c.key}/{part}"
+    problem = None
+    if manifest is not None:
+        problem = check_files(store.backend, key, manifest, list(manifest["files"]))
+    if problem is None:
+        try:
+            arr = store.read_array(key)
+            data = arr[...]
+            if manifest is not None and list(data.shape) != manifest["shape"]:
+                problem = f"{key} has shape {list(data.shape)}, its commit recorded {manifest['shape']}"
+        except Exception as exc:  # noqa: BLE001 - every decode failure is a finding
+            problem = f"{key} cannot be read ({type(exc).__name__}: {exc})"
+    if problem:
+        c.problems.append(f"{problem} ({len(utts)} utterances: {_examples(utts)})")
+        c.bad_utts.update(utts)
+
+
+def _safetensors_problem(raw: bytes | None, where: str) -> str | None:
+    """Header parses and its tensors fit the file (no torch needed)."""
+    if raw is None:
+        return f"{where} is missing"
+    try:
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
+                  default=0)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return f"{where} has no valid safetensors header"
+    if len(raw) - 8 - n != end:
+        return f"{where} is truncated or padded ({len(raw)} bytes, header implies {8 + n + end})"
+    return None
+
+
+def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
+    skip = {"parts", "ckpt", "zarr.json"}
+    for name in store.backend.listdir(c.key):
+        sub = f"{c.key}/{name}"
+        if name in skip or name.startswith("index-"):
+            continue
+        if name.endswith(".json"):
+            try:
+                read_json(store.backend, sub)
+            except DamagedFile as exc:
+                c.problems.append(str(exc))
+                c.bad_data = True
+        elif store.backend.exists(f"{sub}/zarr.json"):
+            try:
+                store.read_array(sub)[...]
+            except DamagedData as exc:
+                c.problems.append(str(exc).split("; run `")[0])
+                c.bad_data = True
+            except Exception as exc:  # noqa: BLE001
+                c.problems.append(f"{sub} cannot be read ({type(exc).__name__}: {exc})")
+                c.bad_data = True
+    if rec.get("weights"):
+        problem = _safetensors_problem(store.backend.read_bytes(f"{c.key}/{rec['weights']}"),
+                                       f"{c.key}/{rec['weights']}")
+        if problem:
+            c.problems.append(problem)
+            c.bad_data = True
+    if rec.get("checkpoint"):
+        for f in ("model.safetensors", "state.safetensors"):
+            where = f"{c.key}/{rec['checkpoint']}/{f}"
+            problem = _safetensors_problem(store.backend.read_bytes(where), where)
+            if problem:
+                c.problems.append(problem)
+                c.bad_checkpoint = True
+
+
+def names_by_key(store: Store) -> dict[str, str]:
+    """key -> the name some spec gives it, for nodes whose own record cannot say."""
+    from .store import node_key
+
+    out = {}
+    for spec in store.spec_names():
+        for name, history in store.names(spec).items():
+            for h in history:
+                out.setdefault(node_key(h["kind"], h["fingerprint"]), name)
+    return out
+
+
+def verify_node(store: Store, key: str, name: str = "?") -> NodeCheck:
+    c = NodeCheck(key, name=name)
+    rec = store.record(key)
+    if rec is None:
+        c.problems.append(store.damaged.get(key, f"{key} has no record"))
+        c.bad_record = True
+        return c
+    c.name, c.kind = rec.get("name", name), rec.get("kind", "?")
+    index = store.index(key, rec)
+    if key in store.damaged:
+        c.problems.append(store.damaged[key])
+        c.bad_index = True
+        return c
+    if rec.get("index"):
+        _check_index(c, rec, index)
+        manifests = rec.get("parts") or {}
+        utts_of: dict[str, list[str]] = {}
+        for u, e in index.items():
+            if isinstance(e[0], str):
+                utts_of.setdefault(e[0], []).append(u)
+        for part, utts in sorted(utts_of.items()):
+            _check_part(store, c, part, manifests.get(part), utts)
+        unchecked = [p for p in utts_of if p not in manifests]
+        c.summary = f"{len(index)} utterances in {len(utts_of)} parts" + (
+            f" ({len(unchecked)} written without checksums: decoded only)" if unchecked else "")
+    _check_aggregate(store, c, rec)
+    if not c.summary:
+        c.summary = f"status {rec.get('status', '?')}"
+    return c
+
+
+def check_names(store: Store) -> list[str]:
+    """Problems of the names files (each is rebuilt from the records by ``repair_names``)."""
+    out = []
+    for spec in store.spec_names():
+        store.names(spec)
+        if f"names/{spec}.json" in store.damaged:
+            out.append(store.damaged[f"names/{spec}.json"].split(";")[0])
+    return out
+
+
+def repair(store: Store, c: NodeCheck) -> str:
+    """Make the next run recompute exactly what is damaged; returns what was done."""
+    from .ragged import RaggedWriter
+
+    if c.bad_record:
+        store.backend.delete(f"{c.key}/zarr.json")
+        store.forget(c.key)
+        return "removed the unreadable record: the next run recomputes the node"
+    rec = store.record(c.key)
+    if c.bad_index:
+        store.write_record(c.key, {**rec, "status": "partial", "index": None, "parts": {}})
+        return "dropped the unreadable index: the next run recomputes every utterance"
+    done = []
+    if c.bad_utts:
+        writer = RaggedWriter(store, c.key, rec, store.index(c.key, rec))
+        writer.drop(sorted(c.bad_utts))
+        writer.commit(final=False)
+        done.append(f"dropped {len(c.bad_utts)} damaged utterances ({_examples(c.bad_utts)}): "
+                    "the next run recomputes just those")
+        rec = store.record(c.key)
+    if c.bad_data or c.bad_checkpoint:
+        update = {"status": "partial"}
+        if c.bad_checkpoint:
+            update.update(checkpoint=None, step=0)
+        store.write_record(c.key, {**rec, **update})
+        done.append("marked incomplete: the next run recomputes it")
+    return "; ".join(done)
+
+
+def repair_names(store: Store, spec: str) -> None:
+    write_json(store.backend, f"names/{spec}.json", store.rebuild_names(spec))
+    store.damaged.pop(f"names/{spec}.json", None)
