@@ -79,10 +79,14 @@ class Project:
 
         return make_plan(self.pipeline, self.store)
 
-    def run(self, targets: list[str] | None = None, progress: bool = False, console=None):
+    def run(self, targets: list[str] | None = None, progress: bool = False, console=None,
+            keep_going: bool = False):
+        """Compute what is stale. ``keep_going``: a failing node stops only what needs it; the
+        rest finishes, then ``RunFailed`` (holding the report) is raised."""
         from .runner import run_plan
 
-        return run_plan(self.pipeline, self.store, targets=targets, progress=progress, console=console)
+        return run_plan(self.pipeline, self.store, targets=targets, progress=progress,
+                        console=console, keep_going=keep_going)
 
 
 class NodeHandle:

@@ -8,7 +8,8 @@ import click
 
 from .cli import _console, _project, _split_ref, main
 
-_STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan"}
+_STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan", "failed": "red",
+                 "skipped": "dim"}
 
 
 def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
@@ -62,17 +63,27 @@ def plan(ctx, spec):
 @click.argument("nodes", nargs=-1)
 @click.option("--no-progress", is_flag=True, help="no progress bars")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
+@click.option("--keep-going", is_flag=True,
+              help="a failing node stops only what needs it; report failures at the end")
 @click.pass_context
-def run(ctx, spec, nodes, no_progress, quiet):
+def run(ctx, spec, nodes, no_progress, quiet, keep_going):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
     ssl-graph run specs/demo.py
     ssl-graph run specs/demo.py quality      # just `quality` and its inputs
+    ssl-graph run specs/demo.py --keep-going # finish every branch that can finish
     """
+    from .runner import RunFailed
+
     project = _project(ctx, spec)
     console = None if (quiet and no_progress) else _console()
-    report = project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
+    failed = None
+    try:
+        report = project.run(targets=list(nodes) or None, progress=not no_progress,
+                             console=console, keep_going=keep_going)
+    except RunFailed as exc:
+        report, failed = exc.report, exc
     if not quiet:
         from rich.table import Table
 
@@ -89,6 +100,9 @@ def run(ctx, spec, nodes, no_progress, quiet):
         console.print(table)
     click.echo(f"computed {len(report.computed)} of {len(report.nodes)} nodes "
                f"in {report.seconds:.2f}s")
+    if failed is not None:
+        click.echo(f"error: {failed}", err=True)
+        ctx.exit(1)
 
 
 @main.command()

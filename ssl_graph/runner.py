@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,12 +32,18 @@ class NodeRun:
     metrics: dict = field(default_factory=dict)
     #: metrics of the previous result under this name (or of the nearest stored relative)
     previous: dict = field(default_factory=dict)
+    #: seconds after the run began that this node started (computed nodes)
+    started: float | None = None
 
 
 @dataclass
 class RunReport:
     nodes: list[NodeRun]
     seconds: float
+
+    @property
+    def failed(self) -> list[NodeRun]:
+        return [n for n in self.nodes if n.status == "failed"]
 
     @property
     def computed(self) -> list[str]:
@@ -105,8 +112,46 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     return len(st.todo)
 
 
+class RunFailed(RuntimeError):
+    """``keep_going`` runs: some nodes failed; ``report`` holds what ran, failed and was skipped."""
+
+    def __init__(self, report: RunReport):
+        self.report = report
+        first = report.failed[0]
+        more = f" (+{len(report.failed) - 1} more)" if len(report.failed) > 1 else ""
+        skipped = sum(n.status == "skipped" for n in report.nodes)
+        super().__init__(f"{len(report.failed)} node(s) failed{more}: {first.name}: "
+                         f"{first.reasons[0]}; {skipped} node(s) needing them were skipped, "
+                         "everything else finished")
+
+
+def schedule(pipeline: Pipeline, states: dict[str, NodeState], todo: set[int]) -> list[NodeState]:
+    """The stale nodes in a run order: topological, and among ready nodes the cheapest
+    (``Node.cost``) first, ties in plan order, so a sub-second score never waits hours
+    behind an independent training branch."""
+    order = list(states.values())
+    pos = {st.node.fingerprint: i for i, st in enumerate(order)}
+    run = [st for st in order if id(st) in todo]
+    fps = {st.node.fingerprint for st in run}
+    waiting = {st.node.fingerprint: {n.fingerprint for n in pipeline.inputs(st.node)} & fps
+               for st in run}
+    by_fp = {st.node.fingerprint: st for st in run}
+    ready = [(st.node.cost, pos[fp], fp) for fp, st in by_fp.items() if not waiting[fp]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, _, fp = heapq.heappop(ready)
+        out.append(by_fp[fp])
+        for other, ups in waiting.items():
+            if fp in ups:
+                ups.discard(fp)
+                if not ups:
+                    heapq.heappush(ready, (by_fp[other].node.cost, pos[other], other))
+    return out
+
+
 def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
-             progress: bool = True, console=None) -> RunReport:
+             progress: bool = True, console=None, keep_going: bool = False) -> RunReport:
     t_start = time.perf_counter()
     with store.lock():
         states = make_plan(pipeline, store)
@@ -121,7 +166,6 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
         _name(store, pipeline, [st for st in states.values()
                                 if id(st) not in todo and st.record is not None
                                 and (wanted is None or st.node.fingerprint in wanted)])
-        report: list[NodeRun] = []
         bar = _progress(console) if (progress and todo) else nullcontext(None)
         with bar as prog:
             ctx = None
@@ -129,13 +173,24 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                 from .ops.base import RunContext  # ops (numpy) load only when there is work
 
                 ctx = RunContext(store=store, states=by_fp, progress=prog)
+            done: dict[str, NodeRun] = {}
             for st in states.values():
                 if id(st) not in todo:
-                    report.append(NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
-                                          metrics=(st.record or {}).get("metrics", {})))
+                    done[st.name] = NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
+                                            metrics=(st.record or {}).get("metrics", {}))
+            broken: dict[str, str] = {}  # fingerprint -> name of the failed node it needs
+            for st in schedule(pipeline, states, todo):
+                needs = [broken[n.fingerprint] for n in pipeline.inputs(st.node)
+                         if n.fingerprint in broken]
+                if needs:
+                    broken[st.node.fingerprint] = needs[0]
+                    done[st.name] = NodeRun(st.name, st.node.kind, "skipped",
+                                            reasons=[f"needs failed node {needs[0]}"])
                     continue
+                started = time.perf_counter() - t_start
                 try:
-                    report.append(_run_node(st, pipeline, ctx))
+                    done[st.name] = _run_node(st, pipeline, ctx)
+                    done[st.name].started = started
                 except BaseException as exc:
                     if store.record(st.key) is not None:  # failed part-way: gc keeps its commits
                         with contextlib.suppress(OSError):  # (never masking the node's error)
@@ -144,9 +199,18 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                         raise StoreError(
                             f"store {store.url} is full ({exc.strerror}) while writing node "
                             f"{st.name!r}; free space and rerun (finished work is kept)") from None
-                    raise
+                    if not keep_going or not isinstance(exc, Exception):
+                        raise
+                    broken[st.node.fingerprint] = st.name
+                    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    done[st.name] = NodeRun(st.name, st.node.kind, "failed", reasons=[msg])
+                    continue
                 _name(store, pipeline, [st])
-    return RunReport(nodes=report, seconds=time.perf_counter() - t_start)
+            report = [done[st.name] for st in states.values() if st.name in done]
+    result = RunReport(nodes=report, seconds=time.perf_counter() - t_start)
+    if result.failed:
+        raise RunFailed(result)
+    return result
 
 
 def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:

@@ -19,6 +19,8 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     report = Project(DEMO, store).run()
     names = {n.name for n in report.nodes if n.status == "computed"}
     assert {"quality", "it1", "quality2", "it2", "ft", "score", "scratch", "scratch_score"} <= names
+    started = {n.name: n.started for n in report.nodes}
+    assert started["quality"] < started["it1"]  # the cheap diagnostic does not wait for training
     p = Project(DEMO, store)
     for q in ("quality", "quality2"):
         assert 0 < p[q].metrics["pnmi"] < 1

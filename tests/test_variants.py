@@ -96,3 +96,46 @@ def test_a_rerun_prints_previous_and_new_metrics(workdir):
     assert res.exit_code == 0, res.output
     new = Project(workdir / "pipe.py", store)["quality"].metrics["pnmi"]
     assert f"pnmi={q1.metrics['pnmi']:.3f} → {new:.3f}" in res.output
+
+
+SPLIT_SPEC = SPEC_TEMPLATE + '''
+from ssl_graph import Alignments
+broken = ClusterQuality(labels=labels, alignments=Alignments(corpus=corpus, path="bad.tsv"))
+'''
+
+
+def test_cheap_scores_run_first_and_keep_going_finishes_independent_branches(workdir):
+    from ssl_graph.runner import RunFailed
+
+    (workdir / "pipe.py").write_text(SPLIT_SPEC.format(k=20))
+    good = (workdir / "alignments.tsv").read_text().splitlines()
+    (workdir / "bad.tsv").write_text("\n".join(good[:2]) + "\n")  # valid at plan time
+    p = Project(workdir / "pipe.py", str(workdir / "store"))
+    # make it fail at run time: the segment overruns the audio once its length is known
+    cols = good[1].split("\t")
+    (workdir / "bad.tsv").write_text(f"{good[0]}\n{cols[0]}\t0.0\t999.0\tsil\n")
+    try:
+        p.run(keep_going=True)
+        raise AssertionError("expected RunFailed")
+    except RunFailed as exc:
+        report = exc.report
+        assert "broken.alignments" in str(exc) and "segment ends at 999.000 s" in str(exc)
+    status = {n.name: n.status for n in report.nodes}
+    assert status["broken.alignments"] == "failed" and status["broken"] == "skipped"
+    assert status["quality"] == "computed" and status["labels"] == "computed"
+    res = CliRunner().invoke(main, ["--store", str(workdir / "store2"), "run",
+                                    f"{workdir}/pipe.py", "--keep-going", "--no-progress"])
+    assert res.exit_code == 1 and "error: 1 node(s) failed" in res.output
+    assert "computed 6 of 8 nodes" in res.output
+
+
+def test_schedule_runs_cheapest_ready_node_first(workdir):
+    from ssl_graph.graph.plan import make_plan
+    from ssl_graph.runner import schedule
+
+    p = Project(workdir / "pipe.py", str(workdir / "store"))
+    states = make_plan(p.pipeline, p.store)
+    order = [st.name for st in schedule(p.pipeline, states, {id(s) for s in states.values()})]
+    # the alignments check (cost 0) runs right after the corpus, before any feature work
+    assert order[:2] == ["corpus", "quality.alignments"] and order[-1] == "quality"
+    assert order.index("mfcc") < order.index("km") < order.index("labels")

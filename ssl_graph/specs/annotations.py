@@ -61,6 +61,8 @@ class PhoneMap(Component):
 class Annotation(Node):
     """A per-utterance annotation file of a corpus; fresh while its content is unchanged."""
 
+    cost = 0
+
     corpus: Corpus
     path: str = Field(description="the file (relative to the spec file)")
     unknown: Literal["error", "ignore"] = Field(
@@ -115,6 +117,7 @@ class ClusterQuality(Node):
     against each without recomputing it.
     """
 
+    cost = 0
     labels: Labels
     alignments: Alignments | None = Field(None, description="default: the corpus's alignments=")
 

@@ -93,6 +93,9 @@ class Node(Spec):
     op_version: ClassVar[int] = 1
     #: per-utterance nodes store ragged arrays and are computed incrementally per utterance
     per_utterance: ClassVar[bool] = False
+    #: scheduling hint, not a promise: among nodes whose inputs are ready, cheaper ranks run
+    #: first, so diagnostics (0: scores, annotations) never wait behind training (4)
+    cost: ClassVar[int] = 1
 
     @cached_property
     def fingerprint(self) -> str:

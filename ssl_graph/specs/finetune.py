@@ -76,6 +76,7 @@ class FineTune(Node):
     """
 
     op_version = 1
+    cost = 4
 
     pretrained: Pretrain | None = Field(None, description="None = train the architecture from scratch")
     model: SSLModel | None = Field(None, description="architecture (default: pretrained.model)")
@@ -208,6 +209,7 @@ class ASRScore(Node):
     """
 
     op_version = 1
+    cost = 0
 
     model: FineTune
     metrics: tuple[Metric, ...] | None = Field(None, description="None = every metric the units allow")

@@ -17,6 +17,7 @@ class LayerFeatures(Node):
     """
 
     per_utterance = True
+    cost = 3
 
     model: Pretrain
     layer: int = Field(ge=0)

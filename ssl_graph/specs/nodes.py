@@ -124,6 +124,7 @@ class KMeans(Node):
     ``refit_on_growth=True`` to refit whenever utterances are added.
     """
 
+    cost = 2
     features: FeatureNode
     k: int = Field(100, ge=2)
     fit_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of frames to fit on")

@@ -69,6 +69,7 @@ class Pretrain(Node):
     """
 
     op_version = 1
+    cost = 4
 
     corpus: Corpus
     model: SSLModel
