@@ -139,3 +139,23 @@ def test_schedule_runs_cheapest_ready_node_first(workdir):
     # the alignments check (cost 0) runs right after the corpus, before any feature work
     assert order[:2] == ["corpus", "quality.alignments"] and order[-1] == "quality"
     assert order.index("mfcc") < order.index("km") < order.index("labels")
+
+
+def test_gc_after_a_comparison_keeps_both_variants_and_says_what_it_removes(workdir):
+    from .conftest import write_spec
+
+    store = str(workdir / "store")
+    Project(workdir / "pipe.py", store).run()
+    (workdir / "pipe_k30.py").write_text(SPEC_TEMPLATE.format(k=30))
+    Project(workdir / "pipe_k30.py", store).run()
+    runner = CliRunner()
+    res = runner.invoke(main, ["--store", store, "gc"])
+    assert res.exit_code == 0 and "freed 0.00 MB in 0 items" in res.output, res.output
+    for spec in ("pipe.py", "pipe_k30.py"):  # both variants still fresh
+        assert not any(st.stale for st in Project(workdir / spec, store).plan().values())
+    write_spec(workdir, k=21)  # supersede pipe.py's km (and what follows)
+    Project(workdir / "pipe.py", store).run()
+    res = runner.invoke(main, ["--store", store, "gc", "--dry-run"], terminal_width=250)
+    assert res.exit_code == 0
+    assert "pipe.py:km (no name or plan points to it any more)" in res.output, res.output
+    assert "pipe_k30.py" not in res.output

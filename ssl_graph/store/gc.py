@@ -20,6 +20,12 @@ from .store import Store, node_key
 @dataclass
 class GCReport:
     removed: list[tuple[str, int]] = field(default_factory=list)  # (key, bytes)
+    #: key -> what it belonged to, e.g. "demo.py:km2 (superseded result)"
+    owners: dict[str, str] = field(default_factory=dict)
+
+    def add(self, key: str, size: int, what: str) -> None:
+        self.removed.append((key, size))
+        self.owners[key] = what
 
     @property
     def bytes(self) -> int:
@@ -58,7 +64,8 @@ def _garbage(store: Store, keep: int) -> GCReport:
     live = live_keys(store, keep)
     for key in store.node_keys():
         if key not in live:
-            report.removed.append((key, store.backend.size(key)))
+            report.add(key, store.backend.size(key), f"{_owner(store, key)} (no name or plan "
+                       "points to it any more)")
             continue
         rec = store.record(key)
         if rec is None:
@@ -68,14 +75,26 @@ def _garbage(store: Store, keep: int) -> GCReport:
             continue
         for name in store.backend.listdir(key):
             if name.startswith("index-") and name != rec.get("index"):
-                report.removed.append((f"{key}/{name}", store.backend.size(f"{key}/{name}")))
+                report.add(f"{key}/{name}", store.backend.size(f"{key}/{name}"),
+                           f"{_owner(store, key)} (superseded index)")
         current_ckpt = (rec.get("checkpoint") or "").removeprefix("ckpt/")
         for name in store.backend.listdir(f"{key}/ckpt"):  # superseded training checkpoints
             if name != current_ckpt:
                 k = f"{key}/ckpt/{name}"
-                report.removed.append((k, store.backend.size(k)))
+                report.add(k, store.backend.size(k), f"{_owner(store, key)} (old checkpoint)")
         for name in store.backend.listdir(f"{key}/parts"):
             if name != "zarr.json" and f"parts/{name}" not in used_parts:
                 k = f"{key}/parts/{name}"
-                report.removed.append((k, store.backend.size(k)))
+                report.add(k, store.backend.size(k), f"{_owner(store, key)} (unreferenced part)")
     return report
+
+
+def _owner(store: Store, key: str) -> str:
+    """``spec.py:name`` of the run that wrote a node, from its record (damaged: the key)."""
+    try:
+        rec = store.record(key) or {}
+    except Exception:  # a torn record still gets collected; say what it was
+        rec = {}
+    if not isinstance(rec, dict) or not rec.get("name"):
+        return key.removeprefix("nodes/")
+    return f"{rec.get('spec_file', '?')}.py:{rec['name']}"
