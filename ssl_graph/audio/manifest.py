@@ -14,13 +14,17 @@ from pathlib import Path
 
 from ..formats.tsv import read_rows
 from ..specs.base import SpecError
+from .segment import AudioSegment
 
 
 @dataclass(frozen=True)
 class Utterance:
     utt: str
-    path: Path
+    #: a file, or an ``AudioSegment`` (a time range of one); ``audio/io.py`` reads either
+    path: Path | AudioSegment
     identity: str
+    #: from the layout or ``Corpus(speakers=...)``; None = unknown (splits use the utterance id)
+    speaker: str | None = None
 
 
 @dataclass
@@ -39,19 +43,32 @@ def file_identity(path: Path, mode: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def source_identity(source: Path | AudioSegment, mode: str) -> str:
+    """A file's identity; a segment's is its recording's plus the time range."""
+    if isinstance(source, AudioSegment):
+        return f"{file_identity(source.file, mode)}@{source.start!r}-{source.end!r}"
+    return file_identity(source, mode)
+
+
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     """List a Corpus node's utterances with identities; errors name the node and the path."""
     root = corpus.path(corpus.root)
-    if corpus.manifest is not None:
+    speakers: dict[str, str] = {}
+    if corpus.layout != "files":
+        from ..formats.layouts import read_layout
+
+        pairs, speakers = read_layout(corpus, name)
+    elif corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
             raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
         pairs = []
         for _, cols in read_rows(mpath, "manifest", 2)[1]:
             p = Path(cols[1])
-            pairs.append((cols[0], p if p.is_absolute() else root / p))
+            base = root if root is not None else mpath.parent
+            pairs.append((cols[0], p if p.is_absolute() else base / p))
     else:
-        if not root.is_dir():
+        if root is None or not root.is_dir():
             raise SpecError(
                 f"{name}: audio directory {corpus.root!r} does not exist (looked at {root}); "
                 "fix Corpus(root=...) — relative paths are relative to the spec file"
@@ -63,6 +80,10 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
         if not pairs:
             raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
+    if corpus.speakers is not None:
+        from ..formats.layouts import read_speakers
+
+        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
     manifest = Manifest()
     for utt, path in pairs:
         if utt in manifest.utts:
@@ -71,11 +92,18 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
                 "utterance ids must be unique"
             )
         try:
-            ident = file_identity(path, corpus.identity)
+            ident = source_identity(path, corpus.identity)
         except FileNotFoundError:
             raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
-        manifest.utts[utt] = Utterance(utt, path, ident)
+        manifest.utts[utt] = Utterance(utt, path, ident, speakers.get(utt))
     return manifest
+
+
+def _existing(corpus, rel: str, name: str) -> Path:
+    p = corpus.path(rel)
+    if not p.is_file():
+        raise SpecError(f"{name}: file {rel!r} not found (looked at {p})")
+    return p
 
 
 def glob_escape(path: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..audio.manifest import Manifest, file_identity, scan_corpus
+from ..audio.manifest import Manifest, scan_corpus
 from ..specs.annotations import Alignments, Annotation
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
@@ -163,14 +163,15 @@ class Planner:
         now, so a bad row fails the plan. The data version is the file's content hash: touching
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
         from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
+        from ..formats.readers import annotation_identity
 
         node = st.node
         corpus = self.states[node.corpus.fingerprint]
         path = node.file()
         what = type(node).__name__.lower()
-        if not path.is_file():
+        if not path.exists():
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
-        ident = file_identity(path, "stat")
+        ident = annotation_identity(node, "stat")
         st.input_version = digest(node.fingerprint, ident, corpus.data_version)
         rec = st.record
         if rec is not None and rec.get("status") == "complete" \
@@ -182,7 +183,7 @@ class Planner:
             check_ends(node, st.payload, self.known_seconds(corpus))
         else:
             st.payload = parse_transcripts(node, corpus.expected)
-        st.data_version = digest(node.fingerprint, file_identity(path, "hash"))
+        st.data_version = digest(node.fingerprint, annotation_identity(node, "hash"))
         st.stale = True
         if rec is None:
             st.reasons = self._new_reasons(st)
