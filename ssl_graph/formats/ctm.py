@@ -26,9 +26,17 @@ def alignment_rows(path: Path) -> list[tuple[str, str, float, float, str]]:
         try:
             begin, dur = float(cols[2]), float(cols[3])
         except ValueError:
-            if not out:  # a header row
-                continue
+            if not out and not _is_number(cols[2]) and not _is_number(cols[3]):
+                continue  # a header row: both time columns are words
             raise SpecError(f"{where}: CTM begin and duration must be numbers, got "
                             f"{cols[2]!r} {cols[3]!r}") from None
         out.append((where, cols[0], begin, begin + dur, cols[4]))
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
