@@ -42,7 +42,7 @@ def read_layout(corpus, name: str) -> tuple[list[tuple[str, object]], dict[str, 
         from .lhotse import list_manifests
 
         sup = corpus.path(corpus.supervisions) if corpus.supervisions else None
-        return list_manifests(where, sup, root)
+        return list_manifests(where, sup, root if root is not None else corpus.path("."))
     raise SpecError(f"{name}: unknown layout {layout!r}")
 
 

@@ -128,13 +128,16 @@ class Corpus(Node):
     @classmethod
     def lhotse(cls, manifest: str, supervisions: str | None = None, root: str | None = None,
                **fields) -> "Corpus":
-        """Lhotse manifests (read with lhotse itself, ``pip install ssl_graph[lhotse]``): a
-        cuts manifest, or a recordings manifest with optional supervisions (each supervision
-        becomes an utterance: a time range of its recording). Supervision texts become the
-        transcripts (``Transcripts(format="lhotse")``), their speakers the speakers."""
+        """Lhotse manifests (JSONL, gzipped or not): a cuts manifest (file name containing
+        "cut"), or a recordings manifest with optional supervisions (each supervision becomes
+        an utterance: a time range of its recording). Supervision texts become the transcripts
+        (``Transcripts(format="lhotse")``), their speakers the speakers. Relative audio paths
+        resolve against ``root`` (default: the spec file's directory)."""
         corpus = cls(layout="lhotse", manifest=manifest, supervisions=supervisions, root=root,
                      **fields)
         texts = supervisions if supervisions is not None else manifest
+        if supervisions is None and "cut" not in Path(manifest).name:
+            return corpus  # recordings alone carry no texts
         return corpus._with_found(transcripts=(texts, "lhotse"))
 
     def _with_found(self, **shorthands: tuple[str, str]) -> "Corpus":

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from ssl_graph.api import Project
 from ssl_graph.audio.annotations import read_alignments, read_transcripts
@@ -60,3 +61,21 @@ def stored_texts(project: Project, name: str) -> dict[str, str]:
 def stored_segments(project: Project, name: str) -> dict[str, list[tuple[float, float, str]]]:
     aset = read_alignments(project.store, project[name].key)
     return {u: aset.segments(u) for u in aset.utts}
+
+
+def long_recordings(d: Path, utts: list[str], per_recording: int = 3):
+    """Concatenate plain utterances (with 0.25 s pauses) into FLAC files d/long/<reco>.flac;
+    returns the recording ids and (utt, reco, start s, end s) of each utterance in them."""
+    (d / "long").mkdir()
+    recordings, segments = [], []
+    for r in range(0, len(utts), per_recording):
+        reco = f"rec{r // per_recording}"
+        waves, t = [], 0
+        for u in utts[r:r + per_recording]:
+            w, sr = sf.read(d / "plain" / "wav" / f"{u}.flac", dtype="int16")
+            segments.append((u, reco, t / sr, (t + len(w)) / sr))
+            waves += [w, np.zeros(sr // 4, np.int16)]
+            t += len(w) + sr // 4
+        sf.write(d / "long" / f"{reco}.flac", np.concatenate(waves), sr, subtype="PCM_16")
+        recordings.append(reco)
+    return recordings, segments

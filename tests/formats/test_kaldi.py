@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from ssl_graph import Corpus, SpecError
 from ssl_graph.audio.manifest import scan_corpus
 
-from .helpers import assert_same_mfcc, demo_texts, plain_corpus, run_spec, stored_texts
-
-
-def _long_recordings(d, utts, per_recording=3):
-    """Concatenate demo utterances into long FLAC recordings; return segments rows."""
-    (d / "long").mkdir()
-    rows, recos = [], []
-    for r in range(0, len(utts), per_recording):
-        reco = f"rec{r // per_recording}"
-        waves, t = [], 0
-        for u in utts[r:r + per_recording]:
-            w, sr = sf.read(d / "plain" / "wav" / f"{u}.flac", dtype="int16")
-            gap = np.zeros(sr // 4, np.int16)  # silence between utterances, as in a session
-            rows.append(f"{u} {reco} {t / sr:.6f} {(t + len(w)) / sr:.6f}")
-            waves += [w, gap]
-            t += len(w) + len(gap)
-        sf.write(d / "long" / f"{reco}.flac", np.concatenate(waves), sr, subtype="PCM_16")
-        recos.append(f"{reco} long/{reco}.flac")
-    return recos, rows
+from .helpers import (
+    assert_same_mfcc,
+    demo_texts,
+    long_recordings,
+    plain_corpus,
+    run_spec,
+    stored_texts,
+)
 
 
 def test_segments_cut_long_recordings_back_into_the_plain_utterances(tmp_path):
     utts = plain_corpus(tmp_path, 5)
-    recos, seg_rows = _long_recordings(tmp_path, utts)
+    recordings, segments = long_recordings(tmp_path, utts)
+    recos = [f"{reco} long/{reco}.flac" for reco in recordings]
+    seg_rows = [f"{u} {reco} {s:.6f} {e:.6f}" for u, reco, s, e in segments]
     data = tmp_path / "data" / "train"
     data.mkdir(parents=True)
     (data / "wav.scp").write_text("\n".join(recos) + "\n")
