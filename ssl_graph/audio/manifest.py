@@ -68,7 +68,10 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             base = root if root is not None else mpath.parent
             pairs.append((cols[0], p if p.is_absolute() else base / p))
     else:
-        if root is None or not root.is_dir():
+        if root is None:
+            raise SpecError(f"{name}: set Corpus(root=...) to a directory of audio, or "
+                            "manifest=... to a TSV 'utt<TAB>path'")
+        if not root.is_dir():
             raise SpecError(
                 f"{name}: audio directory {corpus.root!r} does not exist (looked at {root}); "
                 "fix Corpus(root=...) — relative paths are relative to the spec file"
