@@ -211,10 +211,7 @@ def test_timit_folding_maps_61_to_39_phones():
     assert set(TIMIT_61_TO_39) <= set(TIMIT_61)
 
 
-TIMIT_61 = (
-    "iy ih eh ey ae aa aw ay ah ao oy ow uh uw ux er ax ix axr ax-h jh ch b d g p t k dx s sh z "
-    "zh f th v dh m n ng em nx en eng l r w y hh hv el bcl dcl gcl pcl tcl kcl q pau epi h#"
-).split()
+TIMIT_61 = ["iy", "ih", "eh", "ey", "ae", "aa", "aw", "ay", "ah", "ao", "oy", "ow", "uh", "uw", "ux", "er", "ax", "ix", "axr", "ax-h", "jh", "ch", "b", "d", "g", "p", "t", "k", "dx", "s", "sh", "z", "zh", "f", "th", "v", "dh", "m", "n", "ng", "em", "nx", "en", "eng", "l", "r", "w", "y", "hh", "hv", "el", "bcl", "dcl", "gcl", "pcl", "tcl", "kcl", "q", "pau", "epi", "h#"]
 
 
 def test_one_labels_cache_scored_against_two_phone_sets(three):

@@ -43,11 +43,15 @@ def file_identity(path: Path, mode: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def source_identity(source: Path | AudioSegment, mode: str) -> str:
-    """A file's identity; a segment's is its recording's plus the time range."""
-    if isinstance(source, AudioSegment):
-        return f"{file_identity(source.file, mode)}@{source.start!r}-{source.end!r}"
-    return file_identity(source, mode)
+def source_identity(source: Path | AudioSegment, mode: str, seen: dict | None = None) -> str:
+    """A file's identity; a segment's is its recording's plus the time range (``seen`` caches
+    recordings' identities, so hashing a long recording happens once, not once per segment)."""
+    if not isinstance(source, AudioSegment):
+        return file_identity(source, mode)
+    seen = {} if seen is None else seen
+    if source.file not in seen:
+        seen[source.file] = file_identity(source.file, mode)
+    return f"{seen[source.file]}@{source.start!r}-{source.end!r}"
 
 
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:
@@ -61,12 +65,15 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     elif corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
-            raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
+            what = "is a directory, not a TSV file" if mpath.is_dir() else "not found"
+            raise SpecError(f"{name}: manifest {corpus.manifest!r} {what} (looked at {mpath})")
         pairs = []
         for _, cols in read_rows(mpath, "manifest", 2)[1]:
             p = Path(cols[1])
             base = root if root is not None else mpath.parent
             pairs.append((cols[0], p if p.is_absolute() else base / p))
+        if not pairs:
+            raise SpecError(f"{name}: manifest {mpath} lists no utterances ('utt<TAB>path' rows)")
     else:
         if root is None:
             raise SpecError(f"{name}: set Corpus(root=...) to a directory of audio, or "
@@ -82,22 +89,42 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             rel = os.path.relpath(f, root)
             pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
         if not pairs:
-            raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
+            raise SpecError(
+                f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
+                "(e.g. '**/*.wav' for nested folders)"
+            )
     if corpus.speakers is not None:
         from ..formats.layouts import read_speakers
 
         speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
-    manifest = Manifest()
+    manifest, seen = Manifest(), {}
     for utt, path in pairs:
+        file = path.file if isinstance(path, AudioSegment) else path
+        check_utt_id(utt, path, name)
         if utt in manifest.utts:
             raise SpecError(
                 f"{name}: utterance id {utt!r} appears twice ({manifest.utts[utt].path} and {path}); "
                 "utterance ids must be unique"
             )
         try:
-            ident = source_identity(path, corpus.identity)
+            ident = source_identity(path, corpus.identity, seen)
         except FileNotFoundError:
-            raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
+            raise SpecError(
+                f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
+                "the corpus"
+            ) from None
+        except OSError as exc:  # a directory under identity="hash", no permission, ...
+            if not file.is_dir():
+                raise SpecError(
+                    f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
+                    "permissions or drop it from the corpus"
+                ) from None
+            ident = ""
+        if not file.is_file():
+            raise SpecError(
+                f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
+                "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
+            )
         manifest.utts[utt] = Utterance(utt, path, ident, speakers.get(utt))
     return manifest
 
@@ -107,6 +134,26 @@ def _existing(corpus, rel: str, name: str) -> Path:
     if not p.is_file():
         raise SpecError(f"{name}: file {rel!r} not found (looked at {p})")
     return p
+
+
+def check_utt_id(utt: str, path: Path, name: str) -> None:
+    """Utterance ids name store entries and exported files: no control characters (a tab or
+    newline would break every TSV written from them), no absolute or ``..`` paths."""
+    bad = next((c for c in utt if ord(c) < 32 or ord(c) == 127), None)
+    why = None
+    if not utt.strip():
+        why = "is empty"
+    elif bad is not None:
+        why = f"contains the control character {bad!r}"
+    elif utt.startswith(("/", "\\")) or (utt[:1].isalpha() and utt[1:3] in (":/", ":\\")):
+        why = "is an absolute path"
+    elif any(part in (".", "..", "") for part in utt.replace("\\", "/").split("/")):
+        why = "has a '.', '..' or empty path component"
+    if why:
+        raise SpecError(
+            f"{name}: utterance id {utt!r} (file {str(path)!r}) {why}; rename the file or fix its id in "
+            "the manifest"
+        )
 
 
 def glob_escape(path: str) -> str:

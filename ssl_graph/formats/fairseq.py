@@ -7,6 +7,7 @@ directory corpus names it), so the same audio gets the same id either way.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from ..specs.base import SpecError
@@ -38,8 +39,10 @@ def read_manifest(tsv: Path, root: Path | None = None) -> list[tuple[str, str, P
 
 
 def utt_id(relpath: str) -> str:
-    stem = relpath.rsplit(".", 1)[0] if "." in relpath.rsplit("/", 1)[-1] else relpath
-    return stem.replace("\\", "/")
+    """``./spk/a.flac`` → ``spk/a``."""
+    path = posixpath.normpath(relpath.replace("\\", "/"))
+    stem, ext = posixpath.splitext(path)
+    return stem if ext else path
 
 
 def label_rows(path: Path, tsv: Path, kind: str) -> list[tuple[str, str, str]]:

@@ -29,7 +29,7 @@ def read_text_lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as exc:
                 raise SpecError(
                     f"{path}:{lineno}: {what} is not UTF-8 (byte {raw[exc.start]:#04x} at column "
-                    f"{exc.start + 1}); convert it, e.g. iconv -f latin1 -t utf-8"
+                    f"{exc.start + 1}); re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
                 ) from None
             yield lineno, line.rstrip("\r\n")
 

@@ -52,7 +52,7 @@ class ClusterQualityOp(AggregateOp):
             joint += joint_counts(np.concatenate(ys), np.concatenate(zs), len(phones), k)
             ctx.advance(task, len(batch))
         metrics = cluster_quality(joint)
-        ctx.store.write_array(f"{st.key}/joint", joint)
+        ctx.write_array(st, "joint", joint)
         return {
             "metrics": {k_: float(v) for k_, v in metrics.items()},
             "phones": phones, "k": k, "n_utts": len(utts), "utts_without_alignment": missing,

@@ -61,7 +61,7 @@ class Split(Component):
     by: Literal["utterance", "speaker"] = Field(
         "utterance", description="hash utterance ids, or speaker ids (speaker-disjoint sets)")
     labeled_minutes: float | None = Field(10.0, gt=0.0, description="None = all non-test")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _fractions(self):
@@ -120,7 +120,7 @@ class FineTune(Node):
     activation_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     clip_norm: float = Field(0.0, ge=0.0, description="0 = no clipping (fairseq FT default)")
     batch_seconds: float = Field(1600.0, gt=0.0, description="padded audio seconds per update")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
     precision: Literal["auto", "fp32", "bf16"] = runtime(
         "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")

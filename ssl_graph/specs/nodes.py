@@ -66,7 +66,7 @@ class Corpus(Node):
     transcripts_format: str = Field("tsv", description="format of transcripts= (Transcripts.format)")
     alignments_format: str = Field("tsv", description="format of alignments= (Alignments.format)")
     speakers: str | None = Field(None, description="TSV 'utt<TAB>speaker' (not fingerprinted)")
-    sample_rate: int = 16000
+    sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
         "stat", description="'stat' = size+mtime (fast); 'hash' = content sha256 (robust)"
@@ -163,7 +163,7 @@ class MFCC(Node):
     per_utterance = True
     corpus: Corpus
     deltas: Literal[0, 1, 2] = Field(2, description="append Δ (1) or Δ and ΔΔ (2)")
-    workers: int = runtime(1, description="parallel worker processes")
+    workers: int = runtime(1, description="parallel worker processes", ge=1)
 
     @property
     def frame_rate(self) -> float:
@@ -186,6 +186,11 @@ class MFCC(Node):
     def hop_samples(self) -> int:
         return 160
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio with one frame; shorter utterances are refused (see ``ops/base.py``)."""
+        return self.window_samples
+
 
 if TYPE_CHECKING:
     from .layer_features import LayerFeatures
@@ -206,7 +211,7 @@ class KMeans(Node):
     features: FeatureNode
     k: int = Field(100, ge=2)
     fit_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of frames to fit on")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     algorithm: Literal["lloyd", "minibatch"] = "lloyd"
     max_iter: int = Field(100, ge=1)
     n_init: int = Field(1, ge=1)
@@ -227,7 +232,7 @@ class Labels(Node):
     features: FeatureNode | None = Field(
         None, description="features to label (default: the ones k-means was fit on)"
     )
-    batch_frames: int = runtime(65536, description="frames per assignment batch")
+    batch_frames: int = runtime(65536, description="frames per assignment batch", ge=1)
 
     def extra_inputs(self) -> list[tuple[str, Node]]:
         return [("kmeans.features", self.kmeans.features)] if self.features is None else []
