@@ -73,3 +73,31 @@ def test_speakers_tsv_names_speakers_with_its_header_detected(tmp_path):
                                   speakers=str(tmp_path / "spk.tsv")))
     assert [manifest.utts[u].speaker for u in utts] == \
         [f"voice-{utts[0].split('-')[0]}", f"voice-{utts[1].split('-')[0]}", None]
+
+
+def test_finetune_on_a_librispeech_tree_holds_test_speakers_apart(tmp_path):
+    """End to end: the layout's speakers and transcripts reach FineTune's split and vocabulary."""
+    from ssl_graph.api import Project
+    from ssl_graph.store.backend import read_json
+
+    from .test_trees import _librispeech
+
+    utts = plain_corpus(tmp_path, 10)
+    ids = _librispeech(tmp_path, utts)
+    (tmp_path / "p.py").write_text(
+        "from ssl_graph import Corpus, Split\n"
+        "from ssl_graph.presets import finetune_from_scratch\n"
+        "from ssl_graph.specs.components import wav2vec2_model\n"
+        "corpus = Corpus.librispeech('LibriSpeech/dev-clean')\n"
+        "ft = finetune_from_scratch(wav2vec2_model('tiny'), corpus, size='tiny', steps=2,\n"
+        "    labeled_minutes=None, batch_seconds=8.0, checkpoint_every=2,\n"
+        "    split=Split(by='speaker', test_fraction=0.4, labeled_minutes=None, seed=3))\n")
+    project = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    project.run(["ft"])
+    split = read_json(project.store.backend, f"{project['ft'].key}/split.json")
+    speaker = {k: k.split("-")[0] for k in ids}
+    test, labeled = {speaker[u] for u in split["test"]}, {speaker[u] for u in split["labeled"]}
+    assert test and labeled and not test & labeled
+    assert split["test"] == held_apart(ids, project.pipeline.node("ft").split, speaker)
+    assert project.pipeline.node("ft").transcripts.format == "librispeech"
+    assert project["ft"].record["n_labeled"] == len(split["labeled"]) > 0
