@@ -143,8 +143,9 @@ class Planner:
     # ---- aggregate nodes ----------------------------------------------------------------
     def _plan_aggregate(self, st: NodeState) -> None:
         ins = self._inputs(st.node)
+        speakers = self._speaker_version(st.node)
         st.input_version = digest(
-            st.node.fingerprint, [(s.node.fingerprint, s.data_version) for s in ins]
+            st.node.fingerprint, [(s.node.fingerprint, s.data_version) for s in ins], *speakers
         )
         st.data_version = st.input_version
         rec = st.record
@@ -155,8 +156,18 @@ class Planner:
             st.stale, st.reasons = True, [f"incomplete{at} (interrupted run)"]
         elif rec.get("input_version") != st.input_version:
             st.stale = True
-            moved = self._changed_inputs(st) or ["inputs"]
-            st.reasons = [f"upstream changed: {', '.join(moved)}"]
+            moved = self._changed_inputs(st)
+            st.reasons = [f"upstream changed: {', '.join(moved)}" if moved else
+                          "speakers changed (split by speaker)" if speakers else
+                          "upstream changed: inputs"]
+
+    def _speaker_version(self, node: Node) -> list[str]:
+        """A split by speaker reads the corpus's speaker map, which the audio versions do not
+        cover: only such a node gets a version of it (every other input version is unchanged)."""
+        if getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
+            return []
+        manifest = self.states[node.corpus.fingerprint].manifest
+        return [digest(sorted((u, m.speaker or "") for u, m in manifest.utts.items()))]
 
     def _plan_annotation(self, st: NodeState) -> None:
         """Fresh while the file and the corpus's utterances are unchanged; else parsed and checked

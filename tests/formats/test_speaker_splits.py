@@ -101,3 +101,28 @@ def test_finetune_on_a_librispeech_tree_holds_test_speakers_apart(tmp_path):
     assert split["test"] == held_apart(ids, project.pipeline.node("ft").split, speaker)
     assert project.pipeline.node("ft").transcripts.format == "librispeech"
     assert project["ft"].record["n_labeled"] == len(split["labeled"]) > 0
+
+
+def test_editing_speakers_restales_only_the_speaker_split(tmp_path):
+    from ssl_graph.api import Project
+
+    utts = plain_corpus(tmp_path, 8)
+    spk = tmp_path / "spk.tsv"
+    spk.write_text("".join(f"{u}\t{u.split('-')[0]}\n" for u in utts))
+    (tmp_path / "p.py").write_text(
+        "from ssl_graph import Corpus, MFCC, Split\n"
+        "from ssl_graph.presets import finetune_from_scratch\n"
+        "from ssl_graph.specs.components import wav2vec2_model\n"
+        "corpus = Corpus(root='plain/wav', transcripts='plain/transcripts.tsv', "
+        "speakers='spk.tsv')\n"
+        "mfcc = MFCC(corpus=corpus)\n"
+        "kw = dict(size='tiny', steps=1, labeled_minutes=None, batch_seconds=8.0)\n"
+        "by_spk = finetune_from_scratch(wav2vec2_model('tiny'), corpus, **kw,\n"
+        "    split=Split(by='speaker', test_fraction=0.3, labeled_minutes=None))\n"
+        "by_utt = by_spk.with_(split=Split(test_fraction=0.3, labeled_minutes=None))\n")
+    project = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    project.run()
+    assert not any(st.stale for st in project.plan().values())
+    spk.write_text("".join(f"{u}\tone-voice\n" for u in utts))
+    stale = {name: st.reasons for name, st in project.plan().items() if st.stale}
+    assert stale == {"by_spk": ["speakers changed (split by speaker)"]}
