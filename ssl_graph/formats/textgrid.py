@@ -71,7 +71,7 @@ class _Tokens:
 def read_tiers(path: Path) -> dict[str, list[tuple[int, float, float, str]]]:
     """Interval tiers by name: [(line, start, end, text)]; point tiers are skipped."""
     tok = _Tokens(path, decode(path))
-    if tok.next("str") != "ooTextFile" or tok.next("str") != "TextGrid":
+    if not tok.next("str").startswith("ooTextFile") or tok.next("str") != "TextGrid":
         raise SpecError(f"{path}:1: not a Praat TextGrid (expected File type = \"ooTextFile\", "
                         "Object class = \"TextGrid\")")
     tok.next("num"), tok.next("num")

@@ -35,7 +35,7 @@ def _long_textgrid(segs, xmax):
 
 
 def _short_textgrid(segs, xmax):
-    out = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "0", str(xmax),
+    out = ['File type = "ooTextFile short"', 'Object class = "TextGrid"', "", "0", str(xmax),
            "<exists>", "1", '"IntervalTier"', '"phones"', "0", str(xmax), str(len(segs))]
     for s, e, p in segs:
         out += [str(s), str(e), f'"{p}"']
