@@ -17,7 +17,9 @@ LAB = Labels(kmeans=KM)
 # a different valid value for every field of every node kind
 ALTERNATIVES = {
     Corpus: dict(root="other", glob="*.wav", manifest="m.tsv", transcripts="t2.tsv",
-                 alignments="a2.tsv", sample_rate=8000, resample=True, identity="hash"),
+                 alignments="a2.tsv", sample_rate=8000, resample=True, identity="hash",
+                 layout="kaldi", supervisions="s.jsonl", transcripts_format="kaldi_text",
+                 alignments_format="ctm", speakers="spk.tsv"),
     MFCC: dict(corpus=CORPUS.with_(root="x"), deltas=1, workers=4),
     KMeans: dict(features=MF.with_(deltas=0), k=11, fit_fraction=0.5, seed=1,
                  algorithm="minibatch", max_iter=7, n_init=2, tol=0.1, batch_size=5,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..formats.annotation_tsv import alignment_rows, transcript_rows
+from ..formats.readers import alignment_rows, transcript_rows
 from ..specs.base import SpecError
 from ..store.backend import read_json, write_json
 
@@ -22,8 +22,8 @@ class AlignmentSet:
 
     phones: list[str]
     utts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    #: utt → line of its last row (for errors found after parsing, e.g. past the audio's end)
-    last_line: dict[str, int] = field(default_factory=dict)
+    #: utt → ``file:line`` of its last row (for errors found after parsing, e.g. past the end)
+    last_line: dict[str, str] = field(default_factory=dict)
 
     def segments(self, utt: str) -> list[tuple[float, float, str]]:
         s, e, p = self.utts[utt]
@@ -33,15 +33,15 @@ class AlignmentSet:
 def parse_alignments(node, utterances) -> AlignmentSet:
     """Read, fold (``node.phones``) and check an ``Alignments`` file against the corpus's ids."""
     path = node.file()
-    rows = alignment_rows(path)
+    rows = alignment_rows(node)
     if not rows:
         raise SpecError(f"{path}: alignments file has no segments; add rows "
                         "'utt<TAB>start<TAB>end<TAB>phone' or remove it from the spec")
     per: dict[str, list[tuple[float, float, str]]] = {}
     last: dict[str, tuple[float, float]] = {}
-    lines: dict[str, int] = {}
+    lines: dict[str, str] = {}
     for ln, utt, start, end, label in rows:
-        where = f"{path}:{ln}: utterance {utt!r}"
+        where = f"{ln}: utterance {utt!r}"
         if utt not in utterances:
             if node.unknown == "ignore":
                 continue
@@ -79,7 +79,7 @@ def check_ends(node, aset: AlignmentSet, seconds: dict[str, float]) -> None:
             end = float(aset.utts[utt][1][-1])
             if end > dur + node.end_tolerance:
                 raise SpecError(
-                    f"{node.file()}:{aset.last_line.get(utt, '?')}: utterance {utt!r}: segment "
+                    f"{aset.last_line.get(utt, node.file())}: utterance {utt!r}: segment "
                     f"ends at {end:.3f} s but the audio lasts {dur:.3f} s (tolerance "
                     f"{node.end_tolerance} s); fix the alignments or set Alignments(end_tolerance=...)"
                 )
@@ -87,20 +87,22 @@ def check_ends(node, aset: AlignmentSet, seconds: dict[str, float]) -> None:
 
 def parse_transcripts(node, utterances) -> dict[str, str]:
     path = node.file()
-    rows = transcript_rows(path, node.column)
+    rows = transcript_rows(node)
     if not rows:
         raise SpecError(f"{path}: transcripts file has no rows; add 'utt<TAB>text' rows")
     out: dict[str, str] = {}
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for ln, utt, text in rows:
         if utt not in utterances:
             if node.unknown == "ignore":
                 continue
-            raise SpecError(f"{path}:{ln}: utterance {utt!r} is not in the corpus; remove the "
+            raise SpecError(f"{ln}: utterance {utt!r} is not in the corpus; remove the "
                             "row, or set Transcripts(unknown='ignore')")
         if utt in seen:
-            raise SpecError(f"{path}:{ln}: utterance {utt!r} already has a transcript "
-                            f"(line {seen[utt]}); keep one")
+            prev_file, _, prev_line = seen[utt].rpartition(":")
+            prev = f"line {prev_line}" if prev_file == ln.rpartition(":")[0] else seen[utt]
+            raise SpecError(f"{ln}: utterance {utt!r} already has a transcript ({prev}); "
+                            "keep one")
         seen[utt] = ln
         out[utt] = text
     return out

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .segment import AudioSegment
+
 
 class AudioError(ValueError):
     pass
@@ -31,26 +33,58 @@ def _cannot_read(utt: str, path: Path, exc: Exception) -> AudioError:
     )
 
 
-def audio_info(path: Path, utt: str) -> tuple[int, int, int]:
-    """(sample_rate, channels, frames) without decoding."""
+def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
+    """(sample_rate, channels, frames) without decoding; a segment counts its range only."""
     import soundfile as sf
 
+    file = path.file if isinstance(path, AudioSegment) else path
     try:
-        info = sf.info(str(path))
+        info = sf.info(str(file))
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError with no path
-        raise _cannot_read(utt, path, exc) from None
-    return info.samplerate, info.channels, info.frames
+        raise _cannot_read(utt, file, exc) from None
+    frames = info.frames
+    if isinstance(path, AudioSegment):
+        first, stop = _checked_range(path, info.samplerate, frames, utt)
+        frames = stop - first
+    return info.samplerate, info.channels, frames
 
 
-def read_audio(path: Path, utt: str, sample_rate: int = 16000, resample: bool = False) -> np.ndarray:
-    """Decode one file to float32 mono; refuse other rates/channels unless asked to resample,
-    and refuse empty or non-finite audio (NaN/Inf would become NaN features downstream)."""
+#: a segment may end this many seconds past its recording (Kaldi end times are rounded)
+SEGMENT_END_TOLERANCE = 0.05
+
+
+def _checked_range(seg: AudioSegment, rate: int, frames: int, utt: str) -> tuple[int, int]:
+    dur = frames / rate
+    if seg.start >= dur or (seg.end is not None and seg.end > dur + SEGMENT_END_TOLERANCE):
+        raise AudioError(
+            f"utterance {utt!r}: segment {seg} lies outside its recording ({dur:.3f} s "
+            "long); fix the segment's times"
+        )
+    return seg.sample_range(rate, frames)
+
+
+def _read(path: Path | AudioSegment, utt: str):
     import soundfile as sf
 
+    if not isinstance(path, AudioSegment):
+        return sf.read(str(path), dtype="float32", always_2d=True)
+    info = sf.info(str(path.file))
+    first, stop = _checked_range(path, info.samplerate, info.frames, utt)
+    return sf.read(str(path.file), start=first, stop=stop, dtype="float32", always_2d=True)
+
+
+def read_audio(path: Path | AudioSegment, utt: str, sample_rate: int = 16000,
+               resample: bool = False) -> np.ndarray:
+    """Decode one file (or a segment of one) to float32 mono; refuse other rates/channels
+    unless asked to resample, and refuse empty or non-finite audio (NaN/Inf would become NaN
+    features downstream)."""
     try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        wave, sr = _read(path, utt)
+    except AudioError:
+        raise
     except Exception as exc:
-        raise _cannot_read(utt, path, exc) from None
+        raise _cannot_read(utt, path.file if isinstance(path, AudioSegment) else path, exc) \
+            from None
     if wave.shape[1] != 1:
         if not resample:
             raise AudioError(

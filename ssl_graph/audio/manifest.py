@@ -14,13 +14,17 @@ from pathlib import Path
 
 from ..formats.tsv import read_rows
 from ..specs.base import SpecError
+from .segment import AudioSegment
 
 
 @dataclass(frozen=True)
 class Utterance:
     utt: str
-    path: Path
+    #: a file, or an ``AudioSegment`` (a time range of one); ``audio/io.py`` reads either
+    path: Path | AudioSegment
     identity: str
+    #: from the layout or ``Corpus(speakers=...)``; None = unknown (splits use the utterance id)
+    speaker: str | None = None
 
 
 @dataclass
@@ -39,10 +43,26 @@ def file_identity(path: Path, mode: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def source_identity(source: Path | AudioSegment, mode: str, seen: dict | None = None) -> str:
+    """A file's identity; a segment's is its recording's plus the time range (``seen`` caches
+    recordings' identities, so hashing a long recording happens once, not once per segment)."""
+    if not isinstance(source, AudioSegment):
+        return file_identity(source, mode)
+    seen = {} if seen is None else seen
+    if source.file not in seen:
+        seen[source.file] = file_identity(source.file, mode)
+    return f"{seen[source.file]}@{source.start!r}-{source.end!r}"
+
+
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     """List a Corpus node's utterances with identities; errors name the node and the path."""
     root = corpus.path(corpus.root)
-    if corpus.manifest is not None:
+    speakers: dict[str, str] = {}
+    if corpus.layout != "files":
+        from ..formats.layouts import read_layout
+
+        pairs, speakers = read_layout(corpus, name)
+    elif corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
             what = "is a directory, not a TSV file" if mpath.is_dir() else "not found"
@@ -50,10 +70,14 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
         pairs = []
         for _, cols in read_rows(mpath, "manifest", 2)[1]:
             p = Path(cols[1])
-            pairs.append((cols[0], p if p.is_absolute() else root / p))
+            base = root if root is not None else mpath.parent
+            pairs.append((cols[0], p if p.is_absolute() else base / p))
         if not pairs:
             raise SpecError(f"{name}: manifest {mpath} lists no utterances ('utt<TAB>path' rows)")
     else:
+        if root is None:
+            raise SpecError(f"{name}: set Corpus(root=...) to a directory of audio, or "
+                            "manifest=... to a TSV 'utt<TAB>path'")
         if not root.is_dir():
             raise SpecError(
                 f"{name}: audio directory {corpus.root!r} does not exist (looked at {root}); "
@@ -69,8 +93,13 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
                 f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
                 "(e.g. '**/*.wav' for nested folders)"
             )
-    manifest = Manifest()
+    if corpus.speakers is not None:
+        from ..formats.layouts import read_speakers
+
+        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
+    manifest, seen = Manifest(), {}
     for utt, path in pairs:
+        file = path.file if isinstance(path, AudioSegment) else path
         check_utt_id(utt, path, name)
         if utt in manifest.utts:
             raise SpecError(
@@ -78,26 +107,33 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
                 "utterance ids must be unique"
             )
         try:
-            ident = file_identity(path, corpus.identity)
+            ident = source_identity(path, corpus.identity, seen)
         except FileNotFoundError:
             raise SpecError(
                 f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
                 "the corpus"
             ) from None
         except OSError as exc:  # a directory under identity="hash", no permission, ...
-            if not path.is_dir():
+            if not file.is_dir():
                 raise SpecError(
                     f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
                     "permissions or drop it from the corpus"
                 ) from None
             ident = ""
-        if not path.is_file():
+        if not file.is_file():
             raise SpecError(
                 f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
                 "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
             )
-        manifest.utts[utt] = Utterance(utt, path, ident)
+        manifest.utts[utt] = Utterance(utt, path, ident, speakers.get(utt))
     return manifest
+
+
+def _existing(corpus, rel: str, name: str) -> Path:
+    p = corpus.path(rel)
+    if not p.is_file():
+        raise SpecError(f"{name}: file {rel!r} not found (looked at {p})")
+    return p
 
 
 def check_utt_id(utt: str, path: Path, name: str) -> None:

@@ -1,5 +1,9 @@
 """Community file formats, in and out: one module per format, nothing else knows a format exists.
 
-Readers turn a layout (a TSV, an alignment file, ...) into plain rows with their line numbers, so
-the node that owns the data can validate it and name ``file:line`` in every error.
+Readers turn a layout (a TSV, an alignment file, a corpus tree, ...) into plain rows keyed by
+``file:line``, so the node that owns the data can validate it and name the line in every error.
+In: ``tsv``/``annotation_tsv`` (manifests, annotation TSVs), ``kaldi``, ``fairseq``,
+``librispeech``, ``timit``, ``lhotse`` (corpus layouts, dispatched by ``layouts``), ``textgrid``,
+``ctm`` (alignments; annotation readers dispatched by ``readers``). Out: ``fairseq_units``.
+See docs/formats.md.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..audio.manifest import Manifest, file_identity, scan_corpus
+from ..audio.manifest import Manifest, scan_corpus
 from ..specs.annotations import Alignments, Annotation
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
@@ -155,8 +155,9 @@ class Planner:
     # ---- aggregate nodes ----------------------------------------------------------------
     def _plan_aggregate(self, st: NodeState) -> None:
         ins = self._inputs(st.node)
+        speakers = self._speaker_version(st.node)
         st.input_version = digest(
-            st.node.fingerprint, [(s.node.fingerprint, s.data_version) for s in ins]
+            st.node.fingerprint, [(s.node.fingerprint, s.data_version) for s in ins], *speakers
         )
         st.data_version = st.input_version
         rec = st.record
@@ -167,22 +168,33 @@ class Planner:
             st.stale, st.reasons = True, [f"incomplete{at} (interrupted run)"]
         elif rec.get("input_version") != st.input_version:
             st.stale = True
-            moved = self._changed_inputs(st) or ["inputs"]
-            st.reasons = [f"upstream changed: {', '.join(moved)}"]
+            moved = self._changed_inputs(st)
+            st.reasons = [f"upstream changed: {', '.join(moved)}" if moved else
+                          "speakers changed (split by speaker)" if speakers else
+                          "upstream changed: inputs"]
+
+    def _speaker_version(self, node: Node) -> list[str]:
+        """A split by speaker reads the corpus's speaker map, which the audio versions do not
+        cover: only such a node gets a version of it (every other input version is unchanged)."""
+        if getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
+            return []
+        manifest = self.states[node.corpus.fingerprint].manifest
+        return [digest(sorted((u, m.speaker or "") for u, m in manifest.utts.items()))]
 
     def _plan_annotation(self, st: NodeState) -> None:
         """Fresh while the file and the corpus's utterances are unchanged; else parsed and checked
         now, so a bad row fails the plan. The data version is the file's content hash: touching
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
         from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
+        from ..formats.readers import annotation_identity
 
         node = st.node
         corpus = self.states[node.corpus.fingerprint]
         path = node.file()
         what = type(node).__name__.lower()
-        if not path.is_file():
+        if not path.exists():
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
-        ident = file_identity(path, "stat")
+        ident = annotation_identity(node, "stat")
         st.input_version = digest(node.fingerprint, ident, corpus.data_version)
         rec = st.record
         if rec is not None and rec.get("status") == "complete" \
@@ -194,7 +206,7 @@ class Planner:
             check_ends(node, st.payload, self.known_seconds(corpus))
         else:
             st.payload = parse_transcripts(node, corpus.expected)
-        st.data_version = digest(node.fingerprint, file_identity(path, "hash"))
+        st.data_version = digest(node.fingerprint, annotation_identity(node, "hash"))
         st.stale = True
         if rec is None:
             st.reasons = self._new_reasons(st)

@@ -12,12 +12,17 @@ need annotations build the matching ``Transcripts``/``Alignments`` from them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from .base import Component, Node, SpecError
 from .nodes import SPEC_DIR, Corpus, Labels, resolve_path
+
+#: readers in ssl_graph/formats (dispatched by audio/annotations.py)
+TranscriptFormat = Literal["tsv", "kaldi_text", "fairseq_wrd", "fairseq_ltr", "librispeech",
+                           "timit_txt", "lhotse"]
+AlignmentFormat = Literal["tsv", "textgrid", "ctm", "timit_phn"]
 
 #: alignment labels that mark pauses, not phones (Kaldi/MFA silence, spoken noise, empty)
 DEFAULT_SILENCE = ("sil", "sp", "spn", "")
@@ -59,18 +64,30 @@ class PhoneMap(Component):
 
 
 class Annotation(Node):
-    """A per-utterance annotation file of a corpus; fresh while its content is unchanged."""
+    """A per-utterance annotation file (or tree of files) of a corpus; fresh while its content
+    is unchanged."""
+
+    #: fields added after fingerprints were in use: left out of the fingerprint at these values
+    later_fields: ClassVar[dict] = {}
 
     cost = 0
 
     corpus: Corpus
-    path: str = Field(description="the file (relative to the spec file)")
+    path: str = Field(description="the file, or the tree for per-utterance formats (relative "
+                      "to the spec file)")
     unknown: Literal["error", "ignore"] = Field(
         "error", description="rows naming utterances the corpus does not hold: refuse or skip")
     _base: str = PrivateAttr(default="")
 
     def model_post_init(self, __context) -> None:
         self._base = SPEC_DIR.get() or self.corpus._base
+
+    def semantic(self) -> dict:
+        out = super().semantic()
+        for name, default in self.later_fields.items():
+            if out[name] == default:
+                out.pop(name)
+        return out
 
     def file(self) -> Path:
         return resolve_path(self._base, self.path)
@@ -85,14 +102,23 @@ class Alignments(Annotation):
     known: at plan time for scanned audio, otherwise before anything reads the alignments).
     """
 
-    format: Literal["tsv"] = "tsv"
+    later_fields: ClassVar[dict] = {"tier": None}
+
+    format: AlignmentFormat = Field("tsv", description="see docs/formats.md")
+    tier: str | None = Field(
+        None, description="TextGrid interval tier (default: the only one, else 'phones')")
     phones: PhoneMap = PhoneMap()
     end_tolerance: float = Field(0.05, ge=0.0, description="seconds a segment may overrun the audio")
 
 
 class Transcripts(Annotation):
-    """Utterance texts: ``utt<TAB>text`` (``column`` picks another column of a wider TSV)."""
+    """Utterance texts: ``utt<TAB>text`` (``column`` picks another column of a wider TSV), or
+    a layout's transcripts (``format``: Kaldi ``text``, fairseq ``.wrd``/``.ltr``, LibriSpeech
+    ``*.trans.txt``, TIMIT ``.TXT``, Lhotse supervisions; see docs/formats.md)."""
 
+    later_fields: ClassVar[dict] = {"format": "tsv"}
+
+    format: TranscriptFormat = Field("tsv", description="see docs/formats.md")
     column: int | str = Field(1, description="0-based column index, or the header's name for it")
 
 
@@ -100,13 +126,13 @@ def corpus_alignments(corpus: Corpus) -> Alignments | None:
     """The ``Alignments`` a corpus's ``alignments=`` shorthand stands for."""
     if corpus.alignments is None:
         return None
-    return Alignments(corpus=corpus, path=corpus.alignments)
+    return Alignments(corpus=corpus, path=corpus.alignments, format=corpus.alignments_format)
 
 
 def corpus_transcripts(corpus: Corpus) -> Transcripts | None:
     if corpus.transcripts is None:
         return None
-    return Transcripts(corpus=corpus, path=corpus.transcripts)
+    return Transcripts(corpus=corpus, path=corpus.transcripts, format=corpus.transcripts_format)
 
 
 class ClusterQuality(Node):

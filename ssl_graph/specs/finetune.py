@@ -45,18 +45,38 @@ def mask_width(model: SSLModel) -> int:
 
 
 class Split(Component):
-    """Held-apart test utterances and a labeled training subset, chosen by seeded hashes.
+    """Held-apart test (and dev) utterances and a labeled training subset, by seeded hashes.
 
-    An utterance is a test utterance when hash(seed, id) < ``test_fraction``: a property of the
-    id alone, so adding utterances never moves existing ones. The labeled subset walks the other
-    utterances in hash(seed, id) order and takes each one that still fits ``labeled_minutes``
-    (None = every non-test utterance). ``seed`` is separate from the training seed, so reseeding
-    a fine-tune keeps its test set.
+    An utterance is a test utterance when hash(seed, id) < ``test_fraction`` and a dev one when
+    it falls in the next ``dev_fraction``: a property of the id alone, so adding utterances never
+    moves existing ones. With ``by="speaker"`` the id hashed is the utterance's speaker (from the
+    corpus layout or ``Corpus(speakers=...)``), so test, dev and training speakers are disjoint.
+    The labeled subset walks the training utterances in hash(seed, id) order and takes each one
+    that still fits ``labeled_minutes`` (None = all of them). ``seed`` is separate from the
+    training seed, so reseeding a fine-tune keeps its test set.
     """
 
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="held apart beside test")
+    by: Literal["utterance", "speaker"] = Field(
+        "utterance", description="hash utterance ids, or speaker ids (speaker-disjoint sets)")
     labeled_minutes: float | None = Field(10.0, gt=0.0, description="None = all non-test")
     seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.test_fraction + self.dev_fraction >= 1.0:
+            raise SpecError(f"Split: test_fraction + dev_fraction = "
+                            f"{self.test_fraction + self.dev_fraction:g} leaves nothing to train "
+                            "on; keep their sum below 1")
+        return self
+
+    def semantic(self) -> dict:
+        out = super().semantic()  # later fields at their defaults keep existing fingerprints
+        for name, default in (("dev_fraction", 0.0), ("by", "utterance")):
+            if out[name] == default:
+                out.pop(name)
+        return out
 
 
 class FineTune(Node):

@@ -27,11 +27,20 @@ def resolve_path(base: str, rel: str) -> Path:
 
 
 #: Corpus fields that only name annotation files (versioned by their own nodes)
-ANNOTATION_FIELDS = ("transcripts", "alignments")
+ANNOTATION_FIELDS = ("transcripts", "alignments", "transcripts_format", "alignments_format",
+                     "speakers")
+
+#: fields added after fingerprints were in use: left out of the fingerprint at these defaults
+#: so every corpus written before them keeps its fingerprint (and its cache)
+LATER_FIELDS = {"layout": "files", "supervisions": None}
+
+Layout = Literal["files", "fairseq", "kaldi", "librispeech", "timit", "lhotse"]
 
 
 class Corpus(Node):
-    """16 kHz mono audio: a directory + glob, or a TSV manifest (``utt<TAB>path``).
+    """16 kHz mono audio: a directory + glob, a TSV manifest (``utt<TAB>path``), or a community
+    layout read by ``ssl_graph/formats`` (see the constructors ``Corpus.kaldi``, ``.fairseq``,
+    ``.librispeech``, ``.timit``, ``.lhotse`` and ``docs/formats.md``).
 
     The fingerprint covers the definition; which utterances exist and their file identity
     (size + mtime, or a content hash with ``identity="hash"``) are scanned at plan time, so a
@@ -42,12 +51,21 @@ class Corpus(Node):
 
     per_utterance = True
 
-    root: str = Field(description="directory holding the audio (relative to the spec file)")
+    root: str | None = Field(
+        None, description="directory holding the audio (relative to the spec file); optional "
+        "when a manifest's paths are absolute")
     glob: str = Field("*.flac", description="files under root, e.g. '**/*.wav'")
-    manifest: str | None = Field(None, description="TSV 'utt<TAB>path' instead of a glob")
+    manifest: str | None = Field(
+        None, description="TSV 'utt<TAB>path' instead of a glob; for a layout, its manifest "
+        "(fairseq .tsv, Kaldi data dir, Lhotse recordings or cuts)")
+    layout: Layout = Field("files", description="how the corpus is laid out on disk")
+    supervisions: str | None = Field(None, description="Lhotse supervisions manifest")
     transcripts: str | None = Field(None, description="TSV 'utt<TAB>text' (not fingerprinted)")
     alignments: str | None = Field(
         None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone' (not fingerprinted)")
+    transcripts_format: str = Field("tsv", description="format of transcripts= (Transcripts.format)")
+    alignments_format: str = Field("tsv", description="format of alignments= (Alignments.format)")
+    speakers: str | None = Field(None, description="TSV 'utt<TAB>speaker' (not fingerprinted)")
     sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
@@ -62,7 +80,73 @@ class Corpus(Node):
         out = super().semantic()
         for annotation in ANNOTATION_FIELDS:
             out.pop(annotation)
+        for name, default in LATER_FIELDS.items():
+            if out[name] == default:
+                out.pop(name)
         return out
+
+    # ---- community layouts (readers in ssl_graph/formats) -------------------------------
+    @classmethod
+    def kaldi(cls, data_dir: str, root: str | None = None, **fields) -> "Corpus":
+        """A Kaldi data directory: ``wav.scp`` (files only; piped commands are refused),
+        optional ``segments`` (utterances as time ranges of long recordings), ``utt2spk``
+        (speakers) and ``text`` (transcripts). Relative ``wav.scp`` paths resolve against
+        ``root`` (default: the spec file's directory, like Kaldi's recipe directory)."""
+        corpus = cls(layout="kaldi", manifest=data_dir, root=root, **fields)
+        return corpus._with_found(transcripts=(f"{data_dir.rstrip('/')}/text", "kaldi_text"))
+
+    @classmethod
+    def fairseq(cls, tsv: str, root: str | None = None, **fields) -> "Corpus":
+        """A fairseq wav2vec manifest (first line = root dir, then ``relpath<TAB>num_samples``);
+        ``root`` overrides its first line. The ``.wrd`` (else ``.ltr``) file beside it, if any,
+        becomes the transcripts. Utterance ids are the relative paths without extension."""
+        corpus = cls(layout="fairseq", manifest=tsv, root=root, **fields)
+        stem = tsv[:-4] if tsv.endswith(".tsv") else tsv
+        wrd = f"{stem}.wrd"
+        pick = (wrd, "fairseq_wrd") if corpus.path(wrd).is_file() else (f"{stem}.ltr", "fairseq_ltr")
+        return corpus._with_found(transcripts=pick)
+
+    @classmethod
+    def librispeech(cls, root: str, **fields) -> "Corpus":
+        """A LibriSpeech tree (``speaker/chapter/speaker-chapter-NNNN.flac`` and one
+        ``speaker-chapter.trans.txt`` per chapter); ids are the file stems, speakers the
+        ``speaker`` directories; the ``*.trans.txt`` files become the transcripts."""
+        fields.setdefault("glob", "**/*.flac")
+        corpus = cls(layout="librispeech", root=root, **fields)
+        return corpus._with_found(transcripts=(root, "librispeech"))
+
+    @classmethod
+    def timit(cls, root: str, **fields) -> "Corpus":
+        """A TIMIT tree (``DR*/SPEAKER/SENTENCE.WAV`` as NIST SPHERE, ``.PHN``, ``.TXT``; any
+        case). Ids are ``speaker-sentence`` lower-cased (``fcjf0-sa1``), speakers the speaker
+        directories; ``glob`` filters file names (``"s[ix]*.wav"`` drops SA sentences). The
+        ``.TXT`` and ``.PHN`` files become the transcripts and the (61-phone) alignments."""
+        fields.setdefault("glob", "*.wav")
+        corpus = cls(layout="timit", root=root, **fields)
+        return corpus._with_found(transcripts=(root, "timit_txt"), alignments=(root, "timit_phn"))
+
+    @classmethod
+    def lhotse(cls, manifest: str, supervisions: str | None = None, root: str | None = None,
+               **fields) -> "Corpus":
+        """Lhotse manifests (JSONL, gzipped or not): a cuts manifest (file name containing
+        "cut"), or a recordings manifest with optional supervisions (each supervision becomes
+        an utterance: a time range of its recording). Supervision texts become the transcripts
+        (``Transcripts(format="lhotse")``), their speakers the speakers. Relative audio paths
+        resolve against ``root`` (default: the spec file's directory)."""
+        corpus = cls(layout="lhotse", manifest=manifest, supervisions=supervisions, root=root,
+                     **fields)
+        texts = supervisions if supervisions is not None else manifest
+        if supervisions is None and "cut" not in Path(manifest).name:
+            return corpus  # recordings alone carry no texts
+        return corpus._with_found(transcripts=(texts, "lhotse"))
+
+    def _with_found(self, **shorthands: tuple[str, str]) -> "Corpus":
+        """Fill unset annotation shorthands with the layout's files that exist."""
+        changes = {}
+        for field, (rel, fmt) in shorthands.items():
+            if getattr(self, field) is None and self.path(rel).exists():
+                changes.update({field: rel, f"{field}_format": fmt})
+        return self.with_(**changes) if changes else self
 
     def path(self, rel: str | None) -> Path | None:
         """Resolve a path field against the spec file's directory."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..store.backend import write_json
-from .split import held_apart, labeled_utterances
+from .split import dev_utterances, held_apart, labeled_utterances
 from .utterances import UtteranceBatcher
 from .vocab import Vocab, stored_references
 
@@ -47,16 +47,18 @@ def prepare(st, ctx) -> LabeledData:
     paths = {u: corpus_state.manifest.utts[u].path for u in lengths}
     vocab, refs = stored_references(node, ctx)
     sr, enc = node.corpus.sample_rate, node.architecture.encoder
-    test = [u for u in held_apart(lengths, node.split) if u in refs]
+    speakers = {u: corpus_state.manifest.utts[u].speaker for u in lengths}
+    test = [u for u in held_apart(lengths, node.split, speakers) if u in refs]
+    dev = set(dev_utterances(lengths, node.split, speakers))
     usable, too_short = {}, []
     for u, n in lengths.items():
-        if u not in refs or u in test:
+        if u not in refs or u in test or u in dev:
             continue
         if not refs[u] or enc.output_length(n) < ctc_frames_needed(vocab.encode(refs[u], u)):
             too_short.append(u)
         else:
             usable[u] = n / sr
-    labeled = labeled_utterances(usable, node.split)
+    labeled = labeled_utterances(usable, node.split, speakers)
     if not labeled:
         shortest = f"; the shortest usable utterance is {min(usable.values()):.1f} s" if usable else ""
         raise ValueError(

@@ -1,0 +1,111 @@
+"""Annotation readers by format: every reader returns rows keyed by ``file:line``, so the
+validation in ``audio/annotations.py`` is the same for every format and names the exact line.
+
+An annotation's identity covers every file its reader reads (a tree format reads many; a
+fairseq label file also depends on its manifest's order), so editing any of them restales it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..specs.base import SpecError
+
+#: formats whose ``path`` is a directory of per-utterance files (or one such file)
+TREE_FORMATS = {"librispeech", "timit_txt", "timit_phn", "textgrid"}
+
+
+def transcript_rows(node) -> list[tuple[str, str, str]]:
+    """(file:line, utt, text) of a ``Transcripts`` node's file(s)."""
+    path, fmt = node.file(), node.format
+    if fmt == "tsv":
+        from .annotation_tsv import transcript_rows as tsv_rows
+
+        return [(f"{path}:{ln}", u, t) for ln, u, t in tsv_rows(path, node.column)]
+    if fmt == "kaldi_text":
+        from .kaldi import text_rows
+
+        return text_rows(path)
+    if fmt in ("fairseq_wrd", "fairseq_ltr"):
+        from .fairseq import label_rows
+
+        return label_rows(path, _fairseq_manifest(node), fmt[-3:])
+    if fmt == "librispeech":
+        from .librispeech import transcript_rows as ls_rows
+
+        return ls_rows(path)
+    if fmt == "timit_txt":
+        from .timit import text_rows
+
+        return text_rows(path)
+    if fmt == "lhotse":
+        from .lhotse import transcript_rows as lh_rows
+
+        return lh_rows(path)
+    raise SpecError(f"{path}: unknown transcripts format {fmt!r}")
+
+
+def alignment_rows(node) -> list[tuple[str, str, float, float, str]]:
+    """(file:line, utt, start s, end s, label) of an ``Alignments`` node's file(s)."""
+    path, fmt = node.file(), node.format
+    if fmt == "tsv":
+        from .annotation_tsv import alignment_rows as tsv_rows
+
+        return [(f"{path}:{ln}", u, s, e, lab) for ln, u, s, e, lab in tsv_rows(path)]
+    if fmt == "textgrid":
+        from .textgrid import alignment_rows as tg_rows
+
+        return tg_rows(path, node.tier)
+    if fmt == "ctm":
+        from .ctm import alignment_rows as ctm_rows
+
+        return ctm_rows(path)
+    if fmt == "timit_phn":
+        from .timit import phone_rows
+
+        return phone_rows(path)
+    raise SpecError(f"{path}: unknown alignments format {fmt!r}")
+
+
+def _fairseq_manifest(node) -> Path:
+    corpus = node.corpus
+    if corpus.layout != "fairseq":
+        raise SpecError(f"{node.file()}: fairseq .wrd/.ltr lines follow a fairseq manifest; "
+                        "use them with Corpus.fairseq(...)")
+    return corpus.path(corpus.manifest)
+
+
+def source_files(node) -> list[Path]:
+    """Every file the node's reader reads."""
+    path, fmt = node.file(), node.format
+    if fmt in TREE_FORMATS and path.is_dir():
+        if fmt == "librispeech":
+            from .librispeech import transcript_files
+
+            return transcript_files(path)
+        if fmt == "textgrid":
+            from .textgrid import files
+
+            return files(path)
+        from .timit import files_with
+
+        return files_with(path, ".txt" if fmt == "timit_txt" else ".phn")
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory; format {fmt!r} reads one file")
+    if fmt in ("fairseq_wrd", "fairseq_ltr"):
+        return [path, _fairseq_manifest(node)]
+    return [path]
+
+
+def annotation_identity(node, mode: str) -> str:
+    """One file's identity as is (so existing data versions hold); several files' digest."""
+    from ..audio.manifest import file_identity
+
+    files = source_files(node)
+    if len(files) == 1 and files[0] == node.file():
+        return file_identity(files[0], mode)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f}\x00{file_identity(f, mode)}\x00".encode())
+    return f"files:{len(files)}:{h.hexdigest()[:32]}"
