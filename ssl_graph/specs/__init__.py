@@ -1,13 +1,9 @@
-"""What users write: spec bases (``base``), node definitions (``nodes``), file loading (``loader``).
+"""What users write: spec bases (``base``), node definitions (``nodes``, ``annotations``,
+``training``, ``layer_features``, ``finetune``), file loading (``loader``).
 
-Import order matters once: ``LayerFeatures`` needs ``Pretrain``, which needs the model
-components, which need ``Labels``. The package initialiser (which runs before any submodule
-import) loads the nodes first, then ``LayerFeatures``, and lets pydantic resolve the forward
-reference ``FeatureNode = MFCC | "LayerFeatures"`` of KMeans/Labels.
+Each module imports only the ones below it: ``KMeans``/``Labels`` take any ``Features`` node, so
+``LayerFeatures`` (which needs ``Pretrain``, which needs ``Labels``) is just one more subclass.
 """
 
-from . import annotations, nodes  # noqa: F401 - annotations after nodes (it imports them)
-from .layer_features import LayerFeatures
-
-for _cls in (nodes.KMeans, nodes.Labels, annotations.ClusterQuality):
-    _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})
+from . import annotations, nodes  # noqa: F401
+from .layer_features import LayerFeatures  # noqa: F401

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import Node, SpecError, runtime
-from .nodes import Corpus
+from .base import SpecError, runtime
+from .nodes import Corpus, Features
 from .training import Pretrain
 
 
-class LayerFeatures(Node):
+class LayerFeatures(Features):
     """Context-network layer ``layer`` (1-based, as fairseq's ``output_layer``; 0 = the context
     input) of a ``Pretrain`` model over every utterance of ``corpus`` (default: the training
     corpus). Long audio is processed in chunks of ``chunk_seconds`` like fairseq's dump script.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Union
+from typing import Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -157,10 +157,21 @@ class Corpus(Node):
         return self
 
 
-class MFCC(Node):
-    """HuBERT iteration-1 features: Kaldi MFCC (13 ceps, 25 ms / 10 ms) + Δ + ΔΔ, 100 frames/s."""
+class Features(Node):
+    """A per-utterance node of frame vectors, what k-means fits and labels assign.
+
+    The base class (rather than a union of the known kinds) lets ``KMeans``/``Labels`` accept any
+    feature node, including ones defined downstream of them (``LayerFeatures`` needs ``Pretrain``,
+    which needs ``Labels``), without forward references. Subclasses define ``corpus``,
+    ``frame_rate``, ``frame_offset``, ``dim`` and ``min_samples``.
+    """
 
     per_utterance = True
+
+
+class MFCC(Features):
+    """HuBERT iteration-1 features: Kaldi MFCC (13 ceps, 25 ms / 10 ms) + Δ + ΔΔ, 100 frames/s."""
+
     corpus: Corpus
     deltas: Literal[0, 1, 2] = Field(2, description="append Δ (1) or Δ and ΔΔ (2)")
     workers: int = runtime(1, description="parallel worker processes", ge=1)
@@ -192,11 +203,8 @@ class MFCC(Node):
         return self.window_samples
 
 
-if TYPE_CHECKING:
-    from .layer_features import LayerFeatures
-
-#: resolved in ``specs/__init__.py`` once LayerFeatures exists (it depends on these nodes)
-FeatureNode = Union[MFCC, "LayerFeatures"]
+#: kept for specs that imported it: any feature node
+FeatureNode = Features
 
 
 class KMeans(Node):
