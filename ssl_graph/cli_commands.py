@@ -53,15 +53,21 @@ def plan(ctx, spec):
 @click.argument("nodes", nargs=-1)
 @click.option("--no-progress", is_flag=True, help="no progress bars")
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
+@click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
+              help="set a runtime field (device, max_batch_seconds, ...); also $SSL_GRAPH_SET")
 @click.pass_context
-def run(ctx, spec, nodes, no_progress, quiet):
+def run(ctx, spec, nodes, no_progress, quiet, overrides):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
     ssl-graph run specs/demo.py
     ssl-graph run specs/demo.py quality      # just `quality` and its inputs
+    ssl-graph run specs/demo.py --set it1.device=cuda:1 --set it1.max_batch_seconds=200
     """
+    from .exec.overrides import apply_overrides, env_assignments
+
     project = _project(ctx, spec)
+    apply_overrides(project.pipeline, env_assignments() + list(overrides))
     console = None if (quiet and no_progress) else _console()
     report = project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
     if not quiet:

@@ -9,8 +9,10 @@ from .base import AggregateOp, RunContext, register
 class FineTuneOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
         from ..train.finetune import train_finetune
+        from ..train.threads import fixed_threads
 
-        return train_finetune(st, ctx)
+        with fixed_threads(st.node.threads):
+            return train_finetune(st, ctx)
 
 
 @register("ASRScore")

@@ -9,5 +9,7 @@ from .base import AggregateOp, RunContext, register
 class PretrainOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
         from ..train.loop import train
+        from ..train.threads import fixed_threads
 
-        return train(st, ctx)
+        with fixed_threads(st.node.threads):
+            return train(st, ctx)
