@@ -67,27 +67,33 @@ def prepare(st, ctx) -> LabeledData:
     return LabeledData(vocab, refs, lengths, paths, labeled, test, sorted(too_short))
 
 
-def _forward_backward(session, model, batch, targets, frozen: bool, mask_seed: int):
+def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
     """CTC forward + backward in micro-batches (rows of the padded batch, same width);
     returns (summed loss, utterances). Each micro-batch draws its own fine-tuning masks."""
     from ..nn.ctc import ctc_loss
     from .micro import micro_seed
 
-    device, wave, pad = session.device, batch["wave"], batch["padding_mask"]
+    device, ranks = session.device, session.ranks
+    mine = session.shard(len(batch["utts"]))
+    wave, pad, all_utts = batch["wave"][mine], batch["padding_mask"], batch["utts"][mine]
+    pad = None if pad is None else pad[mine]
+    slices = session.micro_slices(*wave.shape)
     loss_sum = 0.0
-    for i, rows in enumerate(session.micro_slices(*wave.shape)):
-        utts = batch["utts"][rows]
+    for i, rows in enumerate(slices):
+        utts = all_utts[rows]
         p = None if pad is None else pad[rows]
         p = None if p is None or not bool(p.any()) else p.to(device, non_blocking=True)
-        with session.autocast():
-            logits, frames = model(wave[rows].to(device, non_blocking=True), p,
-                                   mask_seed=micro_seed(mask_seed, i), frozen=frozen)
-        # ctc_loss averages over utterances; the sum is normalised over the global batch
-        loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * len(utts)
-        if loss.requires_grad:
+        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
+            with session.autocast():
+                logits, frames = session.ddp(wave[rows].to(device, non_blocking=True), p,
+                                             mask_seed=micro_seed(mask_seed, ranks.rank, i),
+                                             frozen=frozen)
+            # ctc_loss averages over utterances; the sum is normalised over the global batch
+            loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * len(utts)
             session.backward(loss)
         loss_sum += float(loss.detach())
-    return loss_sum, len(batch["utts"])
+    total = session.reduce({"loss": loss_sum, "utts": float(len(all_utts))})
+    return total["loss"], int(total["utts"])
 
 
 def train_finetune(st, ctx) -> dict:
@@ -119,7 +125,7 @@ def train_finetune(st, ctx) -> dict:
             lr = session.set_lr(step)
             frozen = step < node.freeze_steps
             session.zero_grad()
-            loss_sum, n_utts = _forward_backward(session, model, batch, targets, frozen,
+            loss_sum, n_utts = _forward_backward(session, batch, targets, frozen,
                                                  node.seed * 1_000_003 + step)
             value = loss_sum / n_utts
             if not math.isfinite(value) and session.scaler is None:

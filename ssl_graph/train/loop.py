@@ -55,25 +55,33 @@ def _forward_backward(session, model, batch, mask_seed: int):
     """Forward + backward of the global batch in micro-batches; (summed loss, size, logs)."""
     from .micro import batch_time_mask, micro_seed
 
-    device = session.device
+    device, ranks = session.device, session.ranks
     wave, targets = batch["wave"], batch["labels"]
+    mine = session.shard(wave.shape[0])
+    # one time mask for the global batch, sliced by rows: neither micro-batches nor ranks
+    # change it (unsplit in one process, the forward draws this very mask itself)
+    split = ranks.on or session.micro_slices(*wave.shape) != [slice(0, wave.shape[0])]
+    mask = batch_time_mask(model, wave, targets, mask_seed) if split else None
+    wave, targets = wave[mine], [x[mine] for x in targets]
+    mask = None if mask is None else mask[mine]
     slices = session.micro_slices(*wave.shape)
-    # one time mask for the global batch, sliced by rows: the split does not change it
-    mask = batch_time_mask(model, wave, targets, mask_seed) if len(slices) > 1 else None
     loss_sum, size, logs = 0.0, 0, {}
     for i, rows in enumerate(slices):
         w = wave[rows].to(device, non_blocking=True)
         t = [x[rows].to(device, non_blocking=True) for x in targets] or None
-        with session.autocast():
-            out = model(w, None, t, mask_seed=micro_seed(mask_seed, i),
-                        mask=None if mask is None else mask[rows])
-        loss = out.loss.float()
-        session.backward(loss)
+        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
+            with session.autocast():
+                out = session.ddp(w, None, t, mask_seed=micro_seed(mask_seed, ranks.rank, i),
+                                  mask=None if mask is None else mask[rows])
+            loss = out.loss.float()
+            session.backward(loss)
         loss_sum += float(loss.detach())
         size += out.sample_size
         for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
             logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1)
-    return loss_sum, size, logs
+    total = session.reduce({**logs, "__loss": loss_sum, "__size": float(size)})
+    size = int(total.pop("__size"))
+    return total.pop("__loss"), size, total
 
 
 def train(st, ctx) -> dict:

@@ -15,9 +15,10 @@ def micro_slices(rows: int, width: int, max_samples: int | None) -> list[slice]:
     return [slice(i, min(i + per, rows)) for i in range(0, rows, per)]
 
 
-def micro_seed(mask_seed: int, index: int) -> int:
-    """Seed of micro-batch ``index``; the first keeps the unsplit seed (same run when unsplit)."""
-    return mask_seed + (index << 40)
+def micro_seed(mask_seed: int, rank: int, index: int) -> int:
+    """Seed of the other draws (channel masks, distractors, Gumbel noise) of micro-batch
+    ``index`` on ``rank``; rank 0's first keeps the unsplit seed, so an unsplit run is today's."""
+    return mask_seed + (rank << 48) + (index << 40)
 
 
 def batch_time_mask(model, wave, targets, mask_seed: int):

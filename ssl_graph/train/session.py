@@ -34,11 +34,15 @@ class TrainSession:
         import torch
 
         from .checkpoint import load_checkpoint
+        from .distributed import Ranks
         from .precision import autocast_dtype, make_scaler
 
         self.st, self.ctx, self.node = st, ctx, st.node
         node = self.node
-        self.device = resolve_device(node.device)
+        self.ranks = Ranks()
+        self.device = self.ranks.device(resolve_device(node.device))
+        if self.device.startswith("cuda:"):
+            torch.cuda.set_device(self.device)
         self.dtype = autocast_dtype(node.precision, self.device)
         self.scaler = make_scaler(self.dtype, self.device)
         self.model = model.to(self.device)
@@ -56,6 +60,8 @@ class TrainSession:
                 self.scaler.load_state_dict(meta["scaler"])
             log = read_json(self.backend, f"{st.key}/log.json") or []
             self.rows = [r for r in log if r["step"] <= self.start]
+        #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
+        self.ddp = self.ranks.wrap(self.model, self.device)
         self.task = ctx.task(f"{st.name}: {label}", total=node.steps)
         ctx.advance(self.task, self.start)
         self.t_start = time.perf_counter()
@@ -66,10 +72,12 @@ class TrainSession:
         from .signals import stop_on_signals
 
         prog = self.ctx.progress
-        plain = prog is not None and not prog.console.is_terminal
+        main = self.ranks.main
+        # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
+        plain = main and (self.ranks.on or (prog is not None and not prog.console.is_terminal))
         tb = None
         root = getattr(self.backend, "root", None)
-        if root is not None:
+        if root is not None and main:
             tb = str(root / self.st.key / "tensorboard")
         self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
                                every_seconds=self.node.print_seconds, tb_dir=tb)
@@ -91,6 +99,14 @@ class TrainSession:
             workers = default_workers(self.device)
         return step_batches(make_batch, self.start, self.node.steps, workers=workers,
                             device=self.device)
+
+    def shard(self, batch_rows: int) -> slice:
+        """This rank's rows of the global batch (all of them in one process)."""
+        return self.ranks.rows(batch_rows, self.st.name)
+
+    def reduce(self, values: dict[str, float]) -> dict[str, float]:
+        """Sums over ranks (identity in one process)."""
+        return self.ranks.sum(values, self.device)
 
     def micro_slices(self, rows: int, width: int) -> list[slice]:
         from .micro import micro_slices
@@ -120,14 +136,15 @@ class TrainSession:
         (loss_sum if self.scaler is None else self.scaler.scale(loss_sum)).backward()
 
     def update(self, sample_size: float, step: int, params=None) -> tuple[float, bool]:
-        """Divide the accumulated gradients by ``sample_size``, clip (``clip_norm`` 0 = off),
-        step; returns (gradient norm, skipped). fp16 steps that overflow are skipped."""
+        """Divide the accumulated gradients by ``sample_size`` (summed over micro-batches and
+        ranks), clip (``clip_norm`` 0 = off), step; returns (gradient norm, skipped). fp16
+        steps that overflow are skipped. DDP has averaged the gradients over ranks already."""
         import torch
 
         params = [p for p in (params or self.model.parameters()) if p.grad is not None]
         if self.scaler is not None:
             self.scaler.unscale_(self.opt)
-        inv = 1.0 / max(float(sample_size), 1.0)
+        inv = self.ranks.world / max(float(sample_size), 1.0)
         for p in params:
             p.grad.mul_(inv)
         clip = self.node.clip_norm if self.node.clip_norm > 0 else math.inf
@@ -153,11 +170,14 @@ class TrainSession:
         """Log the row (every ``log_every``), advance progress, checkpoint every N steps, and
         after a SIGINT/SIGTERM checkpoint this step and stop."""
         node = self.node
+        if self.ranks.on and self.reduce({"stop": float(bool(self.stop))})["stop"]:
+            self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
         if self.scaler is not None:
             row = {**row, "skipped": row.get("skipped", False), "loss_scale": self.scaler.get_scale()}
         if (step + 1) % node.log_every == 0 or step + 1 == node.steps:
             self.rows.append({"step": step + 1, **row})
-        self.monitor.step(step + 1, row)
+        if self.ranks.main:
+            self.monitor.step(step + 1, row)
         self.ctx.advance(self.task, 1, description=f"{self.st.name}: {description}")
         last = step + 1 == node.steps
         if not last and (self.stop or (step + 1) % node.checkpoint_every == 0):
@@ -168,6 +188,8 @@ class TrainSession:
     def checkpoint(self, step: int) -> None:
         from .checkpoint import save_checkpoint
 
+        if not self.ranks.main:  # rank 0 alone writes
+            return
         st, key = self.st, f"ckpt/step-{step:08d}"
         extra = {"skipped": self.skipped}
         if self.scaler is not None:
@@ -184,9 +206,10 @@ class TrainSession:
         """Write the final weights and log; the record fields for the runner's final commit."""
         from safetensors.torch import save
 
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        self.backend.write_bytes(f"{self.st.key}/model.safetensors", save(weights))
-        write_json(self.backend, f"{self.st.key}/log.json", self.rows)
+        if self.ranks.main:
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            self.backend.write_bytes(f"{self.st.key}/model.safetensors", save(weights))
+            write_json(self.backend, f"{self.st.key}/log.json", self.rows)
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - self.t_start, 2)}
         if self.scaler is not None:
             metrics["skipped_steps"] = self.skipped

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from ssl_graph import MFCC, Corpus, KMeans, Labels  # noqa: E402
 from ssl_graph.presets import hubert, wav2vec2_model  # noqa: E402
+from ssl_graph.train.distributed import Ranks  # noqa: E402
 from ssl_graph.train.micro import micro_slices  # noqa: E402
 
 SR = 16000
@@ -24,10 +25,12 @@ def _no_dropout(model):
                        dropout_context=0.0)
 
 
-def _session(max_samples):
+def _session(max_samples, model):
+    """The parts of a TrainSession the forward/backward uses, in one process."""
     return SimpleNamespace(
         device="cpu", autocast=nullcontext, backward=lambda loss: loss.backward(),
-        micro_slices=lambda rows, width: micro_slices(rows, width, max_samples))
+        micro_slices=lambda rows, width: micro_slices(rows, width, max_samples),
+        ranks=Ranks(), ddp=model, shard=lambda n: slice(0, n), reduce=lambda values: values)
 
 
 def _grads(model):
@@ -70,7 +73,8 @@ def test_hubert_batch_in_four_micro_batches_gives_the_same_gradients(tmp_path):
     for max_samples in (None, 2 * SR):
         torch.manual_seed(0)
         model = build_model(spec).train()
-        loss, size, _ = _forward_backward(_session(max_samples), model, batch, mask_seed=7)
+        loss, size, _ = _forward_backward(_session(max_samples, model), model, batch,
+                                          mask_seed=7)
         grads = {n: g / size for n, g in _grads(model).items()}
         results.append((loss / size, size, grads))
     (l1, n1, g1), (l4, n4, g4) = results
@@ -97,7 +101,7 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
     for max_samples in (None, 2 * 16000):
         torch.manual_seed(0)
         model = CTCModel(spec, 10, mask=None).train()
-        loss, n = _forward_backward(_session(max_samples), model, batch, targets, False, 3)
+        loss, n = _forward_backward(_session(max_samples, model), batch, targets, False, 3)
         results.append((loss / n, {k: g / n for k, g in _grads(model).items()}))
     assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
     _assert_same(results[0][1], results[1][1])

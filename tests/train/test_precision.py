@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from ssl_graph.api import Project  # noqa: E402
 from ssl_graph.exec.overrides import apply_overrides  # noqa: E402
+from ssl_graph.train.distributed import Ranks  # noqa: E402
 from ssl_graph.train.precision import autocast_dtype, make_scaler  # noqa: E402
 from ssl_graph.train.session import TrainSession  # noqa: E402
 
@@ -43,7 +44,7 @@ def _fp16_session():
     s = object.__new__(TrainSession)
     s.st, s.node, s.model = SimpleNamespace(name="pt"), SimpleNamespace(clip_norm=0.0), model
     s.opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    s.scaler, s.skipped = make_scaler(torch.float16, "cpu"), 0
+    s.scaler, s.skipped, s.ranks = make_scaler(torch.float16, "cpu"), 0, Ranks()
     return s, model
 
 
