@@ -55,21 +55,37 @@ def plan(ctx, spec):
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
 @click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
               help="set a runtime field (device, max_batch_seconds, ...); also $SSL_GRAPH_SET")
+@click.option("--launcher", type=click.Choice(["none", "torchrun"]), default="none",
+              help="torchrun: train Pretrain/FineTune nodes under DDP")
+@click.option("--nproc-per-node", type=int, default=1, help="torchrun: processes (GPUs) per node")
+@click.option("--nnodes", default="1", help="torchrun: number of nodes (or MIN:MAX)")
+@click.option("--node-rank", type=int, default=0, help="torchrun: this node's rank")
+@click.option("--rdzv-endpoint", default=None, help="torchrun: HOST:PORT of the rendezvous")
 @click.pass_context
-def run(ctx, spec, nodes, no_progress, quiet, overrides):
+def run(ctx, spec, nodes, no_progress, quiet, overrides, launcher, nproc_per_node, nnodes,
+        node_rank, rdzv_endpoint):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
     ssl-graph run specs/demo.py
     ssl-graph run specs/demo.py quality      # just `quality` and its inputs
     ssl-graph run specs/demo.py --set it1.device=cuda:1 --set it1.max_batch_seconds=200
+    ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
     """
     from .exec.overrides import apply_overrides, env_assignments
+    from .exec.torchrun import Torchrun, launching
 
     project = _project(ctx, spec)
-    apply_overrides(project.pipeline, env_assignments() + list(overrides))
+    sets = env_assignments() + list(overrides)
+    apply_overrides(project.pipeline, sets)
     console = None if (quiet and no_progress) else _console()
-    report = project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
+    ddp = None
+    if launcher == "torchrun":
+        ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
+                       sets)
+    with launching(ddp):
+        report = project.run(targets=list(nodes) or None, progress=not no_progress,
+                             console=console)
     if not quiet:
         from rich.table import Table
 

@@ -40,14 +40,14 @@ class Ranks:
         lo = self.rank * batch_rows // self.world
         return slice(lo, (self.rank + 1) * batch_rows // self.world)
 
-    def wrap(self, model, device: str):
+    def wrap(self, model, device: str, find_unused: bool):
+        """DDP around ``model``; ``find_unused`` when a step may leave parameters unused."""
         if not self.on:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [int(device.split(":")[1])] if device.startswith("cuda:") else None
-        # layerdrop and frozen fine-tuning steps leave parameters without gradients
-        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
 
     def no_sync(self, ddp, last: bool):
         """Accumulate micro-batches locally; synchronise on the last one only."""

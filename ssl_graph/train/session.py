@@ -27,6 +27,15 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _may_skip_parameters(node) -> bool:
+    """Whether some parameters can go without a gradient in a step (DDP must then look for
+    them): layerdrop, a conv encoder under no_grad, fine-tuning's frozen backbone."""
+    if node.kind != "Pretrain":
+        return True
+    spec = node.model
+    return spec.feature_grad_mult == 0 or getattr(spec.context, "layerdrop", 0) > 0
+
+
 class TrainSession:
     """Use as ``with TrainSession(...) as session``: SIGINT/SIGTERM then checkpoint and stop."""
 
@@ -61,7 +70,7 @@ class TrainSession:
             log = read_json(self.backend, f"{st.key}/log.json") or []
             self.rows = [r for r in log if r["step"] <= self.start]
         #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
-        self.ddp = self.ranks.wrap(self.model, self.device)
+        self.ddp = self.ranks.wrap(self.model, self.device, _may_skip_parameters(node))
         self.task = ctx.task(f"{st.name}: {label}", total=node.steps)
         ctx.advance(self.task, self.start)
         self.t_start = time.perf_counter()
