@@ -73,7 +73,7 @@ def run(ctx, spec, nodes, no_progress, quiet, overrides, launcher, nproc_per_nod
     ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
     """
     from .exec.overrides import apply_overrides, env_assignments
-    from .exec.torchrun import Torchrun, launching
+    from .exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
 
     project = _project(ctx, spec)
     sets = env_assignments() + list(overrides)
@@ -83,9 +83,17 @@ def run(ctx, spec, nodes, no_progress, quiet, overrides, launcher, nproc_per_nod
     if launcher == "torchrun":
         ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
                        sets)
-    with launching(ddp):
-        report = project.run(targets=list(nodes) or None, progress=not no_progress,
-                             console=console)
+
+    def go():
+        return project.run(targets=list(nodes) or None, progress=not no_progress, console=console)
+
+    if under_torchrun() and ddp is None:  # `torchrun -m ssl_graph run ...`
+        report = run_as_rank(project, go)
+        if report is None:
+            return  # not rank 0: rank 0 reports
+    else:
+        with launching(ddp):
+            report = go()
     if not quiet:
         from rich.table import Table
 

@@ -6,10 +6,15 @@ records as usual; only a training node's ``compute`` is handed to torchrun, whos
 ``ssl_graph.exec.worker``. Rank 0 writes checkpoints, logs and the weights, and leaves the
 record fields for the final commit in the store, which the launcher reads back. A rerun after
 any failure resumes from the last checkpoint like a single-process run.
+
+``torchrun -m ssl_graph run SPEC`` (a cluster script starting the ranks itself) works too: rank
+0 runs the runner, and names each training node to the other ranks when it reaches it
+(:class:`InGroup`); they train it with rank 0 and wait for the next.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -61,6 +66,49 @@ class Torchrun:
                 "rerun to resume from the last checkpoint")
         backend.delete(f"{st.key}/{RESULT}")
         return result
+
+
+class InGroup:
+    """Rank 0's launcher when torchrun already started the ranks: tell them which node."""
+
+    def compute(self, st, ctx) -> dict:
+        import torch.distributed as dist
+
+        from ..ops.base import get_op
+
+        dist.broadcast_object_list([st.name], src=0)
+        with launching(None):
+            return get_op(st.node.kind).compute(st, ctx)
+
+
+def under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def run_as_rank(project, run):
+    """``ssl-graph run`` inside a torchrun rank: rank 0 runs ``run()`` (the runner), the other
+    ranks train the nodes it names; returns rank 0's report, None elsewhere."""
+    import torch.distributed as dist
+
+    from .worker import init_group, train_node
+
+    trainers = [n for n in project.pipeline.nodes.values() if n.kind in ("Pretrain", "FineTune")]
+    init_group(trainers[0] if trainers else project.pipeline.order()[0])
+    try:
+        if dist.get_rank() == 0:
+            try:
+                with launching(InGroup()):
+                    return run()
+            finally:
+                dist.broadcast_object_list([None], src=0)
+        while True:
+            name = [None]
+            dist.broadcast_object_list(name, src=0)
+            if name[0] is None:
+                return None
+            train_node(project, name[0])
+    finally:
+        dist.destroy_process_group()
 
 
 def current_launcher() -> Torchrun | None:

@@ -11,6 +11,31 @@ from __future__ import annotations
 import argparse
 
 
+def train_node(project, name: str) -> dict:
+    """Train node ``name`` on this rank (the process group is up); returns the record fields."""
+    from ..graph.plan import make_plan
+    from ..ops.base import RunContext, get_op
+    from .torchrun import launching
+
+    states = make_plan(project.pipeline, project.store)
+    st = states[name]
+    st.record = project.store.record(st.key)  # the partial record rank 0's runner wrote
+    ctx = RunContext(store=project.store, states={s.node.fingerprint: s for s in states.values()})
+    with launching(None):
+        return get_op(st.node.kind).compute(st, ctx)
+
+
+def init_group(node) -> None:
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available() and not node.device.startswith("cpu")
+    # ranks may wait while rank 0 computes the inputs (k-means can take hours)
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(hours=24))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
@@ -19,29 +44,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     args = ap.parse_args(argv)
 
-    import torch
     import torch.distributed as dist
 
     from ..api import Project
-    from ..graph.plan import make_plan
-    from ..ops.base import RunContext, get_op
     from ..store.backend import write_json
     from .overrides import apply_overrides
     from .torchrun import RESULT
 
     project = Project(args.spec, args.store)
     apply_overrides(project.pipeline, args.overrides)
-    node = project.pipeline.node(args.node)
-    cuda = torch.cuda.is_available() and not node.device.startswith("cpu")
-    dist.init_process_group("nccl" if cuda else "gloo")
+    init_group(project.pipeline.node(args.node))
     try:
-        states = make_plan(project.pipeline, project.store)
-        st = states[args.node]
-        st.record = project.store.record(st.key)
-        ctx = RunContext(store=project.store, states={s.node.fingerprint: s for s in states.values()})
-        result = get_op(node.kind).compute(st, ctx)
+        result = train_node(project, args.node)
         if dist.get_rank() == 0:
-            write_json(project.store.backend, f"{st.key}/{RESULT}", result)
+            st_key = project[args.node].key
+            write_json(project.store.backend, f"{st_key}/{RESULT}", result)
         dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from ssl_graph.api import Project
 
@@ -43,12 +44,16 @@ def _cmd(d):
             str(d / "p.py"), "--launcher", "torchrun", "--nproc-per-node", "2", "--no-progress"]
 
 
-def test_two_gloo_ranks_equal_one_process_and_resume_after_sigkill(tmp_path):
-    one = _dir(tmp_path / "one", steps=12)
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The 1-process loss curve."""
+    one = _dir(tmp_path_factory.mktemp("one"), steps=12)
     ref = Project(one / "p.py", str(one / "store"))
     ref.run()
-    single = np.array(_curve(ref))
+    return np.array(_curve(ref))
 
+
+def test_two_gloo_ranks_equal_one_process_and_resume_after_sigkill(tmp_path, single):
     two = _dir(tmp_path / "two", steps=12)
     proc = subprocess.Popen(_cmd(two), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # its own group: kill the job, ranks too
@@ -73,3 +78,14 @@ def test_two_gloo_ranks_equal_one_process_and_resume_after_sigkill(tmp_path):
     assert len(ddp) == 12
     # same global batch, same masks: only the all-reduce's summation order differs
     np.testing.assert_allclose(ddp, single, rtol=1e-5)
+
+
+def test_torchrun_started_ranks_run_the_cli(tmp_path, single):
+    """``torchrun -m ssl_graph run SPEC`` from a cluster script: rank 0 runs the runner."""
+    d = _dir(tmp_path, steps=12)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"), "-q"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("computed 5 of 5 nodes") == 1  # one report: rank 0's
+    np.testing.assert_allclose(_curve(Project(d / "p.py", str(d / "store"))), single, rtol=1e-5)
