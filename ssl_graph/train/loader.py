@@ -42,6 +42,15 @@ def _identity(item):
     return item
 
 
+def _worker_init(_worker_id: int) -> None:
+    """Workers leave SIGINT/SIGTERM to the main process, which checkpoints before it stops
+    them: a worker killed by a cluster's SIGTERM to the job would abort the step in flight."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def default_workers(device: str) -> int:
     """CPU training: the model needs the cores, and decoding a few crops is cheap; CUDA: 2."""
     return 2 if device.startswith("cuda") else 0
@@ -61,6 +70,7 @@ def step_batches(make_batch: Callable[[int], object], start: int, stop: int, *,
         StepBatches(make_batch, start, stop), batch_size=None, shuffle=False,
         num_workers=workers, collate_fn=_identity, pin_memory=device.startswith("cuda"),
         prefetch_factor=2 if workers else None, persistent_workers=False,
+        worker_init_fn=_worker_init if workers else None,
         generator=torch.Generator().manual_seed(start),
     )
     return iter(loader)

@@ -78,9 +78,12 @@ def _read_tensorboard(path):
     return {e.step: e.value for e in acc.Scalars("train/loss")}
 
 
-def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path):
+@pytest.mark.parametrize(("workers", "sig"), [(0, signal.SIGINT), (2, signal.SIGTERM)])
+def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
     """A real subprocess writing to a file: progress lines appear while it trains; SIGINT
-    mid-run checkpoints at the step it reached; the rerun resumes there with the same curve."""
+    mid-run checkpoints at the step it reached; the rerun resumes there with the same curve.
+    The signal goes to the whole process group, DataLoader workers included, as Ctrl-C or a
+    cluster's SIGTERM to the job does."""
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     ref = Project(_spec(ref_dir, steps=30), str(ref_dir / "store"))
     ref.run()
@@ -89,17 +92,18 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path):
     spec = _spec(run_dir, steps=30)
     env = {**os.environ, "SSL_GRAPH_STORE": str(run_dir / "store")}
     cmd = [sys.executable, "-m", "ssl_graph", "run", str(spec), "hb",
-           "--set", "hb.print_seconds=0"]
+           "--set", "hb.print_seconds=0", "--set", f"hb.workers={workers}"]
     log = run_dir / "out.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         deadline, seen = time.time() + 300, 0
         while seen < 6 and time.time() < deadline and proc.poll() is None:
             steps = re.findall(r"hb: step (\d+)/30 \| loss [\d.]+ \| acc [\d.]+ \| lr \S+ \| "
                                r"audio-s/s [\d.]+ \| ETA \d+:\d\d:\d\d", log.read_text())
             seen = int(steps[-1]) if steps else 0
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, sig)
         rc = proc.wait(timeout=120)
     text = log.read_text()
     assert rc == 130, text
