@@ -32,13 +32,13 @@ class Ranks:
             return f"cuda:{self.local_rank}"
         return device
 
-    def rows(self, batch_rows: int, name: str) -> slice:
-        if batch_rows < self.world:
-            raise ValueError(
-                f"{name}: a global batch of {batch_rows} utterances cannot feed {self.world} "
-                "ranks; raise batch_seconds or use fewer processes")
+    def rows(self, batch_rows: int) -> tuple[slice, bool]:
+        """This rank's contiguous block of rows, and whether it is a stand-in: a batch with
+        fewer rows than ranks leaves some ranks without any, and those still run row 0 with
+        weight 0 (as fairseq's dummy batches) so every rank joins the gradient all-reduce."""
         lo = self.rank * batch_rows // self.world
-        return slice(lo, (self.rank + 1) * batch_rows // self.world)
+        hi = (self.rank + 1) * batch_rows // self.world
+        return (slice(lo, hi), False) if hi > lo else (slice(0, 1), True)
 
     def wrap(self, model, device: str, find_unused: bool):
         """DDP around ``model``; ``find_unused`` when a step may leave parameters unused."""

@@ -74,7 +74,7 @@ def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
     from .micro import micro_seed
 
     device, ranks = session.device, session.ranks
-    mine = session.shard(len(batch["utts"]))
+    mine, stand_in = session.shard(len(batch["utts"]))
     wave, pad, all_utts = batch["wave"][mine], batch["padding_mask"], batch["utts"][mine]
     pad = None if pad is None else pad[mine]
     slices = session.micro_slices(*wave.shape)
@@ -89,10 +89,11 @@ def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
                                              mask_seed=micro_seed(mask_seed, ranks.rank, i),
                                              frozen=frozen)
             # ctc_loss averages over utterances; the sum is normalised over the global batch
-            loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * len(utts)
+            weight = 0 if stand_in else len(utts)
+            loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * weight
             session.backward(loss)
         loss_sum += float(loss.detach())
-    total = session.reduce({"loss": loss_sum, "utts": float(len(all_utts))})
+    total = session.reduce({"loss": loss_sum, "utts": 0.0 if stand_in else float(len(all_utts))})
     return total["loss"], int(total["utts"])
 
 

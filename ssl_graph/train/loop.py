@@ -57,7 +57,8 @@ def _forward_backward(session, model, batch, mask_seed: int):
 
     device, ranks = session.device, session.ranks
     wave, targets = batch["wave"], batch["labels"]
-    mine = session.shard(wave.shape[0])
+    mine, stand_in = session.shard(wave.shape[0])
+    weight = 0.0 if stand_in else 1.0
     # one time mask for the global batch, sliced by rows: neither micro-batches nor ranks
     # change it (unsplit in one process, the forward draws this very mask itself)
     split = ranks.on or session.micro_slices(*wave.shape) != [slice(0, wave.shape[0])]
@@ -73,12 +74,12 @@ def _forward_backward(session, model, batch, mask_seed: int):
             with session.autocast():
                 out = session.ddp(w, None, t, mask_seed=micro_seed(mask_seed, ranks.rank, i),
                                   mask=None if mask is None else mask[rows])
-            loss = out.loss.float()
+            loss = out.loss.float() * weight
             session.backward(loss)
         loss_sum += float(loss.detach())
-        size += out.sample_size
+        size += out.sample_size * int(weight)
         for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
-            logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1)
+            logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
     total = session.reduce({**logs, "__loss": loss_sum, "__size": float(size)})
     size = int(total.pop("__size"))
     return total.pop("__loss"), size, total

@@ -109,9 +109,10 @@ class TrainSession:
         return step_batches(make_batch, self.start, self.node.steps, workers=workers,
                             device=self.device)
 
-    def shard(self, batch_rows: int) -> slice:
-        """This rank's rows of the global batch (all of them in one process)."""
-        return self.ranks.rows(batch_rows, self.st.name)
+    def shard(self, batch_rows: int) -> tuple[slice, bool]:
+        """This rank's rows of the global batch (all of them in one process), and whether
+        they only stand in (weight 0) because the batch has fewer rows than ranks."""
+        return self.ranks.rows(batch_rows)
 
     def reduce(self, values: dict[str, float]) -> dict[str, float]:
         """Sums over ranks (identity in one process)."""

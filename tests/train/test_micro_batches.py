@@ -30,7 +30,7 @@ def _session(max_samples, model):
     return SimpleNamespace(
         device="cpu", autocast=nullcontext, backward=lambda loss: loss.backward(),
         micro_slices=lambda rows, width: micro_slices(rows, width, max_samples),
-        ranks=Ranks(), ddp=model, shard=lambda n: slice(0, n), reduce=lambda values: values)
+        ranks=Ranks(), ddp=model, shard=lambda n: (slice(0, n), False), reduce=lambda values: values)
 
 
 def _grads(model):
