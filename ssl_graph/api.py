@@ -98,6 +98,10 @@ class NodeHandle:
     def utterances(self) -> list[str]:
         return self._reader.utterances()
 
+    def lengths(self) -> dict[str, int]:
+        """Frames (rows) stored per utterance, from the index alone."""
+        return {u: self._reader.length(u) for u in self._reader.utterances()}
+
     def _get(self, utt: str) -> "np.ndarray":
         import numpy as np
 
@@ -108,9 +112,44 @@ class NodeHandle:
         return np.asarray(self._reader.get(utt))
 
     def features(self, utt: str) -> "np.ndarray":
+        self._check_features()
+        return self._get(utt)
+
+    def _check_features(self) -> None:
         if isinstance(self.node, (Labels, KMeans, Corpus)):
             raise SpecError(f"{self.name!r} is a {self.node.kind} node, not a feature node")
-        return self._get(utt)
+
+    # ---- bulk reads: storage order, large blocks (``store/bulk.py``) ---------------------
+    def features_many(self, utts: list[str]) -> "list[np.ndarray]":
+        """Features of many utterances at once, in the order asked (far faster than a loop)."""
+        self._check_features()
+        return self._many(utts)
+
+    def labels_many(self, utts: list[str]) -> "list[np.ndarray]":
+        if not isinstance(self.node, Labels):
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; bulk labels need a Labels node")
+        return self._many(utts)
+
+    def _many(self, utts: list[str]) -> "list[np.ndarray]":
+        from .store.bulk import read_many
+
+        try:
+            return read_many(self._reader, list(utts))
+        except KeyError as exc:
+            raise KeyError(f"{self.name!r}: {exc.args[0]}") from None
+
+    def __iter__(self):
+        """(utt, array) for every stored utterance, in storage order (bounded memory)."""
+        from .store.bulk import iter_ragged
+
+        return iter_ragged(self._reader)
+
+    def to_numpy(self) -> "tuple[np.ndarray, np.ndarray, list[str]]":
+        """(all frames concatenated, offsets with n+1 entries, utterance ids): utterance i is
+        ``values[offsets[i]:offsets[i + 1]]``, the layout of fairseq's ``.npy`` + ``.len``."""
+        from .store.bulk import to_numpy
+
+        return to_numpy(self._reader)
 
     @cached_property
     def centroids(self) -> "np.ndarray":

@@ -68,4 +68,4 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return spec, name
 
 
-from . import cli_commands  # noqa: E402,F401 - registers the subcommands on `main`
+from . import cli_commands, cli_export  # noqa: E402,F401 - register the subcommands on `main`

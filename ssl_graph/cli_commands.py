@@ -202,15 +202,17 @@ def show(ctx, ref):
 @click.argument("what", type=click.Choice(["features", "labels", "utts"]))
 @click.argument("ref", metavar="SPEC:NODE")
 @click.option("--utt", help="utterance id")
-@click.option("--out", type=click.Path(dir_okay=False), help="save the array as .npy")
+@click.option("--all", "every", is_flag=True, help="every utterance: one UTT.npy each in --out DIR")
+@click.option("--out", type=click.Path(), help="save the array as .npy (a directory with --all)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
-def query(ctx, what, ref, utt, out, as_json):
+def query(ctx, what, ref, utt, every, out, as_json):
     """Read cached features or labels of one utterance (or list utterances).
 
     \b
     ssl-graph query features specs/demo.py:mfcc --utt usf3-0009 --out x.npy
     ssl-graph query labels specs/demo.py:labels --utt usf3-0009 --json
+    ssl-graph query features specs/demo.py:mfcc --all --out feats/
     ssl-graph query utts specs/demo.py:mfcc
     """
     import numpy as np
@@ -221,8 +223,16 @@ def query(ctx, what, ref, utt, out, as_json):
         utts = handle.utterances()
         click.echo(json.dumps(utts) if as_json else "\n".join(utts))
         return
+    if every:
+        if not out:
+            raise click.UsageError("--all needs --out DIR (one .npy per utterance)")
+        from .query_dump import dump_all
+
+        n = dump_all(handle, what, out)
+        click.echo(f"saved {n} utterances of {name} to {out}/")
+        return
     if not utt:
-        raise click.UsageError("--utt is required for features/labels")
+        raise click.UsageError("--utt (or --all) is required for features/labels")
     arr = handle.features(utt) if what == "features" else handle.labels(utt)
     if out:
         np.save(out, arr)

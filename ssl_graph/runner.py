@@ -53,6 +53,7 @@ def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline)
 
 
 def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
+    from .ops.base import check_finite
     from .store.ragged import RaggedWriter
 
     old = st.record or {}
@@ -65,7 +66,9 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     try:
         for i in range(0, len(st.todo), op.batch_utts):
             batch = st.todo[i:i + op.batch_utts]
-            for utt, out in zip(batch, op.compute(batch, st, ctx)):
+            outs = op.compute(batch, st, ctx)
+            check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
+            for utt, out in zip(batch, outs):
                 if isinstance(out, int):
                     writer.add(utt, None, st.expected[utt], length=out)
                 else:

@@ -25,15 +25,15 @@ def cli(workdir, *args):
 def test_plan_run_status_explain_show_ls_gc_graph(workdir):
     spec = str(workdir / "pipe.py")
     res = cli(workdir, "plan", spec)
-    assert res.exit_code == 0 and "5 of 5 nodes stale; `run` without node names computes 5" in res.output
+    assert res.exit_code == 0 and "6 of 6 nodes stale; `run` without node names computes 6" in res.output
     assert "new" in res.output
     res = cli(workdir, "run", spec, "--no-progress")
     assert res.exit_code == 0, res.output
-    assert "computed 5 of 5 nodes" in res.output and "pnmi=" in res.output
+    assert "computed 6 of 6 nodes" in res.output and "pnmi=" in res.output
     res = cli(workdir, "run", spec, "--no-progress")
-    assert "computed 0 of 5 nodes" in res.output
+    assert "computed 0 of 6 nodes" in res.output
     res = cli(workdir, "status", spec)
-    assert res.exit_code == 0 and res.output.count("fresh") == 5
+    assert res.exit_code == 0 and res.output.count("fresh") == 6
     write_spec(workdir, k=25)
     res = cli(workdir, "explain", f"{spec}:km")
     assert res.exit_code == 0
@@ -45,7 +45,7 @@ def test_plan_run_status_explain_show_ls_gc_graph(workdir):
     assert shown["spec"]["kind"] == "ClusterQuality" and shown["record"] is None
     assert shown["stored"]["metrics"]["pnmi"] > 0 and "not been computed" in shown["note"]
     res = cli(workdir, "run", spec, "km", "--no-progress", "-q")  # a target and its inputs only
-    assert "computed 1 of 5 nodes" in res.output
+    assert "computed 1 of 6 nodes" in res.output
     res = cli(workdir, "ls", "pipe")
     assert "pipe:km" in res.output and res.exit_code == 0
     res = cli(workdir, "gc", "--dry-run")

@@ -42,3 +42,21 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     spec.write_text(text)
     stale = {n for n, st in Project(spec, store).plan().items() if st.stale}
     assert stale == {"km2", "labels2", "quality2", "it2", "ft", "score"}
+
+    # edit one transcript: only the fine-tunings and their scores read transcripts
+    tsv = tmp_path / "data" / "transcripts.tsv"
+    lines = tsv.read_text().splitlines()
+    utt, text = lines[1].split("\t", 1)
+    lines[1] = f"{utt}\t{text} again"
+    tsv.write_text("\n".join(lines) + "\n")
+    plan = Project(DEMO, store).plan()
+    stale = {n for n, st in plan.items() if st.stale}
+    assert stale == {"ft.transcripts", "ft", "score", "scratch", "scratch_score"}
+    assert plan["ft.transcripts"].reasons == [f"transcripts file changed ({tsv})"]
+    # and editing alignments restales exactly the two cluster-quality scores
+    tsv.write_text("\n".join([lines[0], lines[1].removesuffix(" again")] + lines[2:]) + "\n")
+    ali = tmp_path / "data" / "alignments.tsv"
+    rows = ali.read_text().splitlines()
+    ali.write_text("\n".join(r for r in rows if not r.endswith("\tsil")) + "\n")
+    stale = {n for n, st in Project(DEMO, store).plan().items() if st.stale}
+    assert stale == {"quality.alignments", "quality", "quality2", "ft.transcripts"}

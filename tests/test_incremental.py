@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from ssl_graph import SpecError
 from ssl_graph.api import Project
 from ssl_graph.ops.base import OPS
 
@@ -23,9 +24,11 @@ def reasons(project) -> dict[str, list[str]]:
 
 
 def test_first_run_computes_everything_second_run_nothing(project):
-    assert reasons(project) == {n: ["new"] for n in ("corpus", "mfcc", "km", "labels", "quality")}
+    assert reasons(project) == {n: ["new"] for n in ("corpus", "mfcc", "km", "labels",
+                                                     "quality.alignments", "quality")}
     report = project.run()
-    assert computed(report) == {"corpus": 12, "mfcc": 12, "km": None, "labels": 12, "quality": None}
+    assert computed(report) == {"corpus": 12, "mfcc": 12, "km": None, "labels": 12,
+                                "quality.alignments": None, "quality": None}
     q = project["quality"].metrics
     assert 0.0 < q["pnmi"] < 1.0 and 0.0 < q["phone_purity"] <= 1.0
     again = Project(project.spec_path, project.store.location).run()
@@ -66,11 +69,23 @@ def test_editing_one_audio_file_reruns_its_features_and_everything_downstream(pr
     assert why["mfcc"] == [f"1 utterance changed ({victim.stem})"]
     assert why["km"] == [f"fit data changed: 1 utterance ({victim.stem})"]
     assert why["labels"] and why["quality"]
-    report = computed(p2.run())
-    assert report["corpus"] == 1 and report["mfcc"] == 1  # only the edited file's features
-    assert report["labels"] == 12 and "km" in report and "quality" in report
-    np.testing.assert_array_equal(p2["mfcc"].features(other), before)
-    n = len(p2["mfcc"].features(victim.stem))
+    # its phone segments now overrun the audio: refused, naming the row, once its length is known
+    with pytest.raises(SpecError, match=rf"alignments.tsv:\d+: utterance '{victim.stem}': segment "
+                                        r"ends at .* but the audio lasts"):
+        p2.run()
+    half = len(wave) // 2 / sr
+    tsv = workdir / "alignments.tsv"
+    rows = [r for r in tsv.read_text().splitlines()
+            if not r.startswith(victim.stem + "\t") or float(r.split("\t")[2]) <= half]
+    tsv.write_text("\n".join(rows) + "\n")  # re-aligned: the truncated part is gone
+    p3 = Project(project.spec_path, project.store.location)
+    # the audio-derived work the failed run finished is kept; only what reads alignments reruns
+    assert reasons(p3) == {"quality.alignments": ["incomplete (interrupted or failed run)"],
+                           "quality": ["upstream changed: labels, quality.alignments"]}
+    assert computed(p3.run()) == {"quality.alignments": None, "quality": None}
+    assert p3["mfcc"].record["inputs"] and p3["labels"].utterances() == project["labels"].utterances()
+    np.testing.assert_array_equal(p3["mfcc"].features(other), before)
+    n = len(p3["mfcc"].features(victim.stem))
     assert abs(n - (len(wave) // 2 - 400) // 160 - 1) <= 1
 
 
@@ -85,7 +100,9 @@ def test_adding_a_file_computes_only_that_file(project, workdir):
     assert not plan["km"].stale and "centroids kept" in plan["km"].notes[0]
     assert plan["labels"].todo == [new]
     assert plan["quality"].stale
-    assert computed(p2.run()) == {"corpus": 1, "mfcc": 1, "labels": 1, "quality": None}
+    assert plan["quality.alignments"].reasons == ["alignments file changed (alignments.tsv)"]
+    assert computed(p2.run()) == {"corpus": 1, "mfcc": 1, "labels": 1,
+                                  "quality.alignments": None, "quality": None}
     np.testing.assert_array_equal(p2["km"].centroids, km_before)
     assert len(p2["labels"].labels(new)) == len(p2["mfcc"].features(new))
 
@@ -95,6 +112,13 @@ def test_removing_a_file_drops_it_everywhere(project, workdir):
     gone = sorted((workdir / "wav").glob("*.flac"))[0]
     os.remove(gone)
     p2 = Project(project.spec_path, project.store.location)
+    with pytest.raises(SpecError, match=rf"alignments.tsv:2: utterance '{gone.stem}' is not in the "
+                                        "corpus; remove the row"):
+        p2.plan()
+    for tsv in ("alignments.tsv", "transcripts.tsv"):
+        path = workdir / tsv
+        path.write_text("".join(r for r in path.read_text().splitlines(keepends=True)
+                                if not r.startswith(gone.stem + "\t")))
     why = reasons(p2)
     assert why["mfcc"] == [f"1 utterance removed ({gone.stem})"]
     assert why["km"] == ["fit data changed: 1 utterance removed"]

@@ -1,4 +1,8 @@
-"""Reading audio as float32 mono at the corpus rate, with errors that name the utterance."""
+"""Reading audio as float32 mono at the corpus rate, with errors that name the utterance.
+
+Every failure is an ``AudioError`` naming the utterance, the file and what to do, so one bad
+file in a corpus of thousands is found from the message alone.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,22 @@ class AudioError(ValueError):
     pass
 
 
+def _cannot_read(utt: str, path: Path, exc: Exception) -> AudioError:
+    # soundfile's messages repeat the path and may span lines; keep the reason only
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+    reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip() or type(exc).__name__
+    if not path.exists():
+        reason = "no such file"
+    elif path.is_dir():
+        reason = "it is a directory"
+    elif path.is_file() and path.stat().st_size == 0:
+        reason = "it is empty, 0 bytes"
+    return AudioError(
+        f"utterance {utt!r}: cannot read {path} ({reason}); replace it with a readable audio "
+        "file or remove it from the corpus"
+    )
+
+
 def audio_info(path: Path, utt: str) -> tuple[int, int, int]:
     """(sample_rate, channels, frames) without decoding."""
     import soundfile as sf
@@ -18,18 +38,19 @@ def audio_info(path: Path, utt: str) -> tuple[int, int, int]:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError with no path
-        raise AudioError(f"utterance {utt!r}: cannot read {path}: {exc}") from None
+        raise _cannot_read(utt, path, exc) from None
     return info.samplerate, info.channels, info.frames
 
 
 def read_audio(path: Path, utt: str, sample_rate: int = 16000, resample: bool = False) -> np.ndarray:
-    """Decode one file to float32 mono; refuse other rates/channels unless asked to resample."""
+    """Decode one file to float32 mono; refuse other rates/channels unless asked to resample,
+    and refuse empty or non-finite audio (NaN/Inf would become NaN features downstream)."""
     import soundfile as sf
 
     try:
         wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"utterance {utt!r}: cannot read {path}: {exc}") from None
+        raise _cannot_read(utt, path, exc) from None
     if wave.shape[1] != 1:
         if not resample:
             raise AudioError(
@@ -38,6 +59,7 @@ def read_audio(path: Path, utt: str, sample_rate: int = 16000, resample: bool = 
             )
         wave = wave.mean(axis=1, keepdims=True)
     wave = wave[:, 0]
+    check_samples(wave, utt, path, sr)
     if sr != sample_rate:
         if not resample:
             raise AudioError(
@@ -46,6 +68,19 @@ def read_audio(path: Path, utt: str, sample_rate: int = 16000, resample: bool = 
             )
         wave = resample_poly(wave, sr, sample_rate)
     return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def check_samples(wave: np.ndarray, utt: str, path: Path, sr: int) -> None:
+    """Refuse audio with no samples or with NaN/Inf samples, naming where the first one is."""
+    if len(wave) == 0:
+        raise AudioError(f"utterance {utt!r}: {path} holds no samples; remove it from the corpus")
+    bad = ~np.isfinite(wave)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise AudioError(
+            f"utterance {utt!r}: {path} has {int(bad.sum())} non-finite (NaN/Inf) samples, the "
+            f"first at sample {first} ({first / sr:.3f} s); fix or remove the file"
+        )
 
 
 def resample_poly(wave: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..specs.base import SpecError, digest
+from ..formats.tsv import read_rows
+from ..specs.base import SpecError
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,9 @@ class Utterance:
 @dataclass
 class Manifest:
     utts: dict[str, Utterance] = field(default_factory=dict)
-    #: identity of transcript/alignment files: part of the corpus's data, not of its audio
-    annotations: str = ""
 
 
-def _file_identity(path: Path, mode: str) -> str:
+def file_identity(path: Path, mode: str) -> str:
     if mode == "hash":
         h = hashlib.sha256()
         with open(path, "rb") as fh:
@@ -40,35 +39,20 @@ def _file_identity(path: Path, mode: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def _read_tsv_rows(path: Path, what: str, min_cols: int) -> list[list[str]]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if not line or line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if lineno == 1 and cols[0] == "utt":
-                continue  # header
-            if len(cols) < min_cols:
-                raise SpecError(
-                    f"{path}:{lineno}: {what} needs {min_cols} tab-separated columns, got {len(cols)}"
-                )
-            rows.append(cols)
-    return rows
-
-
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     """List a Corpus node's utterances with identities; errors name the node and the path."""
     root = corpus.path(corpus.root)
     if corpus.manifest is not None:
         mpath = corpus.path(corpus.manifest)
         if not mpath.is_file():
-            raise SpecError(f"{name}: manifest {corpus.manifest!r} not found (looked at {mpath})")
+            what = "is a directory, not a TSV file" if mpath.is_dir() else "not found"
+            raise SpecError(f"{name}: manifest {corpus.manifest!r} {what} (looked at {mpath})")
         pairs = []
-        for cols in _read_tsv_rows(mpath, "manifest", 2):
+        for _, cols in read_rows(mpath, "manifest", 2)[1]:
             p = Path(cols[1])
             pairs.append((cols[0], p if p.is_absolute() else root / p))
+        if not pairs:
+            raise SpecError(f"{name}: manifest {mpath} lists no utterances ('utt<TAB>path' rows)")
     else:
         if not root.is_dir():
             raise SpecError(
@@ -81,52 +65,60 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
             rel = os.path.relpath(f, root)
             pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
         if not pairs:
-            raise SpecError(f"{name}: no files match {corpus.glob!r} under {root}")
+            raise SpecError(
+                f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
+                "(e.g. '**/*.wav' for nested folders)"
+            )
     manifest = Manifest()
     for utt, path in pairs:
+        check_utt_id(utt, path, name)
         if utt in manifest.utts:
             raise SpecError(
                 f"{name}: utterance id {utt!r} appears twice ({manifest.utts[utt].path} and {path}); "
                 "utterance ids must be unique"
             )
         try:
-            ident = _file_identity(path, corpus.identity)
+            ident = file_identity(path, corpus.identity)
         except FileNotFoundError:
-            raise SpecError(f"{name}: utterance {utt!r}: file {path} not found") from None
+            raise SpecError(
+                f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
+                "the corpus"
+            ) from None
+        except OSError as exc:  # a directory under identity="hash", no permission, ...
+            if not path.is_dir():
+                raise SpecError(
+                    f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
+                    "permissions or drop it from the corpus"
+                ) from None
+            ident = ""
+        if not path.is_file():
+            raise SpecError(
+                f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
+                "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
+            )
         manifest.utts[utt] = Utterance(utt, path, ident)
-    ann = []
-    for fld in ("transcripts", "alignments"):
-        rel = getattr(corpus, fld)
-        if rel is not None:
-            p = corpus.path(rel)
-            if not p.is_file():
-                raise SpecError(f"{name}: {fld} file {rel!r} not found (looked at {p})")
-            ann.append((fld, _file_identity(p, corpus.identity)))
-    manifest.annotations = digest(ann)
     return manifest
+
+
+def check_utt_id(utt: str, path: Path, name: str) -> None:
+    """Utterance ids name store entries and exported files: no control characters (a tab or
+    newline would break every TSV written from them), no absolute or ``..`` paths."""
+    bad = next((c for c in utt if ord(c) < 32 or ord(c) == 127), None)
+    why = None
+    if not utt.strip():
+        why = "is empty"
+    elif bad is not None:
+        why = f"contains the control character {bad!r}"
+    elif utt.startswith(("/", "\\")) or (utt[:1].isalpha() and utt[1:3] in (":/", ":\\")):
+        why = "is an absolute path"
+    elif any(part in (".", "..", "") for part in utt.replace("\\", "/").split("/")):
+        why = "has a '.', '..' or empty path component"
+    if why:
+        raise SpecError(
+            f"{name}: utterance id {utt!r} (file {str(path)!r}) {why}; rename the file or fix its id in "
+            "the manifest"
+        )
 
 
 def glob_escape(path: str) -> str:
     return globlib.escape(path)
-
-
-def read_transcripts(corpus) -> dict[str, str]:
-    p = corpus.path(corpus.transcripts)
-    return {} if p is None else {c[0]: c[1] for c in _read_tsv_rows(p, "transcripts", 2)}
-
-
-def read_alignments(corpus) -> dict[str, list[tuple[float, float, str]]]:
-    """utt -> [(start_s, end_s, phone)], sorted by start."""
-    p = corpus.path(corpus.alignments)
-    out: dict[str, list[tuple[float, float, str]]] = {}
-    if p is None:
-        return out
-    for cols in _read_tsv_rows(p, "alignments", 4):
-        try:
-            seg = (float(cols[1]), float(cols[2]), cols[3])
-        except ValueError:
-            raise SpecError(f"{p}: utterance {cols[0]!r}: start/end must be seconds, got {cols[1:3]}") from None
-        out.setdefault(cols[0], []).append(seg)
-    for segs in out.values():
-        segs.sort()
-    return out

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..audio.manifest import Manifest, scan_corpus
-from ..specs.base import Node, digest
+from ..audio.manifest import Manifest, file_identity, scan_corpus
+from ..specs.annotations import Alignments, Annotation
+from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.backend import read_json
 from ..store.store import Store, node_key
@@ -38,6 +39,8 @@ class NodeState:
     removed: list[str] = field(default_factory=list)
     #: Corpus only: the scanned manifest
     manifest: Manifest | None = None
+    #: annotation nodes: what the plan parsed and checked (the op commits it as it is)
+    payload: object = None
 
     @property
     def status(self) -> str:
@@ -68,6 +71,8 @@ class Planner:
                 self._plan_per_utterance(st)
             elif isinstance(node, KMeans):
                 self._plan_kmeans(st)
+            elif isinstance(node, Annotation):
+                self._plan_annotation(st)
             else:
                 self._plan_aggregate(st)
             self.states[node.fingerprint] = st
@@ -106,8 +111,7 @@ class Planner:
 
     def _plan_per_utterance(self, st: NodeState) -> None:
         st.expected = self._expected_versions(st)
-        extra = st.manifest.annotations if st.manifest is not None else ""
-        st.data_version = digest(st.node.fingerprint, sorted(st.expected.items()), extra)
+        st.data_version = digest(st.node.fingerprint, sorted(st.expected.items()))
         rec = st.record
         if rec is None:
             st.stale, st.todo, st.reasons = True, list(st.expected), self._new_reasons(st)
@@ -134,8 +138,6 @@ class Planner:
             st.reasons.append(
                 f"{_plural(len(st.removed), 'utterance')} removed ({_examples(st.removed)})"
             )
-        if isinstance(st.node, Corpus) and rec.get("annotations") != st.manifest.annotations:
-            st.reasons.append("transcripts/alignments changed")
         st.stale = bool(st.reasons)
 
     # ---- aggregate nodes ----------------------------------------------------------------
@@ -155,6 +157,49 @@ class Planner:
             st.stale = True
             moved = self._changed_inputs(st) or ["inputs"]
             st.reasons = [f"upstream changed: {', '.join(moved)}"]
+
+    def _plan_annotation(self, st: NodeState) -> None:
+        """Fresh while the file and the corpus's utterances are unchanged; else parsed and checked
+        now, so a bad row fails the plan. The data version is the file's content hash: touching
+        the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
+        from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
+
+        node = st.node
+        corpus = self.states[node.corpus.fingerprint]
+        path = node.file()
+        what = type(node).__name__.lower()
+        if not path.is_file():
+            raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
+        ident = file_identity(path, "stat")
+        st.input_version = digest(node.fingerprint, ident, corpus.data_version)
+        rec = st.record
+        if rec is not None and rec.get("status") == "complete" \
+                and rec.get("input_version") == st.input_version:
+            st.data_version = rec["data_version"]
+            return
+        if isinstance(node, Alignments):
+            st.payload = parse_alignments(node, corpus.expected)
+            check_ends(node, st.payload, self.known_seconds(corpus))
+        else:
+            st.payload = parse_transcripts(node, corpus.expected)
+        st.data_version = digest(node.fingerprint, file_identity(path, "hash"))
+        st.stale = True
+        if rec is None:
+            st.reasons = self._new_reasons(st)
+        elif rec.get("status") != "complete":
+            st.reasons = ["incomplete (interrupted or failed run)"]
+        elif rec.get("data_version") != st.data_version:
+            st.reasons = [f"{what} file changed ({node.path})"]
+        else:
+            st.reasons = ["corpus changed: rows checked again"]
+
+    def known_seconds(self, corpus: NodeState) -> dict[str, float]:
+        """Durations of the corpus's utterances whose stored length is current (plan time)."""
+        if corpus.record is None:
+            return {}
+        sr = corpus.node.sample_rate
+        return {u: e[2] / sr for u, e in self.store.index(corpus.key, corpus.record).items()
+                if corpus.expected.get(u) == e[3]}
 
     def _plan_kmeans(self, st: NodeState) -> None:
         """Fresh while the utterances it was fit on are unchanged; growth alone keeps centroids."""

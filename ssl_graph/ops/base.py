@@ -2,7 +2,8 @@
 
 Per-utterance ops see batches of utterances and return one array (or a length) per utterance;
 the runner owns parts, commits and progress, so every op gets incrementality and crash safety
-for free. Aggregate ops compute one artifact and return the metrics to record.
+for free, and no op can commit NaN/Inf (``check_finite``). Aggregate ops compute one artifact and
+return the metrics to record.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.io import AudioError
 from ..store.ragged import RaggedReader
 from ..store.store import Store
 
@@ -75,6 +77,65 @@ class RunContext:
         if task is not None:
             total = self._totals.get(task) or self._done.get(task, 0)
             self.progress.update(task, total=total, completed=total)
+
+
+    def write_array(self, st, name: str, value: np.ndarray) -> None:
+        """Write an aggregate array under the node, refusing NaN/Inf (a NaN centroid would label
+        frames silently wrong)."""
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise ValueError(
+                f"{st.name}: {name} holds {int((~np.isfinite(value)).sum())} non-finite values "
+                "(NaN/Inf); nothing was committed — check the node's inputs"
+            )
+        self.store.write_array(f"{st.key}/{name}", value)
+
+    def audio_path(self, node, utt: str) -> str:
+        """The file an utterance was decoded from, for messages ('?' when unknown)."""
+        corpus = getattr(node, "corpus", None)
+        st = self.states.get(corpus.fingerprint) if corpus is not None else None
+        ut = st.manifest.utts.get(utt) if st is not None and st.manifest is not None else None
+        return str(ut.path) if ut is not None else "?"
+
+
+def check_finite(st, utts: list[str], arrays: list, ctx: RunContext, what: str = "output",
+                 hint: str = "nothing of it was committed") -> None:
+    """Refuse a batch holding NaN/Inf before any of it is committed, naming node and utterance.
+
+    Called by the runner on every per-utterance op's outputs (and by ops on the features they
+    read), so a non-finite value can never be stored as a complete result.
+    """
+    for utt, arr in zip(utts, arrays):
+        if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            n = int((~np.isfinite(arr)).sum())
+            raise ValueError(
+                f"{st.name}: utterance {utt!r}: {what} has {n} non-finite (NaN/Inf) values; "
+                f"{hint} — check its audio ({ctx.audio_path(st.node, utt)}) and the node's inputs"
+            )
+
+
+def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
+    """Policy for audio too short for a feature node: refuse, before the node computes anything.
+
+    An utterance must give at least one frame of every feature node that reads it (a 25 ms
+    window for MFCC, the encoder's receptive field for LayerFeatures). Shorter ones are named
+    with their length; the user removes them from the corpus. Lengths come from the Corpus
+    node's index, which is committed before any node reading it runs.
+    """
+    corpus_st = ctx.state(st.node.corpus)
+    index = ctx.store.index(corpus_st.key, corpus_st.record)
+    lengths = {u: index[u][2] - index[u][1] for u in st.todo if u in index}
+    short = [(u, n) for u, n in lengths.items() if n < min_samples]
+    if not short:
+        return
+    sr = st.node.corpus.sample_rate
+    shown = ", ".join(f"{u!r} ({ctx.audio_path(st.node, u)}, {n} samples)" for u, n in short[:3])
+    more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+    raise AudioError(
+        f"{st.name}: {len(short)} utterance(s) shorter than {min_samples} samples "
+        f"({min_samples / sr:.4g} s, {why}): {shown}{more}; remove them from corpus "
+        f"{corpus_st.name}"
+    )
 
 
 class Op:

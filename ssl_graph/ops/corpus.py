@@ -1,4 +1,5 @@
-"""Corpus: check every new or changed file (rate, channels) and record its length."""
+"""Corpus: check every new or changed file (readable, rate, channels, not empty) and record its
+length, so a bad file is refused here, named, before any feature node decodes it."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ class CorpusOp(PerUttOp):
                     )
             else:
                 frames = round(frames * corpus.sample_rate / sr)
+            if frames == 0:
+                raise AudioError(
+                    f"utterance {utt!r}: {path} holds no samples; remove it from the corpus"
+                )
             out.append(int(frames))
         return out
-
-    def finish(self, st, ctx):
-        return {"annotations": st.manifest.annotations}

@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 from ..store.backend import write_json
-from .base import AggregateOp, RunContext, register
+from .base import AggregateOp, RunContext, check_finite, register
 
 
 def sample_frames(feats: np.ndarray, utt: str, fraction: float, seed: int) -> np.ndarray:
@@ -36,7 +36,10 @@ class KMeansOp(AggregateOp):
         chunks = []
         for i in range(0, len(utts), 256):
             batch = utts[i:i + 256]
-            for u, f in zip(batch, reader.get_many(batch)):
+            feats = reader.get_many(batch)
+            check_finite(st, batch, feats, ctx, what=f"input {feat_state.name}",
+                         hint="refusing to fit on it")
+            for u, f in zip(batch, feats):
                 chunks.append(sample_frames(f, u, node.fit_fraction, node.seed))
             ctx.advance(task, len(batch))
         x = np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
@@ -57,7 +60,7 @@ class KMeansOp(AggregateOp):
         )
         fit_seconds = time.perf_counter() - t0
         ctx.finish(task)
-        ctx.store.write_array(f"{st.key}/centroids", np.asarray(res.centroids, np.float32))
+        ctx.write_array(st, "centroids", np.asarray(res.centroids, np.float32))
         write_json(ctx.store.backend, f"{st.key}/fit_utts.json", {u: feat_state.expected[u] for u in utts})
         return {
             "metrics": {"inertia": float(res.inertia), "n_iter": int(res.n_iter),

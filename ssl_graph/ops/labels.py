@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import PerUttOp, RunContext, register
+from .base import PerUttOp, RunContext, check_finite, register
 
 
 @register("Labels")
@@ -19,6 +19,9 @@ class LabelsOp(PerUttOp):
         from ..kernels.assign import assign_labels
 
         feats = ctx.reader(st.node.source).get_many(utts)
+        # a NaN frame would silently get some label: refuse it, naming the utterance
+        check_finite(st, utts, feats, ctx, what=f"input {ctx.state(st.node.source).name}",
+                     hint="refusing to label it")
         lengths = [len(f) for f in feats]
         x = np.ascontiguousarray(np.concatenate(feats, axis=0), dtype=np.float32)
         labels, _ = assign_labels(x, self.centroids, chunk=st.node.batch_frames)

@@ -1,7 +1,8 @@
 """LayerFeatures: run a trained model over each new utterance and keep one layer's output.
 
 Utterances go through one at a time (no padding), so a frame's features never depend on which
-other utterances shared its batch — the same reason fairseq's dump script does it.
+other utterances shared its batch — the same reason fairseq's dump script does it. Audio shorter
+than the encoder's receptive field has no frame: it is refused before the model is loaded.
 """
 
 from __future__ import annotations
@@ -9,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio.io import read_audio
-from .base import PerUttOp, RunContext, register
+from .base import PerUttOp, RunContext, refuse_short, register
+
+
+def chunk_bounds(n: int, chunk: float, min_len: int) -> list[tuple[int, int]]:
+    """[start, end) chunks of ``chunk`` samples; a tail shorter than ``min_len`` (the receptive
+    field, which no conv could read) joins the chunk before it instead of failing."""
+    chunk = max(int(chunk), min_len, 1)
+    bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_len:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 @register("LayerFeatures")
@@ -24,6 +35,8 @@ class LayerFeaturesOp(PerUttOp):
         from ..train.session import resolve_device
 
         node = st.node
+        refuse_short(st, ctx, node.min_samples,
+                     f"the receptive field of {ctx.state(node.model).name}'s encoder")
         self.device = resolve_device(node.device)
         model = build_model(node.model.model)
         pre = ctx.state(node.model)
@@ -34,11 +47,11 @@ class LayerFeaturesOp(PerUttOp):
 
     def _extract(self, node, wave: np.ndarray):
         torch = self.torch
-        chunk = max(1, int(node.chunk_seconds * node.corpus.sample_rate))
         outs = []
         with torch.inference_mode():
-            for s in range(0, len(wave), chunk):
-                x = torch.from_numpy(wave[s:s + chunk]).to(self.device)[None]
+            for s, e in chunk_bounds(len(wave), node.chunk_seconds * node.corpus.sample_rate,
+                                     node.min_samples):
+                x = torch.from_numpy(wave[s:e]).to(self.device)[None]
                 feats, _ = self.model.extract_features(x, None, layer=node.layer)
                 outs.append(feats[0].float().cpu().numpy())
         return np.ascontiguousarray(np.concatenate(outs), dtype=np.float32)

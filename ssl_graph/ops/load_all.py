@@ -1,3 +1,3 @@
 """Importing this module registers every built-in op."""
 
-from . import corpus, finetune, kmeans, labels, layer_features, mfcc, pretrain, quality  # noqa: F401
+from . import annotations, corpus, finetune, kmeans, labels, layer_features, mfcc, pretrain, quality  # noqa: F401

@@ -7,7 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..audio.io import read_audio
-from .base import PerUttOp, RunContext, register
+from .base import PerUttOp, RunContext, refuse_short, register
 
 
 def _mfcc_file(args) -> np.ndarray:
@@ -23,6 +23,7 @@ class MFCCOp(PerUttOp):
     batch_utts = 64
 
     def setup(self, st, ctx: RunContext) -> None:
+        refuse_short(st, ctx, st.node.min_samples, "one 25 ms MFCC window")
         self.pool = ProcessPoolExecutor(st.node.workers) if st.node.workers > 1 else None
 
     def compute(self, utts, st, ctx: RunContext):

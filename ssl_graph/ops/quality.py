@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio.manifest import read_alignments
+from ..audio.annotations import read_alignments
 from .base import AggregateOp, RunContext, register
 
 
-def frame_phones(segments, n_frames: int, frame_rate: float, offset: float,
-                 phone_ids: dict[str, int]) -> np.ndarray:
+def frame_phones(starts: np.ndarray, ends: np.ndarray, ids: np.ndarray, n_frames: int,
+                 frame_rate: float, offset: float) -> np.ndarray:
     """Phone id at each frame's centre time; -1 where no segment covers it."""
     centres = offset + np.arange(n_frames) / frame_rate
-    starts = np.array([s for s, _, _ in segments])
-    ends = np.array([e for _, e, _ in segments])
-    ids = np.array([phone_ids[p] for _, _, p in segments])
+    if len(starts) == 0:
+        return np.full(n_frames, -1, dtype=np.int64)
     pos = np.searchsorted(starts, centres, side="right") - 1
     out = np.full(n_frames, -1, dtype=np.int64)
     ok = (pos >= 0) & (centres < ends[np.clip(pos, 0, None)])
@@ -29,12 +28,16 @@ class ClusterQualityOp(AggregateOp):
 
         labels_node = st.node.labels
         reader = ctx.reader(labels_node)
-        alignments = read_alignments(st.node.corpus)
-        phones = sorted({p for segs in alignments.values() for _, _, p in segs})
-        phone_ids = {p: i for i, p in enumerate(phones)}
+        aset = read_alignments(ctx.store, ctx.state(st.node.alignments).key)
+        alignments, phones = aset.utts, aset.phones
         k = int(ctx.state(labels_node).record.get("k") or labels_node.kmeans.k)
         utts = [u for u in reader.utterances() if u in alignments]
         missing = len(reader.utterances()) - len(utts)
+        if not utts:
+            raise ValueError(
+                f"{st.name}: no utterance of {ctx.state(labels_node).name} has a segment in "
+                f"{st.node.alignments.file()}; check that the alignments name these utterances"
+            )
         joint = np.zeros((len(phones), k), dtype=np.int64)
         src = labels_node.source
         task = ctx.task(f"{st.name}: count frames", total=len(utts))
@@ -42,14 +45,14 @@ class ClusterQualityOp(AggregateOp):
             batch = utts[i:i + 256]
             ys, zs = [], []
             for u, lab in zip(batch, reader.get_many(batch)):
-                y = frame_phones(alignments[u], len(lab), src.frame_rate, src.frame_offset, phone_ids)
+                y = frame_phones(*alignments[u], len(lab), src.frame_rate, src.frame_offset)
                 keep = y >= 0
                 ys.append(y[keep])
                 zs.append(lab[keep].astype(np.int64))
             joint += joint_counts(np.concatenate(ys), np.concatenate(zs), len(phones), k)
             ctx.advance(task, len(batch))
         metrics = cluster_quality(joint)
-        ctx.store.write_array(f"{st.key}/joint", joint)
+        ctx.write_array(st, "joint", joint)
         return {
             "metrics": {k_: float(v) for k_, v in metrics.items()},
             "phones": phones, "k": k, "n_utts": len(utts), "utts_without_alignment": missing,

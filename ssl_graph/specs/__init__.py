@@ -6,8 +6,8 @@ import) loads the nodes first, then ``LayerFeatures``, and lets pydantic resolve
 reference ``FeatureNode = MFCC | "LayerFeatures"`` of KMeans/Labels.
 """
 
-from . import nodes
+from . import annotations, nodes  # noqa: F401 - annotations after nodes (it imports them)
 from .layer_features import LayerFeatures
 
-for _cls in (nodes.KMeans, nodes.Labels):
+for _cls in (nodes.KMeans, nodes.Labels, annotations.ClusterQuality):
     _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})

@@ -84,7 +84,7 @@ class SpanMask(Component):
     over all frames after the time mask.
     """
 
-    prob: float = Field(0.65, ge=0.0, le=1.0)
+    prob: float = Field(0.65, ge=0.0, lt=1.0)
     length: int = Field(10, ge=1)
     mask_type: Literal["static", "uniform", "normal", "poisson"] = "static"
     mask_other: float = Field(0.0, ge=0.0, description="uniform: min length; normal: std")

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .annotations import Alignments, Transcripts, corpus_alignments, corpus_transcripts
 from .base import Component, Node, SpecError, runtime
 from .components_model import SSLModel
 from .components_networks import Transformer
@@ -55,7 +56,7 @@ class Split(Component):
 
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     labeled_minutes: float | None = Field(10.0, gt=0.0, description="None = all non-test")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 class FineTune(TrainingNode):
@@ -80,6 +81,10 @@ class FineTune(TrainingNode):
     model: SSLModel | None = Field(None, description="architecture (default: pretrained.model)")
     corpus: Corpus
     units: Literal["char", "phone"] = Field("char", description="char: transcripts; phone: alignments")
+    transcripts: Transcripts | None = Field(
+        None, description="references for units='char' (default: the corpus's transcripts=)")
+    alignments: Alignments | None = Field(
+        None, description="references for units='phone' (default: the corpus's alignments=)")
     split: Split = Split()
     steps: int = Field(13_000, ge=1)
     optimizer: Adam = Adam(lr=5e-5, eps=1e-8, weight_decay=0.0)
@@ -95,7 +100,7 @@ class FineTune(TrainingNode):
     activation_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     clip_norm: float = Field(0.0, ge=0.0, description="0 = no clipping (fairseq FT default)")
     batch_seconds: float = Field(1600.0, gt=0.0, description="padded audio seconds per update")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     checkpoint_every: int = runtime(500, ge=1, description="steps between checkpoints")
 
     @model_validator(mode="before")
@@ -113,6 +118,12 @@ class FineTune(TrainingNode):
                 data.setdefault("feature_grad_mult", arch.feature_grad_mult)
         if "mask" not in data and isinstance(arch, SSLModel):
             data["mask"] = finetune_mask(arch)
+        corpus, units = data.get("corpus"), data.get("units", "char")
+        if isinstance(corpus, Corpus):  # only the annotation the units read is an input
+            if units == "char" and data.get("transcripts") is None:
+                data["transcripts"] = corpus_transcripts(corpus)
+            if units == "phone" and data.get("alignments") is None:
+                data["alignments"] = corpus_alignments(corpus)
         return data
 
     @model_validator(mode="after")
@@ -138,17 +149,28 @@ class FineTune(TrainingNode):
     def frame_rate(self) -> float:
         return self.architecture.frame_rate
 
+    @property
+    def references(self) -> Transcripts | Alignments:
+        """The annotation node the units are read from."""
+        return self.transcripts if self.units == "char" else self.alignments
+
     def check(self, resolve_name) -> None:
         name, cname = resolve_name(self), resolve_name(self.corpus)
-        if self.units == "char" and self.corpus.transcripts is None:
+        if self.units == "char" and self.transcripts is None:
             raise SpecError(
                 f"{name}: units='char' needs transcripts but corpus {cname} has none; set "
                 "Corpus(transcripts='transcripts.tsv') or use units='phone'"
             )
-        if self.units == "phone" and self.corpus.alignments is None:
+        if self.units == "phone" and self.alignments is None:
             raise SpecError(
                 f"{name}: units='phone' needs phone alignments but corpus {cname} has none; set "
                 "Corpus(alignments='alignments.tsv') or use units='char'"
+            )
+        refs = self.references
+        if refs.corpus != self.corpus:
+            raise SpecError(
+                f"{name}: {resolve_name(refs)} annotates corpus {resolve_name(refs.corpus)}, "
+                f"not the fine-tuning corpus {cname}"
             )
         sr = self.corpus.sample_rate
         if self.architecture.sample_rate != sr:

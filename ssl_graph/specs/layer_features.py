@@ -21,7 +21,7 @@ class LayerFeatures(Node):
     model: Pretrain
     layer: int = Field(ge=0)
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
-    chunk_seconds: float = runtime(100.0, description="split longer audio into chunks")
+    chunk_seconds: float = runtime(100.0, description="split longer audio into chunks", gt=0.0)
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0'")
 
     @model_validator(mode="before")
@@ -45,6 +45,12 @@ class LayerFeatures(Node):
     @property
     def dim(self) -> int:
         return self.model.model.context.dim
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio with one frame (the encoder's receptive field); shorter utterances are
+        refused before the model is loaded (see ``ops/base.py``)."""
+        return self.model.model.encoder.receptive_field
 
     def check(self, resolve_name) -> None:
         n = self.model.model.context.num_layers

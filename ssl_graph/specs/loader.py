@@ -56,11 +56,27 @@ def _where(exc: BaseException, path: Path) -> str:
     return f"{path}:{line}" if line else str(path)
 
 
+def _spec_class(name: str):
+    from .base import Spec
+
+    stack = [Spec]
+    while stack:
+        cls = stack.pop()
+        if cls.__name__ == name:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return None
+
+
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err["loc"]) or "(spec)"
-        parts.append(f"{exc.title}.{loc}: {err['msg']}")
+        msg = err["msg"]
+        cls = _spec_class(exc.title) if err["type"] == "extra_forbidden" else None
+        if cls is not None and len(err["loc"]) == 1:
+            msg += f" (no such field; {exc.title} has: {', '.join(cls.model_fields)})"
+        parts.append(f"{exc.title}.{loc}: {msg}")
     more = f" (+{exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
     return "; ".join(parts) + more
 
@@ -78,6 +94,11 @@ def import_spec_module(path: Path):
         exec(code, module.__dict__)
     except SyntaxError as exc:
         raise SpecError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the spec file as UTF-8"
+        ) from None
     except ValidationError as exc:
         raise SpecError(f"{_where(exc, path)}: {_validation_message(exc)}") from None
     except SpecError as exc:
@@ -119,15 +140,20 @@ def load_spec_file(path: str | Path) -> SpecFile:
     if not named:
         raise SpecError(f"{path}: declares no nodes (assign nodes to module-level variables)")
     sf = SpecFile(path=path)
-    for name, node in named:
-        _add(sf, name, node)
+    try:
+        for name, node in named:
+            _add(sf, name, node)
+    except RecursionError:  # fingerprints recurse through the inputs: a cycle never ends
+        raise SpecError(f"{path}: {_cycle_message(named)}") from None
     targets = getattr(module, "__targets__", None)
     if targets is not None:
         if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
             raise SpecError(f"{path}: __targets__ must be a list of node names, got {targets!r}")
         unknown = [t for t in targets if t not in sf.nodes]
         if unknown:
-            raise SpecError(f"{path}: __targets__ names unknown node(s) {unknown}")
+            raise SpecError(
+                f"{path}: __targets__ names unknown node(s) {unknown}; nodes: {', '.join(sf.nodes)}"
+            )
         sf.default_targets = list(targets)
     # derived names, breadth first so the shortest field path wins
     queue = [(name, node) for name, node in named]
@@ -138,6 +164,37 @@ def load_spec_file(path: str | Path) -> SpecFile:
                 _add(sf, f"{sf.names[node.fingerprint]}.{field_path}", up)
             queue.append((sf.names[up.fingerprint], up))
     return sf
+
+
+def _cycle_message(named: list[tuple[str, Node]]) -> str:
+    """Name the nodes of a dependency cycle (only reachable by mutating frozen nodes)."""
+    names: dict[int, str] = {}
+    for name, node in named:
+        names.setdefault(id(node), name)
+    done: set[int] = set()
+    stack: list[tuple[int, str]] = []
+
+    def visit(label: str, node: Node) -> list[str] | None:
+        ids = [i for i, _ in stack]
+        if id(node) in ids:
+            return [lab for _, lab in stack[ids.index(id(node)):]] + [label]
+        if id(node) in done:
+            return None
+        stack.append((id(node), label))
+        for fld, up in [*node.iter_nodes(), *node.extra_inputs()]:
+            found = visit(names.get(id(up), f"{label}.{fld}"), up)
+            if found:
+                return found
+        stack.pop()
+        done.add(id(node))
+        return None
+
+    for name, node in named:
+        cycle = visit(name, node)
+        if cycle:
+            return (f"dependency cycle: {' → '.join(cycle)}; a node can only use nodes built "
+                    "before it (do not modify nodes after creating them)")
+    return "the node graph is nested too deeply to fingerprint"
 
 
 def _add(sf: SpecFile, name: str, node: Node) -> None:

@@ -20,12 +20,24 @@ from .base import Node, SpecError, runtime
 SPEC_DIR: contextvars.ContextVar[str | None] = contextvars.ContextVar("SPEC_DIR", default=None)
 
 
+def resolve_path(base: str, rel: str) -> Path:
+    """A path as written in a spec, resolved against the spec file's directory."""
+    p = Path(os.path.expanduser(rel))
+    return p if p.is_absolute() else Path(base) / p
+
+
+#: Corpus fields that only name annotation files (versioned by their own nodes)
+ANNOTATION_FIELDS = ("transcripts", "alignments")
+
+
 class Corpus(Node):
     """16 kHz mono audio: a directory + glob, or a TSV manifest (``utt<TAB>path``).
 
     The fingerprint covers the definition; which utterances exist and their file identity
     (size + mtime, or a content hash with ``identity="hash"``) are scanned at plan time, so a
-    grown corpus recomputes only its new utterances downstream.
+    grown corpus recomputes only its new utterances downstream. ``transcripts``/``alignments``
+    are shorthands for ``Transcripts``/``Alignments`` nodes (``specs/annotations.py``) and not
+    part of the fingerprint: annotations never invalidate audio-derived work.
     """
 
     per_utterance = True
@@ -33,9 +45,10 @@ class Corpus(Node):
     root: str = Field(description="directory holding the audio (relative to the spec file)")
     glob: str = Field("*.flac", description="files under root, e.g. '**/*.wav'")
     manifest: str | None = Field(None, description="TSV 'utt<TAB>path' instead of a glob")
-    transcripts: str | None = Field(None, description="TSV 'utt<TAB>text'")
-    alignments: str | None = Field(None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone'")
-    sample_rate: int = 16000
+    transcripts: str | None = Field(None, description="TSV 'utt<TAB>text' (not fingerprinted)")
+    alignments: str | None = Field(
+        None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone' (not fingerprinted)")
+    sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
         "stat", description="'stat' = size+mtime (fast); 'hash' = content sha256 (robust)"
@@ -45,12 +58,15 @@ class Corpus(Node):
     def model_post_init(self, __context) -> None:
         self._base = SPEC_DIR.get() or os.getcwd()
 
+    def semantic(self) -> dict:
+        out = super().semantic()
+        for annotation in ANNOTATION_FIELDS:
+            out.pop(annotation)
+        return out
+
     def path(self, rel: str | None) -> Path | None:
         """Resolve a path field against the spec file's directory."""
-        if rel is None:
-            return None
-        p = Path(os.path.expanduser(rel))
-        return p if p.is_absolute() else Path(self._base) / p
+        return None if rel is None else resolve_path(self._base, rel)
 
     @property
     def corpus(self) -> "Corpus":
@@ -63,7 +79,7 @@ class MFCC(Node):
     per_utterance = True
     corpus: Corpus
     deltas: Literal[0, 1, 2] = Field(2, description="append Δ (1) or Δ and ΔΔ (2)")
-    workers: int = runtime(1, description="parallel worker processes")
+    workers: int = runtime(1, description="parallel worker processes", ge=1)
 
     @property
     def frame_rate(self) -> float:
@@ -86,6 +102,11 @@ class MFCC(Node):
     def hop_samples(self) -> int:
         return 160
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio with one frame; shorter utterances are refused (see ``ops/base.py``)."""
+        return self.window_samples
+
 
 if TYPE_CHECKING:
     from .layer_features import LayerFeatures
@@ -106,7 +127,7 @@ class KMeans(Node):
     features: FeatureNode
     k: int = Field(100, ge=2)
     fit_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of frames to fit on")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     algorithm: Literal["lloyd", "minibatch"] = "lloyd"
     max_iter: int = Field(100, ge=1)
     n_init: int = Field(1, ge=1)
@@ -127,7 +148,7 @@ class Labels(Node):
     features: FeatureNode | None = Field(
         None, description="features to label (default: the ones k-means was fit on)"
     )
-    batch_frames: int = runtime(65536, description="frames per assignment batch")
+    batch_frames: int = runtime(65536, description="frames per assignment batch", ge=1)
 
     def extra_inputs(self) -> list[tuple[str, Node]]:
         return [("kmeans.features", self.kmeans.features)] if self.features is None else []
@@ -155,21 +176,3 @@ class Labels(Node):
                 f"{resolve_name(self)}: features have {src.dim} dims but k-means "
                 f"{resolve_name(self.kmeans)} was fit on {fit.dim}-dim features"
             )
-
-
-class ClusterQuality(Node):
-    """Phone purity, cluster purity and PNMI of labels against a corpus's phone alignments."""
-
-    labels: Labels
-
-    @property
-    def corpus(self) -> Corpus:
-        return self.labels.corpus
-
-    def check(self, resolve_name) -> None:
-        if self.corpus.alignments is None:
-            raise SpecError(
-                f"{resolve_name(self)}: corpus {resolve_name(self.corpus)} has no phone "
-                "alignments; set Corpus(alignments='path/to/alignments.tsv')"
-            )
-

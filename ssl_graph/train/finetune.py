@@ -17,7 +17,7 @@ import numpy as np
 from ..store.backend import write_json
 from .split import held_apart, labeled_utterances
 from .utterances import UtteranceBatcher
-from .vocab import Vocab, references
+from .vocab import Vocab, stored_references
 
 
 @dataclass
@@ -46,7 +46,7 @@ def prepare(st, ctx) -> LabeledData:
     corpus_state = ctx.state(node.corpus)
     lengths = {u: e[2] for u, e in ctx.store.index(corpus_state.key).items()}
     paths = {u: corpus_state.manifest.utts[u].path for u in lengths}
-    vocab, refs = references(node.units, node.corpus)
+    vocab, refs = stored_references(node, ctx)
     sr, enc = node.corpus.sample_rate, node.architecture.encoder
     test = [u for u in held_apart(lengths, node.split) if u in refs]
     usable, too_short = {}, []

@@ -7,7 +7,7 @@ import time
 from ..store.backend import read_json, write_json
 from .session import resolve_device
 from .utterances import UtteranceBatcher
-from .vocab import WORD_SEP, Vocab, references, tokens_to_text
+from .vocab import WORD_SEP, Vocab, stored_references, tokens_to_text
 
 
 def _units_for(metric: str, tokens: list[str]) -> list[str]:
@@ -34,7 +34,7 @@ def score(st, ctx) -> dict:
     if split is None or raw is None:
         raise FileNotFoundError(f"{st.name}: fine-tune {ft_state.name} has no weights/split; rerun it")
     vocab = Vocab(tuple(ft_state.record["vocab"]))
-    _, refs = references(ft.units, ft.corpus)
+    _, refs = stored_references(ft, ctx)
     test = [u for u in split["test"] if u in refs]
     if not test:
         raise ValueError(

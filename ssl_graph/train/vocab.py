@@ -2,8 +2,9 @@
 
 Characters use a fixed alphabet (blank, ``|`` between words, apostrophe, a-z): every model
 fine-tuned on characters shares one output layout whatever its labeled subset, so heads and
-hypotheses stay comparable. Phones come from the corpus's alignments (all utterances, so test
-phones are never out of vocabulary), with silence dropped: CTC's blank already covers pauses.
+hypotheses stay comparable. Phones come from the alignments (all utterances, so test phones are
+never out of vocabulary), folded by their ``PhoneMap`` and with its silences dropped: CTC's blank
+already covers pauses.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 BLANK = "<blank>"
 WORD_SEP = "|"
 CHARS = (BLANK, WORD_SEP, "'", *"abcdefghijklmnopqrstuvwxyz")
-#: alignment labels that mark pauses, not phones
+#: alignment labels that mark pauses, not phones (``PhoneMap``'s default)
 SILENCE = frozenset({"sil", "sp", "spn", ""})
 _NOT_LETTER = re.compile(r"[^a-z']+")
 
@@ -61,8 +62,8 @@ def char_tokens(text: str) -> list[str]:
     return [WORD_SEP if c == " " else c for c in normalize_text(text)]
 
 
-def phone_tokens(segments) -> list[str]:
-    return [p for _, _, p in segments if p not in SILENCE]
+def phone_tokens(segments, silence=SILENCE) -> list[str]:
+    return [p for _, _, p in segments if p not in silence]
 
 
 def tokens_to_text(tokens: list[str]) -> str:
@@ -70,18 +71,30 @@ def tokens_to_text(tokens: list[str]) -> str:
     return " ".join("".join(tokens).replace(WORD_SEP, " ").split())
 
 
-def build_vocab(units: str, alignments: dict | None = None) -> Vocab:
+def build_vocab(units: str, alignments: dict | None = None, silence=SILENCE) -> Vocab:
     if units == "char":
         return Vocab(CHARS)
-    phones = sorted({p for segs in (alignments or {}).values() for p in phone_tokens(segs)})
+    phones = sorted({p for segs in (alignments or {}).values() for p in phone_tokens(segs, silence)})
     return Vocab((BLANK, *phones))
 
 
-def references(units: str, corpus) -> tuple[Vocab, dict[str, list[str]]]:
-    """The vocabulary and each annotated utterance's reference tokens, read from the corpus."""
-    from ..audio.manifest import read_alignments, read_transcripts
-
+def references(units: str, texts: dict[str, str] | None = None, aset=None,
+               silence=SILENCE) -> tuple[Vocab, dict[str, list[str]]]:
+    """The vocabulary and each annotated utterance's reference tokens: characters of ``texts``
+    (units='char') or the phones of an ``AlignmentSet`` (units='phone')."""
     if units == "char":
-        return build_vocab("char"), {u: char_tokens(t) for u, t in read_transcripts(corpus).items()}
-    alignments = read_alignments(corpus)
-    return build_vocab("phone", alignments), {u: phone_tokens(s) for u, s in alignments.items()}
+        return build_vocab("char"), {u: char_tokens(t) for u, t in (texts or {}).items()}
+    alignments = {u: aset.segments(u) for u in aset.utts}
+    vocab = build_vocab("phone", alignments, silence)
+    return vocab, {u: phone_tokens(s, silence) for u, s in alignments.items()}
+
+
+def stored_references(ft, ctx) -> tuple[Vocab, dict[str, list[str]]]:
+    """``references`` of a ``FineTune`` node, read from its annotation node in the store."""
+    from ..audio.annotations import read_alignments, read_transcripts
+
+    key = ctx.state(ft.references).key
+    if ft.units == "char":
+        return references("char", texts=read_transcripts(ctx.store, key))
+    silence = frozenset(ft.alignments.phones.silence)
+    return references("phone", aset=read_alignments(ctx.store, key), silence=silence)

@@ -27,7 +27,7 @@ def test_from_scratch_needs_a_model_and_trains_everything():
         FineTune(corpus=CORPUS)
     ft = FineTune(model=wav2vec2_model("tiny"), corpus=CORPUS)
     assert ft.freeze_steps == 0 and ft.feature_grad_mult == 0.1
-    assert [n for _, n in ft.iter_nodes()] == [CORPUS]
+    assert [n for _, n in ft.iter_nodes()] == [CORPUS, ft.transcripts]
 
 
 def test_model_must_match_the_pretrained_one():

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from ssl_graph import Corpus
-from ssl_graph.audio.manifest import read_alignments, read_transcripts
+from ssl_graph import Alignments, Corpus, Transcripts
+from ssl_graph.audio.annotations import parse_alignments, parse_transcripts
 from ssl_graph.specs.finetune import FineTune, Split
 from ssl_graph.train.split import held_apart, is_test, labeled_utterances, unit_hash
 from ssl_graph.train.vocab import (
@@ -31,6 +31,21 @@ def demo():
 
 
 @pytest.fixture(scope="module")
+def demo_utts():
+    return {p.stem for p in (DEMO / "wav").glob("*.flac")}
+
+
+@pytest.fixture(scope="module")
+def texts(demo, demo_utts):
+    return parse_transcripts(Transcripts(corpus=demo, path=demo.transcripts), demo_utts)
+
+
+@pytest.fixture(scope="module")
+def aset(demo, demo_utts):
+    return parse_alignments(Alignments(corpus=demo, path=demo.alignments), demo_utts)
+
+
+@pytest.fixture(scope="module")
 def durations(demo):
     import soundfile as sf
 
@@ -50,18 +65,18 @@ def test_char_tokens_normalise_text():
     assert tokens_to_text(["|", "h", "i", "|", "|", "y", "o", "|"]) == "hi yo"
 
 
-def test_every_demo_transcript_encodes(demo):
-    vocab, refs = references("char", demo)
+def test_every_demo_transcript_encodes(texts):
+    vocab, refs = references("char", texts=texts)
     assert len(refs) == 155
     assert refs["car-0006"] == char_tokens("Where do those loud cakes shout loudly?")
     for utt, tokens in refs.items():
         ids = vocab.encode(tokens, utt)
         assert ids.min() > 0 and tokens_to_text(vocab.decode(ids)) == normalize_text(
-            read_transcripts(demo)[utt])
+            texts[utt])
 
 
-def test_phone_vocab_from_demo_alignments_drops_silence(demo):
-    alignments = read_alignments(demo)
+def test_phone_vocab_from_demo_alignments_drops_silence(aset):
+    alignments = {u: aset.segments(u) for u in aset.utts}
     vocab = build_vocab("phone", alignments)
     phones = {p for segs in alignments.values() for _, _, p in segs}
     assert "sil" in phones and len(phones) == 41
@@ -69,7 +84,7 @@ def test_phone_vocab_from_demo_alignments_drops_silence(demo):
     assert len(vocab) == 41  # 40 phones + blank
     first = phone_tokens(alignments["car-0006"])
     assert first[:3] == ["w", "eh", "d"] and "sil" not in first
-    _, refs = references("phone", demo)
+    _, refs = references("phone", aset=aset)
     assert all(len(vocab.encode(t, u)) == len(t) for u, t in refs.items())
 
 

@@ -1,0 +1,60 @@
+"""``ssl-graph export``: cached nodes out, in the layouts other tools read."""
+
+from __future__ import annotations
+
+import click
+
+from .cli import _project, _split_ref, main
+
+
+@main.group()
+def export():
+    """Write cached results for other tools (fairseq / torchaudio HuBERT recipes).
+
+    \b
+    ssl-graph export labels specs/demo.py:labels out/units --format fairseq
+    ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5
+    """
+
+
+def _common(fn):
+    fn = click.option("--force", is_flag=True, help="write into a non-empty directory")(fn)
+    fn = click.option("--seed", default=0, show_default=True, help="seed of the valid split")(fn)
+    fn = click.option("--valid-percent", default=0.0, show_default=True,
+                      help="hold this percentage of utterances out as a 'valid' split")(fn)
+    fn = click.option("--split", default="train", show_default=True, help="split (file) name")(fn)
+    fn = click.option("--format", "fmt", type=click.Choice(["fairseq"]), default="fairseq",
+                      show_default=True)(fn)
+    fn = click.argument("out", type=click.Path(file_okay=False))(fn)
+    return click.argument("ref", metavar="SPEC:NODE")(fn)
+
+
+def _export(ctx, what, ref, out, split, valid_percent, seed, force):
+    from .export import export_fairseq
+    from .specs.nodes import Labels
+
+    spec, name = _split_ref(ref)
+    project = _project(ctx, spec)
+    node = project[name].node
+    if (what == "labels") != isinstance(node, Labels):
+        other = "features" if what == "labels" else "labels"
+        raise click.UsageError(f"{name} is a {node.kind} node: use `ssl-graph export {other}`")
+    files = export_fairseq(project, name, out, split=split,
+                           valid_percent=valid_percent, seed=seed, force=force)
+    click.echo(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+
+
+@export.command()
+@_common
+@click.pass_context
+def labels(ctx, ref, out, fmt, split, valid_percent, seed, force):
+    """Frame labels of a Labels node: {split}.tsv, {split}.km, dict.km.txt."""
+    _export(ctx, "labels", ref, out, split, valid_percent, seed, force)
+
+
+@export.command()
+@_common
+@click.pass_context
+def features(ctx, ref, out, fmt, split, valid_percent, seed, force):
+    """Features of a feature node: {split}.tsv, {split}_0_1.npy, {split}_0_1.len."""
+    _export(ctx, "features", ref, out, split, valid_percent, seed, force)

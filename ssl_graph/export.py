@@ -1,0 +1,94 @@
+"""Export cached nodes for other tools: label units and features in fairseq's HuBERT layout.
+
+Only fresh results leave the store: exporting a node the plan calls stale would hand another
+tool data that no longer matches its spec, so it is refused with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .specs.base import SpecError
+from .specs.nodes import Labels
+
+
+def _fresh_state(project, name: str):
+    node = project[name].node
+    states = {st.node.fingerprint: st for st in project.plan().values()}
+    st = states[node.fingerprint]
+    if st.stale:
+        raise SpecError(f"{name} is stale ({'; '.join(st.reasons)}); run "
+                        f"`ssl-graph run {project.spec_path} {name}` before exporting it")
+    return st, states
+
+
+def _target_dir(out: Path, force: bool) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"{out} exists and is not a directory; pick a directory to export into")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SpecError(f"{out} is not empty; export into a new directory or pass --force to "
+                        "overwrite the files it writes")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _splits(utts: list[str], split: str, valid_percent: float, seed: int) -> dict[str, list[str]]:
+    if not valid_percent:
+        return {split: utts}
+    from .train.split import unit_hash
+
+    valid = [u for u in utts if unit_hash(seed, "valid", u) < valid_percent / 100.0]
+    chosen = set(valid)
+    return {split: [u for u in utts if u not in chosen], "valid": valid}
+
+
+def export_fairseq(project, name: str, out: str | Path, split: str = "train",
+                   valid_percent: float = 0.0, seed: int = 0, force: bool = False) -> list[Path]:
+    """Write ``{split}.tsv`` + ``{split}.km`` + ``dict.km.txt`` (a Labels node) or
+    ``{split}.tsv`` + ``{split}_0_1.npy/.len`` (a feature node); returns the files written."""
+    import numpy as np
+
+    from .formats import fairseq_units as fs
+
+    handle = project[name]
+    node = handle.node
+    if not node.per_utterance or node.kind == "Corpus":
+        raise SpecError(f"{name} is a {node.kind} node; export takes a Labels or a feature node")
+    st, states = _fresh_state(project, name)
+    corpus_st = states[node.corpus.fingerprint]
+    paths = {u: ut.path for u, ut in corpus_st.manifest.utts.items()}
+    samples = {u: e[2] for u, e in project.store.index(corpus_st.key).items()}
+    utts = sorted(handle.utterances())
+    odd = [u for u in utts if not isinstance(paths.get(u), Path)]
+    if odd:
+        raise SpecError(f"{name}: utterance {odd[0]!r} is not a whole audio file (a segment of a "
+                        "recording); fairseq manifests can only list whole files")
+    out = _target_dir(out, force)
+    written = []
+    parts = _splits(utts, split, valid_percent, seed)
+    if isinstance(node, Labels):
+        counts = np.zeros(node.kmeans.k, dtype=np.int64)
+        for name_, group in parts.items():
+            written.append(fs.write_tsv(out, name_, group, paths, samples))
+            labels = handle.labels_many(group)
+            for lab in labels:
+                counts += np.bincount(lab, minlength=node.kmeans.k)[: node.kmeans.k]
+            written.append(fs.write_km(out, name_, labels))
+        written.append(fs.write_dict(out, counts))
+    else:
+        lengths = handle.lengths()
+        for name_, group in parts.items():
+            written.append(fs.write_tsv(out, name_, group, paths, samples))
+            if group:
+                first = handle.features(group[0])
+                written.extend(fs.write_features(
+                    out, name_, [lengths[u] for u in group], first.shape[1:], first.dtype,
+                    _in_order(handle, group)))
+    return written
+
+
+def _in_order(handle, utts, step: int = 512):
+    """Feature arrays of ``utts`` in row order, read in bounded groups by the bulk reader."""
+    for i in range(0, len(utts), step):
+        yield from handle.features_many(utts[i:i + step])
