@@ -80,8 +80,8 @@ class TrainingNode(Node):
         None, gt=0.0, description="audio seconds per forward (micro-batch); None = the whole "
         "batch_seconds in one forward")
     threads: int | None = runtime(
-        None, ge=1, description="torch intra-op and Numba threads; None = 1 on boxes of <= 4 "
-        "cores (more threads only contend there), else min(cores, 8)")
+        None, ge=1, description="torch intra-op, OpenMP/BLAS and Numba threads; None = 1 where "
+        "a process has <= 4 cores (more threads only contend there), else min(its cores, 8)")
     workers: int | None = runtime(
         None, ge=0, description="DataLoader worker processes; None = 2 on CUDA, 0 on CPU")
     print_seconds: float = runtime(

@@ -193,6 +193,9 @@ class TrainSession:
         if not last and (self.stop or (step + 1) % node.checkpoint_every == 0):
             self.checkpoint(step + 1)
         if self.stop and not last:
+            if self.ranks.main:
+                print(f"{self.st.name}: checkpoint written at step {step + 1}/{node.steps}; "
+                      "rerun to resume there", file=sys.stderr, flush=True)
             raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step + 1}; rerun to resume")
 
     def checkpoint(self, step: int) -> None:

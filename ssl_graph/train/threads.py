@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 
 def default_threads(cores: int | None = None) -> int:
-    cores = cores or os.cpu_count() or 1
+    """1 on small boxes; else the cores this process's share (torchrun ranks split them), ≤ 8."""
+    cores = (cores or os.cpu_count() or 1) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     return 1 if cores <= 4 else min(cores, 8)
 
 

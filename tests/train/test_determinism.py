@@ -39,3 +39,20 @@ def test_training_after_kmeans_in_process_equals_training_in_a_fresh_one(tmp_pat
     _run(b, "labels", env=env)
     _run(b, "hb", env=env)  # training alone in a fresh process
     assert _weights(a) == _weights(b)
+
+
+def test_default_threads_one_on_small_boxes_and_shared_between_ranks(monkeypatch):
+    from ssl_graph.train.threads import default_threads, fixed_threads
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_threads(2) == default_threads(4) == 1
+    assert default_threads(6) == 6 and default_threads(64) == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert default_threads(16) == 1 and default_threads(64) == 8
+    import numba
+    import torch
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    with fixed_threads(1):
+        assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+    assert (torch.get_num_threads(), numba.get_num_threads()) == before

@@ -111,6 +111,7 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
     project = Project(spec, str(run_dir / "store"))
     stopped = project.store.record(project["hb"].key)["step"]
     assert seen <= stopped < 30  # the step in flight finishes and is kept; none is lost
+    assert f"hb: checkpoint written at step {stopped}/30; rerun to resume there" in text
     assert project.plan()["hb"].reasons == [f"incomplete at step {stopped}/30 (interrupted run)"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
