@@ -10,6 +10,9 @@ Two numbers per worker count:
   adding to it.
 
     python benchmarks/bench_dataloader.py --steps 40 --workers 0 2
+
+Measured on the 2-core dev box (load ~3, 30 steps): loader alone 483 (0 workers) vs 1438
+(2 workers) audio-s/s; beside a 200 ms step 232 vs 276, where 300 means decoding is hidden.
 """
 
 from __future__ import annotations
