@@ -65,23 +65,52 @@ def plan(ctx, spec):
 @click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
 @click.option("--keep-going", is_flag=True,
               help="a failing node stops only what needs it; report failures at the end")
+@click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
+              help="set a runtime field (device, max_batch_seconds, ...); also $SSL_GRAPH_SET")
+@click.option("--launcher", type=click.Choice(["none", "torchrun"]), default="none",
+              help="torchrun: train Pretrain/FineTune nodes under DDP")
+@click.option("--nproc-per-node", type=int, default=1, help="torchrun: processes (GPUs) per node")
+@click.option("--nnodes", default="1", help="torchrun: number of nodes (or MIN:MAX)")
+@click.option("--node-rank", type=int, default=0, help="torchrun: this node's rank")
+@click.option("--rdzv-endpoint", default=None, help="torchrun: HOST:PORT of the rendezvous")
 @click.pass_context
-def run(ctx, spec, nodes, no_progress, quiet, keep_going):
+def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, nproc_per_node,
+        nnodes, node_rank, rdzv_endpoint):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
     ssl-graph run specs/demo.py
     ssl-graph run specs/demo.py quality      # just `quality` and its inputs
     ssl-graph run specs/demo.py --keep-going # finish every branch that can finish
+    ssl-graph run specs/demo.py --set it1.device=cuda:1 --set it1.max_batch_seconds=200
+    ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
     """
+    from .exec.overrides import apply_overrides, env_assignments
+    from .exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
     from .runner import RunFailed
 
     project = _project(ctx, spec)
+    sets = env_assignments() + list(overrides)
+    apply_overrides(project.pipeline, sets)
     console = None if (quiet and no_progress) else _console()
+    ddp = None
+    if launcher == "torchrun":
+        ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
+                       sets)
+
+    def go():
+        return project.run(targets=list(nodes) or None, progress=not no_progress, console=console,
+                           keep_going=keep_going)
+
     failed = None
     try:
-        report = project.run(targets=list(nodes) or None, progress=not no_progress,
-                             console=console, keep_going=keep_going)
+        if under_torchrun() and ddp is None:  # `torchrun -m ssl_graph run ...`
+            report = run_as_rank(project, go)
+            if report is None:
+                return  # not rank 0: rank 0 reports
+        else:
+            with launching(ddp):
+                report = go()
     except RunFailed as exc:
         report, failed = exc.report, exc
     if not quiet:

@@ -8,9 +8,15 @@ from .base import AggregateOp, RunContext, register
 @register("FineTune")
 class FineTuneOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
+        from ..exec.torchrun import current_launcher
         from ..train.finetune import train_finetune
+        from ..train.threads import fixed_threads
 
-        return train_finetune(st, ctx)
+        launcher = current_launcher()  # --launcher torchrun: the ranks train, this process waits
+        if launcher is not None:
+            return launcher.compute(st, ctx)
+        with fixed_threads(st.node.threads):
+            return train_finetune(st, ctx)
 
 
 @register("ASRScore")

@@ -8,6 +8,12 @@ from .base import AggregateOp, RunContext, register
 @register("Pretrain")
 class PretrainOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
+        from ..exec.torchrun import current_launcher
         from ..train.loop import train
+        from ..train.threads import fixed_threads
 
-        return train(st, ctx)
+        launcher = current_launcher()  # --launcher torchrun: the ranks train, this process waits
+        if launcher is not None:
+            return launcher.compute(st, ctx)
+        with fixed_threads(st.node.threads):
+            return train(st, ctx)

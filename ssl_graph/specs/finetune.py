@@ -19,7 +19,7 @@ from .components_model import SSLModel
 from .components_networks import Transformer
 from .components_objectives import SpanMask
 from .nodes import Corpus
-from .training import Adam, Pretrain, Schedule
+from .training import Adam, Pretrain, Schedule, TrainingNode
 
 #: fairseq base_10m/1h fine-tuning masks: time 0.65 × 10 frames, channel 0.25 × 64 of 768 dims
 FT_MASK = SpanMask(prob=0.65, length=10, channel_prob=0.25, channel_length=64)
@@ -79,7 +79,7 @@ class Split(Component):
         return out
 
 
-class FineTune(Node):
+class FineTune(TrainingNode):
     """CTC fine-tuning of a pretrained ``SSLModel`` (or, with ``pretrained=None``, from scratch).
 
     The pretraining heads are dropped; the context output goes through ``final_dropout`` and a
@@ -122,11 +122,7 @@ class FineTune(Node):
     clip_norm: float = Field(0.0, ge=0.0, description="0 = no clipping (fairseq FT default)")
     batch_seconds: float = Field(1600.0, gt=0.0, description="padded audio seconds per update")
     seed: int = Field(0, ge=0)
-    device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
-    precision: Literal["auto", "fp32", "bf16"] = runtime(
-        "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")
-    checkpoint_every: int = runtime(500, description="steps between checkpoints")
-    log_every: int = runtime(1, description="steps between logged metric rows")
+    checkpoint_every: int = runtime(500, ge=1, description="steps between checkpoints")
 
     @model_validator(mode="before")
     @classmethod

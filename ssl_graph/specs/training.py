@@ -60,11 +60,41 @@ class Schedule(Component):
         return math.exp(math.log(max(self.final_lr_scale, 1e-12)) * t)  # tri_stage decay
 
 
-class Pretrain(Node):
+class TrainingNode(Node):
+    """Runtime fields shared by ``Pretrain`` and ``FineTune``: how a training runs, never what.
+
+    ``batch_seconds`` (a semantic field of each node) is the *global* batch of one update, as
+    fairseq's GPUs × max_tokens × update_freq; ``max_batch_seconds`` only splits it into
+    micro-batches whose gradients are accumulated, so it bounds memory without changing the
+    update. Thread counts are set when a training starts so its numerics do not depend on what
+    ran before in the process (k-means' Numba pool, a caller's torch settings).
+    """
+
+    device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = runtime(
+        "auto", description="auto: bf16 on CUDA where supported, else fp16 + GradScaler; fp32 "
+        "on CPU")
+    checkpoint_every: int = runtime(100, ge=1, description="steps between checkpoints")
+    log_every: int = runtime(1, ge=1, description="steps between logged metric rows")
+    max_batch_seconds: float | None = runtime(
+        None, gt=0.0, description="audio seconds per forward (micro-batch); None = the whole "
+        "batch_seconds in one forward")
+    threads: int | None = runtime(
+        None, ge=1, description="torch intra-op, OpenMP/BLAS and Numba threads; None = 1 where "
+        "a process has <= 4 cores (more threads only contend there), else min(its cores, 8)")
+    workers: int | None = runtime(
+        None, ge=0, description="DataLoader worker processes; None = 2 on CUDA, 0 on CPU")
+    print_seconds: float = runtime(
+        30.0, ge=0.0, description="seconds between plain progress lines when stdout is not a "
+        "terminal (0 = every step)")
+
+
+class Pretrain(TrainingNode):
     """Self-supervised pre-training of an ``SSLModel`` on a corpus.
 
     Batches are random crops (every item cropped to the shortest in its batch, random start, as
-    fairseq does) filling ``batch_seconds`` of audio. Everything random is derived from ``seed``
+    fairseq does) filling ``batch_seconds`` of audio (the global batch of one update; see
+    ``TrainingNode.max_batch_seconds`` to split it). Everything random is derived from ``seed``
     and the step number, so a resumed run reproduces the uninterrupted loss curve.
     """
 
@@ -81,11 +111,6 @@ class Pretrain(Node):
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = Field(0, ge=0)
-    device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
-    precision: Literal["auto", "fp32", "bf16"] = runtime(
-        "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")
-    checkpoint_every: int = runtime(100, description="steps between checkpoints")
-    log_every: int = runtime(1, description="steps between logged metric rows")
 
     @model_validator(mode="after")
     def _crop_fits(self):

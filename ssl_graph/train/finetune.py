@@ -8,6 +8,7 @@ to ``split.json`` so ``ASRScore`` scores exactly the utterances this run held ap
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -68,11 +69,41 @@ def prepare(st, ctx) -> LabeledData:
     return LabeledData(vocab, refs, lengths, paths, labeled, test, sorted(too_short))
 
 
+def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
+    """CTC forward + backward in micro-batches (rows of the padded batch, same width);
+    returns (summed loss, utterances). Each micro-batch draws its own fine-tuning masks."""
+    from ..nn.ctc import ctc_loss
+    from .micro import micro_seed
+
+    device, ranks = session.device, session.ranks
+    mine, stand_in = session.shard(len(batch["utts"]))
+    wave, pad, all_utts = batch["wave"][mine], batch["padding_mask"], batch["utts"][mine]
+    pad = None if pad is None else pad[mine]
+    slices = session.micro_slices(*wave.shape)
+    loss_sum = 0.0
+    for i, rows in enumerate(slices):
+        utts = all_utts[rows]
+        p = None if pad is None else pad[rows]
+        p = None if p is None or not bool(p.any()) else p.to(device, non_blocking=True)
+        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
+            with session.autocast():
+                logits, frames = session.ddp(wave[rows].to(device, non_blocking=True), p,
+                                             mask_seed=micro_seed(mask_seed, ranks.rank, i),
+                                             frozen=frozen)
+            # ctc_loss averages over utterances; the sum is normalised over the global batch
+            weight = 0 if stand_in else len(utts)
+            loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * weight
+            session.backward(loss)
+        loss_sum += float(loss.detach())
+    total = session.reduce({"loss": loss_sum, "utts": 0.0 if stand_in else float(len(all_utts))})
+    return total["loss"], int(total["utts"])
+
+
 def train_finetune(st, ctx) -> dict:
     import torch
     from safetensors.torch import load
 
-    from ..nn.ctc import build_ctc_model, ctc_loss
+    from ..nn.ctc import build_ctc_model
     from .session import TrainSession
 
     node = st.node
@@ -87,34 +118,32 @@ def train_finetune(st, ctx) -> dict:
         if raw is None:
             raise FileNotFoundError(f"{st.name}: {pre.name} has no model.safetensors; rerun it")
         model.load_pretrained(load(raw), pre.name)
-    session = TrainSession(st, ctx, model, "fine-tune")
-    device = session.device
     targets = {u: torch.from_numpy(data.vocab.encode(data.refs[u], u)) for u in data.labeled}
     batcher = UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.labeled},
                                sample_rate=sr, batch_seconds=node.batch_seconds, seed=node.seed)
-    model.train()
-    for step in session.steps():
+    with TrainSession(st, ctx, model, "fine-tune") as session:
+        model.train()
         t0 = time.perf_counter()
-        lr = session.set_lr(step)
-        batch = batcher.batch(step)
-        wave = torch.from_numpy(batch.wave).to(device)
-        pad = None if batch.padding_mask is None else torch.from_numpy(batch.padding_mask).to(device)
-        frozen = step < node.freeze_steps
-        with session.autocast():
-            logits, frames = model(wave, pad, mask_seed=node.seed * 1_000_003 + step, frozen=frozen)
-        loss = ctc_loss(logits, frames, [targets[u] for u in batch.utts])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{st.name}: CTC loss is {float(loss)} at step {step + 1}; lower optimizer.lr "
-                "(the last checkpoint is kept)"
-            )
-        gnorm = session.update(loss)
-        secs = time.perf_counter() - t0
-        value = float(loss.detach())
-        session.end_step(step, {
-            "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
-            "batch_size": len(batch.utts), "audio_s_per_s": round(batch.wave.size / sr / secs, 2),
-        }, f"CTC loss {value:.3f}")
+        for step, batch in session.batches(batcher.batch):
+            lr = session.set_lr(step)
+            frozen = step < node.freeze_steps
+            session.zero_grad()
+            loss_sum, n_utts = _forward_backward(session, batch, targets, frozen,
+                                                 node.seed * 1_000_003 + step)
+            value = loss_sum / n_utts
+            if not math.isfinite(value) and session.scaler is None:
+                raise FloatingPointError(
+                    f"{st.name}: CTC loss is {value} at step {step + 1}; lower optimizer.lr "
+                    "(the last checkpoint is kept)"
+                )
+            gnorm, skipped = session.update(n_utts, step)
+            secs = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            session.end_step(step, {
+                "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
+                "batch_size": n_utts,
+                "audio_s_per_s": round(batch["wave"].numel() / sr / secs, 2),
+                **({"skipped": True} if skipped else {})}, f"CTC loss {value:.3f}")
     rows = session.rows
     write_json(backend, f"{st.key}/split.json",
                {"labeled": data.labeled, "test": data.test, "too_short": data.too_short})

@@ -7,6 +7,7 @@ logs the same loss curve as one that never stopped (on CPU).
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -50,6 +51,40 @@ def _sampler(st, ctx) -> CropSampler:
                        min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
 
 
+def _forward_backward(session, model, batch, mask_seed: int):
+    """Forward + backward of the global batch in micro-batches; (summed loss, size, logs)."""
+    from .micro import batch_time_mask, micro_seed
+
+    device, ranks = session.device, session.ranks
+    wave, targets = batch["wave"], batch["labels"]
+    mine, stand_in = session.shard(wave.shape[0])
+    weight = 0.0 if stand_in else 1.0
+    # one time mask for the global batch, sliced by rows: neither micro-batches nor ranks
+    # change it (unsplit in one process, the forward draws this very mask itself)
+    split = ranks.on or session.micro_slices(*wave.shape) != [slice(0, wave.shape[0])]
+    mask = batch_time_mask(model, wave, targets, mask_seed) if split else None
+    wave, targets = wave[mine], [x[mine] for x in targets]
+    mask = None if mask is None else mask[mine]
+    slices = session.micro_slices(*wave.shape)
+    loss_sum, size, logs = 0.0, 0, {}
+    for i, rows in enumerate(slices):
+        w = wave[rows].to(device, non_blocking=True)
+        t = [x[rows].to(device, non_blocking=True) for x in targets] or None
+        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
+            with session.autocast():
+                out = session.ddp(w, None, t, mask_seed=micro_seed(mask_seed, ranks.rank, i),
+                                  mask=None if mask is None else mask[rows])
+            loss = out.loss.float() * weight
+            session.backward(loss)
+        loss_sum += float(loss.detach())
+        size += out.sample_size * int(weight)
+        for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
+            logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
+    total = session.reduce({**logs, "__loss": loss_sum, "__size": float(size)})
+    size = int(total.pop("__size"))
+    return total.pop("__loss"), size, total
+
+
 def train(st, ctx) -> dict:
     import torch
 
@@ -58,34 +93,36 @@ def train(st, ctx) -> dict:
 
     node = st.node
     torch.manual_seed(node.seed)
-    session = TrainSession(st, ctx, build_model(node.model), "train")
-    model, device = session.model, session.device
     sampler = _sampler(st, ctx)
-    model.train()
-    for step in session.steps():
+    with TrainSession(st, ctx, build_model(node.model), "train") as session:
+        model = session.model
+        model.train()
         t0 = time.perf_counter()
-        lr = session.set_lr(step)
-        model.set_num_updates(step)
-        batch = sampler.batch(step)
-        wave = torch.from_numpy(batch.wave).to(device)
-        targets = [torch.from_numpy(t).to(device) for t in batch.labels] or None
-        with session.autocast():
-            out = model(wave, None, targets, mask_seed=node.seed * 1_000_003 + step)
-        loss = out.loss.float() / max(1, out.sample_size)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{st.name}: loss is {float(loss)} at step {step + 1}; lower optimizer.lr or "
-                "raise schedule.warmup (the last checkpoint is kept)"
-            )
-        gnorm = session.update(loss)
-        secs = time.perf_counter() - t0
-        value = float(loss.detach())
-        session.end_step(step, {
-            "loss": value, "lr": lr, "grad_norm": gnorm,
-            **{k: v for k, v in out.scalars().items() if k != "loss"},
-            "audio_s_per_s": batch.wave.size / node.corpus.sample_rate / secs,
-            "batch_size": int(batch.wave.shape[0])}, f"train loss {value:.3f}")
-    last = session.rows[-10:]
-    metrics = {k: float(np.mean([r[k] for r in last if k in r]))
-               for k in last[-1] if k not in ("step", "batch_size")}
-    return session.finish(metrics)
+        for step, batch in session.batches(sampler.batch):
+            lr = session.set_lr(step)
+            model.set_num_updates(step)
+            session.zero_grad()
+            loss_sum, size, logs = _forward_backward(session, model, batch,
+                                                     node.seed * 1_000_003 + step)
+            value = loss_sum / max(1, size)
+            if not math.isfinite(value) and session.scaler is None:
+                raise FloatingPointError(
+                    f"{st.name}: loss is {value} at step {step + 1}; lower optimizer.lr or "
+                    "raise schedule.warmup (the last checkpoint is kept)"
+                )
+            gnorm, skipped = session.update(size, step)
+            secs = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            denom = max(size, 1)
+            scalars = {k: v / denom for k, v in logs.items() if k not in ("loss", "sample_size")}
+            wave = batch["wave"]
+            session.end_step(step, {
+                "loss": value, "lr": lr, "grad_norm": gnorm, **scalars,
+                "sample_size": float(size),
+                "audio_s_per_s": wave.numel() / node.corpus.sample_rate / secs,
+                "batch_size": int(wave.shape[0]), **({"skipped": True} if skipped else {})},
+                f"train loss {value:.3f}")
+        last = session.rows[-10:]
+        metrics = {k: float(np.mean([r[k] for r in last if k in r]))
+                   for k in last[-1] if k not in ("step", "batch_size", "skipped")}
+        return session.finish(metrics)

@@ -1,13 +1,17 @@
 """What every training node shares, whatever it optimises: device and precision, AdamW, resume
-from the record's checkpoint, the LR of each step, checkpoint + log commits, final weights.
+from the record's checkpoint, the LR of each step, gradient accumulation, checkpoint + log
+commits, progress, final weights.
 
 Keeping this in one place is what makes every trainer resumable in the same way: a checkpoint is
 written under a new key, then the log, then the record points at it, then the older one goes.
+An update is fairseq's: micro-batches backpropagate their *summed* losses, then the gradients
+are divided once by the sample size summed over the micro-batches.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 from ..store.backend import read_json, write_json
@@ -23,41 +27,110 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _may_skip_parameters(node) -> bool:
+    """Whether some parameters can go without a gradient in a step (DDP must then look for
+    them): layerdrop, a conv encoder under no_grad, fine-tuning's frozen backbone."""
+    if node.kind != "Pretrain":
+        return True
+    spec = node.model
+    return spec.feature_grad_mult == 0 or getattr(spec.context, "layerdrop", 0) > 0
+
+
 class TrainSession:
+    """Use as ``with TrainSession(...) as session``: SIGINT/SIGTERM then checkpoint and stop."""
+
     def __init__(self, st, ctx, model, label: str):
         import torch
 
         from .checkpoint import load_checkpoint
+        from .distributed import Ranks
+        from .precision import autocast_dtype, make_scaler
 
         self.st, self.ctx, self.node = st, ctx, st.node
         node = self.node
-        self.device = resolve_device(node.device)
-        self.bf16 = node.precision == "bf16" or (
-            node.precision == "auto" and self.device.startswith("cuda"))
+        self.ranks = Ranks()
+        self.device = self.ranks.device(resolve_device(node.device))
+        if self.device.startswith("cuda:"):
+            torch.cuda.set_device(self.device)
+        self.dtype = autocast_dtype(node.precision, self.device)
+        self.scaler = make_scaler(self.dtype, self.device)
         self.model = model.to(self.device)
         self.backend = ctx.store.backend
         self.opt = torch.optim.AdamW(
             model.parameters(), lr=node.optimizer.lr, betas=node.optimizer.betas,
             eps=node.optimizer.eps, weight_decay=node.optimizer.weight_decay)
-        self.start, self.rows = 0, []
+        self.start, self.rows, self.skipped = 0, [], 0
         ckpt = (st.record or {}).get("checkpoint")
         if ckpt:
             meta = load_checkpoint(self.backend, f"{st.key}/{ckpt}", model, self.opt, self.device)
             self.start = int(meta["step"])
+            self.skipped = int(meta.get("skipped", 0))
+            if self.scaler is not None and meta.get("scaler"):
+                self.scaler.load_state_dict(meta["scaler"])
             log = read_json(self.backend, f"{st.key}/log.json") or []
             self.rows = [r for r in log if r["step"] <= self.start]
+        #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
+        self.ddp = self.ranks.wrap(self.model, self.device, _may_skip_parameters(node))
         self.task = ctx.task(f"{st.name}: {label}", total=node.steps)
         ctx.advance(self.task, self.start)
         self.t_start = time.perf_counter()
 
-    def steps(self) -> range:
-        return range(self.start, self.node.steps)
+    # ------------------------------------------------------------------ context
+    def __enter__(self):
+        from .monitor import Monitor
+        from .signals import stop_on_signals
 
+        prog = self.ctx.progress
+        main = self.ranks.main
+        # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
+        plain = main and (self.ranks.on or (prog is not None and not prog.console.is_terminal))
+        tb = None
+        root = getattr(self.backend, "root", None)
+        if root is not None and main:
+            tb = str(root / self.st.key / "tensorboard")
+        self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
+                               every_seconds=self.node.print_seconds, tb_dir=tb)
+        self._signals = stop_on_signals(self.st.name)
+        self.stop = self._signals.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.monitor.close()
+        return self._signals.__exit__(*exc)
+
+    # ------------------------------------------------------------------ data
+    def batches(self, make_batch):
+        """(step, tensors) from the step the run resumes at, through a DataLoader."""
+        from .loader import default_workers, step_batches
+
+        workers = self.node.workers
+        if workers is None:
+            workers = default_workers(self.device)
+        return step_batches(make_batch, self.start, self.node.steps, workers=workers,
+                            device=self.device)
+
+    def shard(self, batch_rows: int) -> tuple[slice, bool]:
+        """This rank's rows of the global batch (all of them in one process), and whether
+        they only stand in (weight 0) because the batch has fewer rows than ranks."""
+        return self.ranks.rows(batch_rows)
+
+    def reduce(self, values: dict[str, float]) -> dict[str, float]:
+        """Sums over ranks (identity in one process)."""
+        return self.ranks.sum(values, self.device)
+
+    def micro_slices(self, rows: int, width: int) -> list[slice]:
+        from .micro import micro_slices
+
+        mbs = self.node.max_batch_seconds
+        sr = self.node.corpus.sample_rate
+        return micro_slices(rows, width, None if mbs is None else int(mbs * sr))
+
+    # ------------------------------------------------------------------ optimisation
     def autocast(self):
         import torch
 
-        return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16,
-                              enabled=self.bf16)
+        return torch.autocast(device_type=self.device.split(":")[0],
+                              dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
 
     def set_lr(self, step: int) -> float:
         lr = self.node.optimizer.lr * self.node.schedule.factor(step, self.node.steps)
@@ -65,32 +138,76 @@ class TrainSession:
             group["lr"] = lr
         return lr
 
-    def update(self, loss, params=None) -> float:
-        """Backward, clip (``clip_norm`` 0 = off), step; returns the gradient norm."""
+    def zero_grad(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+
+    def backward(self, loss_sum) -> None:
+        """Accumulate one micro-batch's gradients of its *summed* (unnormalised) loss."""
+        (loss_sum if self.scaler is None else self.scaler.scale(loss_sum)).backward()
+
+    def update(self, sample_size: float, step: int, params=None) -> tuple[float, bool]:
+        """Divide the accumulated gradients by ``sample_size`` (summed over micro-batches and
+        ranks), clip (``clip_norm`` 0 = off), step; returns (gradient norm, skipped). fp16
+        steps that overflow are skipped. DDP has averaged the gradients over ranks already."""
         import torch
 
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
         params = [p for p in (params or self.model.parameters()) if p.grad is not None]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.opt)
+        inv = self.ranks.world / max(float(sample_size), 1.0)
+        for p in params:
+            p.grad.mul_(inv)
         clip = self.node.clip_norm if self.node.clip_norm > 0 else math.inf
-        gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-        self.opt.step()
-        return gnorm
+        gnorm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
+        finite = math.isfinite(gnorm)
+        if self.scaler is not None:
+            self.scaler.step(self.opt)  # skips the step when unscale_ found inf/nan
+            self.scaler.update()
+        elif not finite:
+            raise FloatingPointError(
+                f"{self.st.name}: gradient norm is {gnorm} at step {step + 1}; lower "
+                "optimizer.lr or use precision='fp32' (the last checkpoint is kept)")
+        else:
+            self.opt.step()
+        if not finite:
+            self.skipped += 1
+            print(f"{self.st.name}: step {step + 1} skipped, fp16 gradients overflowed (loss "
+                  f"scale now {self.scaler.get_scale():g})", file=sys.stderr, flush=True)
+        return gnorm, not finite
 
+    # ------------------------------------------------------------------ bookkeeping
     def end_step(self, step: int, row: dict, description: str) -> None:
-        """Log the row (every ``log_every``), advance progress, checkpoint every N steps."""
+        """Log the row (every ``log_every``), advance progress, checkpoint every N steps, and
+        after a SIGINT/SIGTERM checkpoint this step and stop."""
         node = self.node
+        if self.ranks.on and self.reduce({"stop": float(bool(self.stop))})["stop"]:
+            self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
+        if self.scaler is not None:
+            row = {**row, "skipped": row.get("skipped", False), "loss_scale": self.scaler.get_scale()}
         if (step + 1) % node.log_every == 0 or step + 1 == node.steps:
             self.rows.append({"step": step + 1, **row})
+        if self.ranks.main:
+            self.monitor.step(step + 1, row)
         self.ctx.advance(self.task, 1, description=f"{self.st.name}: {description}")
-        if (step + 1) % node.checkpoint_every == 0 and step + 1 < node.steps:
+        last = step + 1 == node.steps
+        if not last and (self.stop or (step + 1) % node.checkpoint_every == 0):
             self.checkpoint(step + 1)
+        if self.stop and not last:
+            if self.ranks.main:
+                print(f"{self.st.name}: checkpoint written at step {step + 1}/{node.steps}; "
+                      "rerun to resume there", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step + 1}; rerun to resume")
 
     def checkpoint(self, step: int) -> None:
         from .checkpoint import save_checkpoint
 
+        if not self.ranks.main:  # rank 0 alone writes
+            return
         st, key = self.st, f"ckpt/step-{step:08d}"
-        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step)
+        extra = {"skipped": self.skipped}
+        if self.scaler is not None:
+            extra["scaler"] = self.scaler.state_dict()
+        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra)
         write_json(self.backend, f"{st.key}/log.json", self.rows)
         old = (st.record or {}).get("checkpoint")
         st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps}
@@ -102,10 +219,13 @@ class TrainSession:
         """Write the final weights and log; the record fields for the runner's final commit."""
         from safetensors.torch import save
 
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        self.backend.write_bytes(f"{self.st.key}/model.safetensors", save(weights))
-        write_json(self.backend, f"{self.st.key}/log.json", self.rows)
+        if self.ranks.main:
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            self.backend.write_bytes(f"{self.st.key}/model.safetensors", save(weights))
+            write_json(self.backend, f"{self.st.key}/log.json", self.rows)
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - self.t_start, 2)}
+        if self.scaler is not None:
+            metrics["skipped_steps"] = self.skipped
         return {"metrics": metrics, "steps": self.node.steps, "step": self.node.steps,
                 "device": self.device, "checkpoint": None, "weights": "model.safetensors",
                 **record}

@@ -1,0 +1,1 @@
+"""How nodes are executed, as opposed to what they compute: runtime overrides, launchers."""

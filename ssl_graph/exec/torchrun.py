@@ -1,0 +1,125 @@
+"""``--launcher torchrun``: training nodes run under DDP in ranks started by torch.distributed.run.
+
+The seam between *what* a node computes and *where*: the runner in the calling process plans,
+holds the store lock, computes every non-training node once, and writes each training node's
+records as usual; only a training node's ``compute`` is handed to torchrun, whose ranks run
+``ssl_graph.exec.worker``. Rank 0 writes checkpoints, logs and the weights, and leaves the
+record fields for the final commit in the store, which the launcher reads back. A rerun after
+any failure resumes from the last checkpoint like a single-process run.
+
+``torchrun -m ssl_graph run SPEC`` (a cluster script starting the ranks itself) works too: rank
+0 runs the runner, and names each training node to the other ranks when it reaches it
+(:class:`InGroup`); they train it with rank 0 and wait for the next.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from ..store.backend import read_json
+
+RESULT = "launch_result.json"
+_CURRENT: ContextVar[Torchrun | None] = ContextVar("ssl_graph_launcher", default=None)
+
+
+@dataclass
+class Torchrun:
+    spec: str
+    store: str
+    nproc_per_node: int
+    nnodes: str = "1"
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    def command(self, name: str) -> list[str]:
+        cmd = [sys.executable, "-m", "torch.distributed.run",
+               f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}"]
+        if self.rdzv_endpoint:
+            cmd += [f"--node-rank={self.node_rank}", "--rdzv-backend=c10d",
+                    f"--rdzv-endpoint={self.rdzv_endpoint}"]
+        else:
+            cmd += ["--standalone"]
+        cmd += ["-m", "ssl_graph.exec.worker", self.spec, name, "--store", self.store]
+        for item in self.overrides:
+            cmd += ["--set", item]
+        return cmd
+
+    def compute(self, st, ctx) -> dict:
+        backend = ctx.store.backend
+        backend.delete(f"{st.key}/{RESULT}")
+        proc = subprocess.Popen(self.command(st.name))
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:  # the ranks got the signal too: let them checkpoint
+            proc.wait()
+            raise
+        result = read_json(backend, f"{st.key}/{RESULT}")
+        if rc != 0 or result is None:
+            raise RuntimeError(
+                f"{st.name}: torchrun exited with status {rc} (the ranks' output is above); "
+                "rerun to resume from the last checkpoint")
+        backend.delete(f"{st.key}/{RESULT}")
+        return result
+
+
+class InGroup:
+    """Rank 0's launcher when torchrun already started the ranks: tell them which node."""
+
+    def compute(self, st, ctx) -> dict:
+        import torch.distributed as dist
+
+        from ..ops.base import get_op
+
+        dist.broadcast_object_list([st.name], src=0)
+        with launching(None):
+            return get_op(st.node.kind).compute(st, ctx)
+
+
+def under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def run_as_rank(project, run):
+    """``ssl-graph run`` inside a torchrun rank: rank 0 runs ``run()`` (the runner), the other
+    ranks train the nodes it names; returns rank 0's report, None elsewhere."""
+    import torch.distributed as dist
+
+    from .worker import init_group, train_node
+
+    trainers = [n for n in project.pipeline.nodes.values() if n.kind in ("Pretrain", "FineTune")]
+    init_group(trainers[0] if trainers else project.pipeline.order()[0])
+    try:
+        if dist.get_rank() == 0:
+            try:
+                with launching(InGroup()):
+                    return run()
+            finally:
+                dist.broadcast_object_list([None], src=0)
+        while True:
+            name = [None]
+            dist.broadcast_object_list(name, src=0)
+            if name[0] is None:
+                return None
+            train_node(project, name[0])
+    finally:
+        dist.destroy_process_group()
+
+
+def current_launcher() -> Torchrun | None:
+    return _CURRENT.get()
+
+
+@contextmanager
+def launching(launcher: Torchrun | None):
+    """Training nodes computed inside the block go through ``launcher`` (None: in process)."""
+    token = _CURRENT.set(launcher)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)

@@ -1,0 +1,68 @@
+"""One torchrun rank: train one node of a spec under DDP (started by ``exec/torchrun.py``).
+
+    python -m torch.distributed.run --nproc-per-node 2 -m ssl_graph.exec.worker SPEC NODE --store S
+
+The calling ``ssl-graph run`` has planned, computed the inputs and written the node's partial
+record; every rank resumes from the checkpoint that record names.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def train_node(project, name: str) -> dict:
+    """Train node ``name`` on this rank (the process group is up); returns the record fields."""
+    from ..graph.plan import make_plan
+    from ..ops.base import RunContext, get_op
+    from .torchrun import launching
+
+    states = make_plan(project.pipeline, project.store)
+    st = states[name]
+    st.record = project.store.record(st.key)  # the partial record rank 0's runner wrote
+    ctx = RunContext(store=project.store, states={s.node.fingerprint: s for s in states.values()})
+    with launching(None):
+        return get_op(st.node.kind).compute(st, ctx)
+
+
+def init_group(node) -> None:
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available() and not node.device.startswith("cpu")
+    # ranks may wait while rank 0 computes the inputs (k-means can take hours)
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(hours=24))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("spec")
+    ap.add_argument("node")
+    ap.add_argument("--store", required=True)
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    args = ap.parse_args(argv)
+
+    import torch.distributed as dist
+
+    from ..api import Project
+    from ..store.backend import write_json
+    from .overrides import apply_overrides
+    from .torchrun import RESULT
+
+    project = Project(args.spec, args.store)
+    apply_overrides(project.pipeline, args.overrides)
+    init_group(project.pipeline.node(args.node))
+    try:
+        result = train_node(project, args.node)
+        if dist.get_rank() == 0:
+            st_key = project[args.node].key
+            write_json(project.store.backend, f"{st_key}/{RESULT}", result)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

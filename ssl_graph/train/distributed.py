@@ -1,0 +1,67 @@
+"""Data parallelism inside a training: which rank this is, its rows of the global batch, DDP.
+
+torchrun (``ssl_graph/exec/torchrun.py``) starts the ranks; here a training only asks whether a
+process group is up. Every rank reads the whole global batch (so the one time mask of the batch
+is the same as in one process) and keeps its contiguous block of rows; DDP averages the
+gradients, and the sample size and logged sums are summed over ranks with one all-reduce, so the
+update equals the single-process one.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+
+
+class Ranks:
+    def __init__(self):
+        import torch.distributed as dist
+
+        self.on = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        self.world = dist.get_world_size() if self.on else 1
+        self.rank = dist.get_rank() if self.on else 0
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0)) if self.on else 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self, device: str) -> str:
+        """Each rank on its own GPU: ``cuda`` becomes ``cuda:<local rank>``."""
+        if self.on and device == "cuda":
+            return f"cuda:{self.local_rank}"
+        return device
+
+    def rows(self, batch_rows: int) -> tuple[slice, bool]:
+        """This rank's contiguous block of rows, and whether it is a stand-in: a batch with
+        fewer rows than ranks leaves some ranks without any, and those still run row 0 with
+        weight 0 (as fairseq's dummy batches) so every rank joins the gradient all-reduce."""
+        lo = self.rank * batch_rows // self.world
+        hi = (self.rank + 1) * batch_rows // self.world
+        return (slice(lo, hi), False) if hi > lo else (slice(0, 1), True)
+
+    def wrap(self, model, device: str, find_unused: bool):
+        """DDP around ``model``; ``find_unused`` when a step may leave parameters unused."""
+        if not self.on:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [int(device.split(":")[1])] if device.startswith("cuda:") else None
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
+
+    def no_sync(self, ddp, last: bool):
+        """Accumulate micro-batches locally; synchronise on the last one only."""
+        return ddp.no_sync() if self.on and not last else nullcontext()
+
+    def sum(self, values: dict[str, float], device: str) -> dict[str, float]:
+        """Sum each value over ranks (every rank must pass the same keys)."""
+        if not self.on:
+            return values
+        import torch
+        import torch.distributed as dist
+
+        keys = sorted(values)
+        dev = device if device.startswith("cuda") else "cpu"
+        t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=dev)
+        dist.all_reduce(t)
+        return dict(zip(keys, t.tolist()))
