@@ -152,8 +152,10 @@ def status(ctx, spec):
         table.add_column(col)
     for st in states.values():
         rec = st.record or {}
-        table.add_row(st.name, st.node.kind, st.node.fingerprint[:10],
-                      f"[{_STATUS_STYLE[st.status]}]{st.status}[/]",
+        running = any(r.startswith("running") for r in st.reasons)
+        shown = (f"[magenta]{st.reasons[0]}[/]" if running else
+                 f"[{_STATUS_STYLE[st.status]}]{st.status}[/]")
+        table.add_row(st.name, st.node.kind, st.node.fingerprint[:10], shown,
                       str(rec.get("n_utts", "")), rec.get("updated", "-"),
                       _metric_summary(rec.get("metrics", {})))
     _console().print(table)

@@ -134,10 +134,10 @@ class Planner:
             st.reasons.append(f"{_plural(len(damaged), 'utterance')} with damaged part files "
                               f"({_examples(damaged)})")
         if rec.get("status") != "complete":
-            st.reasons.append(
-                f"incomplete: {len(stored) - len(st.removed)}/{len(st.expected)} utterances "
-                "done (interrupted run)"
-            )
+            done = f" ({len(stored) - len(st.removed)}/{len(st.expected)} utterances done)"
+            why = self._incomplete(st, done)
+            st.reasons.append(why if why.startswith("running") else
+                              f"incomplete: {done[2:-1]} (interrupted run)")
         elif new:
             st.reasons.append(f"corpus grew: +{_plural(len(new), 'utterance')} ({_examples(new)})")
         if changed:
@@ -153,6 +153,18 @@ class Planner:
         st.stale = bool(st.reasons)
 
     # ---- aggregate nodes ----------------------------------------------------------------
+    def _incomplete(self, st: NodeState, at: str = "", what: str = "interrupted run") -> str:
+        """``incomplete (interrupted run)``, or ``running: pid … step x/y`` when a live process
+        is writing the store and this node's partial record is from its run."""
+        from ..store.lock import describe_writer, live_writer
+
+        if not hasattr(self, "_writer"):
+            self._writer = live_writer(self.store.backend)
+        w, rec = self._writer, st.record or {}
+        if w is not None and rec.get("updated", "") >= (w.get("since") or ""):
+            return f"running: {describe_writer(w)}{at}"
+        return f"incomplete{at} ({what})"
+
     def _plan_aggregate(self, st: NodeState) -> None:
         ins = self._inputs(st.node)
         speakers = self._speaker_version(st.node)
@@ -165,7 +177,7 @@ class Planner:
             st.stale, st.reasons = True, self._new_reasons(st)
         elif rec.get("status") != "complete":
             at = f" at step {rec['step']}/{rec['steps']}" if rec.get("step") and rec.get("steps") else ""
-            st.stale, st.reasons = True, [f"incomplete{at} (interrupted run)"]
+            st.stale, st.reasons = True, [self._incomplete(st, at)]
         elif rec.get("input_version") != st.input_version:
             st.stale = True
             moved = self._changed_inputs(st)

@@ -105,6 +105,37 @@ def _locked_error(where: str, holder: dict) -> StoreLocked:
                        "to finish (only one `ssl-graph run` may write a store at a time)")
 
 
+def live_writer(backend) -> dict | None:
+    """The process writing the store right now ({pid, host, since}), or None; never blocks for
+    long and never clears anything. Probed under the guard lock writers take, so the probe can
+    never make a starting writer think the lock is held. None inside a writer (its own plan)."""
+    import fcntl
+
+    root = getattr(backend, "root", None)
+    if root is None or _HELD_FDS or not (Path(root) / ".lock").exists():
+        return None
+    try:
+        guard = os.open(Path(root) / ".lock.clear", os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(Path(root) / ".lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # read-only store or lock files missing: nobody can be writing it here
+        return None
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _parse_holder(os.pread(fd, 4096, 0)) or {"pid": None}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+        os.close(guard)
+
+
+def describe_writer(holder: dict) -> str:
+    return _describe(holder)
+
+
 @contextmanager
 def store_lock(backend):
     """Hold the store's writer lock (a local flock, or a lease object for URL stores)."""
