@@ -79,10 +79,13 @@ def test_editing_one_audio_file_reruns_its_features_and_everything_downstream(pr
             if not r.startswith(victim.stem + "\t") or float(r.split("\t")[2]) <= half]
     tsv.write_text("\n".join(rows) + "\n")  # re-aligned: the truncated part is gone
     p3 = Project(project.spec_path, project.store.location)
-    # the audio-derived work the failed run finished is kept; only what reads alignments reruns
-    assert reasons(p3) == {"quality.alignments": ["incomplete (interrupted or failed run)"],
-                           "quality": ["upstream changed: labels, quality.alignments"]}
-    assert computed(p3.run()) == {"quality.alignments": None, "quality": None}
+    # the check ran before any feature work (cheapest first); the corpus it measured is kept
+    why = reasons(p3)
+    assert "corpus" not in why and why["quality.alignments"] == [
+        "incomplete (interrupted or failed run)"]
+    assert why["mfcc"] == [f"1 utterance changed ({victim.stem})"]
+    assert computed(p3.run()) == {"quality.alignments": None, "mfcc": 1, "km": None,
+                                  "labels": 12, "quality": None}
     assert p3["mfcc"].record["inputs"] and p3["labels"].utterances() == project["labels"].utterances()
     np.testing.assert_array_equal(p3["mfcc"].features(other), before)
     n = len(p3["mfcc"].features(victim.stem))
