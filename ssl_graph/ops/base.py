@@ -30,8 +30,7 @@ def register(kind: str) -> Callable[[type["Op"]], type["Op"]]:
 
 
 def get_op(kind: str) -> "Op":
-    from . import load_all  # noqa: F401 - registers the built-in ops
-
+    """The op of a node kind (the ``ssl_graph.ops`` package registered every built-in one)."""
     if kind not in OPS:
         raise KeyError(f"no op registered for node kind {kind!r}")
     return OPS[kind]()
