@@ -262,7 +262,6 @@ def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store) -> dict:
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from .progress import make_progress
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return make_progress(console)

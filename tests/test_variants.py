@@ -159,3 +159,18 @@ def test_gc_after_a_comparison_keeps_both_variants_and_says_what_it_removes(work
     assert res.exit_code == 0
     assert "pipe.py:km (no name or plan points to it any more)" in res.output, res.output
     assert "pipe_k30.py" not in res.output
+
+
+def test_progress_in_a_log_file_is_plain_lines(workdir):
+    import subprocess
+    import sys
+
+    log = workdir / "run.log"
+    with open(log, "w") as fh:  # stdout is a file, as under nohup or Slurm
+        res = subprocess.run([sys.executable, "-m", "ssl_graph", "--store", str(workdir / "store"),
+                              "run", str(workdir / "pipe.py")], stdout=fh, stderr=subprocess.STDOUT,
+                             cwd=workdir)
+    text = log.read_text()
+    assert res.returncode == 0, text
+    assert "mfcc: 0/12 (0.0 %), 0 s" in text and "mfcc: 12/12 (100.0 %)" in text, text
+    assert "\x1b[" not in text.split("run:")[0]  # no terminal control codes before the table
