@@ -129,6 +129,9 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
         console.print(table)
     click.echo(f"computed {len(report.computed)} of {len(report.nodes)} nodes "
                f"in {report.seconds:.2f}s")
+    for n in report.nodes:
+        for w in n.warnings:
+            click.echo(f"warning: {n.name}: {w}", err=True)
     if failed is not None:
         click.echo(f"error: {failed}", err=True)
         ctx.exit(1)

@@ -34,6 +34,8 @@ class NodeRun:
     previous: dict = field(default_factory=dict)
     #: seconds after the run began that this node started (computed nodes)
     started: float | None = None
+    #: what the op wants the user to know about its result (e.g. a budget it could not fill)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -247,7 +249,8 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
     st.record = ctx.store.record(st.key)  # the record just committed (cached by write_record)
     metrics = st.record.get("metrics", {})
     return NodeRun(st.name, st.node.kind, "computed", seconds, st.reasons, n_utts, metrics,
-                   previous_metrics(st, pipeline, ctx.store) if metrics else {})
+                   previous_metrics(st, pipeline, ctx.store) if metrics else {},
+                   warnings=list(st.record.get("warnings") or []))
 
 
 def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store) -> dict:

@@ -28,6 +28,10 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
         # 6 training steps: the rate only has to be a real, finite number here
         assert 0 <= p[s].metrics["cer"] < 10 and "wer" in p[s].metrics
     assert not any(st.stale for st in p.plan().values())
+    # 16 short utterances cannot fill the 2-minute budget: trained on all, and the record says so
+    (warning,) = p["ft"].record["warnings"]
+    assert warning.startswith("split.labeled_minutes=2 but only ") and "trained on all" in warning
+    assert next(n for n in report.nodes if n.name == "ft").warnings == [warning]
     rows = p["it1"].log()
     assert len(rows) == 6 and rows[-1]["step"] == 6 and "loss" in rows[0]
     hyps = p["score"].hypotheses()

@@ -30,6 +30,8 @@ class LabeledData:
     test: list[str]
     #: annotated non-test utterances too short for CTC to emit their tokens
     too_short: list[str] = field(default_factory=list)
+    #: seconds of audio the labeled budget could draw from (all usable training utterances)
+    available_seconds: float = 0.0
 
     def seconds(self, utts, sr: int) -> float:
         return sum(self.lengths[u] for u in utts) / sr
@@ -66,7 +68,8 @@ def prepare(st, ctx) -> LabeledData:
             f"{st.name}: no labeled utterance fits split.labeled_minutes="
             f"{node.split.labeled_minutes}{shortest}; raise labeled_minutes or lower test_fraction"
         )
-    return LabeledData(vocab, refs, lengths, paths, labeled, test, sorted(too_short))
+    return LabeledData(vocab, refs, lengths, paths, labeled, test, sorted(too_short),
+                       sum(usable.values()))
 
 
 def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
@@ -156,4 +159,14 @@ def train_finetune(st, ctx) -> dict:
         labeled_seconds=round(data.seconds(data.labeled, sr), 3),
         labeled_budget_seconds=None if budget is None else budget * 60.0,
         n_test=len(data.test), n_too_short=len(data.too_short),
+        warnings=_budget_warning(budget, data.available_seconds),
     )
+
+
+def _budget_warning(budget_minutes: float | None, available: float) -> list[str]:
+    """A budget larger than the corpus trains on everything there is, and says so (a run
+    would otherwise silently report a '10 min' model trained on 3)."""
+    if budget_minutes is None or available >= budget_minutes * 60.0:
+        return []
+    return [f"split.labeled_minutes={budget_minutes:g} but only {available / 60:.2f} min of "
+            "usable labeled audio lies outside the held-apart splits; trained on all of it"]
