@@ -146,16 +146,20 @@ def graph(ctx, spec, out, force):
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC [SPEC...]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="folder for report.html and the PNGs (default reports/<spec name>)")
+              help="folder for report.html and the PNGs (default reports/<first spec name>)")
 @click.pass_context
-def report(ctx, spec, out):
+def report(ctx, specs, out):
     """Scores of every scoring node (PNMI, purities, CER/PER/WER, training time) + pictures.
+
+    With several spec files (variants), one table with the variants as rows, PNMI vs k/layer
+    and error rate vs labeled minutes, the worst utterances, and a reproducibility block.
 
     \b
     ssl-graph report specs/demo.py                 # table + reports/demo/report.html
     ssl-graph report specs/hubert.py --out /tmp/r
+    ssl-graph report specs/demo.py specs/demo_k200.py
     """
     from pathlib import Path
 
@@ -163,16 +167,22 @@ def report(ctx, spec, out):
 
     from .report import COLUMNS, fmt, write_report
 
-    project = _project(ctx, spec)
-    out = out or str(Path("reports") / Path(spec).stem)
-    rep = write_report(project, out)
-    table = Table(title=f"report: {spec}", title_justify="left")
-    cols = [c for c in COLUMNS if c != "kind" and any(r[c] is not None for r in rep.rows)]
+    out = out or str(Path("reports") / Path(specs[0]).stem)
+    if len(specs) > 1:
+        from .report_variants import VARIANT_COLUMNS, write_variant_report
+
+        rows, columns = write_variant_report([_project(ctx, s) for s in specs], out), VARIANT_COLUMNS
+        images = len([p for p in Path(out).glob("*.png")])
+    else:
+        rep = write_report(_project(ctx, specs[0]), out)
+        rows, columns, images = rep.rows, COLUMNS, len(rep.images)
+    table = Table(title=f"report: {' vs '.join(specs)}", title_justify="left")
+    cols = [c for c in columns if c != "kind" and any(r.get(c) is not None for r in rows)]
     for c in cols:
         table.add_column(c)
-    for r in rep.rows:
-        table.add_row(*(fmt(r[c], c) for c in cols))
+    for r in rows:
+        table.add_row(*(fmt(r.get(c), c) for c in cols))
     from rich.console import Console
 
     Console(highlight=False, width=max(_console().width, 150)).print(table)
-    click.echo(f"wrote {Path(out) / 'report.html'} ({len(rep.images)} pictures)")
+    click.echo(f"wrote {Path(out) / 'report.html'} ({images} pictures)")

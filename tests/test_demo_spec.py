@@ -41,6 +41,10 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     from ssl_graph.report import build_report
 
     rows = {r["node"]: r for r in build_report(p).rows}
+    from ssl_graph.report_variants import worst_utterances
+
+    worst = [w for w in worst_utterances([p]) if w["node"] == "score"]
+    assert len(worst) == 3 and worst[0]["edits"] >= worst[-1]["edits"] and worst[0]["ref"]
     assert rows["quality"]["what"] == "MFCC k=100"
     assert rows["quality2"]["what"] == "it1 layer 1, k=100"
     assert rows["score"]["what"] == "it2 → char CTC, 2 min labeled"

@@ -174,3 +174,26 @@ def test_progress_in_a_log_file_is_plain_lines(workdir):
     assert res.returncode == 0, text
     assert "mfcc: 0/12 (0.0 %), 0 s" in text and "mfcc: 12/12 (100.0 %)" in text, text
     assert "\x1b[" not in text.split("run:")[0]  # no terminal control codes before the table
+
+
+def test_report_over_variants_has_one_row_per_variant_and_the_pnmi_vs_k_plot(workdir):
+    store = str(workdir / "store")
+    specs = []
+    for k in (20, 30, 40):
+        spec = workdir / f"pipe_k{k}.py"
+        spec.write_text(SPEC_TEMPLATE.format(k=k))
+        Project(spec, store).run()
+        specs.append(str(spec))
+    out = workdir / "report"
+    res = CliRunner().invoke(main, ["--store", store, "report", *specs, "--out", str(out)],
+                             terminal_width=250)
+    assert res.exit_code == 0, res.output
+    page = (out / "report.html").read_text()
+    assert page.count("<td>ClusterQuality</td>") == 3 and "pipe_k40" in page
+    assert (out / "pnmi-vs-k.png").stat().st_size > 1000 and "PNMI vs k" in page
+    assert "reproducibility" in page and "ssl_graph" in page and "utterances" in page
+    from ssl_graph.report_variants import variant_rows
+
+    rows = [r for r in variant_rows([Project(s, store) for s in specs])
+            if r["kind"] == "ClusterQuality"]
+    assert [r["k"] for r in rows] == [20, 30, 40] and len({r["pnmi"] for r in rows}) == 3
