@@ -69,6 +69,11 @@ class PlainProgress:
         t["last"] = now
 
 
+def is_plain(progress) -> bool:
+    """Whether ``progress`` writes to a file or notebook (plain lines) rather than a terminal."""
+    return isinstance(progress, PlainProgress) or not progress.console.is_terminal
+
+
 def make_progress(console=None):
     """Rich bars when the console is an interactive terminal; plain lines otherwise."""
     from rich.console import Console

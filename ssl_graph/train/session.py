@@ -14,6 +14,7 @@ import math
 import sys
 import time
 
+from ..progress import is_plain
 from ..store.backend import read_json, write_json
 
 
@@ -83,7 +84,7 @@ class TrainSession:
         prog = self.ctx.progress
         main = self.ranks.main
         # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
-        plain = main and (self.ranks.on or (prog is not None and not prog.console.is_terminal))
+        plain = main and (self.ranks.on or (prog is not None and is_plain(prog)))
         tb = None
         root = getattr(self.backend, "root", None)
         if root is not None and main:
