@@ -13,6 +13,7 @@ from .specs.annotations import Alignments, ClusterQuality, PhoneMap, Transcripts
 from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
 from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
 from .specs.nodes import MFCC, Corpus, KMeans, Labels  # noqa: E402
+from .specs.pretrained import PretrainedModel  # noqa: E402
 from .specs.training import Adam, Pretrain, Schedule  # noqa: E402
 
 
@@ -25,6 +26,6 @@ def load(spec_path, store=None):
 
 __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
-    "Corpus", "Alignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "Pretrain",
+    "Corpus", "Alignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "Pretrain", "PretrainedModel",
     "Adam", "Schedule", "FineTune", "ASRScore", "Split", "load",
 ]

@@ -1,3 +1,14 @@
 """Importing this module registers every built-in op."""
 
-from . import annotations, corpus, finetune, kmeans, labels, layer_features, mfcc, pretrain, quality  # noqa: F401
+from . import (  # noqa: F401
+    annotations,
+    corpus,
+    finetune,
+    kmeans,
+    labels,
+    layer_features,
+    mfcc,
+    pretrain,
+    pretrained,
+    quality,
+)

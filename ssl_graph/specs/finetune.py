@@ -19,6 +19,7 @@ from .components_model import SSLModel
 from .components_networks import Transformer
 from .components_objectives import SpanMask
 from .nodes import Corpus
+from .pretrained import PretrainedModel
 from .training import Adam, Pretrain, Schedule
 
 #: fairseq base_10m/1h fine-tuning masks: time 0.65 × 10 frames, channel 0.25 × 64 of 768 dims
@@ -77,7 +78,8 @@ class FineTune(Node):
 
     op_version = 1
 
-    pretrained: Pretrain | None = Field(None, description="None = train the architecture from scratch")
+    pretrained: Pretrain | PretrainedModel | None = Field(
+        None, description="None = train the architecture from scratch")
     model: SSLModel | None = Field(None, description="architecture (default: pretrained.model)")
     corpus: Corpus
     units: Literal["char", "phone"] = Field("char", description="char: transcripts; phone: alignments")
@@ -114,7 +116,7 @@ class FineTune(Node):
             return data
         data = dict(data)
         pre, arch = data.get("pretrained"), data.get("model")
-        if arch is None and isinstance(pre, Pretrain):
+        if arch is None and isinstance(pre, (Pretrain, PretrainedModel)):
             arch = pre.model
         if pre is None:
             data.setdefault("freeze_steps", 0)
@@ -182,7 +184,7 @@ class FineTune(Node):
                 f"{name}: the model expects {self.architecture.sample_rate} Hz audio but corpus "
                 f"{cname} is {sr} Hz; use a corpus at the model's rate"
             )
-        if self.pretrained is not None and self.pretrained.corpus.sample_rate != sr:
+        if isinstance(self.pretrained, Pretrain) and self.pretrained.corpus.sample_rate != sr:
             pname = resolve_name(self.pretrained.corpus)
             raise SpecError(
                 f"{name}: pretrained on {pname} at {self.pretrained.corpus.sample_rate} Hz but "

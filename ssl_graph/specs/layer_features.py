@@ -7,18 +7,19 @@ from pydantic import Field, model_validator
 
 from .base import Node, SpecError, runtime
 from .nodes import Corpus
+from .pretrained import PretrainedModel
 from .training import Pretrain
 
 
 class LayerFeatures(Node):
     """Context-network layer ``layer`` (1-based, as fairseq's ``output_layer``; 0 = the context
-    input) of a ``Pretrain`` model over every utterance of ``corpus`` (default: the training
+    input) of a ``Pretrain`` (or ``PretrainedModel``) model over every utterance of ``corpus`` (default: the training
     corpus). Long audio is processed in chunks of ``chunk_seconds`` like fairseq's dump script.
     """
 
     per_utterance = True
 
-    model: Pretrain
+    model: Pretrain | PretrainedModel
     layer: int = Field(ge=0)
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
     chunk_seconds: float = runtime(100.0, description="split longer audio into chunks")
@@ -29,6 +30,9 @@ class LayerFeatures(Node):
     def _default_corpus(cls, data):
         if isinstance(data, dict) and data.get("corpus") is None and data.get("model") is not None:
             model = data["model"]
+            if isinstance(model, PretrainedModel):
+                raise SpecError(f"LayerFeatures: PretrainedModel({model.path!r}) has no training "
+                                "corpus; pass corpus= (the utterances to extract features of)")
             data = {**data, "corpus": model.corpus if isinstance(model, Pretrain) else None}
         return data
 

@@ -14,6 +14,7 @@ from .base import Component, Node, SpecError, runtime
 from .components_model import SSLModel
 from .components_objectives import ClusterTargets
 from .nodes import Corpus
+from .pretrained import PretrainedModel
 
 
 class Adam(Component):
@@ -80,6 +81,8 @@ class Pretrain(Node):
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = 0
+    init: Pretrain | PretrainedModel | None = Field(
+        None, description="start from this model's backbone (continued pre-training)")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
     precision: Literal["auto", "fp32", "bf16"] = runtime(
         "auto", description="bf16 autocast on CUDA by default, fp32 on CPU")
@@ -95,6 +98,12 @@ class Pretrain(Node):
             )
         return self
 
+    def semantic(self) -> dict:
+        out = super().semantic()
+        if out.get("init") is None:  # fingerprints of models trained from scratch stay as they were
+            out.pop("init", None)
+        return out
+
     @property
     def frame_rate(self) -> float:
         return self.model.frame_rate
@@ -102,6 +111,13 @@ class Pretrain(Node):
     def check(self, resolve_name) -> None:
         name = resolve_name(self)
         self.model.check_labels(name)
+        if self.init is not None:
+            diff = backbone_difference(self.init.model, self.model)
+            if diff:
+                raise SpecError(
+                    f"{name}: init={resolve_name(self.init)} has a different backbone ({diff}); "
+                    f"continued pre-training needs the same encoder and context (e.g. "
+                    f"model={resolve_name(self.init)}.model.with_(target=..., losses=...))")
         if isinstance(self.model.target, ClusterTargets):
             for lab in self.model.target.labels:
                 if lab.corpus != self.corpus:
@@ -110,3 +126,24 @@ class Pretrain(Node):
                         f"{resolve_name(lab.corpus)}, not on the training corpus "
                         f"{resolve_name(self.corpus)}; label the training corpus"
                     )
+
+
+def backbone_difference(a: SSLModel, b: SSLModel) -> str:
+    """'' when ``a``'s backbone weights fit ``b``; else the first field that differs."""
+    def shape(m: SSLModel) -> dict:
+        ctx = m.context
+        out = {"encoder": m.encoder.with_(dropout=0.0), "feature_layer_norm": m.feature_layer_norm,
+               "quantize_input": m.quantize_input, "context.kind": ctx.kind}
+        if hasattr(ctx, "ffn_dim"):
+            out.update({f"context.{k}": getattr(ctx, k) for k in (
+                "layers", "dim", "ffn_dim", "heads", "layer_norm_first", "pos_conv_kernel",
+                "pos_conv_groups", "activation")})
+        else:
+            out["context"] = ctx.with_(dropout=0.0)
+        return out
+
+    sa, sb = shape(a), shape(b)
+    for key in sa:
+        if sa[key] != sb[key]:
+            return f"{key}: {sa[key]} vs {sb[key]}"
+    return ""

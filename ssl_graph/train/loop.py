@@ -58,7 +58,12 @@ def train(st, ctx) -> dict:
 
     node = st.node
     torch.manual_seed(node.seed)
-    session = TrainSession(st, ctx, build_model(node.model), "train")
+    model = build_model(node.model)
+    if node.init is not None:  # continued pre-training; a resumed run's checkpoint wins below
+        from .init import load_init
+
+        load_init(model, st, ctx)
+    session = TrainSession(st, ctx, model, "train")
     model, device = session.model, session.device
     sampler = _sampler(st, ctx)
     model.train()
