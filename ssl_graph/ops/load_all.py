@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     kmeans,
     labels,
     layer_features,
+    layer_sweep,
     mfcc,
     pretrain,
     pretrained,

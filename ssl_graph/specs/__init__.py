@@ -7,7 +7,7 @@ reference ``FeatureNode = MFCC | "LayerFeatures"`` of KMeans/Labels.
 """
 
 from . import annotations, nodes  # noqa: F401 - annotations after nodes (it imports them)
-from .layer_features import LayerFeatures
+from .layer_features import LayerFeatures, LayerSweep  # noqa: F401
 
 for _cls in (nodes.KMeans, nodes.Labels, annotations.ClusterQuality):
     _cls.model_rebuild(_types_namespace={"LayerFeatures": LayerFeatures})
