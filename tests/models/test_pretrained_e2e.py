@@ -21,6 +21,7 @@ from ..conftest import ROOT, make_corpus
 SPEC = '''
 from ssl_graph import ASRScore, Corpus, KMeans, Labels, LayerFeatures, PretrainedModel
 from ssl_graph.presets import finetune, hubert
+from ssl_graph.specs.decoding import BeamSearch, NGramLM
 
 corpus = Corpus(root="wav", transcripts="transcripts.tsv", alignments="alignments.tsv")
 released = PretrainedModel(path="released")
@@ -31,6 +32,8 @@ it2 = hubert(corpus, targets=labels, size="tiny", init=released, steps=3, batch_
              crop_seconds=1.0)
 ft = finetune(it2, units="char", labeled_minutes=0.5, size="tiny", steps=3, batch_seconds=4.0)
 score = ASRScore(model=ft)
+score_beam = ASRScore(model=ft, decoder=BeamSearch(beam=4))
+score_lm = ASRScore(model=ft, decoder=BeamSearch(beam=4, lm=NGramLM(order=2)))
 ft_released = finetune(released, corpus=corpus, units="char", labeled_minutes=0.5, size="tiny",
                        steps=2, batch_seconds=4.0)
 '''
@@ -53,7 +56,7 @@ def project(tmp_path_factory):
     save_released(d / "released", seed=0)
     (d / "p.py").write_text(SPEC)
     project = Project(d / "p.py", str(d / "store"))
-    project.run(["score", "ft_released"])
+    project.run(["score", "score_beam", "score_lm", "ft_released"])
     return project
 
 
@@ -90,6 +93,26 @@ def test_continued_pretraining_starts_from_the_release(project):
     assert not torch.equal(start[w], end[w])
     assert (start[w] - end[w]).abs().max() < 0.05  # fresh init would differ by ~the weights
     assert start[w].abs().max() > 0.05
+
+
+def test_greedy_beam_and_lm_scores_side_by_side_in_the_report(project):
+    from ssl_graph.formats.arpa import ArpaLM
+    from ssl_graph.report import build_report
+
+    rows = {r["node"]: r for r in build_report(project).rows}
+    assert rows["score"]["decoder"] == "greedy"
+    assert rows["score_beam"]["decoder"] == "beam 4"
+    assert rows["score_lm"]["decoder"] == "beam 4 + 2-gram LM (α=0.5, β=1)"
+    for name in ("score", "score_beam", "score_lm"):
+        assert rows[name]["wer"] is not None and rows[name]["wer"] >= 0.0
+    rec = project["score_lm"].record
+    assert rec["lm"]["sentences"] == project["ft"].record["n_labeled"]
+    raw = project.store.backend.read_bytes(f"{project['score_lm'].key}/lm.arpa")
+    lm = ArpaLM(raw.decode())
+    assert lm.order == 2 and len(lm.probs) == rec["lm"]["ngrams"]
+    split = json.loads(project.store.backend.read_bytes(f"{project['ft'].key}/split.json"))
+    hyps = json.loads(project.store.backend.read_bytes(f"{project['score_lm'].key}/hypotheses.json"))
+    assert sorted(hyps) == sorted(split["test"])  # test utterances decoded, never in the LM
 
 
 def _export(project, node, out, *extra):
