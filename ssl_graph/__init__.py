@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from .specs import LayerFeatures, LayerSweep  # noqa: E402
 from .specs.annotations import Alignments, ClusterQuality, PhoneMap, Transcripts  # noqa: E402
 from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
+from .specs.decoding import BeamSearch, NGramLM  # noqa: E402
 from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
 from .specs.nodes import MFCC, Corpus, KMeans, Labels  # noqa: E402
 from .specs.pretrained import PretrainedModel  # noqa: E402
@@ -27,5 +28,5 @@ def load(spec_path, store=None):
 __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
     "Corpus", "Alignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "LayerSweep", "Pretrain", "PretrainedModel",
-    "Adam", "Schedule", "FineTune", "ASRScore", "Split", "load",
+    "Adam", "Schedule", "FineTune", "ASRScore", "Split", "BeamSearch", "NGramLM", "load",
 ]
