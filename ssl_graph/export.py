@@ -126,5 +126,16 @@ def export_model(project, name: str, out: str | Path, fmt: str = "hf",
     from .formats.hf_export import export_hf
 
     out = _target_dir(out, force)
-    symbols = list(st.record["vocab"]) if ctc else None
-    return export_hf(out, spec, family, load(raw), symbols)
+    if not ctc:
+        return export_hf(out, spec, family, load(raw))
+    from .nn.ctc import backbone_spec
+
+    # the fine-tune's own dropouts / SpecAugment, so training on in transformers continues alike
+    mask = node.mask
+    extra = {"final_dropout": node.final_dropout,
+             "mask_time_prob": mask.prob if mask else 0.0,
+             "mask_time_length": mask.length if mask else 10,
+             "mask_feature_prob": mask.channel_prob if mask else 0.0,
+             "mask_feature_length": mask.channel_length if mask else 10}
+    return export_hf(out, backbone_spec(node), family, load(raw), list(st.record["vocab"]),
+                     **extra)

@@ -62,8 +62,9 @@ def hf_family(spec: SSLModel, what: str = "model", hint: str | None = None) -> F
     return family
 
 
-def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None):
-    """The transformers config whose model computes what ``spec``'s backbone computes."""
+def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None, **extra):
+    """The transformers config whose model computes what ``spec``'s backbone computes
+    (``extra``: further config fields, e.g. a fine-tune's ``final_dropout``)."""
     import transformers
 
     enc, ctx = spec.encoder, spec.context
@@ -95,6 +96,7 @@ def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None):
     if vocab_size is not None:
         kw.update(vocab_size=vocab_size, pad_token_id=0, ctc_loss_reduction="sum",
                   ctc_zero_infinity=True)
+    kw.update(extra)
     if family == "hubert":
         return transformers.HubertConfig(feat_proj_layer_norm=spec.feature_layer_norm, **kw)
     quant = spec.quantizer
@@ -123,7 +125,8 @@ def _ours_for(hf_key: str, ctc: bool) -> str | None:
     return "net." + name if ctc else name
 
 
-def hf_model(spec: SSLModel, family: Family, state: dict, vocab_size: int | None = None):
+def hf_model(spec: SSLModel, family: Family, state: dict, vocab_size: int | None = None,
+             **extra):
     """An HF model holding ``state`` (our names; a ``CTCModel``'s when ``vocab_size`` is set).
 
     Every HF tensor must come from ours, and every backbone tensor of ours must land in HF:
@@ -132,7 +135,7 @@ def hf_model(spec: SSLModel, family: Family, state: dict, vocab_size: int | None
     import torch
 
     ctc = vocab_size is not None
-    model = _hf_class(family, ctc)(hf_config(spec, family, vocab_size)).eval()
+    model = _hf_class(family, ctc)(hf_config(spec, family, vocab_size, **extra)).eval()
     prefix = "net." if ctc else ""
     state = dict(state)
     if ctc and "extra_mask_emb" in state:  # a mask embedding added for fine-tuning masks
@@ -194,9 +197,9 @@ def write_feature_extractor(out: Path, spec: SSLModel) -> Path:
 
 
 def export_hf(out: Path, spec: SSLModel, family: Family, state: dict,
-              symbols: list[str] | None = None) -> list[Path]:
+              symbols: list[str] | None = None, **extra) -> list[Path]:
     """Write ``out`` for ``AutoModel`` (or ``AutoModelForCTC`` when ``symbols`` is given)."""
-    model = hf_model(spec, family, state, None if symbols is None else len(symbols))
+    model = hf_model(spec, family, state, None if symbols is None else len(symbols), **extra)
     model.save_pretrained(out, safe_serialization=True)
     written = [out / "config.json", out / "model.safetensors", write_feature_extractor(out, spec)]
     if symbols is not None:

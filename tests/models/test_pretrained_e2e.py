@@ -142,6 +142,8 @@ def test_export_it2_and_ft_load_in_transformers(project, tmp_path):
     ctc = build_ctc_model(ft, len(project["ft"].record["vocab"])).eval()
     load_weights(backend, project["ft"].key, ctc)
     hf_ctc = transformers.AutoModelForCTC.from_pretrained(tmp_path / "ft").eval()
+    assert hf_ctc.config.mask_time_prob == ft.mask.prob  # the fine-tune's SpecAugment
+    assert hf_ctc.config.final_dropout == ft.final_dropout
     vocab = json.loads((tmp_path / "ft" / "vocab.json").read_text())
     assert sorted(vocab, key=vocab.get) == project["ft"].record["vocab"]
     with torch.no_grad():
@@ -159,6 +161,17 @@ def test_export_refuses_stale_and_non_model_nodes(project, tmp_path):
     with pytest.raises(SpecError, match="it2 is stale"):
         Project(edited, project.store)["it2"].export(tmp_path / "y")
     assert not (tmp_path / "y").exists()
+
+
+def test_planning_a_released_checkpoint_does_not_import_torch(project):
+    code = ("import sys; from ssl_graph.api import Project; "
+            f"p = Project({str(project.spec_path)!r}, {str(project.store.url)!r}); "
+            "assert not any(st.stale for st in p.plan().values()); "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
 
 
 def test_changed_checkpoint_reruns_dependents_touched_does_not(project):
