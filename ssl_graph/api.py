@@ -242,6 +242,15 @@ class NodeHandle:
         x = np.ascontiguousarray(feats.features(utt), dtype=np.float32)
         return assign_labels(x, self.centroids.astype(np.float32))[0]
 
+    def export(self, out: str | Path, format: str = "hf", force: bool = False, **kw) -> list[Path]:
+        """Write this node for other tools: a Pretrain / FineTune node as a transformers
+        directory (``format="hf"``), labels or features in fairseq's layout (``"fairseq"``)."""
+        from .export import export_fairseq, export_model
+
+        if format == "fairseq":
+            return export_fairseq(self.project, self.name, out, force=force, **kw)
+        return export_model(self.project, self.name, out, fmt=format, force=force)
+
     def array(self, name: str) -> "np.ndarray":
         import numpy as np
 

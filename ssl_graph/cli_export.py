@@ -7,13 +7,24 @@ import click
 from .cli import _project, _split_ref, main
 
 
-@main.group()
+class _ExportGroup(click.Group):
+    """``ssl-graph export SPEC:NODE DIR`` (no subcommand) means ``export model``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["model", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_ExportGroup)
 def export():
-    """Write cached results for other tools (fairseq / torchaudio HuBERT recipes).
+    """Write cached results for other tools (fairseq / torchaudio HuBERT recipes, transformers).
 
     \b
     ssl-graph export labels specs/demo.py:labels out/units --format fairseq
     ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5
+    ssl-graph export model specs/demo.py:ft out/ft --format hf
+    ssl-graph export specs/demo.py:it2 out/it2 --format hf     (same as export model)
     """
 
 
@@ -58,3 +69,23 @@ def labels(ctx, ref, out, fmt, split, valid_percent, seed, force):
 def features(ctx, ref, out, fmt, split, valid_percent, seed, force):
     """Features of a feature node: {split}.tsv, {split}_0_1.npy, {split}_0_1.len."""
     _export(ctx, "features", ref, out, split, valid_percent, seed, force)
+
+
+@export.command()
+@click.argument("ref", metavar="SPEC:NODE")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["hf"]), default="hf", show_default=True)
+@click.option("--force", is_flag=True, help="write into a non-empty directory")
+@click.pass_context
+def model(ctx, ref, out, fmt, force):
+    """A Pretrain / FineTune node as a transformers directory (AutoModel / AutoModelForCTC).
+
+    \b
+    ssl-graph export model specs/demo.py:it2 out/it2 --format hf
+    ssl-graph export model specs/demo.py:ft out/ft
+    """
+    from .export import export_model
+
+    spec, name = _split_ref(ref)
+    files = export_model(_project(ctx, spec), name, out, fmt=fmt, force=force)
+    click.echo(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))

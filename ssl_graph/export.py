@@ -1,4 +1,5 @@
-"""Export cached nodes for other tools: label units and features in fairseq's HuBERT layout.
+"""Export cached nodes for other tools: label units and features in fairseq's HuBERT layout,
+trained models as transformers directories.
 
 Only fresh results leave the store: exporting a node the plan calls stale would hand another
 tool data that no longer matches its spec, so it is refused with the command that fixes it.
@@ -92,3 +93,49 @@ def _in_order(handle, utts, step: int = 512):
     """Feature arrays of ``utts`` in row order, read in bounded groups by the bulk reader."""
     for i in range(0, len(utts), step):
         yield from handle.features_many(utts[i:i + step])
+
+
+MODEL_KINDS = ("Pretrain", "FineTune")
+
+
+def export_model(project, name: str, out: str | Path, fmt: str = "hf",
+                 force: bool = False) -> list[Path]:
+    """Write a ``Pretrain`` node as an ``AutoModel`` directory, a ``FineTune`` node as an
+    ``AutoModelForCTC`` one (with vocab.json, tokenizer and feature-extractor configs)."""
+    from .formats.hf_export import hf_family
+    from .specs.pretrained import PretrainedModel
+
+    if fmt != "hf":
+        raise SpecError(f"model export format {fmt!r} is unknown; use --format hf")
+    node = project[name].node
+    if node.kind not in MODEL_KINDS:
+        raise SpecError(f"{name} is a {node.kind} node; export model takes a "
+                        f"{' or '.join(MODEL_KINDS)} node")
+    ctc = node.kind == "FineTune"
+    spec = node.architecture if ctc else node.model
+    source = node.pretrained if ctc else node.init
+    hint = source.model_type if isinstance(source, PretrainedModel) else None
+    family = hf_family(spec, name, hint)
+    st, _ = _fresh_state(project, name)
+    raw = project.store.backend.read_bytes(f"{st.key}/model.safetensors")
+    if raw is None:
+        raise SpecError(f"{name}: the store holds no weights for it; rerun "
+                        f"`ssl-graph run {project.spec_path} {name}`")
+    from safetensors.torch import load
+
+    from .formats.hf_export import export_hf
+
+    out = _target_dir(out, force)
+    if not ctc:
+        return export_hf(out, spec, family, load(raw))
+    from .nn.ctc import backbone_spec
+
+    # the fine-tune's own dropouts / SpecAugment, so training on in transformers continues alike
+    mask = node.mask
+    extra = {"final_dropout": node.final_dropout,
+             "mask_time_prob": mask.prob if mask else 0.0,
+             "mask_time_length": mask.length if mask else 10,
+             "mask_feature_prob": mask.channel_prob if mask else 0.0,
+             "mask_feature_length": mask.channel_length if mask else 10}
+    return export_hf(out, backbone_spec(node), family, load(raw), list(st.record["vocab"]),
+                     **extra)

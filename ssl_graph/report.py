@@ -65,6 +65,7 @@ def build_report(project, states: dict | None = None) -> Report:
                 else _describe_training(node))
         rep.rows.append({
             "node": st.name, "kind": node.kind, "what": what,
+            "decoder": node.decoder_name if node.kind == "ASRScore" else None,
             "status": st.status if rec else "not run",
             "pnmi": m.get("pnmi"), "phone_purity": m.get("phone_purity"),
             "cluster_purity": m.get("cluster_purity"),
@@ -106,7 +107,7 @@ def write_report(project, out_dir: str | Path) -> Report:
     return rep
 
 
-COLUMNS = ("node", "kind", "what", "status", "pnmi", "phone_purity", "cluster_purity", "cer",
+COLUMNS = ("node", "kind", "what", "decoder", "status", "pnmi", "phone_purity", "cluster_purity", "cer",
            "per", "wer", "loss", "seconds")
 
 

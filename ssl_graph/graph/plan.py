@@ -15,9 +15,11 @@ from ..audio.manifest import Manifest, scan_corpus
 from ..specs.annotations import Alignments, Annotation
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
+from ..specs.pretrained import PretrainedModel
 from ..store.store import Store, node_key
 from .diff import why_new
 from .pipeline import Pipeline
+from .plan_checkpoint import plan_checkpoint
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Planner:
                 self._plan_kmeans(st)
             elif isinstance(node, Annotation):
                 self._plan_annotation(st)
+            elif isinstance(node, PretrainedModel):
+                plan_checkpoint(self, st)
             else:
                 self._plan_aggregate(st)
             problem = self.store.damaged.get(key) or self.store.damaged_arrays(key, st.record)

@@ -12,7 +12,9 @@ from . import (  # noqa: F401
     kmeans,
     labels,
     layer_features,
+    layer_sweep,
     mfcc,
     pretrain,
+    pretrained,
     quality,
 )

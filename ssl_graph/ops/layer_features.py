@@ -2,7 +2,8 @@
 
 Utterances go through one at a time (no padding), so a frame's features never depend on which
 other utterances shared its batch — the same reason fairseq's dump script does it. Audio shorter
-than the encoder's receptive field has no frame: it is refused before the model is loaded.
+than the encoder's receptive field has no frame: it is refused before the model is loaded. A node
+with ``sweep=`` runs no model: it slices its layer's columns out of the stored ``LayerSweep``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class LayerFeaturesOp(PerUttOp):
     batch_utts = 16
 
     def setup(self, st, ctx: RunContext) -> None:
+        if st.node.sweep is not None:
+            return self._setup_slice(st, ctx)
         import torch
 
         from ..nn import build_model
@@ -57,6 +60,8 @@ class LayerFeaturesOp(PerUttOp):
         return np.ascontiguousarray(np.concatenate(outs), dtype=np.float32)
 
     def compute(self, utts, st, ctx: RunContext):
+        if st.node.sweep is not None:
+            return self._slice(utts)
         corpus = st.node.corpus
         out = []
         for u in utts:
@@ -65,4 +70,18 @@ class LayerFeaturesOp(PerUttOp):
         return out
 
     def finish(self, st, ctx):
-        return {"dim": st.node.dim, "frame_rate": st.node.frame_rate, "layer": st.node.layer}
+        out = {"dim": st.node.dim, "frame_rate": st.node.frame_rate, "layer": st.node.layer}
+        if st.node.sweep is not None:
+            out["forward_passes"] = 0  # sliced from the sweep
+        return out
+
+    # ---- sweep=: a slice of a LayerSweep's stored layers ----------------------------------
+    def _setup_slice(self, st, ctx: RunContext) -> None:
+        node = st.node
+        i, dim = node.sweep.layers.index(node.layer), node.dim
+        self.columns = slice(i * dim, (i + 1) * dim)
+        self.sweep = ctx.reader(node.sweep)
+
+    def _slice(self, utts):
+        return [np.ascontiguousarray(np.asarray(a)[:, self.columns], dtype=np.float32)
+                for a in self.sweep.get_many(utts)]

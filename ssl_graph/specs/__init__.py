@@ -6,4 +6,4 @@ Each module imports only the ones below it: ``KMeans``/``Labels`` take any ``Fea
 """
 
 from . import annotations, nodes  # noqa: F401
-from .layer_features import LayerFeatures  # noqa: F401
+from .layer_features import LayerFeatures, LayerSweep  # noqa: F401

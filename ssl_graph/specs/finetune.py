@@ -18,7 +18,9 @@ from .base import Component, Node, SpecError, runtime
 from .components_model import SSLModel
 from .components_networks import Transformer
 from .components_objectives import SpanMask
+from .decoding import BeamSearch
 from .nodes import Corpus
+from .pretrained import PretrainedModel
 from .training import Adam, Pretrain, Schedule, TrainingNode
 
 #: fairseq base_10m/1h fine-tuning masks: time 0.65 × 10 frames, channel 0.25 × 64 of 768 dims
@@ -98,7 +100,8 @@ class FineTune(TrainingNode):
     op_version = 1
     cost = 4
 
-    pretrained: Pretrain | None = Field(None, description="None = train the architecture from scratch")
+    pretrained: Pretrain | PretrainedModel | None = Field(
+        None, description="None = train the architecture from scratch")
     model: SSLModel | None = Field(None, description="architecture (default: pretrained.model)")
     corpus: Corpus
     units: Literal["char", "phone"] = Field("char", description="char: transcripts; phone: alignments")
@@ -131,7 +134,7 @@ class FineTune(TrainingNode):
             return data
         data = dict(data)
         pre, arch = data.get("pretrained"), data.get("model")
-        if arch is None and isinstance(pre, Pretrain):
+        if arch is None and isinstance(pre, (Pretrain, PretrainedModel)):
             arch = pre.model
         if pre is None:
             data.setdefault("freeze_steps", 0)
@@ -199,7 +202,7 @@ class FineTune(TrainingNode):
                 f"{name}: the model expects {self.architecture.sample_rate} Hz audio but corpus "
                 f"{cname} is {sr} Hz; use a corpus at the model's rate"
             )
-        if self.pretrained is not None and self.pretrained.corpus.sample_rate != sr:
+        if isinstance(self.pretrained, Pretrain) and self.pretrained.corpus.sample_rate != sr:
             pname = resolve_name(self.pretrained.corpus)
             raise SpecError(
                 f"{name}: pretrained on {pname} at {self.pretrained.corpus.sample_rate} Hz but "
@@ -218,8 +221,10 @@ _UNIT_METRICS = {"char": ("cer", "wer"), "phone": ("per",)}
 
 
 class ASRScore(Node):
-    """Greedy CTC decoding of a ``FineTune``'s held-apart test utterances, scored by edit distance.
+    """CTC decoding of a ``FineTune``'s held-apart test utterances, scored by edit distance.
 
+    ``decoder=None`` decodes greedily (best path); ``BeamSearch(...)`` runs a prefix beam
+    search, with ``lm=NGramLM(...)`` a word LM trained on the fine-tune's labeled transcripts.
     CER counts characters including word spaces, WER words (char units); PER phones (phone
     units). Rates are corpus-level: total edits / total reference length.
     """
@@ -229,6 +234,7 @@ class ASRScore(Node):
 
     model: FineTune
     metrics: tuple[Metric, ...] | None = Field(None, description="None = every metric the units allow")
+    decoder: BeamSearch | None = Field(None, description="None = greedy")
     batch_seconds: float = runtime(60.0, description="padded audio seconds per decoding batch")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
 
@@ -240,7 +246,21 @@ class ASRScore(Node):
     def metric_names(self) -> tuple[str, ...]:
         return self.metrics if self.metrics is not None else _UNIT_METRICS[self.model.units]
 
+    def semantic(self) -> dict:
+        out = super().semantic()
+        if out.get("decoder") is None:  # greedy scores keep the fingerprints they had
+            out.pop("decoder", None)
+        return out
+
+    @property
+    def decoder_name(self) -> str:
+        return "greedy" if self.decoder is None else self.decoder.describe()
+
     def check(self, resolve_name) -> None:
+        if self.decoder is not None and self.decoder.lm is not None and self.model.units != "char":
+            raise SpecError(
+                f"{resolve_name(self)}: a word LM needs char units; {resolve_name(self.model)} "
+                f"outputs {self.model.units}s (drop decoder.lm)")
         allowed = _UNIT_METRICS[self.model.units]
         bad = [m for m in self.metric_names if m not in allowed]
         if bad:

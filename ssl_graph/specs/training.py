@@ -14,6 +14,7 @@ from .base import Component, Node, SpecError, runtime
 from .components_model import SSLModel
 from .components_objectives import ClusterTargets
 from .nodes import Corpus
+from .pretrained import PretrainedModel
 
 
 class Adam(Component):
@@ -111,6 +112,8 @@ class Pretrain(TrainingNode):
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = Field(0, ge=0)
+    init: Pretrain | PretrainedModel | None = Field(
+        None, description="start from this model's backbone (continued pre-training)")
 
     @model_validator(mode="after")
     def _crop_fits(self):
@@ -120,6 +123,12 @@ class Pretrain(TrainingNode):
                 f"({self.batch_seconds}); a batch must hold at least one crop"
             )
         return self
+
+    def semantic(self) -> dict:
+        out = super().semantic()
+        if out.get("init") is None:  # fingerprints of models trained from scratch stay as they were
+            out.pop("init", None)
+        return out
 
     @property
     def frame_rate(self) -> float:
@@ -136,6 +145,13 @@ class Pretrain(TrainingNode):
                 f"utterances to no frame; set min_seconds >= {rf / self.corpus.sample_rate:g}"
             )
         self.model.check_labels(name)
+        if self.init is not None:
+            diff = backbone_difference(self.init.model, self.model)
+            if diff:
+                raise SpecError(
+                    f"{name}: init={resolve_name(self.init)} has a different backbone ({diff}); "
+                    f"continued pre-training needs the same encoder and context (e.g. "
+                    f"model={resolve_name(self.init)}.model.with_(target=..., losses=...))")
         if isinstance(self.model.target, ClusterTargets):
             for lab in self.model.target.labels:
                 if lab.corpus != self.corpus:
@@ -144,3 +160,24 @@ class Pretrain(TrainingNode):
                         f"{resolve_name(lab.corpus)}, not on the training corpus "
                         f"{resolve_name(self.corpus)}; label the training corpus"
                     )
+
+
+def backbone_difference(a: SSLModel, b: SSLModel) -> str:
+    """'' when ``a``'s backbone weights fit ``b``; else the first field that differs."""
+    def shape(m: SSLModel) -> dict:
+        ctx = m.context
+        out = {"encoder": m.encoder.with_(dropout=0.0), "feature_layer_norm": m.feature_layer_norm,
+               "quantize_input": m.quantize_input, "context.kind": ctx.kind}
+        if hasattr(ctx, "ffn_dim"):
+            out.update({f"context.{k}": getattr(ctx, k) for k in (
+                "layers", "dim", "ffn_dim", "heads", "layer_norm_first", "pos_conv_kernel",
+                "pos_conv_groups", "activation")})
+        else:
+            out["context"] = ctx.with_(dropout=0.0)
+        return out
+
+    sa, sb = shape(a), shape(b)
+    for key in sa:
+        if sa[key] != sb[key]:
+            return f"{key}: {sa[key]} vs {sb[key]}"
+    return ""

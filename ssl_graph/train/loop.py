@@ -93,8 +93,13 @@ def train(st, ctx) -> dict:
 
     node = st.node
     torch.manual_seed(node.seed)
+    model = build_model(node.model)
+    if node.init is not None:  # continued pre-training; a resumed run's checkpoint wins below
+        from .init import load_init
+
+        load_init(model, st, ctx)
     sampler = _sampler(st, ctx)
-    with TrainSession(st, ctx, build_model(node.model), "train") as session:
+    with TrainSession(st, ctx, model, "train") as session:
         model = session.model
         model.train()
         t0 = time.perf_counter()

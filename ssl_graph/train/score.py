@@ -1,4 +1,5 @@
-"""``ASRScore``: greedy CTC decoding of a fine-tune's test utterances and their error rates."""
+"""``ASRScore``: CTC decoding (greedy or beam search + LM) of a fine-tune's test utterances and
+their error rates."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def score(st, ctx) -> dict:
     from safetensors.torch import load
 
     from ..kernels.edit_distance import edit_distance
-    from ..nn.ctc import build_ctc_model, greedy_decode
+    from ..nn.ctc import build_ctc_model
 
     node, ft = st.node, st.node.model
     ft_state = ctx.state(ft)
@@ -51,6 +52,7 @@ def score(st, ctx) -> dict:
     model.to(device).eval()
     batcher = UtteranceBatcher(paths, lengths, sample_rate=ft.corpus.sample_rate,
                                batch_seconds=node.batch_seconds, seed=0, cache=False)
+    decode, lm_info = _decoder(node, ft, split, refs, st, backend)
     hyps: dict[str, list[str]] = {}
     task = ctx.task(f"{st.name}: decode", total=len(test))
     t0 = time.perf_counter()
@@ -59,7 +61,7 @@ def score(st, ctx) -> dict:
             wave = torch.from_numpy(batch.wave).to(device)
             pad = None if batch.padding_mask is None else torch.from_numpy(batch.padding_mask).to(device)
             logits, frames = model(wave, pad)
-            for u, ids in zip(batch.utts, greedy_decode(logits, frames)):
+            for u, ids in zip(batch.utts, decode(logits, frames, vocab)):
                 hyps[u] = vocab.decode(ids)
             ctx.advance(task, len(batch.utts))
     totals = {m: [0, 0] for m in node.metric_names}
@@ -76,8 +78,36 @@ def score(st, ctx) -> dict:
     write_json(backend, f"{st.key}/hypotheses.json", per_utt)
     metrics = {m: (e / n if n else float("nan")) for m, (e, n) in totals.items()}
     return {"metrics": metrics, "n_test_utts": len(test), "units": ft.units,
+            "decoder": node.decoder_name, **lm_info,
             "decode_seconds": round(time.perf_counter() - t0, 3), "device": device,
             "hypotheses": "hypotheses.json"}
+
+
+def _decoder(node, ft, split: dict, refs: dict, st, backend):
+    """(logits, frames, vocab) → id lists, and what to record about the LM."""
+    from ..nn.ctc import greedy_decode
+
+    spec = node.decoder
+    if spec is None:
+        return (lambda logits, frames, vocab: greedy_decode(logits, frames)), {}
+    import torch
+
+    from .decode import beam_search, train_lm
+
+    lm, info = None, {}
+    if spec.lm is not None:  # the labeled (training) transcripts only: no test words leak in
+        sentences = [tokens_to_text(refs[u]).split() for u in split["labeled"] if u in refs]
+        text, lm = train_lm(sentences, spec.lm.order)
+        backend.write_bytes(f"{st.key}/lm.arpa", text.encode())
+        info = {"lm": {"file": "lm.arpa", "order": spec.lm.order, "sentences": len(sentences),
+                       "ngrams": len(lm.probs)}}
+
+    def decode(logits, frames, vocab):
+        lp = torch.log_softmax(logits.float(), -1).cpu().numpy()
+        return [beam_search(lp[i, :int(n)], vocab.symbols, spec.beam, lm, spec.alpha, spec.beta,
+                            spec.token_min_logp) for i, n in enumerate(frames.tolist())]
+
+    return decode, info
 
 
 def _text(units: str, tokens: list[str]) -> str:

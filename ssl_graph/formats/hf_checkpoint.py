@@ -1,0 +1,129 @@
+"""Read a local transformers Wav2Vec2 / HuBERT directory as an ``SSLModel`` plus its weights.
+
+The architecture comes from ``config.json`` alone (plain JSON, no transformers or torch import,
+so a spec holding a released checkpoint plans quickly). Weights are read only from safetensors:
+``pytorch_model.bin`` is a pickle, and loading one can run arbitrary code, so it is refused with
+the one-line conversion that makes it safe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..specs.base import SpecError
+
+#: transformers' Wav2Vec2Config / HubertConfig defaults (BASE), for keys a config.json omits
+_DEFAULTS = dict(
+    conv_dim=(512,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    conv_bias=False, feat_extract_norm="group", feat_extract_activation="gelu",
+    hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    hidden_act="gelu", hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.1,
+    layerdrop=0.1, do_stable_layer_norm=False, num_conv_pos_embeddings=128,
+    num_conv_pos_embedding_groups=16, feat_proj_dropout=0.0, feat_proj_layer_norm=True,
+    mask_time_prob=0.05, mask_time_length=10, num_codevector_groups=2,
+    num_codevectors_per_group=320, codevector_dim=256, proj_codevector_dim=256,
+)
+MODEL_TYPES = ("wav2vec2", "hubert")
+#: config options whose models our network does not compute
+_UNSUPPORTED = {"conv_pos_batch_norm": True, "add_adapter": True,
+                "position_embeddings_type": "relative", "use_weighted_layer_sum": True}
+
+
+def read_config(path: Path, what: str) -> dict:
+    """``config.json`` with transformers' defaults filled in; refuses other model types."""
+    file = path / "config.json"
+    if not file.is_file():
+        raise SpecError(f"{what}: {path} has no config.json; point path= at a transformers "
+                        "directory written by save_pretrained")
+    raw = json.loads(file.read_text())
+    kind = raw.get("model_type")
+    if kind not in MODEL_TYPES:
+        raise SpecError(f"{what}: {file} is model_type={kind!r}; only {list(MODEL_TYPES)} "
+                        "checkpoints can be read")
+    for key, bad in _UNSUPPORTED.items():
+        if raw.get(key) == bad:
+            raise SpecError(f"{what}: {file} sets {key}={bad!r}, which ssl_graph's network "
+                            "does not compute")
+    return {**_DEFAULTS, **raw}
+
+
+def read_preprocessor(path: Path, cfg: dict) -> dict:
+    """Sampling rate and wave normalisation; without a preprocessor config, HF's convention
+    (layer-norm extractors are fed normalised audio, group-norm ones raw audio)."""
+    file = path / "preprocessor_config.json"
+    raw = json.loads(file.read_text()) if file.is_file() else {}
+    return {"sampling_rate": int(raw.get("sampling_rate", 16000)),
+            "do_normalize": bool(raw.get("do_normalize", cfg["feat_extract_norm"] == "layer"))}
+
+
+def ssl_model(cfg: dict, pre: dict):
+    """The ``SSLModel`` whose backbone is the checkpoint's.
+
+    HF base models carry no pretraining heads, so the objective is a placeholder that builds
+    without labels (wav2vec 2.0's contrastive head on a Gumbel quantizer of the config's size):
+    only the backbone is loaded, and only the backbone is used downstream.
+    """
+    from ..specs.components import (
+        Contrastive,
+        ConvFeatureEncoder,
+        GumbelQuantizer,
+        QuantizedLatents,
+        SpanMask,
+        SSLModel,
+        Transformer,
+    )
+
+    layers = tuple(zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"], strict=True))
+    encoder = ConvFeatureEncoder(
+        conv_layers=layers, conv_bias=cfg["conv_bias"],
+        mode="layer_norm" if cfg["feat_extract_norm"] == "layer" else "group_norm",
+        activation=cfg["feat_extract_activation"], normalize_wave=pre["do_normalize"])
+    context = Transformer(
+        layers=cfg["num_hidden_layers"], dim=cfg["hidden_size"],
+        ffn_dim=cfg["intermediate_size"], heads=cfg["num_attention_heads"],
+        dropout=cfg["hidden_dropout"], attention_dropout=cfg["attention_dropout"],
+        activation_dropout=cfg["activation_dropout"], layerdrop=cfg["layerdrop"],
+        layer_norm_first=cfg["do_stable_layer_norm"],
+        pos_conv_kernel=cfg["num_conv_pos_embeddings"],
+        pos_conv_groups=cfg["num_conv_pos_embedding_groups"], activation=cfg["hidden_act"])
+    groups = cfg["num_codevector_groups"]
+    quantizer = GumbelQuantizer(groups=groups, entries=cfg["num_codevectors_per_group"],
+                                dim=cfg["codevector_dim"])
+    return SSLModel(
+        encoder=encoder, context=context, quantizer=quantizer,
+        mask=SpanMask(prob=cfg["mask_time_prob"], length=cfg["mask_time_length"]),
+        target=QuantizedLatents(), losses=(Contrastive(),),
+        final_dim=cfg["proj_codevector_dim"], dropout_input=cfg["feat_proj_dropout"],
+        feature_layer_norm=bool(cfg.get("feat_proj_layer_norm", True)),
+        sample_rate=pre["sampling_rate"])
+
+
+def weight_files(path: Path, what: str) -> list[Path]:
+    """The safetensors files of a checkpoint (one, or the shards an index lists)."""
+    files = sorted(path.glob("*.safetensors"))
+    if files:
+        return files
+    pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+    if pickled:
+        raise SpecError(
+            f"{what}: {path} holds only pickled weights ({pickled[0]}); pickles can run code "
+            "when loaded, so they are refused. Convert once where you trust the file: "
+            "AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)")
+    raise SpecError(f"{what}: {path} has no model.safetensors")
+
+
+def identity_files(path: Path, what: str) -> list[Path]:
+    """Every file that defines the model: config, preprocessor config, weights."""
+    extra = [path / "preprocessor_config.json"]
+    return [path / "config.json", *[p for p in extra if p.is_file()], *weight_files(path, what)]
+
+
+def read_weights(path: Path, what: str) -> dict:
+    """HF state dict (torch tensors) from the safetensors files."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for file in weight_files(path, what):
+        state.update(load_file(str(file)))
+    return state

@@ -1,0 +1,102 @@
+"""LayerSweep: several context layers from one forward pass, batched by length.
+
+Exactness with batching: the conv encoder runs on each chunk alone (group-norm encoders
+normalise over time, so padding would change every frame), then chunks of similar length are
+padded and go through the transformer together with a key padding mask; the transformer zeroes
+padded frames before its positional conv, so valid frames see only valid frames. What a frame
+gets is then what one-utterance-at-a-time inference gives, up to float summation order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..audio.io import read_audio
+from .base import PerUttOp, RunContext, register
+
+
+def load_model(node, ctx: RunContext):
+    """The node's model with its stored weights, in eval mode, and the device it is on."""
+    from ..nn import build_model
+    from ..train.checkpoint import load_weights
+    from ..train.session import resolve_device
+
+    device = resolve_device(node.device)
+    model = build_model(node.model.model)
+    load_weights(ctx.store.backend, ctx.state(node.model).key, model, device)
+    return model.to(device).eval(), device
+
+
+def _batches(lengths: list[int], max_samples: int) -> list[list[int]]:
+    """Indices grouped by length (longest first) so padded size stays under ``max_samples``."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    out, cur = [], []
+    for i in order:
+        if cur and lengths[cur[0]] * (len(cur) + 1) > max_samples:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    return out + ([cur] if cur else [])
+
+
+def sweep_chunks(model, chunks: list[np.ndarray], layers: tuple[int, ...], device: str,
+                 max_samples: int) -> tuple[list[list[np.ndarray]], int]:
+    """Per chunk, the (frames, dim) output of every layer in ``layers``; and the forwards run."""
+    import torch
+
+    from ..nn.common import lengths_to_padding_mask
+
+    out: list[list[np.ndarray] | None] = [None] * len(chunks)
+    forwards = 0
+    with torch.inference_mode():
+        for group in _batches([len(c) for c in chunks], max_samples):
+            feats = []
+            for i in group:  # the encoder alone: no padding reaches its norms
+                x = torch.from_numpy(chunks[i]).to(device)[None]
+                feats.append(model._encode(x, None)[0])
+            n = torch.tensor([len(f) for f in feats], device=device)
+            z = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+            pad = lengths_to_padding_mask(n, z.size(1)) if bool((n < z.size(1)).any()) else None
+            x, _, _ = model._context_input(z, None if pad is None else ~pad)
+            _, hidden = model.context(x, pad, layer=max(layers), return_all=True)
+            forwards += 1
+            for row, i in enumerate(group):
+                k = int(n[row])
+                out[i] = [hidden[layer][row, :k].float().cpu().numpy() for layer in layers]
+    return out, forwards
+
+
+@register("LayerSweep")
+class LayerSweepOp(PerUttOp):
+    batch_utts = 64
+
+    def setup(self, st, ctx: RunContext) -> None:
+        self.model, self.device = load_model(st.node, ctx)
+        self.manifest = ctx.state(st.node.corpus).manifest
+        self.forwards = self.utts_done = 0
+
+    def compute(self, utts, st, ctx: RunContext):
+        node, corpus = st.node, st.node.corpus
+        chunk = max(1, int(node.chunk_seconds * corpus.sample_rate))
+        chunks, owner = [], []
+        for j, u in enumerate(utts):
+            wave = read_audio(self.manifest.utts[u].path, u, corpus.sample_rate, corpus.resample)
+            for s in range(0, len(wave), chunk):
+                chunks.append(wave[s:s + chunk])
+                owner.append(j)
+        max_samples = max(1, int(node.batch_seconds * corpus.sample_rate))
+        per_chunk, forwards = sweep_chunks(self.model, chunks, node.layers, self.device,
+                                           max_samples)
+        self.forwards += forwards
+        self.utts_done += len(utts)
+        parts: list[list[list[np.ndarray]]] = [[] for _ in utts]
+        for j, layers in zip(owner, per_chunk):
+            parts[j].append(layers)
+        return [np.ascontiguousarray(np.concatenate(
+            [np.concatenate([c[i] for c in p]) for i in range(len(node.layers))], axis=1),
+            dtype=np.float32) for p in parts]
+
+    def finish(self, st, ctx):
+        node = st.node
+        return {"dim": node.dim, "frame_rate": node.frame_rate, "layers": list(node.layers),
+                "forward_passes": self.forwards, "utterances": self.utts_done}
