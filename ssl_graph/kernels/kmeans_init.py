@@ -1,8 +1,8 @@
 """Greedy k-means++ seeding on a sample, with the distances done by BLAS.
 
 Each of the k steps draws ``2 + ln k`` candidates (like sklearn) and needs their
-distances to every sample frame: one (m, d) × (d, trials) GEMM per step instead of
-scalar loops, so a step costs one streaming read of the sample.  The sample size is
+distances to every sample frame: one (m, d) × (d, trials) product per step, in the
+expanded ‖x‖² + ‖c‖² − 2x·c form, so a step costs one streaming read of the sample.  The sample size is
 fixed by the caller (not by k), so the whole seeding is linear in k.
 
 Determinism: the rows are cut into parts that depend on m only; each part runs its
@@ -18,25 +18,30 @@ from numba import njit, prange
 
 from ssl_graph.kernels.assign import FASTMATH, row_sqnorms
 
-PART_ROWS = 2048  # rows per parallel task: (2048, trials) GEMM, sample read once per step
+PART_ROWS = 2048  # rows per parallel task (fixed: sums do not depend on thread count)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _part_potentials(x, xnorm, closest, cand_t, cand_norm, dist, pots, p):
-    """dist[:, rows of p] = min(closest, ‖x − cand‖²); pots[p] = their sums."""
-    n = x.shape[0]
+def _part_potentials(x, xnorm, closest, cand, cand_norm, dist, pots, p):
+    """dist[:, rows of p] = min(closest, ‖x − cand‖²); pots[p] = their sums.
+
+    A register-blocked (rows × trials) product: each frame is loaded once for all
+    trials, which beats BLAS for so few columns.
+    """
+    n, d, t = x.shape[0], x.shape[1], cand.shape[0]
     s, e = p * PART_ROWS, min(n, (p + 1) * PART_ROWS)
-    g = np.dot(x[s:e], cand_t)  # (rows, trials)
-    t = cand_t.shape[1]
-    for c in range(t):
-        pots[p, c] = 0.0
-    for r in range(e - s):
-        i = s + r
+    acc = np.zeros(t)
+    for i in range(s, e):
         for c in range(t):
-            v = max(xnorm[i] + cand_norm[c] + np.float32(-2.0) * g[r, c], np.float32(0.0))
+            g = np.float32(0.0)
+            for j in range(d):
+                g += x[i, j] * cand[c, j]
+            v = max(xnorm[i] + cand_norm[c] - np.float32(2.0) * g, np.float32(0.0))
             v = min(v, closest[i])
             dist[c, i] = v
-            pots[p, c] += v
+            acc[c] += v
+    for c in range(t):
+        pots[p, c] = acc[c]
 
 
 @njit(parallel=True, cache=True)
@@ -47,8 +52,8 @@ def _potentials(x, xnorm, closest, cand_t, cand_norm, dist, pots):
 
 def _candidate_distances(x, xnorm, closest, cand, dist, pots) -> np.ndarray:
     """Per-candidate potential (float64, summed in part order); fills ``dist``."""
-    c = x[cand]
-    _potentials(x, xnorm, closest, np.ascontiguousarray(c.T), row_sqnorms(c), dist, pots)
+    c = np.ascontiguousarray(x[cand])
+    _potentials(x, xnorm, closest, c, row_sqnorms(c), dist, pots)
     return pots[:, : len(cand)].sum(axis=0)
 
 
