@@ -6,16 +6,18 @@ that time, so the default recipe is:
 
 1. one streaming pass gathers a seeded warm-start sample (at most ``WARM_PER_CLUSTER·k``
    frames and ``WARM_BYTES``),
-2. greedy k-means++ (:mod:`kmeans_init`, GEMM-based) on ``PP_FRAMES`` of those frames,
-   then Lloyd on the warm sample (cheap iterations, a good start),
+2. greedy k-means++ (:mod:`kmeans_init`, blocked ‖x‖²+‖c‖²−2x·c products) on ``PP_FRAMES``
+   of those frames, then Lloyd on the warm sample (cheap iterations, a good start),
 3. streaming Lloyd (:mod:`kmeans_lloyd`) over all frames until the relative inertia
    gain per iteration drops below ``tol``.
 
 ``algorithm="minibatch"`` (:mod:`kmeans_minibatch`) is the sklearn-style variant.
 
 Memory: the frames are read from a :class:`~kmeans_source.FrameSource` one chunk at a
-time, so a fit holds ≈ WARM_BYTES + 2·CHUNK_BYTES + N_PARTS·k·d·8 B (k-means sums) +
-O(k·d) — 0.35 GB at k=500, 768-d — whatever the number of frames.
+time, so a fit holds the warm sample (≤ min(WARM_PER_CLUSTER·k·d·4 B, WARM_BYTES)), one
+or two chunks (CHUNK_BYTES each), the Lloyd sums (N_PARTS·k·d·8 B) and O(k·d) more:
+≈ 0.2 GB at k=500, 768-d (≈ 0.45 GB peak RSS with the interpreter), for any number of
+frames and any fit fraction.
 
 Determinism: all randomness comes from one seeded ``numpy`` Generator and every
 parallel reduction uses row partitions fixed by the data shape, never the thread
