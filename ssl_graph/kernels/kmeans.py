@@ -22,6 +22,10 @@ frames and any fit fraction.
 Determinism: all randomness comes from one seeded ``numpy`` Generator and every
 parallel reduction uses row partitions fixed by the data shape, never the thread
 count.  Same frames (and chunking) + seed ⇒ bit-identical output.
+
+Developers: the cached Numba kernels of ``kmeans_lloyd``/``kmeans_init``/``kmeans_minibatch``
+inline code from ``assign.py``; after editing it, delete
+``ssl_graph/kernels/__pycache__/kmeans*.nb[ic]`` (``assign.py``'s note predates the split).
 """
 
 from __future__ import annotations
