@@ -14,6 +14,13 @@ Source, in order of preference:
   printed because numbers on it are only indicative.
 
 The result is cached as ``benchmarks/.cache/frames_<source>_<n>_<hash>.npy``.
+
+``layer_frames_path`` makes iteration-2-shaped (768-d) frames from those: a fixed
+seeded random-feature map of each MFCC frame and its two neighbours (GELU of a
+117 → 768 projection, plus 5% isotropic noise), so the clusters keep the MFCC's
+phonetic structure.  They stand in for HuBERT layer features (which need a trained
+model); they are written chunk-wise to a ``.npy`` so a 1M-frame set (3 GB) never
+has to sit in RAM.
 """
 
 from __future__ import annotations
@@ -133,6 +140,34 @@ def load_frames(n_frames: int = 200_000, seed: int = 0) -> tuple[np.ndarray, str
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, x)
     return x, desc
+
+
+LAYER_DIM = 768
+_LAYER_VERSION = 1
+
+
+def layer_frames_path(n_frames: int, seed: int = 0, dim: int = LAYER_DIM) -> Path:
+    """Path of a cached (n_frames, dim) float32 ``.npy`` of layer-like frames."""
+    mfcc, _ = load_frames(n_frames, seed)
+    h = hashlib.sha1(f"{_LAYER_VERSION}:{dim}:{seed}".encode() + mfcc[:1000].tobytes())
+    path = CACHE / f"layer{dim}_{n_frames}_{h.hexdigest()[:10]}.npy"
+    if path.exists():
+        return path
+    rng = np.random.default_rng([seed, dim])
+    ctx = np.concatenate([np.roll(mfcc, 1, axis=0), mfcc, np.roll(mfcc, -1, axis=0)], axis=1)
+    mu, sd = ctx.mean(axis=0), ctx.std(axis=0) + 1e-6
+    w = (rng.standard_normal((ctx.shape[1], dim)) / np.sqrt(ctx.shape[1])).astype(np.float32)
+    b = rng.standard_normal(dim).astype(np.float32) * 0.5
+    tmp = path.with_suffix(".tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_frames, dim))
+    for s in range(0, n_frames, 50_000):
+        z = ((ctx[s : s + 50_000] - mu) / sd).astype(np.float32) @ w + b
+        gelu = 0.5 * z * (1.0 + np.tanh(0.7978846 * (z + 0.044715 * z**3)))
+        out[s : s + len(z)] = gelu + 0.05 * rng.standard_normal(z.shape, dtype=np.float32)
+    out.flush()
+    del out
+    tmp.rename(path)
+    return path
 
 
 if __name__ == "__main__":

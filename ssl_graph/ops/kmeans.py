@@ -1,26 +1,79 @@
-"""KMeans: fit centroids on a seeded per-utterance sample of frames.
+"""KMeans: fit centroids on a seeded per-utterance sample of frames, streamed from the store.
 
 Each utterance's frames are sampled with a generator seeded by (seed, utterance id), so the sample
 of an utterance never depends on which other utterances exist: growing the corpus and refitting
 keeps every earlier utterance's contribution identical.
+
+The sample is never materialised: :class:`SampledFrames` re-reads the feature node for every pass
+of the fit, in sorted-utterance order (so the result does not depend on storage layout), in chunks
+of about ``CHUNK_BYTES`` of sampled frames, whatever ``fit_fraction`` is.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Iterator
 
 import numpy as np
 
+from ..kernels.kmeans_source import checked, chunk_rows
 from ..store.backend import write_json
+from ..store.bulk import iter_ragged
 from .base import AggregateOp, RunContext, check_finite, register
+
+READ_BLOCK_BYTES = 32 << 20  # raw frames read per block (iter_ragged), before sampling
+
+
+def _sample_mask(n: int, utt: str, fraction: float, seed: int) -> np.ndarray | None:
+    if fraction >= 1.0:
+        return None
+    return np.random.default_rng([seed, zlib.crc32(utt.encode())]).random(n) < fraction
 
 
 def sample_frames(feats: np.ndarray, utt: str, fraction: float, seed: int) -> np.ndarray:
-    if fraction >= 1.0:
-        return feats
-    rng = np.random.default_rng([seed, zlib.crc32(utt.encode())])
-    return feats[rng.random(len(feats)) < fraction]
+    mask = _sample_mask(len(feats), utt, fraction, seed)
+    return feats if mask is None else feats[mask]
+
+
+class SampledFrames:
+    """The fit sample as a k-means frame source: sorted utterances, bounded chunks."""
+
+    def __init__(self, reader, utts: list[str], fraction: float, seed: int, dim: int,
+                 check=None):
+        self.reader, self.fraction, self.seed, self.dim = reader, fraction, seed, dim
+        self.check = check  # called with (utts, their whole arrays) before sampling
+        self.utts = sorted(utts)
+        self.counts = np.array([self._count(u) for u in self.utts], dtype=np.int64)
+        self.n_frames = int(self.counts.sum())
+        self.rows = chunk_rows(dim)
+
+    def _count(self, utt: str) -> int:
+        n = self.reader.length(utt)
+        mask = _sample_mask(n, utt, self.fraction, self.seed)
+        return n if mask is None else int(mask.sum())
+
+    def _groups(self) -> Iterator[list[str]]:
+        """Runs of sorted utterances holding about one chunk of sampled frames."""
+        start, acc = 0, 0
+        for i, c in enumerate(self.counts):
+            acc += int(c)
+            if acc >= self.rows:
+                yield self.utts[start:i + 1]
+                start, acc = i + 1, 0
+        if start < len(self.utts):
+            yield self.utts[start:]
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        for group in self._groups():
+            got = {}
+            for u, f in iter_ragged(self.reader, group, READ_BLOCK_BYTES):
+                if self.check is not None:
+                    self.check([u], [f])
+                got[u] = sample_frames(f, u, self.fraction, self.seed)
+            parts = [got.pop(u) for u in group]
+            if sum(len(p) for p in parts):
+                yield checked(np.concatenate(parts))
 
 
 @register("KMeans")
@@ -32,23 +85,21 @@ class KMeansOp(AggregateOp):
         feat_state = ctx.state(node.features)
         reader = ctx.reader(node.features)
         utts = sorted(feat_state.expected)
-        task = ctx.task(f"{st.name}: sample frames", total=len(utts))
-        chunks = []
-        for i in range(0, len(utts), 256):
-            batch = utts[i:i + 256]
-            feats = reader.get_many(batch)
-            check_finite(st, batch, feats, ctx, what=f"input {feat_state.name}",
+        task = ctx.task(f"{st.name}: count sampled frames", total=len(utts))
+        dim = int(node.features.dim)
+
+        def finite(group, arrays):  # stored features from before the commit check: name them
+            check_finite(st, group, arrays, ctx, what=f"input {feat_state.name}",
                          hint="refusing to fit on it")
-            for u, f in zip(batch, feats):
-                chunks.append(sample_frames(f, u, node.fit_fraction, node.seed))
-            ctx.advance(task, len(batch))
-        x = np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
-        if len(x) < node.k:
+
+        x = SampledFrames(reader, utts, node.fit_fraction, node.seed, dim, check=finite)
+        ctx.advance(task, len(utts))
+        if x.n_frames < node.k:
             raise ValueError(
-                f"{st.name}: only {len(x)} frames sampled for k={node.k}; raise fit_fraction "
+                f"{st.name}: only {x.n_frames} frames sampled for k={node.k}; raise fit_fraction "
                 "or lower k"
             )
-        task = ctx.task(f"{st.name}: fit k={node.k} on {len(x):,} frames", total=None)
+        task = ctx.task(f"{st.name}: fit k={node.k} on {x.n_frames:,} frames", total=None)
 
         def progress(it, inertia):
             ctx.advance(task, 1, description=f"{st.name}: k={node.k} it {it} inertia {inertia:.3f}")
@@ -64,6 +115,6 @@ class KMeansOp(AggregateOp):
         write_json(ctx.store.backend, f"{st.key}/fit_utts.json", {u: feat_state.expected[u] for u in utts})
         return {
             "metrics": {"inertia": float(res.inertia), "n_iter": int(res.n_iter),
-                        "fit_frames": int(len(x)), "fit_seconds": round(fit_seconds, 3)},
-            "k": node.k, "dim": int(x.shape[1]),
+                        "fit_frames": int(x.n_frames), "fit_seconds": round(fit_seconds, 3)},
+            "k": node.k, "dim": int(x.dim),
         }

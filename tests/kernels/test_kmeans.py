@@ -13,10 +13,13 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ssl_graph.kernels import kmeans as km
 from ssl_graph.kernels.assign import assign_labels
 from ssl_graph.kernels.kmeans import KMeansResult, fit_kmeans
+from ssl_graph.kernels.kmeans_source import ArraySource, NpyFileSource, gather
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "wav"
 N_FRAMES = 20_000
@@ -101,13 +104,14 @@ def test_best_of_n_init_is_no_worse_than_first_run(frames):
     assert three.n_init == 3 and three.inertia <= one.inertia
 
 
-def test_pruned_lloyd_matches_plain_lloyd(frames):
-    # the Hamerly bounds may only skip work, never change a label: compare with a
-    # float64 numpy Lloyd from the same start (no empty clusters on this path)
+def test_streaming_lloyd_matches_plain_lloyd(frames):
+    # chunked passes with per-range float64 sums must give Lloyd's iterates: compare
+    # with a float64 numpy Lloyd from the same start (no empty clusters on this path)
     x = frames[:12_000]
     with km.blas_single_thread():
         init = km.kmeans_plusplus(x, 40, np.random.default_rng(0))
-        ours, _, n_iter = km.lloyd(x, init, max_iter=12, tol=-1.0)  # tol < 0: never stop
+        source = ArraySource(x, rows=5000)  # 3 chunks, the last one short
+        ours, _, n_iter = km.lloyd(source, init, max_iter=12, tol=-1.0)  # tol < 0: never stop
     assert n_iter == 12
     x64, c = x.astype(np.float64), init.astype(np.float64)
     for _ in range(12):
@@ -151,6 +155,11 @@ def test_minibatch_variant_is_close_to_lloyd(frames):
     mb = fit_kmeans(x, 20, seed=0, algorithm="minibatch", batch_size=2000, max_iter=20)
     assert mb.inertia == pytest.approx(mean_sq_dist(x, mb.centroids), rel=1e-5)
     assert mb.inertia < 1.05 * lloyd.inertia
+    streamed = fit_kmeans(
+        ArraySource(x, rows=4096), 20, seed=0, algorithm="minibatch", batch_size=2000,
+        max_iter=20,
+    )
+    assert streamed.inertia < 1.05 * lloyd.inertia
     again = fit_kmeans(x, 20, seed=0, algorithm="minibatch", batch_size=2000, max_iter=20)
     assert again.centroids.tobytes() == mb.centroids.tobytes()
 
@@ -178,3 +187,56 @@ def test_k_one_and_input_validation():
     bad[3, 1] = np.nan
     with pytest.raises(ValueError):
         fit_kmeans(bad, 3)
+
+
+def test_streamed_file_fit_equals_in_memory_fit(frames, tmp_path):
+    # same frames, same chunking: reading them from disk chunk by chunk changes nothing
+    x = frames[:9000]
+    path = tmp_path / "frames.npy"
+    np.save(path, x)
+    mem = fit_kmeans(ArraySource(x, rows=4096), 12, seed=5)
+    disk = fit_kmeans(NpyFileSource(path, rows=4096), 12, seed=5)
+    assert mem.centroids.tobytes() == disk.centroids.tobytes()
+    assert mem.inertia == disk.inertia == pytest.approx(mean_sq_dist(x, mem.centroids), rel=1e-5)
+
+
+def test_warm_started_fit_on_large_input_beats_its_seeding(frames, monkeypatch):
+    # force the warm-start path (sample < n) on test-sized data
+    monkeypatch.setattr(km, "WARM_PER_CLUSTER", 40)
+    x = frames[:N_FRAMES]
+    res = fit_kmeans(x, 30, seed=2)
+    with km.blas_single_thread():
+        seeded = km.kmeans_plusplus(x, 30, np.random.default_rng(2))
+    assert res.inertia == pytest.approx(mean_sq_dist(x, res.centroids), rel=1e-5)
+    assert res.inertia < mean_sq_dist(x, seeded)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    rows=st.integers(1, 64),
+    data=st.data(),
+)
+def test_gather_returns_the_requested_rows(n, rows, data):
+    x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
+    np.testing.assert_array_equal(gather(ArraySource(x, rows=rows), idx), x[idx])
+
+
+def test_plusplus_picks_one_frame_per_separated_blob():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((25, 16)).astype(np.float32) * 100
+    x = np.repeat(centers, 40, axis=0) + rng.standard_normal((1000, 16)).astype(np.float32)
+    with km.blas_single_thread():
+        c = km.kmeans_plusplus(np.ascontiguousarray(x), 25, np.random.default_rng(1))
+    assert c.shape == (25, 16)
+    assert np.isin(c.view([("", c.dtype)] * 16), x.view([("", x.dtype)] * 16)).all()
+    nearest = ((c[:, None, :] - centers[None]) ** 2).sum(-1).argmin(axis=1)
+    assert sorted(nearest) == list(range(25))
+
+
+def test_chunks_are_validated_for_non_finite_values():
+    x = gaussian_mixture(5000, d=4, n_comp=3)
+    x[4500, 2] = np.inf  # in the second chunk only
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_kmeans(ArraySource(x, rows=4096), 3)

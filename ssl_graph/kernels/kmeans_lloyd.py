@@ -1,0 +1,151 @@
+"""Out-of-core Lloyd: one streaming pass over the source per iteration.
+
+Each chunk is cut into ``N_PARTS`` fixed row ranges; a parallel task per range assigns
+its rows (BLAS GEMM + argmin from :mod:`assign`) and adds them to that range's own
+float64 sums.  Sums are combined in range order at the end of the pass, so the
+result depends on the chunking (fixed by the source) and never on the thread count.
+
+State held across a pass: ``N_PARTS`` × k × d float64 sums, the k farthest frames
+seen (to reseed empty clusters) and one chunk's labels/distances — nothing per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit, prange
+
+from ssl_graph.kernels.assign import FASTMATH, assign_block, prepare_centroids, row_sqnorms
+from ssl_graph.kernels.kmeans_source import FrameSource, as_source
+
+N_PARTS = 8  # row ranges per chunk: balances 2+ threads, fixed for determinism
+
+Progress = Callable[[int, float], None]
+
+
+def gemm_block_rows(k: int) -> int:
+    """Rows per BLAS call: large enough to amortise packing the centroids (~1 MiB g)."""
+    return max(64, min(1024, (256 << 10) // max(k, 1)))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _accumulate(x, s, e, c, labels, dists, sm, cnt):
+    """Add rows s:e to their clusters' sums; exact ‖x − c‖² (the GEMM form loses
+    digits when ‖x‖² ≫ distance).  Returns the rows' summed distance (float64)."""
+    acc = 0.0
+    for i in range(s, e):
+        a = labels[i]
+        cnt[a] += 1
+        dd = np.float32(0.0)
+        for t in range(x.shape[1]):
+            v = x[i, t]
+            sm[a, t] += v
+            diff = v - c[a, t]
+            dd += diff * diff
+        dists[i] = dd
+        acc += dd
+    return acc
+
+
+@njit(cache=True)
+def _assign_part(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, p, rows):
+    n, k = x.shape[0], ct_m2.shape[1]
+    per = -(-n // sums.shape[0])
+    s0, e0 = p * per, min(n, (p + 1) * per)
+    g = np.empty((rows, k), dtype=np.float32)
+    no_second = np.empty(0, dtype=np.float32)
+    acc = 0.0
+    for s in range(s0, e0, rows):
+        e = min(e0, s + rows)
+        xnorm = row_sqnorms(x[s:e])
+        assign_block(x[s:e], 0, e - s, ct_m2, cnorm, xnorm, g, labels[s:e], dists[s:e],
+                     no_second)
+        acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
+    inertia[p] += acc
+
+
+@njit(parallel=True, cache=True)
+def _assign_accumulate(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, rows):
+    for p in prange(sums.shape[0]):
+        _assign_part(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, p, rows)
+
+
+class _Farthest:
+    """The ``size`` frames farthest from their centroids so far (ties: earliest frame)."""
+
+    def __init__(self, size: int, dim: int):
+        self.size = size
+        self.dist = np.empty(0, dtype=np.float32)
+        self.pos = np.empty(0, dtype=np.int64)
+        self.label = np.empty(0, dtype=np.int32)
+        self.rows = np.empty((0, dim), dtype=np.float32)
+
+    def offer(self, chunk, start, labels, dists) -> None:
+        m = min(self.size, len(chunk))
+        top = np.argpartition(-dists, m - 1)[:m] if m < len(chunk) else np.arange(len(chunk))
+        dist = np.concatenate([self.dist, dists[top]])
+        pos = np.concatenate([self.pos, start + top])
+        keep = np.lexsort((pos, -dist))[: self.size]
+        rows = np.concatenate([self.rows, chunk[top]])
+        label = np.concatenate([self.label, labels[top]])
+        self.dist, self.pos, self.rows, self.label = dist[keep], pos[keep], rows[keep], label[keep]
+
+
+def _reseed_empty(far: _Farthest, sums: np.ndarray, counts: np.ndarray) -> None:
+    """Move empty clusters onto the farthest frames (deterministic order)."""
+    empty = np.flatnonzero(counts == 0)
+    for j, row, old in zip(empty, far.rows, far.label):
+        if counts[old] > 1:
+            sums[old] -= row
+            counts[old] -= 1
+        sums[j] = row
+        counts[j] = 1
+
+
+def assign_pass(source: FrameSource, c: np.ndarray, far: _Farthest | None = None):
+    """One E-step over the stream: (sums k×d float64, counts k, inertia per frame)."""
+    c = np.ascontiguousarray(c, dtype=np.float32)
+    k, d = c.shape
+    ct_m2, cnorm = prepare_centroids(c)
+    sums = np.zeros((N_PARTS, k, d))
+    counts = np.zeros((N_PARTS, k), dtype=np.int64)
+    inertia = np.zeros(N_PARTS)
+    rows, start = gemm_block_rows(k), 0
+    for chunk in source.chunks():
+        labels = np.empty(len(chunk), dtype=np.int32)
+        dists = np.empty(len(chunk), dtype=np.float32)
+        _assign_accumulate(chunk, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, rows)
+        if far is not None:
+            far.offer(chunk, start, labels, dists)
+        start += len(chunk)
+    return sums.sum(axis=0), counts.sum(axis=0), float(inertia.sum()) / max(start, 1)
+
+
+def lloyd(
+    source: FrameSource | np.ndarray,
+    centroids: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia.
+
+    Returns (centroids, inertia of the returned centroids, iterations): the last pass
+    always scores the centroids it returns.  Callers hold ``blas_single_thread``.
+    """
+    source = as_source(source)
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    prev = np.inf
+    for it in range(max_iter + 1):
+        far = _Farthest(c.shape[0], c.shape[1])
+        sums, counts, inertia = assign_pass(source, c, far)
+        if progress is not None:
+            progress(it, inertia)
+        if it == max_iter or prev - inertia <= tol * inertia:
+            return c, inertia, it
+        prev = inertia
+        _reseed_empty(far, sums, counts)
+        c = (sums / counts[:, None]).astype(np.float32)
+    raise AssertionError("unreachable")
