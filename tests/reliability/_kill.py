@@ -236,9 +236,13 @@ class Outcome:
     message: str = ""
 
     @property
+    def identical(self) -> bool:
+        """The rerun succeeded, verifies clean and reproduces the reference."""
+        return self.rerun_rc == 0 and not self.verify_rerun and not self.diffs and not self.orphans
+
+    @property
     def ok(self) -> bool:
-        return (self.killed and self.rerun_rc == 0 and not self.verify_rerun and not self.diffs
-                and not self.orphans)
+        return self.killed and self.identical
 
 
 def children(pid: int) -> list[int]:
@@ -321,17 +325,13 @@ def run_point(ref: Reference, kp: KillPoint, where: Path, check_verify_after_kil
         res.verify_rerun = _damaged(cli(ref.workdir, store, "verify"))
         res.diffs = differences(ref.outputs, outputs(ref.workdir, store))
     res.seconds = time.monotonic() - t0
-    if res.ok and not res.verify_killed:
+    if res.identical and not res.verify_killed:
         shutil.rmtree(where)
     return res
 
 
-def kind_of(ref: Reference, name: str) -> str:
-    return dict(ref.order).get(name, "-")
-
-
 def describe(res: Outcome) -> str:
-    state = "identical" if res.ok else "DIFFERS" if res.diffs else "FAILED"
+    state = "identical" if res.identical else "DIFFERS" if res.diffs else "FAILED"
     extra = "; ".join([*res.diffs[:3], *res.verify_killed[:2], *res.verify_rerun[:2],
                        *(f"orphan worker {w}" for w in res.orphans), res.message][:5])
     return f"{res.point}: killed in {res.killed_in} ({res.kind}): {state}" + (f" — {extra}" if extra else "")

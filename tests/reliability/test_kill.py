@@ -11,11 +11,11 @@ from ._kill import KillPoint, describe, reference, run_point
 
 POINTS = {
     # from outside, while the two MFCC worker processes are computing: they must die too
-    "mfcc workers": (KillPoint("mfcc", workers=True, delay=0.05), "mfcc"),
+    "mfcc workers": (KillPoint("mfcc", workers=True), "mfcc"),
     # from inside, just after training committed its step-2 checkpoint: resume at step 3
     "pretrain checkpoint": (KillPoint("it1", write=9, phase="after"), "it1"),
-    # from outside, once fine-tuning has written its first checkpoint file
-    "finetune": (KillPoint("ft", after_write=3, delay=0.2), "ft"),
+    # from outside, as fine-tuning writes its first checkpoint's optimizer state
+    "finetune": (KillPoint("ft", after_write=3), "ft"),
     # a part written, its index and record not: was reported as a damaged record
     "labels first part": (KillPoint("labels2", write=1, phase="after"), "labels2"),
     # the first record write of an aggregate node torn: was reported as "has no record"
