@@ -118,7 +118,8 @@ class Store:
             rec = None
             try:
                 meta = read_json(self.backend, f"{key}/zarr.json", dict)
-                if meta is not None:
+                if meta is not None and (meta.get("attributes") or meta.get("node_type") != "group"):
+                    # (an attribute-less group is zarr's parent of a first part: no commit yet)
                     rec = (meta.get("attributes") or {}).get("ssl_graph")
                     if not isinstance(rec, dict):
                         raise DamagedFile(f"{self.url}/{key}/zarr.json", "holds no ssl_graph record")

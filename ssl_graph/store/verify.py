@@ -159,8 +159,13 @@ def names_by_key(store: Store) -> dict[str, str]:
 def verify_node(store: Store, key: str, name: str = "?") -> NodeCheck:
     c = NodeCheck(key, name=name)
     rec = store.record(key)
+    if rec is None and key not in store.damaged:
+        # the record is every write's commit point: without one, the directory holds only what
+        # an interrupted first write left (a part, an index, a temp file); nothing is promised
+        c.summary = "nothing committed (an interrupted first write; the next run computes it)"
+        return c
     if rec is None:
-        c.problems.append(store.damaged.get(key, f"{key} has no record"))
+        c.problems.append(store.damaged[key])
         c.bad_record = True
         return c
     c.name, c.kind = rec.get("name", name), rec.get("kind", "?")
