@@ -62,11 +62,9 @@ class ProcessPool:
 
     def _executor(self):
         if self._pool is None:
-            import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            # spawn: forked workers would inherit the store lock fd and BLAS/OpenMP threads
-            self._pool = ProcessPoolExecutor(self.parallel, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.parallel)
         return self._pool
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
