@@ -35,6 +35,14 @@ def _call(fn: Callable, job, coordinator: int):
     return fn(job)
 
 
+def _one_blas_thread() -> None:
+    """Pool workers are the parallelism: n forked workers each running the coordinator's BLAS
+    threads would oversubscribe the cores (Dask's workers get the same limit from their nanny)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 class InProcess:
     """The default: jobs run one after the other in the coordinator."""
 
@@ -64,7 +72,7 @@ class ProcessPool:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.parallel)
+            self._pool = ProcessPoolExecutor(self.parallel, initializer=_one_blas_thread)
         return self._pool
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
