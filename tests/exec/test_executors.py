@@ -3,13 +3,18 @@ on a real 2-worker Dask LocalCluster (loopback), also when a worker dies mid-run
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from ssl_graph.api import Project
 from ssl_graph.exec.executors import CRASH_ENV, ExecutorError, Lazy
 
-from ..conftest import make_corpus, write_spec
+from ..conftest import ROOT, make_corpus, write_spec
 
 pytest.importorskip("dask.distributed")
 
@@ -85,3 +90,23 @@ def test_bad_executor_settings_are_one_line():
         Lazy("pool", 2, "tcp://127.0.0.1:1")
     with pytest.raises(ExecutorError, match="expected local, pool or dask"):
         Lazy("ray")
+
+
+def cli(workdir, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "ssl_graph", "--store", str(workdir / "store"),
+                           "run", "pipe.py", "--no-progress", "-q", *args],
+                          cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_cli_executor_options(corpus_dir, tmp_path, reference):
+    work = tmp_path / "w"
+    shutil.copytree(corpus_dir, work)
+    res = cli(work, "--executor", "pool", "--workers", "2")
+    assert res.returncode == 0 and "computed 6 of 6 nodes" in res.stdout, res.stderr
+    assert outputs(Project(work / "pipe.py", str(work / "store"))) == reference
+    res = cli(work, "--executor", "dask")  # nothing stale: no cluster is started
+    assert res.returncode == 0 and "computed 0 of 6 nodes" in res.stdout, res.stderr
+    res = cli(work, "--executor", "pool", "--scheduler", "tcp://127.0.0.1:1")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "--scheduler needs --executor dask" in res.stderr.strip().splitlines()[-1]
