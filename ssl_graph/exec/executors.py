@@ -144,7 +144,7 @@ class Dask:
                 job = next(jobs, _END)
                 if job is _END:
                     break
-                window.append(self.client.submit(_call, fn, job, me, pure=False, retries=2))
+                window.append(self.client.submit(_call, fn, job, me, pure=False))
             if not window:
                 return
             fut = window.popleft()

@@ -6,6 +6,8 @@ store reads its own frames; the coordinator only receives the labels.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import lru_cache
 
 import numpy as np
@@ -13,9 +15,15 @@ import numpy as np
 from .base import PerUttOp, RunContext, register
 
 
+def _version(record: dict, *fields: str) -> str:
+    """Identity of a stored result's content (checksum manifests), for worker-side caches that
+    outlive a run (a long-lived Dask worker): a rewritten node never hits a stale entry."""
+    blob = json.dumps([record.get(f) for f in fields], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 @lru_cache(maxsize=4)
-def _open(url: str, key: str, commit: int):
-    """A worker's reader of one committed index (a new commit is a new key)."""
+def _reader(url: str, key: str, version: str):
     from ..store.ragged import RaggedReader
     from ..store.store import Store
 
@@ -23,28 +31,33 @@ def _open(url: str, key: str, commit: int):
 
 
 @lru_cache(maxsize=2)
-def _centroids(url: str, key: str) -> np.ndarray:
+def _centroids(url: str, key: str, version: str) -> np.ndarray:
     from ..store.store import Store
 
     return np.asarray(Store(url).read_array(f"{key}/centroids")[...], np.float32)
 
 
-def labels_job(job) -> list[np.ndarray]:
+def assign(name: str, source: str, utts: list[str], feats: list[np.ndarray],
+           centroids: np.ndarray, batch_frames: int) -> list[np.ndarray]:
     from ..kernels.assign import assign_labels
 
-    name, source, url, src_key, commit, km_key, utts, batch_frames = job
-    feats = _open(url, src_key, commit).get_many(utts)
     for utt, f in zip(utts, feats):  # a NaN frame would silently get some label
         if f.dtype.kind in "fc" and not np.isfinite(f).all():
             raise ValueError(f"{name}: utterance {utt!r}: input {source} has "
                              f"{int((~np.isfinite(f)).sum())} non-finite (NaN/Inf) values; "
                              "refusing to label it — check its audio and the node's inputs")
-    centroids = _centroids(url, km_key)
     lengths = [len(f) for f in feats]
     x = np.ascontiguousarray(np.concatenate(feats, axis=0), dtype=np.float32)
     labels, _ = assign_labels(x, centroids, chunk=batch_frames)
     dtype = np.int16 if len(centroids) < 2**15 else np.int32
     return np.split(labels.astype(dtype), np.cumsum(lengths)[:-1])
+
+
+def labels_job(job) -> list[np.ndarray]:
+    """One batch in a worker: reads its frames from the store itself."""
+    name, source, url, src_key, src_version, km_key, km_version, utts, batch_frames = job
+    feats = _reader(url, src_key, src_version).get_many(utts)
+    return assign(name, source, utts, feats, _centroids(url, km_key, km_version), batch_frames)
 
 
 @register("Labels")
@@ -54,16 +67,18 @@ class LabelsOp(PerUttOp):
 
     def setup(self, st, ctx: RunContext) -> None:
         km_key = ctx.state(st.node.kmeans).key
-        self.k = int(ctx.store.read_array(f"{km_key}/centroids").shape[0])
+        self.centroids = np.asarray(ctx.store.read_array(f"{km_key}/centroids")[...], np.float32)
 
     def job(self, utts, st, ctx: RunContext):
-        src = ctx.state(st.node.source)
-        commit = int((src.record or {}).get("commit", 0))
-        return (st.name, src.name, ctx.store.url, src.key, commit, ctx.state(st.node.kmeans).key,
-                list(utts), st.node.batch_frames)
+        src, km = ctx.state(st.node.source), ctx.state(st.node.kmeans)
+        return (st.name, src.name, ctx.store.url, src.key, _version(src.record, "index", "parts"),
+                km.key, _version(km.record, "arrays", "seconds"), list(utts),
+                st.node.batch_frames)
 
     def compute(self, utts, st, ctx: RunContext):
-        return labels_job(self.job(utts, st, ctx))
+        feats = ctx.reader(st.node.source).get_many(utts)
+        return assign(st.name, ctx.state(st.node.source).name, utts, feats, self.centroids,
+                      st.node.batch_frames)
 
     def finish(self, st, ctx):
-        return {"k": self.k, "frame_rate": st.node.frame_rate}
+        return {"k": int(len(self.centroids)), "frame_rate": st.node.frame_rate}
