@@ -2,7 +2,7 @@
 2-worker Dask LocalCluster (loopback), interleaved rounds, per-round ratios (the
 machine's load changes between rounds; adjacent runs see about the same).
 
-Usage: python benchmarks/bench_executors.py [--utts 155] [--rounds 5] [--workers 2]
+Usage: python benchmarks/bench_executors.py [--utts 155] [--repeat 4] [--rounds 5] [--workers 2]
 Jobs are what ``ssl-graph run`` ships for an MFCC node (``MFCCOp.batch_utts`` files each);
 pool and cluster are started and warmed before timing (start-up is printed separately).
 """
@@ -51,8 +51,9 @@ def main() -> None:
     ap.add_argument("--utts", type=int, default=155)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=4, help="pass over the files this many times")
     args = ap.parse_args()
-    files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:args.utts]
+    files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:args.utts] * args.repeat
     work = jobs(files)
     t0 = time.perf_counter()
     executors = {"in-process": InProcess(), "in-process/1t": OneThread(), f"pool({args.workers})": ProcessPool(args.workers)}

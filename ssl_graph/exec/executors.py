@@ -79,10 +79,10 @@ class ProcessPool:
         from concurrent.futures.process import BrokenProcessPool
 
         jobs, me = iter(jobs), os.getpid()
-        window: deque = deque()  # [job, future], oldest first; 2 per worker in flight
+        window: deque = deque()  # [job, future], oldest first; 4 per worker in flight
         failures = 0
         while True:
-            while len(window) < 2 * self.parallel:
+            while len(window) < 4 * self.parallel:
                 job = next(jobs, _END)
                 if job is _END:
                     break
@@ -138,9 +138,9 @@ class Dask:
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
         jobs, me = iter(jobs), os.getpid()
-        window: deque = deque()
+        window: deque = deque()  # 8 per worker in flight: a task's round trip is milliseconds
         while True:
-            while len(window) < 2 * self.parallel:
+            while len(window) < 8 * self.parallel:
                 job = next(jobs, _END)
                 if job is _END:
                     break
