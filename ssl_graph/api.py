@@ -80,13 +80,21 @@ class Project:
         return make_plan(self.pipeline, self.store)
 
     def run(self, targets: list[str] | None = None, progress: bool = False, console=None,
-            keep_going: bool = False):
+            keep_going: bool = False, executor: str = "local", workers: int | None = None,
+            scheduler: str | None = None):
         """Compute what is stale. ``keep_going``: a failing node stops only what needs it; the
-        rest finishes, then ``RunFailed`` (holding the report) is raised."""
+        rest finishes, then ``RunFailed`` (holding the report) is raised. ``executor``: where
+        per-utterance work runs (``local``, ``pool`` of ``workers``, ``dask`` on ``scheduler``
+        or a local cluster); results are identical whichever."""
+        from .exec.executors import Lazy
         from .runner import run_plan
 
-        return run_plan(self.pipeline, self.store, targets=targets, progress=progress,
-                        console=console, keep_going=keep_going)
+        ex = Lazy(executor, workers, scheduler)
+        try:
+            return run_plan(self.pipeline, self.store, targets=targets, progress=progress,
+                            console=console, keep_going=keep_going, executor=ex)
+        finally:
+            ex.close()
 
 
 class NodeHandle:

@@ -73,9 +73,15 @@ def plan(ctx, spec):
 @click.option("--nnodes", default="1", help="torchrun: number of nodes (or MIN:MAX)")
 @click.option("--node-rank", type=int, default=0, help="torchrun: this node's rank")
 @click.option("--rdzv-endpoint", default=None, help="torchrun: HOST:PORT of the rendezvous")
+@click.option("--executor", type=click.Choice(["local", "pool", "dask"]), default="local",
+              help="where per-utterance work (MFCC, Labels) runs; results are identical")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="pool: processes (default: cores); dask without --scheduler: local workers")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="dask: scheduler address (default: a LocalCluster on this machine)")
 @click.pass_context
 def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, nproc_per_node,
-        nnodes, node_rank, rdzv_endpoint):
+        nnodes, node_rank, rdzv_endpoint, executor, workers, scheduler):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
@@ -84,6 +90,7 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     ssl-graph run specs/demo.py --keep-going # finish every branch that can finish
     ssl-graph run specs/demo.py --set it1.device=cuda:1 --set it1.max_batch_seconds=200
     ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
+    ssl-graph run specs/demo.py --executor dask --scheduler tcp://10.0.0.5:8786
     """
     from .exec.overrides import apply_overrides, env_assignments
     from .exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
@@ -100,7 +107,8 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
 
     def go():
         return project.run(targets=list(nodes) or None, progress=not no_progress, console=console,
-                           keep_going=keep_going)
+                           keep_going=keep_going, executor=executor, workers=workers,
+                           scheduler=scheduler)
 
     failed = None
     try:

@@ -93,10 +93,14 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     writer.drop(st.removed + st.todo)
     op.setup(st, ctx)
     task = ctx.task(f"{st.name}", total=len(st.todo))
+    batches = [st.todo[i:i + op.batch_utts] for i in range(0, len(st.todo), op.batch_utts)]
+    executor, own = _executor_for(st, op, ctx)
+    if executor is None:
+        results = (op.compute(batch, st, ctx) for batch in batches)
+    else:  # jobs made lazily, in order: the executor keeps a few in flight per worker
+        results = executor.imap(op.work, (op.job(batch, st, ctx) for batch in batches))
     try:
-        for i in range(0, len(st.todo), op.batch_utts):
-            batch = st.todo[i:i + op.batch_utts]
-            outs = op.compute(batch, st, ctx)
+        for batch, outs in zip(batches, results):
             check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
             for utt, out in zip(batch, outs):
                 if isinstance(out, int):
@@ -108,10 +112,28 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
         if writer.pending:  # keep finished utterances; the next run resumes after them
             writer.commit(final=False)
         raise
+    finally:
+        if own:
+            executor.close()
     updates = op.finish(st, ctx)
     writer.commit(final=True, data_version=st.data_version,
                   seconds=round(time.perf_counter() - t0, 3), **updates)
     return len(st.todo)
+
+
+def _executor_for(st: NodeState, op, ctx):
+    """(executor, owned) for a node's jobs; (None, False) to compute in-process. An op without
+    ``work`` stays in-process; ``MFCC(workers=N)`` (deprecated) means a pool of N for it."""
+    if op.work is None:
+        return None, False
+    if ctx.executor is not None and ctx.executor.kind != "local":
+        return ctx.executor.get(), False
+    workers = getattr(st.node, "workers", 1) if st.node.kind == "MFCC" else 1
+    if workers > 1:
+        from .exec.executors import ProcessPool
+
+        return ProcessPool(workers), True
+    return None, False
 
 
 class RunFailed(RuntimeError):
@@ -153,7 +175,9 @@ def schedule(pipeline: Pipeline, states: dict[str, NodeState], todo: set[int]) -
 
 
 def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
-             progress: bool = True, console=None, keep_going: bool = False) -> RunReport:
+             progress: bool = True, console=None, keep_going: bool = False,
+             executor=None) -> RunReport:
+    """``executor``: an ``exec.executors.Lazy`` (where per-utterance jobs run), default local."""
     t_start = time.perf_counter()
     with store.lock():
         states = make_plan(pipeline, store)
@@ -174,7 +198,7 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
             if todo:
                 from .ops.base import RunContext  # ops (numpy) load only when there is work
 
-                ctx = RunContext(store=store, states=by_fp, progress=prog)
+                ctx = RunContext(store=store, states=by_fp, progress=prog, executor=executor)
             done: dict[str, NodeRun] = {}
             for st in states.values():
                 if id(st) not in todo:

@@ -41,6 +41,7 @@ class RunContext:
     store: Store
     states: dict[str, Any]  # fingerprint -> NodeState
     progress: Any = None  # rich Progress or None
+    executor: Any = None  # exec.executors.Lazy, or None: per-utterance jobs run in-process
     _readers: dict[str, RaggedReader] = field(default_factory=dict)
     _totals: dict = field(default_factory=dict)
     _done: dict = field(default_factory=dict)
@@ -143,11 +144,18 @@ class Op:
 
 class PerUttOp(Op):
     per_utterance = True
-    #: utterances per compute call
+    #: utterances per compute call (per job); fixed per op, so results never depend on the executor
     batch_utts = 32
+    #: a module-level function computing one ``job`` in any process and returning what
+    #: ``compute`` would; None: the op runs in the coordinator only (heavy state, e.g. a model)
+    work: Callable | None = None
 
     def setup(self, st, ctx: RunContext) -> None:
         pass
+
+    def job(self, utts: list[str], st, ctx: RunContext) -> Any:
+        """Everything ``work`` needs for these utterances, picklable (paths, keys, small arrays)."""
+        raise NotImplementedError
 
     def compute(self, utts: list[str], st, ctx: RunContext) -> list[np.ndarray | int]:
         raise NotImplementedError

@@ -174,7 +174,8 @@ class MFCC(Features):
 
     corpus: Corpus
     deltas: Literal[0, 1, 2] = Field(2, description="append Δ (1) or Δ and ΔΔ (2)")
-    workers: int = runtime(1, description="parallel worker processes", ge=1)
+    workers: int = runtime(1, ge=1, description="deprecated: `ssl-graph run --executor pool "
+                           "--workers N`; N > 1 runs this node on a pool of N processes")
 
     @property
     def frame_rate(self) -> float:

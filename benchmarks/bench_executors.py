@@ -1,0 +1,87 @@
+"""Decode + MFCC throughput through the executor seam: in-process vs a 2-process pool vs a
+2-worker Dask LocalCluster (loopback), interleaved rounds, per-round ratios (the
+machine's load changes between rounds; adjacent runs see about the same).
+
+Usage: python benchmarks/bench_executors.py [--utts 155] [--repeat 4] [--rounds 5] [--workers 2]
+Jobs are what ``ssl-graph run`` ships for an MFCC node (``MFCCOp.batch_utts`` files each);
+pool and cluster are started and warmed before timing (start-up is printed separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ssl_graph.exec.executors import Dask, InProcess, ProcessPool  # noqa: E402
+from ssl_graph.ops.mfcc import MFCCOp, mfcc_job  # noqa: E402
+
+
+class OneThread(InProcess):
+    """In-process with one BLAS thread, as each pool/Dask worker runs: separates the gain from
+    processes from the cost of BLAS threads spinning on a loaded machine."""
+
+    def imap(self, fn, jobs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            yield from super().imap(fn, jobs)
+
+
+def jobs(files: list[Path]) -> list[list[tuple]]:
+    b = MFCCOp.batch_utts
+    per = [(f, f.stem, 16000, False, 39) for f in files]
+    return [per[i:i + b] for i in range(0, len(per), b)]
+
+
+def timed(ex, work) -> float:
+    t0 = time.perf_counter()
+    n = sum(len(out) for out in ex.imap(mfcc_job, work))
+    assert n == sum(len(j) for j in work)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--utts", type=int, default=155)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=4, help="pass over the files this many times")
+    args = ap.parse_args()
+    files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:args.utts] * args.repeat
+    work = jobs(files)
+    t0 = time.perf_counter()
+    executors = {"in-process": InProcess(), "in-process/1t": OneThread(), f"pool({args.workers})": ProcessPool(args.workers)}
+    t1 = time.perf_counter()
+    executors[f"dask({args.workers})"] = Dask(None, args.workers)
+    t2 = time.perf_counter()
+    print(f"start-up: pool {t1 - t0:.2f}s (lazy), dask LocalCluster {t2 - t1:.2f}s")
+    try:
+        for ex in executors.values():  # warm: imports, pool processes, numba caches
+            timed(ex, work[:2 * args.workers])
+        times: dict[str, list[float]] = {k: [] for k in executors}
+        for _ in range(args.rounds):
+            for name, ex in executors.items():
+                times[name].append(timed(ex, work))
+    finally:
+        for ex in executors.values():
+            ex.close()
+    base = times["in-process"]
+    one = times["in-process/1t"]
+    print(f"decode+MFCC, {len(files)} utterances in {len(work)} jobs, {args.rounds} interleaved "
+          "rounds (ratio: median over rounds of in-process time / this time, same round):")
+    for name, ts in times.items():
+        ratios = sorted(b / t for b, t in zip(base, ts))
+        t = statistics.median(ts)
+        vs1 = statistics.median(b / t for b, t in zip(one, ts))
+        print(f"  {name:14s} {len(files) / t:7.1f} utt/s  {t:6.2f}s  "
+              f"{statistics.median(ratios):5.2f}x  (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)  "
+              f"{vs1:5.2f}x vs in-process/1t")
+
+if __name__ == "__main__":
+    main()

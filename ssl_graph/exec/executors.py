@@ -1,0 +1,205 @@
+"""Where per-utterance work runs: in this process, a local process pool, or a Dask cluster.
+
+Chosen at run time (``ssl-graph run --executor``), never part of a fingerprint. The runner hands
+an executor picklable *jobs* (one batch of utterances each) and a module-level function; results
+come back in job order, so what is committed, and the bytes stored, are the same whatever the
+executor. Ops stay unaware of where they run. A job whose process dies is run again; jobs that
+finished are not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+
+#: fault injection for tests: a marker path; the first job started in a worker process while
+#: the marker is absent creates it and kills that process (``os._exit``), once per marker
+CRASH_ENV = "SSL_GRAPH_CRASH_WORKER_ONCE"
+
+
+class ExecutorError(RuntimeError):
+    pass
+
+
+def _call(fn: Callable, job, coordinator: int):
+    marker = os.environ.get(CRASH_ENV)
+    if marker and os.getpid() != coordinator:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
+            os._exit(17)
+    return fn(job)
+
+
+def _one_blas_thread() -> None:
+    """Pool workers are the parallelism: n forked workers each running the coordinator's BLAS
+    threads would oversubscribe the cores (Dask's workers get the same limit from their nanny)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+class InProcess:
+    """The default: jobs run one after the other in the coordinator."""
+
+    name = "local"
+    parallel = 1
+
+    def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
+        for job in jobs:
+            yield fn(job)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessPool:
+    """``n`` worker processes on this machine; a broken pool (a worker died) is replaced and
+    only the jobs without a result are submitted again."""
+
+    name = "pool"
+
+    def __init__(self, n: int, retries: int = 3):
+        if n < 1:
+            raise ExecutorError(f"--workers {n}: need at least one worker process")
+        self.parallel, self.retries, self._pool = n, retries, None
+
+    def _executor(self):
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(self.parallel, initializer=_one_blas_thread)
+        return self._pool
+
+    def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
+        from concurrent.futures.process import BrokenProcessPool
+
+        jobs, me = iter(jobs), os.getpid()
+        window: deque = deque()  # [job, future], oldest first; 4 per worker in flight
+        failures = 0
+        while True:
+            while len(window) < 4 * self.parallel:
+                job = next(jobs, _END)
+                if job is _END:
+                    break
+                window.append([job, self._executor().submit(_call, fn, job, me)])
+            if not window:
+                return
+            job, fut = window[0]
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                failures += 1
+                if failures > self.retries:
+                    raise ExecutorError(f"process pool: workers died {failures} times; "
+                                        "giving up") from None
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+                for entry in window:  # resubmit what has no result yet, in order
+                    if not (entry[1].done() and entry[1].exception() is None):
+                        entry[1] = self._executor().submit(_call, fn, entry[0], me)
+                continue
+            window.popleft()
+            yield result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class Dask:
+    """Jobs as Dask tasks on a scheduler at ``address``, or on a ``LocalCluster`` of
+    ``workers`` processes (loopback only) when none is given. The scheduler reruns the tasks of
+    a lost worker; results already gathered are kept."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, workers: int = 2):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("--executor dask needs dask: pip install ssl_graph[dask]") from None
+        self.cluster = None
+        if address is None:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None)
+            address = self.cluster.scheduler_address
+        try:
+            self.client = Client(address, timeout="30s")
+        except OSError as exc:
+            self.close()
+            raise ExecutorError(f"--scheduler {address}: cannot connect ({exc})") from None
+        self.parallel = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
+        jobs, me = iter(jobs), os.getpid()
+        window: deque = deque()  # 8 per worker in flight: a task's round trip is milliseconds
+        while True:
+            while len(window) < 8 * self.parallel:
+                job = next(jobs, _END)
+                if job is _END:
+                    break
+                window.append(self.client.submit(_call, fn, job, me, pure=False))
+            if not window:
+                return
+            fut = window.popleft()
+            result = fut.result()
+            fut.release()
+            yield result
+
+    def close(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+class _End:
+    pass
+
+
+_END = _End()
+
+
+def make_executor(kind: str = "local", workers: int | None = None,
+                  scheduler: str | None = None):
+    """The executor named on the command line (``local``, ``pool``, ``dask``)."""
+    if scheduler is not None and kind != "dask":
+        raise ExecutorError(f"--scheduler needs --executor dask (got --executor {kind})")
+    if kind == "local":
+        return InProcess()
+    if kind == "pool":
+        return ProcessPool(workers or os.cpu_count() or 1)
+    if kind == "dask":
+        return Dask(scheduler, workers or 2)
+    raise ExecutorError(f"--executor {kind!r}: expected local, pool or dask")
+
+
+class Lazy:
+    """An executor started on first use, so a run with nothing to compute starts no cluster."""
+
+    def __init__(self, kind: str = "local", workers: int | None = None,
+                 scheduler: str | None = None):
+        if kind not in ("local", "pool", "dask"):
+            raise ExecutorError(f"--executor {kind!r}: expected local, pool or dask")
+        if scheduler is not None and kind != "dask":
+            raise ExecutorError(f"--scheduler needs --executor dask (got --executor {kind})")
+        self.kind, self.workers, self.scheduler = kind, workers, scheduler
+        self._ex = None
+
+    def get(self):
+        if self._ex is None:
+            self._ex = make_executor(self.kind, self.workers, self.scheduler)
+        return self._ex
+
+    def close(self) -> None:
+        if self._ex is not None:
+            self._ex.close()
+            self._ex = None
