@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .cli import _console, _project, _split_ref, main
+from .group import make_console, open_project, split_ref
 
 
-@main.command()
+@click.command()
 @click.argument("a", metavar="SPEC_A[:NODE]")
 @click.argument("b", metavar="SPEC_B[:NODE]")
 @click.option("--all", "show_all", is_flag=True, help="also list the nodes both share")
@@ -21,16 +21,16 @@ def compare(ctx, a, b, show_all):
     """
     from rich.table import Table
 
-    from .compare import compare as compare_rows
-    from .compare import format_metrics
+    from ..compare import compare as compare_rows
+    from ..compare import format_metrics
 
     def ref(x):
-        return _split_ref(x) if x.rpartition(":")[0].endswith(".py") else (x, None)
+        return split_ref(x) if x.rpartition(":")[0].endswith(".py") else (x, None)
 
     (sa, na), (sb, nb) = ref(a), ref(b)
     if (na is None) != (nb is None):
         raise click.UsageError("compare two spec files, or two SPEC:NODE references")
-    pa, pb = _project(ctx, sa), _project(ctx, sb)
+    pa, pb = open_project(ctx, sa), open_project(ctx, sb)
     rows = compare_rows(pa, pb, [na] if na else None, [nb] if nb else None)
     table = Table(title=f"A = {sa}   B = {sb}", title_justify="left")
     for col in ("node", "kind", "A vs B", "A", "B (Δ vs A)"):
@@ -43,6 +43,9 @@ def compare(ctx, a, b, show_all):
         ma, mb = format_metrics(r.a, r.b)
         what = "; ".join(r.changes) if r.changes else r.status
         table.add_row(r.name, r.kind, what, ma or "-", mb or "-")
-    _console().print(table)
+    make_console().print(table)
     if shared:
         click.echo(f"{shared} more node(s) are identical in both (one cache); --all lists them")
+
+
+COMMANDS = [compare]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import _project, _split_ref, main
+from .group import open_project, split_ref
 
 
 class _ExportGroup(click.Group):
@@ -16,7 +16,7 @@ class _ExportGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@main.group(cls=_ExportGroup)
+@click.group(cls=_ExportGroup)
 def export():
     """Write cached results for other tools (fairseq / torchaudio HuBERT recipes, transformers).
 
@@ -41,11 +41,11 @@ def _common(fn):
 
 
 def _export(ctx, what, ref, out, split, valid_percent, seed, force):
-    from .export import export_fairseq
-    from .specs.nodes import Labels
+    from ..export import export_fairseq
+    from ..specs.nodes import Labels
 
-    spec, name = _split_ref(ref)
-    project = _project(ctx, spec)
+    spec, name = split_ref(ref)
+    project = open_project(ctx, spec)
     node = project[name].node
     if (what == "labels") != isinstance(node, Labels):
         other = "features" if what == "labels" else "labels"
@@ -84,8 +84,11 @@ def model(ctx, ref, out, fmt, force):
     ssl-graph export model specs/demo.py:it2 out/it2 --format hf
     ssl-graph export model specs/demo.py:ft out/ft
     """
-    from .export import export_model
+    from ..export import export_model
 
-    spec, name = _split_ref(ref)
-    files = export_model(_project(ctx, spec), name, out, fmt=fmt, force=force)
+    spec, name = split_ref(ref)
+    files = export_model(open_project(ctx, spec), name, out, fmt=fmt, force=force)
     click.echo(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+
+
+COMMANDS = [export]

@@ -1,4 +1,4 @@
-"""The subcommands of ``ssl-graph`` (kept apart from the group so each stays readable)."""
+"""Pipeline commands: ``plan``, ``run``, ``status``, ``explain``, ``show``, ``query``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .cli import _console, _project, _split_ref, main
+from .group import make_console, open_project, split_ref
 
 _STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan", "failed": "red",
                  "skipped": "dim"}
@@ -27,7 +27,7 @@ def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
     return " ".join(parts)
 
 
-@main.command()
+@click.command()
 @click.argument("spec")
 @click.pass_context
 def plan(ctx, spec):
@@ -38,7 +38,7 @@ def plan(ctx, spec):
     """
     from rich.table import Table
 
-    project = _project(ctx, spec)
+    project = open_project(ctx, spec)
     states = project.plan()
     pipeline = project.pipeline
     targets = pipeline.spec.default_targets
@@ -52,13 +52,13 @@ def plan(ctx, spec):
             why = f"[dim](not in __targets__: run it by name) {why}[/]"
         style = _STATUS_STYLE[st.status]
         table.add_row(st.name, st.node.kind, f"[{style}]{st.status}[/]", why)
-    _console().print(table)
+    make_console().print(table)
     n = sum(st.stale for st in states.values())
     todo = sum(st.stale for st in states.values() if wanted is None or st.node.fingerprint in wanted)
     click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
 
 
-@main.command()
+@click.command()
 @click.argument("spec")
 @click.argument("nodes", nargs=-1)
 @click.option("--no-progress", is_flag=True, help="no progress bars")
@@ -92,14 +92,14 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
     ssl-graph run specs/demo.py --executor dask --scheduler tcp://10.0.0.5:8786
     """
-    from .exec.overrides import apply_overrides, env_assignments
-    from .exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
-    from .runner import RunFailed
+    from ..exec.overrides import apply_overrides, env_assignments
+    from ..exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
+    from ..runner import RunFailed
 
-    project = _project(ctx, spec)
+    project = open_project(ctx, spec)
     sets = env_assignments() + list(overrides)
     apply_overrides(project.pipeline, sets)
-    console = None if (quiet and no_progress) else _console()
+    console = None if (quiet and no_progress) else make_console()
     ddp = None
     if launcher == "torchrun":
         ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
@@ -145,7 +145,7 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
         ctx.exit(1)
 
 
-@main.command()
+@click.command()
 @click.argument("spec")
 @click.pass_context
 def status(ctx, spec):
@@ -156,7 +156,7 @@ def status(ctx, spec):
     """
     from rich.table import Table
 
-    project = _project(ctx, spec)
+    project = open_project(ctx, spec)
     states = project.plan()
     table = Table(title=f"status: {spec}", title_justify="left")
     for col in ("node", "kind", "fingerprint", "status", "utts", "updated", "metrics"):
@@ -169,10 +169,10 @@ def status(ctx, spec):
         table.add_row(st.name, st.node.kind, st.node.fingerprint[:10], shown,
                       str(rec.get("n_utts", "")), rec.get("updated", "-"),
                       _metric_summary(rec.get("metrics", {})))
-    _console().print(table)
+    make_console().print(table)
 
 
-@main.command()
+@click.command()
 @click.argument("ref", metavar="SPEC:NODE")
 @click.pass_context
 def explain(ctx, ref):
@@ -181,10 +181,10 @@ def explain(ctx, ref):
     \b
     ssl-graph explain specs/demo.py:km
     """
-    from .graph.diff import describe_changes, nearest_relative, previous_record, relative_label
+    from ..graph.diff import describe_changes, nearest_relative, previous_record, relative_label
 
-    spec, name = _split_ref(ref)
-    project = _project(ctx, spec)
+    spec, name = split_ref(ref)
+    project = open_project(ctx, spec)
     states = project.plan()
     node = project.pipeline.node(name)
     st = next(s for s in states.values() if s.node.fingerprint == node.fingerprint)
@@ -212,7 +212,7 @@ def explain(ctx, ref):
         click.echo("the store has never held a node under this name")
 
 
-@main.command()
+@click.command()
 @click.argument("ref", metavar="SPEC:NODE")
 @click.pass_context
 def show(ctx, ref):
@@ -221,15 +221,15 @@ def show(ctx, ref):
     \b
     ssl-graph show specs/demo.py:quality
     """
-    spec, name = _split_ref(ref)
-    project = _project(ctx, spec)
+    spec, name = split_ref(ref)
+    project = open_project(ctx, spec)
     node = project.pipeline.node(name)
     handle = project[name]
     rec = project.store.record(handle.key)
     out = {"name": name, "kind": node.kind, "fingerprint": node.fingerprint, "key": handle.key,
            "spec": node.semantic(), "record": rec}
     if rec is None:
-        from .graph.diff import previous_record
+        from ..graph.diff import previous_record
 
         prev = previous_record(name, node, project.store, project.pipeline.spec_name)
         out["note"] = ("the current spec has not been computed" +
@@ -238,7 +238,7 @@ def show(ctx, ref):
     click.echo(json.dumps(out, indent=2, default=str))
 
 
-@main.command()
+@click.command()
 @click.argument("what", type=click.Choice(["features", "labels", "utts"]))
 @click.argument("ref", metavar="SPEC:NODE")
 @click.option("--utt", help="utterance id")
@@ -258,13 +258,13 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
     """
     import numpy as np
 
-    from .cli_store import refuse_overwrite
+    from .store import refuse_overwrite
 
     if out and not every:
         out = out if out.endswith(".npy") else f"{out}.npy"  # where np.save puts it
         refuse_overwrite(out, force)
-    spec, name = _split_ref(ref)
-    handle = _project(ctx, spec)[name]
+    spec, name = split_ref(ref)
+    handle = open_project(ctx, spec)[name]
     if what == "utts":
         utts = handle.utterances()
         click.echo(json.dumps(utts) if as_json else "\n".join(utts))
@@ -272,7 +272,7 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
     if every:
         if not out:
             raise click.UsageError("--all needs --out DIR (one .npy per utterance)")
-        from .query_dump import dump_all
+        from ..query_dump import dump_all
 
         n = dump_all(handle, what, out)
         click.echo(f"saved {n} utterances of {name} to {out}/")
@@ -292,4 +292,6 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
         click.echo(str(arr))
 
 
-from . import cli_store  # noqa: E402,F401 - ls, gc, graph
+
+
+COMMANDS = [plan, run, status, explain, show, query]

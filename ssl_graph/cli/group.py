@@ -1,4 +1,4 @@
-"""``ssl-graph``: plan, run, inspect and query pipelines from the shell.
+"""The ``ssl-graph`` command group: store option, help, and one-line errors for every command.
 
 Every user error ends in one line naming the file/node/utterance and what to do, never a
 traceback (set SSL_GRAPH_DEBUG=1 to see one).
@@ -11,10 +11,10 @@ import sys
 
 import click
 
-from .store.store import ENV_VAR
+from ..store.store import ENV_VAR
 
 
-def _console():
+def make_console():
     from rich.console import Console
 
     return Console(highlight=False)
@@ -56,17 +56,16 @@ def main(ctx, store):
     ctx.obj = {"store": store}
 
 
-def _project(ctx, spec):
-    from .api import Project
+def open_project(ctx, spec):
+    from ..api import Project
 
     return Project(spec, ctx.obj["store"])
 
 
-def _split_ref(ref: str) -> tuple[str, str]:
+def split_ref(ref: str) -> tuple[str, str]:
     spec, sep, name = ref.rpartition(":")
     if not sep or not spec:
         raise click.BadParameter(f"expected SPEC:NODE (e.g. specs/demo.py:km), got {ref!r}")
     return spec, name
 
 
-from . import cli_commands, cli_compare, cli_export  # noqa: E402,F401 - register subcommands

@@ -1,13 +1,13 @@
-"""Store-level subcommands: ``ls``, ``gc``, ``verify``, ``graph``."""
+"""Store-level commands: ``ls``, ``gc``, ``verify``, ``graph``, ``report``."""
 
 from __future__ import annotations
 
 import click
 
-from .cli import _console, _project, main
+from .group import make_console, open_project
 
 
-@main.command(name="ls")
+@click.command(name="ls")
 @click.argument("spec_name", required=False)
 @click.pass_context
 def ls_(ctx, spec_name):
@@ -19,7 +19,7 @@ def ls_(ctx, spec_name):
     """
     from rich.table import Table
 
-    from .store.store import Store, node_key
+    from ..store.store import Store, node_key
 
     store = Store(ctx.obj["store"])
     table = Table(title=f"store: {store.url}", title_justify="left")
@@ -35,10 +35,10 @@ def ls_(ctx, spec_name):
             table.add_row(f"{spec}:{name}", last["kind"], last["fingerprint"][:10],
                           status, str(rec.get("n_utts", "")),
                           str(len(history)), rec.get("updated", ""))
-    _console().print(table)
+    make_console().print(table)
 
 
-@main.command()
+@click.command()
 @click.option("--keep", default=1, show_default=True, type=click.IntRange(min=1),
               help="recent fingerprints to keep per name (more = cheap switching back)")
 @click.option("--dry-run", is_flag=True, help="only list what would be removed")
@@ -50,8 +50,8 @@ def gc(ctx, keep, dry_run):
     ssl-graph gc --dry-run
     ssl-graph gc --keep 3
     """
-    from .store.gc import collect
-    from .store.store import Store
+    from ..store.gc import collect
+    from ..store.store import Store
 
     report = collect(Store(ctx.obj["store"]), keep=keep, dry_run=dry_run)
     for key, size in report.removed:
@@ -61,7 +61,7 @@ def gc(ctx, keep, dry_run):
     click.echo(f"{verb} {report.bytes / 1e6:.2f} MB in {len(report.removed)} items")
 
 
-@main.command()
+@click.command()
 @click.argument("spec", required=False)
 @click.option("--repair", is_flag=True,
               help="drop damaged parts/records so the next run recomputes just those")
@@ -77,11 +77,11 @@ def verify(ctx, spec, repair):
     """
     from contextlib import nullcontext
 
-    from .store import verify as v
-    from .store.store import Store, node_key
+    from ..store import verify as v
+    from ..store.store import Store, node_key
 
     if spec:
-        project = _project(ctx, spec)
+        project = open_project(ctx, spec)
         store = project.store
         keys = [k for k in (node_key(n.kind, n.fingerprint) for n in project.pipeline.nodes.values())
                 if store.backend.exists(k)]
@@ -125,7 +125,7 @@ def refuse_overwrite(path: str, force: bool) -> None:
         raise click.ClickException(f"{path} already exists; pass --force to overwrite it")
 
 
-@main.command()
+@click.command()
 @click.argument("spec")
 @click.option("--out", type=click.Path(dir_okay=False), default="graph.png", show_default=True,
               help="PNG/SVG/PDF path")
@@ -137,15 +137,15 @@ def graph(ctx, spec, out, force):
     \b
     ssl-graph graph specs/demo.py --out demo-graph.png
     """
-    from .viz.graph_plot import draw_plan
+    from ..viz.graph_plot import draw_plan
 
     refuse_overwrite(out, force)
-    project = _project(ctx, spec)
+    project = open_project(ctx, spec)
     draw_plan(project.pipeline, project.plan(), out)
     click.echo(f"wrote {out}")
 
 
-@main.command()
+@click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC [SPEC...]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="folder for report.html and the PNGs (default reports/<first spec name>)")
@@ -165,16 +165,16 @@ def report(ctx, specs, out):
 
     from rich.table import Table
 
-    from .report import COLUMNS, fmt, write_report
+    from ..report import COLUMNS, fmt, write_report
 
     out = out or str(Path("reports") / Path(specs[0]).stem)
     if len(specs) > 1:
-        from .report_variants import VARIANT_COLUMNS, write_variant_report
+        from ..report_variants import VARIANT_COLUMNS, write_variant_report
 
-        rows, columns = write_variant_report([_project(ctx, s) for s in specs], out), VARIANT_COLUMNS
+        rows, columns = write_variant_report([open_project(ctx, s) for s in specs], out), VARIANT_COLUMNS
         images = len([p for p in Path(out).glob("*.png")])
     else:
-        rep = write_report(_project(ctx, specs[0]), out)
+        rep = write_report(open_project(ctx, specs[0]), out)
         rows, columns, images = rep.rows, COLUMNS, len(rep.images)
     table = Table(title=f"report: {' vs '.join(specs)}", title_justify="left")
     cols = [c for c in columns if c != "kind" and any(r.get(c) is not None for r in rows)]
@@ -184,5 +184,8 @@ def report(ctx, specs, out):
         table.add_row(*(fmt(r.get(c), c) for c in cols))
     from rich.console import Console
 
-    Console(highlight=False, width=max(_console().width, 150)).print(table)
+    Console(highlight=False, width=max(make_console().width, 150)).print(table)
     click.echo(f"wrote {Path(out) / 'report.html'} ({images} pictures)")
+
+
+COMMANDS = [ls_, gc, verify, graph, report]
