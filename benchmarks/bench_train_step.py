@@ -88,9 +88,9 @@ def _loss(spec: SSLModel, kind: type):
 
 def hf_config(spec: SSLModel, attn: str):
     """A ``Wav2Vec2Config`` with the same architecture, objective and dropouts as ``spec``."""
-    from transformers import Wav2Vec2Config
+    from ssl_graph.formats.hf_export import hf_config
 
-    enc, ctx, q, m = spec.encoder, spec.context, spec.quantizer, spec.mask
+    ctx, q, m = spec.context, spec.quantizer, spec.mask
     contrastive, diversity = _loss(spec, Contrastive), _loss(spec, Diversity)
     if not isinstance(ctx, Transformer) or not isinstance(q, GumbelQuantizer) or m is None:
         raise SystemExit("the spec is not a wav2vec 2.0 model (Transformer + Gumbel + mask)")
@@ -100,26 +100,9 @@ def hf_config(spec: SSLModel, attn: str):
         raise SystemExit("HF's quantizer has one linear layer and one codebook per group")
     if spec.feature_layer_norm is False or spec.quantize_input:
         raise SystemExit("HF layer-norms the features and quantizes the targets only")
-    cfg = Wav2Vec2Config(
-        conv_dim=[c for c, _, _ in enc.conv_layers],
-        conv_kernel=[k for _, k, _ in enc.conv_layers],
-        conv_stride=[s for _, _, s in enc.conv_layers],
-        conv_bias=enc.conv_bias,
-        feat_extract_norm="layer" if enc.mode == "layer_norm" else "group",
-        feat_extract_activation=enc.activation,
-        hidden_size=ctx.dim,
-        num_hidden_layers=ctx.layers,
-        num_attention_heads=ctx.heads,
-        intermediate_size=ctx.ffn_dim,
-        hidden_act=ctx.activation,
-        num_conv_pos_embeddings=ctx.pos_conv_kernel,
-        num_conv_pos_embedding_groups=ctx.pos_conv_groups,
-        do_stable_layer_norm=ctx.layer_norm_first,
-        hidden_dropout=ctx.dropout,
-        attention_dropout=ctx.attention_dropout,
-        activation_dropout=ctx.activation_dropout,
-        layerdrop=ctx.layerdrop,
-        feat_proj_dropout=spec.dropout_input,
+    # the backbone and quantizer fields are the exporter's; the pre-training ones are added here
+    cfg = hf_config(
+        spec, "wav2vec2",
         feat_quantizer_dropout=spec.dropout_features,
         apply_spec_augment=True,
         mask_time_prob=m.prob,
@@ -127,10 +110,6 @@ def hf_config(spec: SSLModel, attn: str):
         mask_time_min_masks=m.min_masks,
         mask_feature_prob=m.channel_prob,
         mask_feature_length=m.channel_length,
-        num_codevector_groups=q.groups,
-        num_codevectors_per_group=q.entries,
-        codevector_dim=q.dim,
-        proj_codevector_dim=spec.head_dim,
         num_negatives=contrastive.negatives,
         contrastive_logits_temperature=contrastive.temperature,
         diversity_loss_weight=diversity.weight if diversity else 0.0,
