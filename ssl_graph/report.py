@@ -89,10 +89,12 @@ def write_report(project, out_dir: str | Path) -> Report:
     logs, kinds = {}, {}
     for st in states.values():
         rec = st.record or {}
-        if st.node.kind in TRAIN_KINDS and rec.get("status") == "complete":
+        if st.node.kind in TRAIN_KINDS and rec:  # partial trainings too: the curve so far
             rows = read_json(project.store.backend, f"{st.key}/log.json")
             if rows:
-                logs[st.name], kinds[st.name] = rows, st.node.kind
+                label = st.name if rec.get("status") == "complete" else \
+                    f"{st.name} (step {rows[-1]['step']}, training)"
+                logs[label], kinds[label] = rows, st.node.kind
         if st.node.kind == "ClusterQuality" and rec.get("status") == "complete":
             joint = project[st.name].array("joint")
             fname = f"heatmap-{st.name.replace('/', '_')}.png"

@@ -36,3 +36,8 @@ def test_plan_says_running_while_a_live_process_trains(tmp_path):
         proc.wait()
     reason = Project(spec, str(store)).plan()["hb"].reasons[0]
     assert reason.startswith("incomplete at step") and reason.endswith("(interrupted run)"), reason
+    from ssl_graph.report import write_report
+
+    rep = write_report(Project(spec, str(store)), tmp_path / "report")
+    assert ("training curves", "curves.png") in rep.images  # the interrupted curve is drawn
+    assert (tmp_path / "report" / "curves.png").stat().st_size > 1000
