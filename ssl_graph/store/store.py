@@ -35,6 +35,8 @@ FORMAT_VERSION = 1
 MARKER = "ssl_graph.json"
 #: what a store root may hold; stores from before the marker hold only these and are adopted
 STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "nodes", "names", "plans", "zarr.json"}
+#: placeholders a checkout keeps in an empty store folder (the repo's own ``store/.gitignore``)
+PLACEHOLDERS = {".gitignore", ".gitkeep", ".keep", ".DS_Store"}
 
 
 class StoreError(RuntimeError):
@@ -92,6 +94,7 @@ class Store:
                 raise self._newer(f"store {self.url}", fmt)
             return marker
         foreign = [n for n in self.backend.listdir("") if n not in STORE_ENTRIES
+                   and n not in PLACEHOLDERS
                    and not n.startswith(".lock.") and not n.endswith(".partial")]
         if foreign:
             shown = ", ".join(foreign[:3]) + (", …" if len(foreign) > 3 else "")

@@ -118,3 +118,16 @@ def test_full_disk_during_a_write_fails_cleanly_and_resumes(computed, tmp_path):
         _umount(mnt)
     assert_same(snapshot(wd), snap)  # the resumed run equals an uninterrupted one
     assert cli(wd, "verify").exit_code == 0
+
+
+def test_a_folder_holding_only_a_placeholder_is_an_empty_store(tmp_path):
+    """The repository's own ``store/`` holds a ``.gitignore``: ``make demo`` must use it."""
+    from ssl_graph.store.store import Store
+
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / ".gitignore").write_text("*\n!.gitignore\n")
+    store = Store(str(tmp_path / "store"))
+    with store.lock():
+        store.write_record("nodes/x-1", {"status": "complete"})
+    assert (tmp_path / "store" / MARKER).exists()
+    assert (tmp_path / "store" / ".gitignore").read_text() == "*\n!.gitignore\n"
