@@ -72,7 +72,10 @@ class TrainSession:
             self.rows = [r for r in log if r["step"] <= self.start]
         #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
         self.ddp = self.ranks.wrap(self.model, self.device, _may_skip_parameters(node))
-        self.task = ctx.task(f"{st.name}: {label}", total=node.steps)
+        # a bar in a terminal; in a log the monitor's richer step lines replace the task's lines
+        prog = ctx.progress
+        self.task = (None if prog is not None and is_plain(prog)
+                     else ctx.task(f"{st.name}: {label}", total=node.steps))
         ctx.advance(self.task, self.start)
         self.t_start = time.perf_counter()
 
