@@ -197,3 +197,14 @@ def test_report_over_variants_has_one_row_per_variant_and_the_pnmi_vs_k_plot(wor
     rows = [r for r in variant_rows([Project(s, store) for s in specs])
             if r["kind"] == "ClusterQuality"]
     assert [r["k"] for r in rows] == [20, 30, 40] and len({r["pnmi"] for r in rows}) == 3
+
+
+def test_a_first_run_shows_no_deltas_against_its_own_siblings(workdir):
+    """quality2 is not an earlier version of quality: a fresh store's first run has no deltas."""
+    spec = SPEC_TEMPLATE.format(k=20) + "quality2 = ClusterQuality(labels=Labels(kmeans=km.with_(k=9)))\n"
+    (workdir / "pipe.py").write_text(spec)
+    report = Project(workdir / "pipe.py", str(workdir / "store")).run()
+    assert all(n.previous == {} for n in report.nodes)
+    (workdir / "pipe.py").write_text(spec + "quality3 = ClusterQuality(labels=Labels(kmeans=km.with_(k=7)))\n")
+    plan = Project(workdir / "pipe.py", str(workdir / "store")).plan()
+    assert plan["quality3"].reasons == ["new"]  # not "vs pipe.py:quality": that is a sibling

@@ -196,7 +196,8 @@ def explain(ctx, ref):
     prev = previous_record(st.name, node, project.store, project.pipeline.spec_name)
     relative = None
     if prev is None and st.record is None:
-        prev = relative = nearest_relative(node, project.store)
+        prev = relative = nearest_relative(node, project.store,
+                                           exclude=set(project.pipeline.nodes))
     if prev is not None:
         names = {fp: s.name for fp, s in ((s.node.fingerprint, s) for s in states.values())}
         lines = describe_changes(prev["spec"], node.semantic(), prev.get("op_version"),

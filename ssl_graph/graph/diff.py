@@ -65,14 +65,18 @@ def previous_record(name: str, node, store: Store, spec_name: str) -> dict | Non
     return None
 
 
-def nearest_relative(node, store: Store) -> dict | None:
+def nearest_relative(node, store: Store, exclude: set[str] = frozenset()) -> dict | None:
     """The stored complete record of the same kind closest to ``node``'s spec, from any spec
     file: fewest differing upstream nodes first (same inputs where possible), then fewest
-    differing fields. None when the store holds no other node of that kind."""
+    differing fields. ``exclude``: fingerprints not to consider (the nodes of the pipeline
+    being planned: a sibling such as ``quality`` is no earlier version of ``quality2``).
+    None when the store holds no other node of that kind."""
     prefix = f"nodes/{node.kind.lower()}-"
     new_spec, best, best_score = node.semantic(), None, None
     for key in store.node_keys():
         if not key.startswith(prefix) or key.endswith(node.fingerprint):
+            continue
+        if key.removeprefix(prefix) in exclude:
             continue
         try:
             rec = store.record(key)
@@ -95,7 +99,7 @@ def relative_label(rec: dict) -> str:
 def why_new(name: str, node, store: Store, pipeline) -> list[str]:
     history = store.names(pipeline.spec_name).get(name, [])
     if not any(h["fingerprint"] != node.fingerprint for h in history):
-        rel = nearest_relative(node, store)
+        rel = nearest_relative(node, store, exclude=set(pipeline.nodes))
         if rel is None:
             return ["new"]
         lines = describe_changes(rel["spec"], node.semantic(), rel.get("op_version"),
