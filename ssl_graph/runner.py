@@ -284,7 +284,7 @@ def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store) -> dict:
 
     prev = previous_record(st.name, st.node, store, pipeline.spec_name)
     if prev is None:
-        prev = nearest_relative(st.node, store, exclude=set(pipeline.nodes))
+        prev = nearest_relative(st.node, store, exclude=set(pipeline.nodes), name=st.name)
     return dict((prev or {}).get("metrics", {})) if (prev or {}).get("status") == "complete" else {}
 
 

@@ -197,7 +197,7 @@ def explain(ctx, ref):
     relative = None
     if prev is None and st.record is None:
         prev = relative = nearest_relative(node, project.store,
-                                           exclude=set(project.pipeline.nodes))
+                                           exclude=set(project.pipeline.nodes), name=st.name)
     if prev is not None:
         names = {fp: s.name for fp, s in ((s.node.fingerprint, s) for s in states.values())}
         lines = describe_changes(prev["spec"], node.semantic(), prev.get("op_version"),

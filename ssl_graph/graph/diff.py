@@ -65,11 +65,14 @@ def previous_record(name: str, node, store: Store, spec_name: str) -> dict | Non
     return None
 
 
-def nearest_relative(node, store: Store, exclude: set[str] = frozenset()) -> dict | None:
+def nearest_relative(node, store: Store, exclude: set[str] = frozenset(),
+                     name: str | None = None) -> dict | None:
     """The stored complete record of the same kind closest to ``node``'s spec, from any spec
     file: fewest differing upstream nodes first (same inputs where possible), then fewest
     differing fields. ``exclude``: fingerprints not to consider (the nodes of the pipeline
     being planned: a sibling such as ``quality`` is no earlier version of ``quality2``).
+    Among equally close records, one stored under the same ``name`` wins (a copied spec's
+    ``score`` is compared with the original's ``score``, not with ``scratch_score``).
     None when the store holds no other node of that kind."""
     prefix = f"nodes/{node.kind.lower()}-"
     new_spec, best, best_score = node.semantic(), None, None
@@ -85,9 +88,10 @@ def nearest_relative(node, store: Store, exclude: set[str] = frozenset()) -> dic
         if not isinstance(rec, dict) or rec.get("status") != "complete" or "spec" not in rec:
             continue
         diffs = spec_diff(rec["spec"], new_spec)
-        score = (sum(_is_ref(b) for _, _, b in diffs), len(diffs), rec.get("updated", ""))
-        if best_score is None or score[:2] < best_score[:2] or (
-                score[:2] == best_score[:2] and score[2] > best_score[2]):
+        score = (sum(_is_ref(b) for _, _, b in diffs), len(diffs), rec.get("name") != name,
+                 rec.get("updated", ""))
+        if best_score is None or score[:3] < best_score[:3] or (
+                score[:3] == best_score[:3] and score[3] > best_score[3]):
             best, best_score = rec, score
     return best
 
@@ -99,7 +103,7 @@ def relative_label(rec: dict) -> str:
 def why_new(name: str, node, store: Store, pipeline) -> list[str]:
     history = store.names(pipeline.spec_name).get(name, [])
     if not any(h["fingerprint"] != node.fingerprint for h in history):
-        rel = nearest_relative(node, store, exclude=set(pipeline.nodes))
+        rel = nearest_relative(node, store, exclude=set(pipeline.nodes), name=name)
         if rel is None:
             return ["new"]
         lines = describe_changes(rel["spec"], node.semantic(), rel.get("op_version"),
