@@ -47,18 +47,24 @@ def draw_plan(pipeline, states: dict, out: str) -> None:
 
     g = pipeline.graph
     by_fp = {st.node.fingerprint: st for st in states.values()}
-    pos = layered_positions(g)
-    short = [(a, b) for a, b in g.edges if pos[b][0] - pos[a][0] <= 1]
-    # edges skipping layers bow away from the row they would cross (up from the upper half)
-    up = [(a, b) for a, b in g.edges if (a, b) not in short and pos[a][1] + pos[b][1] >= 0]
-    down = [(a, b) for a, b in g.edges if (a, b) not in short and (a, b) not in up]
-    width = max(6, 2.6 * (max(x for x, _ in pos.values()) + 1))
-    height = max(3, 1.2 * max(sum(1 for p in pos.values() if p[0] == x) for x, _ in pos.values()))
+    layered = layered_positions(g)  # (depth, offset within the layer)
+    depth = max(d for d, _ in layered.values())
+    rows = max(sum(1 for p in layered.values() if p[0] == d) for d in range(depth + 1))
+    # a deep pipeline flows top to bottom, so the picture stays readable at page width
+    vertical = depth > 6
+    if vertical:
+        pos = {n: (2.4 * off, -d) for n, (d, off) in layered.items()}
+        width, height = max(6, 2.4 * rows + 2), max(3, 1.3 * (depth + 1))
+    else:
+        pos = layered
+        width, height = max(6, 2.6 * (depth + 1)), max(3, 1.5 * rows + 1)
     fig, ax = plt.subplots(figsize=(width, height))
-    nx.draw_networkx_edges(g, pos, edgelist=short, ax=ax, arrows=True, arrowsize=14,
-                           node_size=3000, edge_color="#777")
-    for edges, rad in ((up, -0.3), (down, 0.3)):
-        nx.draw_networkx_edges(g, pos, edgelist=edges, ax=ax, arrows=True, arrowsize=14,
+    for a, b in g.edges:
+        span = abs(layered[b][0] - layered[a][0])
+        # edges skipping layers bow away from the middle, gently over long spans
+        side = 1 if layered[a][1] + layered[b][1] >= 0 else -1
+        rad = 0.0 if span <= 1 else side * min(0.35, 0.7 / span) * (1 if vertical else -1)
+        nx.draw_networkx_edges(g, pos, edgelist=[(a, b)], ax=ax, arrows=True, arrowsize=14,
                                node_size=3000, edge_color="#777",
                                connectionstyle=f"arc3,rad={rad}")
     colors = [COLORS[by_fp[n].status] for n in g.nodes]
@@ -67,7 +73,7 @@ def draw_plan(pipeline, states: dict, out: str) -> None:
     nx.draw_networkx_labels(g, pos, labels, ax=ax, font_size=8)
     ax.set_title(f"{pipeline.spec_name}: green = fresh, orange = stale")
     ax.axis("off")
-    ax.margins(x=0.06, y=0.45)
+    ax.margins(x=0.12, y=0.12)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
