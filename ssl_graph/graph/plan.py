@@ -210,28 +210,43 @@ class Planner:
         what = type(node).__name__.lower()
         if not path.exists():
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
-        ident = annotation_identity(node, "stat")
-        st.input_version = digest(node.fingerprint, ident, corpus.data_version)
+
+        def check() -> None:  # parse now: a bad row fails the plan, before any work
+            if isinstance(node, Alignments):
+                st.payload = parse_alignments(node, corpus.expected)
+                check_ends(node, st.payload, self.known_seconds(corpus))
+            else:
+                st.payload = parse_transcripts(node, corpus.expected)
+
+        self.plan_external(st, [annotation_identity(node, "stat"), corpus.data_version],
+                           lambda: annotation_identity(node, "hash"),
+                           changed=f"{what} file changed ({node.path})",
+                           unchanged="corpus changed: rows checked again", check=check)
+
+    def plan_external(self, st: NodeState, stat_identity, content_identity, changed: str,
+                      unchanged: str, check=None) -> None:
+        """Inputs that live outside the store (annotation files, released checkpoints): fresh
+        while their stat identity matches the record; otherwise ``check``-ed and hashed. The
+        data version is the content hash, so touching or copying a file restales nothing
+        downstream (``unchanged`` says so) and only new content does (``changed``)."""
+        st.input_version = digest(st.node.fingerprint, stat_identity)
         rec = st.record
         if rec is not None and rec.get("status") == "complete" \
                 and rec.get("input_version") == st.input_version:
             st.data_version = rec["data_version"]
             return
-        if isinstance(node, Alignments):
-            st.payload = parse_alignments(node, corpus.expected)
-            check_ends(node, st.payload, self.known_seconds(corpus))
-        else:
-            st.payload = parse_transcripts(node, corpus.expected)
-        st.data_version = digest(node.fingerprint, annotation_identity(node, "hash"))
+        if check is not None:
+            check()
+        st.data_version = digest(st.node.fingerprint, content_identity())
         st.stale = True
         if rec is None:
             st.reasons = self._new_reasons(st)
         elif rec.get("status") != "complete":
             st.reasons = ["incomplete (interrupted or failed run)"]
         elif rec.get("data_version") != st.data_version:
-            st.reasons = [f"{what} file changed ({node.path})"]
+            st.reasons = [changed]
         else:
-            st.reasons = ["corpus changed: rows checked again"]
+            st.reasons = [unchanged]
 
     def known_seconds(self, corpus: NodeState) -> dict[str, float]:
         """Durations of the corpus's utterances whose stored length is current (plan time)."""
