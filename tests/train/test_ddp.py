@@ -70,7 +70,7 @@ def test_two_gloo_ranks_equal_one_process_and_resume_after_sigkill(tmp_path, sin
     reasons = Project(two / "p.py", str(two / "store")).plan()["hb"].reasons
     assert reasons[0].startswith("incomplete at step"), reasons
     res = subprocess.run(_cmd(two), capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[:4000]
     assert "hb: step 1/12" not in res.stdout  # resumed, not restarted
     done = Project(two / "p.py", str(two / "store"))
     assert done["hb"].record["status"] == "complete"
@@ -86,6 +86,6 @@ def test_torchrun_started_ranks_run_the_cli(tmp_path, single):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"), "-q"]
     res = subprocess.run(cmd, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[:4000]
     assert res.stdout.count("computed 5 of 5 nodes") == 1  # one report: rank 0's
     np.testing.assert_allclose(_curve(Project(d / "p.py", str(d / "store"))), single, rtol=1e-5)
