@@ -19,6 +19,7 @@ from ssl_graph.audio.io import read_audio
 from ssl_graph.audio.mfcc import mfcc_hubert
 
 from ..conftest import DEMO
+from ._kill import children
 from .conftest import assert_same, cli, cli_proc, n_nodes, one_line_error, ran, snapshot, wait_for
 
 WORKERS_SPEC = '''
@@ -27,18 +28,6 @@ from ssl_graph import MFCC, Corpus
 corpus = Corpus(root="wav")
 mfcc = MFCC(corpus=corpus, workers=2)
 '''
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
 
 
 def _gone(pid: int) -> bool:
@@ -65,9 +54,9 @@ def test_sigkill_during_mfcc_with_workers_leaves_the_store_writable(tmp_path):
     proc = cli_proc(tmp_path, "run", "pipe.py", "--no-progress")
     workers: list[int] = []
     try:
-        wait_for(lambda: len(_children(proc.pid)) >= 2 or proc.poll() is not None,
+        wait_for(lambda: len(children(proc.pid)) >= 2 or proc.poll() is not None,
                  what="the MFCC worker pool")
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         assert proc.poll() is None and len(workers) >= 2, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
