@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .layered import Layout, layered_layout
+from .layered import Layout, layered_layout, order_layers
 
 COLORS = {"fresh": "#8fd18f", "stale": "#f5b76b"}
 HEADLINE = ("pnmi", "cer", "per", "wer", "loss", "inertia")
@@ -77,13 +77,13 @@ def _measure(fig, labels: dict, size: float) -> dict:
 
 def _choose(g: nx.DiGraph, fig, labels: dict, page_width: float):
     """The first (font size, direction) whose layout fits the page; else the narrowest at 7 pt."""
-    best = None
+    best, ordering = None, order_layers(g)
     for size in FONT_SIZES:
         text = _measure(fig, labels, size)
         box = {n: (w + 2 * PAD, h + 2 * PAD) for n, (w, h) in text.items()}
         for vertical in (False, True):
             sizes = box if vertical else {n: (h, w) for n, (w, h) in box.items()}
-            layout = layered_layout(g, sizes)
+            layout = layered_layout(g, sizes, ordering=ordering)
             wide = layout.size[0] if vertical else layout.size[1]
             if wide + 2 * MARGIN <= page_width:
                 return size, vertical, layout

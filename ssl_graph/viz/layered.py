@@ -82,15 +82,25 @@ class Layout:
                 max([b.rect[3] for b in self.boxes.values()] + [p[1] for p in pts]))
 
 
-def layered_layout(g: nx.DiGraph, sizes: dict, key=None, node_gap: float = 0.25,
-                   edge_gap: float = 0.12, layer_gap: float = 0.4) -> Layout:
-    """Lay out DAG ``g``; ``sizes[n] = (breadth, thickness)`` of node n's box, in any unit (the
-    gaps are in the same one). ``key(n)`` orders ties (default: the node's ``name`` attribute)."""
+@dataclass(frozen=True)
+class Ordering:
+    """Steps 1-3 (they do not depend on box sizes, so one ordering serves several tries)."""
+
+    layers: list  # per layer, real nodes and dummies in order
+    chains: dict  # (u, v) -> [u, dummies..., v]
+    up: dict  # node -> [(neighbour in the layer above, weight)]
+    down: dict
+    order: dict  # node -> tie-break key
+
+
+def order_layers(g: nx.DiGraph, key=None) -> Ordering:
+    """Layers, dummies and the order in each row. ``key(n)`` breaks ties (default: the node's
+    ``name`` attribute), so the same graph always gives the same picture."""
     if key is None:
         key = lambda n: (str(g.nodes[n].get("name", n)), str(n))  # noqa: E731
     layer = assign_layers(g, key)
     order = {n: (key(n),) for n in g}
-    up: dict = {n: [] for n in g}  # neighbours in the layer above (node, weight)
+    up: dict = {n: [] for n in g}
     down: dict = {n: [] for n in g}
     chains = {}
     for u, v in sorted(g.edges, key=lambda e: (order[e[0]], order[e[1]])):
@@ -104,10 +114,19 @@ def layered_layout(g: nx.DiGraph, sizes: dict, key=None, node_gap: float = 0.25,
             up[b].append((a, w))
         chains[(u, v)] = chain
     layers = _minimise_crossings(_initial_order(layer, up, down, order), up, down)
-    breadth = {n: sizes[n][0] if n in g else 0.0 for n in layer}
-    cross = _coordinates(layers, up, down, breadth, node_gap, edge_gap)
-    return _route(g, layers, chains, cross, breadth, sizes, order, layer_gap,
-                  _total_crossings(layers, down))
+    return Ordering(layers, chains, up, down, order)
+
+
+def layered_layout(g: nx.DiGraph, sizes: dict, key=None, node_gap: float = 0.25,
+                   edge_gap: float = 0.12, layer_gap: float = 0.4,
+                   ordering: Ordering | None = None) -> Layout:
+    """Lay out DAG ``g``; ``sizes[n] = (breadth, thickness)`` of node n's box, in any unit (the
+    gaps are in the same one). Pass ``ordering`` (from :func:`order_layers`) to reuse one."""
+    o = ordering or order_layers(g, key)
+    breadth = {n: sizes[n][0] if n in g else 0.0 for row in o.layers for n in row}
+    cross = _coordinates(o.layers, o.up, o.down, breadth, node_gap, edge_gap)
+    return _route(g, o.layers, o.chains, cross, breadth, sizes, o.order, layer_gap,
+                  _total_crossings(o.layers, o.down))
 
 
 def assign_layers(g: nx.DiGraph, key) -> dict:
