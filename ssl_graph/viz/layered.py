@@ -73,6 +73,7 @@ class Layout:
     routes: dict  # (u, v) -> Route
     layers: list  # per layer, its nodes (real ones and dummies) in order
     crossings: int  # edge crossings between adjacent layers (= crossings in the picture)
+    slots: dict  # dummy ("~", u, v, layer) -> where edge (u, v) crosses that row (cross, depth)
 
     @property
     def size(self) -> tuple[float, float]:
@@ -281,7 +282,39 @@ def _coordinates(layers, up, down, breadth, node_gap, edge_gap, sweeps: int = 60
                 weights.append(w or 1e-3)
             for n, off, y in zip(row, offs, _isotonic(targets, weights)):
                 x[n] = y + off
+    return _straighten(layers, offsets, x)
+
+
+def _straighten(layers, offsets, x) -> dict:
+    """Put each long edge's slots on one vertical line where its rows leave room (the pull
+    toward neighbours leaves them a little wavy)."""
+    chains: dict = {}
+    for i, row in enumerate(layers):
+        for j, n in enumerate(row):
+            if isinstance(n, tuple):
+                chains.setdefault(n[1:3], []).append((i, j))
+    for slots in chains.values():
+        # greedy: the longest runs of consecutive rows that leave room for one straight line
+        run, lo, hi = [], float("-inf"), float("inf")
+        for i, j in slots:
+            row, offs = layers[i], offsets[i]
+            a = x[row[j - 1]] + offs[j] - offs[j - 1] if j else float("-inf")
+            b = x[row[j + 1]] - offs[j + 1] + offs[j] if j + 1 < len(row) else float("inf")
+            if run and max(lo, a) > min(hi, b):
+                _align(layers, run, lo, hi, x)
+                run, lo, hi = [], float("-inf"), float("inf")
+            run.append((i, j))
+            lo, hi = max(lo, a), min(hi, b)
+        _align(layers, run, lo, hi, x)
     return x
+
+
+def _align(layers, run, lo, hi, x) -> None:
+    if lo > hi:  # only rounding can make a single slot's room negative: leave it
+        return
+    line = min(max(sum(x[layers[i][j]] for i, j in run) / len(run), lo), hi)
+    for i, j in run:
+        x[layers[i][j]] = line
 
 
 def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings) -> Layout:
@@ -317,7 +350,8 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
                 if thick[j]:
                     segs.append(("L", p))
         routes[(u, v)] = Route(start, tuple(segs))
-    return Layout(boxes, routes, layers, crossings)
+    slots = {n: (cross[n], depth[lay[n]]) for n in lay if n not in g}
+    return Layout(boxes, routes, layers, crossings, slots)
 
 
 def _next(chains, n, below):

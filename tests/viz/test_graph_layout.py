@@ -153,15 +153,23 @@ def test_layers_keep_edges_short():
 
 def test_long_edges_get_a_slot_in_every_row_they_cross():
     g = synthetic_dag()
-    lay = layered_layout(g, {n: (1.0, 0.4) for n in g})
+    lay = layered_layout(g, {n: (1.0, 0.4) for n in g}, edge_gap=0.12)
     row = {n: i for i, r in enumerate(lay.layers) for n in r}
-    dummies = [n for r in lay.layers for n in r if isinstance(n, tuple)]
-    assert len(dummies) == sum(row[v] - row[u] - 1 for u, v in g.edges) > 0
-    for _, u, v, k in dummies:
-        # the edge runs straight through its slot in row k
-        xs = {p[0] for p in lay.routes[(u, v)].points(2)}
-        slot = [n for n in lay.layers[k] if n == ("~", u, v, k)][0]
-        assert slot and row[u] < k < row[v] and xs
+    assert set(lay.slots) == {n for r in lay.layers for n in r if n not in g}
+    assert len(lay.slots) == sum(row[v] - row[u] - 1 for u, v in g.edges) > 0
+    for slot, (x, depth) in lay.slots.items():
+        _, u, v, k = slot
+        assert row[u] < k < row[v] and row[slot] == k
+        # the edge runs straight through its slot, across the whole row ...
+        top, bottom = depth - 0.2, depth + 0.2
+        pts = lay.routes[(u, v)].points(4)
+        assert any(abs(p[0] - x) < 1e-9 and abs(p[1] - top) < 1e-9 for p in pts), slot
+        assert any(abs(p[0] - x) < 1e-9 and abs(p[1] - bottom) < 1e-9 for p in pts), slot
+        # ... at least edge_gap away from every box of that row
+        for n in lay.layers[k]:
+            if n in g:
+                b = lay.boxes[n]
+                assert abs(b.cross - x) >= b.breadth / 2 + 0.12 - 1e-9, (slot, n)
 
 
 def test_headline_number_on_the_node():
