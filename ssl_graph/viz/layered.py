@@ -332,23 +332,25 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
         depth.append(acc + t / 2)
         acc += t + (bands[i] if i < len(bands) else 0.0)
     lay = {n: i for i, row in enumerate(layers) for n in row}
-    boxes = {n: Box(cross[n], depth[lay[n]], sizes[n][0], thick[lay[n]]) for n in g}
+    # each box keeps its own thickness, centred in its row; a shorter one's edges reach the row's
+    # border straight along the port, inside the box's own stretch of the row
+    boxes = {n: Box(cross[n], depth[lay[n]], sizes[n][0], sizes[n][1]) for n in g}
     ports = _ports(g, chains, cross, boxes, order)
     routes = {}
     for (u, v), chain in chains.items():
-        i = lay[u]
-        p = (ports[(u, v, "out")], depth[i] + thick[i] / 2)
-        start, segs = p, []
+        i, x = lay[u], ports[(u, v, "out")]
+        start, p = (x, boxes[u].rect[3]), (x, depth[i] + thick[i] / 2)
+        segs = [("L", p)] if p != start else []
         for n in chain[1:]:
             j = lay[n]
             top = depth[j] - thick[j] / 2
             q = (ports[(u, v, "in")] if n == v else cross[n], top)
             half = (top - p[1]) / 2
             segs.append(("C", (p[0], p[1] + half), (q[0], top - half), q))
-            if n != v:
-                p = (q[0], top + thick[j])
-                if thick[j]:
-                    segs.append(("L", p))
+            end = (q[0], boxes[v].rect[1] if n == v else top + thick[j])
+            if end != q:
+                segs.append(("L", end))
+            p = end
         routes[(u, v)] = Route(start, tuple(segs))
     slots = {n: (cross[n], depth[lay[n]]) for n in lay if n not in g}
     return Layout(boxes, routes, layers, crossings, slots)
