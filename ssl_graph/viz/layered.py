@@ -172,8 +172,23 @@ def _initial_order(layer: dict, up: dict, down: dict, order: dict) -> list[list]
 
 
 def _pair_crossings(edges: list[tuple[int, int]]) -> int:
-    return sum(1 for i, (a, b) in enumerate(edges) for c, d in edges[i + 1:]
-               if (a - c) * (b - d) < 0)
+    """Crossings between two rows: edges (upper position, lower position) sorted, then the
+    inversions of the lower positions counted with a Fenwick tree (E log E, not E²)."""
+    edges = sorted(edges)
+    size = max((b for _, b in edges), default=0) + 2
+    tree = [0] * size
+    total = 0
+    for seen, (_, b) in enumerate(edges):
+        i, below = b + 1, 0  # below: how many seen so far have a lower position <= b
+        while i:
+            below += tree[i]
+            i -= i & -i
+        total += seen - below
+        i = b + 1
+        while i < size:
+            tree[i] += 1
+            i += i & -i
+    return total
 
 
 def _total_crossings(layers: list[list], down: dict) -> int:
@@ -206,9 +221,9 @@ def _minimise_crossings(layers: list[list], up: dict, down: dict, starts: int = 
 
 def _sweep(layers: list[list], up: dict, down: dict, sweeps: int = 24) -> list[list]:
     """Barycenter ordering, alternately down and up; the ordering with fewest crossings wins."""
-    best, best_c = [r[:] for r in layers], _total_crossings(layers, down)
+    best, best_c, since = [r[:] for r in layers], _total_crossings(layers, down), 0
     for it in range(sweeps):
-        if best_c == 0:
+        if best_c == 0 or since == 6:  # none, or six sweeps (three down, three up) no better
             break
         rows = range(1, len(layers)) if it % 2 == 0 else range(len(layers) - 2, -1, -1)
         nbrs = up if it % 2 == 0 else down
@@ -221,8 +236,9 @@ def _sweep(layers: list[list], up: dict, down: dict, sweeps: int = 24) -> list[l
                 return (sum(ps) / len(ps) if ps else j, j)
             layers[i] = [n for _, n in sorted(enumerate(layers[i]), key=bary)]
         c = _total_crossings(layers, down)
+        since += 1
         if c < best_c:
-            best, best_c = [r[:] for r in layers], c
+            best, best_c, since = [r[:] for r in layers], c, 0
     return best
 
 

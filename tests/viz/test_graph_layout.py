@@ -14,7 +14,7 @@ import pytest
 
 from ssl_graph.api import Project
 from ssl_graph.viz.graph_plot import _label, plot_dag, plot_plan
-from ssl_graph.viz.layered import assign_layers, layered_layout
+from ssl_graph.viz.layered import _pair_crossings, assign_layers, layered_layout
 
 from ..conftest import ROOT
 from .geometry import crossings, line_hits_rect, rects_overlap
@@ -170,6 +170,15 @@ def test_long_edges_get_a_slot_in_every_row_they_cross():
             if n in g:
                 b = lay.boxes[n]
                 assert abs(b.cross - x) >= b.breadth / 2 + 0.12 - 1e-9, (slot, n)
+
+
+def test_two_row_crossing_count_matches_counting_every_pair():
+    rng = random.Random(0)
+    for _ in range(300):
+        edges = [(rng.randrange(6), rng.randrange(6)) for _ in range(rng.randrange(15))]
+        brute = sum(1 for i, (a, b) in enumerate(edges) for c, d in edges[i + 1:]
+                    if (a - c) * (b - d) < 0)
+        assert _pair_crossings(edges) == brute, edges
 
 
 def test_headline_number_on_the_node():
