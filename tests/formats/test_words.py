@@ -121,3 +121,48 @@ def test_query_and_export_segments_round_trip_through_ctm_and_tsv(tmp_path):
     with pytest.raises(SpecError, match=r"words.tsv:\d+: utterance .* overlaps the previous"):
         run_spec(tmp_path, TIMIT.format(glob="") +
                  'phones = Alignments(corpus=corpus, path="words.tsv")\n')
+
+
+def _short_textgrid(tiers: dict[str, list[tuple[float, float, str]]], xmax: float) -> str:
+    out = ['File type = "ooTextFile short"', 'Object class = "TextGrid"', "", "0", str(xmax),
+           "<exists>", str(len(tiers))]
+    for name, rows in tiers.items():
+        out += ['"IntervalTier"', f'"{name}"', "0", str(xmax), str(len(rows))]
+        for s, e, text in rows:
+            out += [str(s), str(e), f'"{text}"']
+    return "\n".join(out) + "\n"
+
+
+def test_textgrid_word_tier_reads_pauses_as_gaps(tmp_path):
+    """An aligner's words tier (MFA) tiles the utterance: pauses are empty intervals, dropped."""
+    from .helpers import demo_segments
+
+    utts = plain_corpus(tmp_path, 3)
+    (tmp_path / "tg").mkdir()
+    want = {}
+    for u in utts:
+        words = [(s / 16000, e / 16000, w) for s, e, w in demo_words(u)]
+        tiled = [(s, min(e, nxt[0]), w) for (s, e, w), nxt in zip(words, words[1:])]
+        tiled.append(words[-1])
+        xmax = demo_segments()[u][-1][1]
+        rows, t = [], 0.0
+        for s, e, w in tiled:
+            if s > t:
+                rows.append((t, s, ""))
+            rows.append((s, e, w))
+            t = e
+        rows.append((t, xmax, ""))
+        phones = demo_segments()[u]
+        (tmp_path / "tg" / f"{u}.TextGrid").write_text(
+            _short_textgrid({"phones": phones, "words": rows}, xmax))
+        want[u] = tiled
+    project = run_spec(tmp_path, 'words = WordAlignments(corpus=plain, path="tg", '
+                                 'format="textgrid")\n')
+    _assert_same(project["words"].segments(), want)  # no "" pauses among them
+    assert all(rows[0][2] == "" for rows in [_tier_rows(tmp_path / "tg", u) for u in utts])
+
+
+def _tier_rows(folder, utt):
+    from ssl_graph.formats.textgrid import read_tiers
+
+    return [r[1:] for r in read_tiers(folder / f"{utt}.TextGrid")["words"]]
