@@ -84,20 +84,28 @@ def _timit_names(node) -> str:
 
 
 def _segments_file(corpus) -> Path | None:
-    """A Kaldi corpus's ``segments`` file, if its utterances are ranges of recordings."""
-    if corpus.layout != "kaldi":
-        return None
-    path = corpus.path(corpus.manifest) / "segments"
-    return path if path.is_file() else None
+    """The file that makes a corpus's utterances ranges of recordings (Kaldi ``segments``,
+    Lhotse supervisions or cuts), if it has one."""
+    if corpus.layout == "kaldi":
+        path = corpus.path(corpus.manifest) / "segments"
+        return path if path.is_file() else None
+    if corpus.layout == "lhotse":
+        if corpus.supervisions is not None:
+            return corpus.path(corpus.supervisions)
+        return corpus.path(corpus.manifest) if "cut" in Path(corpus.manifest).name else None
+    return None
 
 
 def recording_segments(corpus) -> dict | None:
-    """recording → [(utt, start s, end s or None)] of a Kaldi corpus with ``segments``."""
+    """recording → [(utt, start s, end s or None)] when the corpus's utterances are ranges of
+    recordings (for re-basing a recording-keyed CTM); None when they are whole files."""
     path = _segments_file(corpus)
     if path is None:
         return None
-    from .kaldi import segment_table
-
+    if corpus.layout == "kaldi":
+        from .kaldi import segment_table
+    else:
+        from .lhotse import segment_table
     return segment_table(path)
 
 

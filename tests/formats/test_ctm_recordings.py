@@ -110,3 +110,23 @@ def test_a_segment_edit_that_keeps_rows_valid_still_moves_the_stored_times(tmp_p
     np.testing.assert_allclose([a[0] for a in after[u][1:]], [b[0] + 0.1 for b in before[u][1:]],
                                atol=1e-6)
     assert after[segments[0][0]] == before[segments[0][0]]
+
+
+def test_recording_ctm_on_lhotse_supervisions(tmp_path):
+    pytest.importorskip("lhotse")
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    segments, rows = _kaldi(tmp_path, n=4)  # the long recordings, and their CTM
+    recordings = sorted({r for _, r, *_ in segments})
+    RecordingSet.from_recordings(
+        Recording.from_file(tmp_path / "long" / f"{r}.flac", recording_id=r) for r in recordings
+    ).to_file(tmp_path / "recordings.jsonl.gz")
+    SupervisionSet.from_segments(
+        SupervisionSegment(id=u, recording_id=r, start=s, duration=e - s)
+        for u, r, s, e in segments).to_file(tmp_path / "supervisions.jsonl.gz")
+    _write(tmp_path, rows)
+    project = run_spec(tmp_path, SPEC.replace(
+        'Corpus.kaldi("data/train")', 'Corpus.lhotse("recordings.jsonl.gz", '
+        'supervisions="supervisions.jsonl.gz")').format(extra=""))
+    _assert_same(stored_segments(project, "ctm"), stored_segments(project, "tsv"))
+    assert sorted(stored_segments(project, "ctm")) == sorted(u for u, *_ in segments)
