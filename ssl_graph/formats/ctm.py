@@ -3,13 +3,12 @@
 ``key`` is an utterance id (Kaldi's per-utterance CTMs), or a recording id with times relative
 to the recording (NIST CTMs, Kaldi's recording-level ``ctm`` output). When the corpus's
 utterances are ranges of recordings (Kaldi ``segments``, Lhotse supervisions or cuts), a row
-keyed by a recording is given to the
-utterance whose segment holds it, its times shifted to that utterance's start. A row may cross
-a segment's edge by at most ``BOUNDARY_TOLERANCE`` (CTM times are rounded to 10 ms frames; the
-overhang is clipped); a row straddling the edge by more is refused with its ``file:line``, and
-one in no segment is refused too (or skipped with ``unknown="ignore"``). Where segments overlap,
-a row inside both goes to both. The channel is not read: corpora are mono. ``;;`` lines are
-comments (NIST), blank lines are skipped.
+keyed by a recording is given to the utterance whose segment holds it, its times shifted to
+that utterance's start. A row may cross a segment's edge by at most ``BOUNDARY_TOLERANCE`` (CTM
+times are rounded to 10 ms frames; the overhang is clipped); a row straddling the edge by more
+is refused with its ``file:line``, and one in no segment is refused too (or skipped with
+``unknown="ignore"``). Where segments overlap, a row inside both goes to both. The channel is
+not read: corpora are mono. ``;;`` lines are comments (NIST), blank lines are skipped.
 """
 
 from __future__ import annotations
