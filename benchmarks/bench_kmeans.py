@@ -14,7 +14,12 @@ same way (exact mean squared distance per frame over all frames).
 ``ours:20`` uses ``max_iter`` = faiss's ``niter`` (20: the same iterations on all
 points, plus ours' warm start on a sample and one pass scoring the returned
 centroids); ``ours:10`` half of them; ``ours:tol`` the default stopping rule (relative
-gain < 1e-4).  Prints a table and ratios; never asserts.
+gain < 1e-4).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
+max_iter 100, n_init 20, k-means++) on all frames; ``sklearn:P`` the same on a seeded P %
+frame sample (fairseq's ``--percent``; HuBERT fits 768-d features on 10 %), still scored
+on all frames.  At 768-d sklearn takes very long here, so every sklearn fit is killed
+after ``--sklearn-cap`` seconds and reported as ``>cap``.  Prints a table and ratios;
+never asserts.
 """
 
 from __future__ import annotations
@@ -76,6 +81,11 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
         centroids, n_iter = res.centroids, res.n_iter
     else:
         x = np.load(path)
+        percent = method.partition(":")[2]
+        if method.startswith("sklearn") and percent:  # fairseq's --percent, frames not utts
+            rng = np.random.default_rng(seed)
+            pick = np.sort(rng.choice(len(x), int(len(x) * float(percent) / 100), replace=False))
+            x = np.ascontiguousarray(x[pick])
         t0, c0 = time.perf_counter(), time.process_time()
         if method == "faiss":
             import faiss
@@ -105,13 +115,20 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
             "peak_rss_mb": peak, "base_rss_mb": base}
 
 
-def run_worker(method: str, path: Path, k: int, threads: int, seed: int) -> dict | None:
+def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
+               cap: float | None = None) -> dict | None:
+    """One fit in a fresh subprocess; ``{"capped": cap}`` when it ran past ``cap`` seconds
+    (killed; the fit time includes loading the frames, so the cap is an upper bound)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, "--worker", method, "--path", str(path), "--k", str(k),
            "--seed", str(seed)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cap)
+    except subprocess.TimeoutExpired:  # subprocess.run kills the child it started
+        print(f"  {method} t={threads}: stopped at the {cap:.0f} s cap, not finished", flush=True)
+        return {"capped": cap}
     if out.returncode != 0:
         print(f"  {method} t={threads} failed: {out.stderr.strip().splitlines()[-1:]}")
         return None
@@ -121,10 +138,12 @@ def run_worker(method: str, path: Path, k: int, threads: int, seed: int) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="mfcc,layer200k")
-    ap.add_argument("--methods", default="ours:20,ours:10,faiss,sklearn")
+    ap.add_argument("--methods", default="ours:20,ours:10,faiss,sklearn:10,sklearn")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sklearn-repeats", type=int, default=1)
+    ap.add_argument("--sklearn-cap", type=float, default=900.0,
+                    help="seconds after which an sklearn fit is stopped and reported as >cap")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
@@ -141,13 +160,18 @@ def main() -> None:
         n, dim, k = CASES[case]
         path = data_path(case)
         best: dict[tuple[str, int], dict] = {}
+        capped: dict[tuple[str, int], float] = {}
         for rep in range(args.repeats):
             for t in threads:
                 for m in methods:
-                    if m == "sklearn" and rep >= args.sklearn_repeats:
+                    sk = m.startswith("sklearn")
+                    if sk and (rep >= args.sklearn_repeats or (m, t) in capped):
                         continue
-                    r = run_worker(m, path, k, t, args.seed)
+                    r = run_worker(m, path, k, t, args.seed, args.sklearn_cap if sk else None)
                     if r is None:
+                        continue
+                    if "capped" in r:
+                        capped[(m, t)] = r["capped"]
                         continue
                     print(f"  {case} rep {rep} t={t} {m:9s} wall {r['wall']:7.2f} "
                           f"cpu {r['cpu']:7.2f} inertia {r['inertia']:.4f} it {r['n_iter']} "
@@ -168,6 +192,9 @@ def main() -> None:
             rs = f"{r['inertia'] / sk['inertia']:11.4f}" if sk else f"{'-':>11s}"
             print(f"{m:10s} {t:3d} {r['wall']:8.2f} {r['cpu']:8.2f} {r['inertia']:10.4f} "
                   f"{r['n_iter']:6d} {r['peak_rss_mb']:12.0f} {rc} {rt} {ri} {rs}")
+        for (m, t), cap in sorted(capped.items(), key=lambda kv: kv[0][1]):
+            print(f"{m:10s} {t:3d} {'>' + format(cap, '.0f'):>8s}  (stopped at the cap: no "
+                  "inertia; ratios need a finished fit)")
     print(f"load avg after: {os.getloadavg()[0]:.2f} (timings are noisy on a shared machine)")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .specs import LayerFeatures, LayerSweep  # noqa: E402
-from .specs.annotations import Alignments, ClusterQuality, PhoneMap, Transcripts  # noqa: E402
+from .specs.annotations import Alignments, ClusterQuality, PhoneMap, Transcripts, WordAlignments  # noqa: E402
 from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
 from .specs.decoding import BeamSearch, NGramLM  # noqa: E402
 from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
@@ -27,6 +27,6 @@ def load(spec_path, store=None):
 
 __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
-    "Corpus", "Alignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "LayerSweep", "Pretrain", "PretrainedModel",
+    "Corpus", "Alignments", "WordAlignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "LayerSweep", "Pretrain", "PretrainedModel",
     "Adam", "Schedule", "FineTune", "ASRScore", "Split", "BeamSearch", "NGramLM", "load",
 ]

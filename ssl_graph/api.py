@@ -27,6 +27,10 @@ class NotComputed(LookupError):
     pass
 
 
+#: node kinds whose result is time-aligned segments (``NodeHandle.segments``)
+SEGMENT_KINDS = ("Alignments", "WordAlignments")
+
+
 class Project:
     """A spec file (or nodes built in Python) bound to a store."""
 
@@ -131,6 +135,23 @@ class NodeHandle:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; only ASRScore nodes "
                             "store hypotheses")
         return read_json(self.project.store.backend, f"{self.key}/{name}") or {}
+
+    def segments(self, utt: str | None = None):
+        """Time-aligned (start s, end s, label) rows of an ``Alignments``/``WordAlignments``
+        node: one utterance's list, or utt → list for all of them when ``utt`` is None."""
+        from .audio.annotations import read_alignments
+
+        if self.node.kind not in SEGMENT_KINDS:
+            raise SpecError(f"{self.name!r} is a {self.node.kind} node; segments come from "
+                            f"{' or '.join(SEGMENT_KINDS)} nodes")
+        self.record  # noqa: B018 - raises NotComputed with the command to run
+        aset = read_alignments(self.project.store, self.key)
+        if utt is None:
+            return {u: aset.segments(u) for u in sorted(aset.utts)}
+        if utt not in aset.utts:
+            raise KeyError(f"{self.name!r} has no segments for utterance {utt!r} "
+                           f"({len(aset.utts)} utterances have some)")
+        return aset.segments(utt)
 
     @property
     def key(self) -> str:

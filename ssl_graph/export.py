@@ -95,6 +95,28 @@ def _in_order(handle, utts, step: int = 512):
         yield from handle.features_many(utts[i:i + step])
 
 
+def export_segments(project, name: str, out: str | Path, fmt: str | None = None,
+                    force: bool = False) -> Path:
+    """Write an ``Alignments``/``WordAlignments`` node's checked segments to one file: a CTM
+    (``utt 1 begin duration label``) or a TSV (``utt start end label``); ``fmt`` defaults to
+    the file's suffix (``.tsv`` → TSV, else CTM)."""
+    from .formats.annotation_tsv import write_alignments
+    from .formats.ctm import write_ctm
+
+    out = Path(out)
+    fmt = fmt or ("tsv" if out.suffix.lower() == ".tsv" else "ctm")
+    if fmt not in ("ctm", "tsv"):
+        raise SpecError(f"segments export format {fmt!r} is unknown; use ctm or tsv")
+    if out.is_dir():
+        raise SpecError(f"{out} is a directory; export segments writes one file (e.g. words.ctm)")
+    if out.exists() and not force:
+        raise SpecError(f"{out} exists; pass --force to overwrite it")
+    segments = project[name].segments()  # refuses other kinds and uncomputed nodes
+    _fresh_state(project, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return (write_ctm if fmt == "ctm" else write_alignments)(out, segments)
+
+
 MODEL_KINDS = ("Pretrain", "FineTune")
 
 

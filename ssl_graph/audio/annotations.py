@@ -18,7 +18,8 @@ from ..store.backend import read_json, write_json
 
 @dataclass
 class AlignmentSet:
-    """utt → (starts, ends, phone ids), sorted by time; ``phones`` names the ids."""
+    """utt → (starts, ends, label ids), sorted by start; ``phones`` names the ids (the phones
+    of ``Alignments``, the words of ``WordAlignments``)."""
 
     phones: list[str]
     utts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -31,12 +32,15 @@ class AlignmentSet:
 
 
 def parse_alignments(node, utterances) -> AlignmentSet:
-    """Read, fold (``node.phones``) and check an ``Alignments`` file against the corpus's ids."""
+    """Read, fold (``node.label``) and check an ``Alignments``/``WordAlignments`` file against
+    the corpus's ids; overlapping segments are refused unless the kind allows them (words)."""
     path = node.file()
+    kind = type(node).__name__
     rows = alignment_rows(node)
     if not rows:
-        raise SpecError(f"{path}: alignments file has no segments; add rows "
-                        "'utt<TAB>start<TAB>end<TAB>phone' or remove it from the spec")
+        what = "word alignments" if node.allows_overlap else "alignments"
+        raise SpecError(f"{path}: {what} file has no segments; add rows "
+                        "'utt<TAB>start<TAB>end<TAB>label' or remove it from the spec")
     per: dict[str, list[tuple[float, float, str]]] = {}
     last: dict[str, tuple[float, float]] = {}
     lines: dict[str, str] = {}
@@ -46,7 +50,7 @@ def parse_alignments(node, utterances) -> AlignmentSet:
             if node.unknown == "ignore":
                 continue
             raise SpecError(f"{where} is not in the corpus; remove the row, or set "
-                            "Alignments(unknown='ignore')")
+                            f"{kind}(unknown='ignore')")
         if start < 0 or end <= start:
             raise SpecError(f"{where}: segment {start}–{end} s is negative or empty; "
                             "start must be ≥ 0 and end > start")
@@ -55,11 +59,11 @@ def parse_alignments(node, utterances) -> AlignmentSet:
             if start < p_start:
                 raise SpecError(f"{where}: segment at {start} s comes after one at {p_start} s; "
                                 "sort each utterance's rows by time")
-            if start < p_end - 1e-6:
+            if start < p_end - 1e-6 and not node.allows_overlap:
                 raise SpecError(f"{where}: segment {start}–{end} s overlaps the previous one "
                                 f"(ends at {p_end} s)")
         last[utt], lines[utt] = (start, end), ln
-        folded = node.phones.fold(label)
+        folded = node.label(label)
         if folded is not None:
             per.setdefault(utt, []).append((start, end, folded))
     phones = sorted({p for segs in per.values() for _, _, p in segs})
@@ -74,14 +78,15 @@ def parse_alignments(node, utterances) -> AlignmentSet:
 
 def check_ends(node, aset: AlignmentSet, seconds: dict[str, float]) -> None:
     """Refuse segments that end more than ``end_tolerance`` after their utterance's audio."""
+    kind = type(node).__name__
     for utt, dur in seconds.items():
         if utt in aset.utts and len(aset.utts[utt][1]):
-            end = float(aset.utts[utt][1][-1])
+            end = float(aset.utts[utt][1].max())  # words may overlap: the last row may end early
             if end > dur + node.end_tolerance:
                 raise SpecError(
                     f"{aset.last_line.get(utt, node.file())}: utterance {utt!r}: segment "
                     f"ends at {end:.3f} s but the audio lasts {dur:.3f} s (tolerance "
-                    f"{node.end_tolerance} s); fix the alignments or set Alignments(end_tolerance=...)"
+                    f"{node.end_tolerance} s); fix the alignments or set {kind}(end_tolerance=...)"
                 )
 
 

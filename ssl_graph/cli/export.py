@@ -25,6 +25,7 @@ def export():
     ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5
     ssl-graph export model specs/demo.py:ft out/ft --format hf
     ssl-graph export specs/demo.py:it2 out/it2 --format hf     (same as export model)
+    ssl-graph export segments specs/timit.py:words out/words.ctm
     """
 
 
@@ -89,6 +90,27 @@ def model(ctx, ref, out, fmt, force):
     spec, name = split_ref(ref)
     files = export_model(open_project(ctx, spec), name, out, fmt=fmt, force=force)
     click.echo(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+
+
+@export.command()
+@click.argument("ref", metavar="SPEC:NODE")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["ctm", "tsv"]), default=None,
+              help="default: tsv for a .tsv file, else ctm")
+@click.option("--force", is_flag=True, help="overwrite OUT if it exists")
+@click.pass_context
+def segments(ctx, ref, out, fmt, force):
+    """The checked segments of an Alignments / WordAlignments node as a CTM or TSV file.
+
+    \b
+    ssl-graph export segments specs/timit.py:words words.ctm
+    ssl-graph export segments specs/timit.py:phones phones.tsv
+    """
+    from ..export import export_segments
+
+    spec, name = split_ref(ref)
+    path = export_segments(open_project(ctx, spec), name, out, fmt=fmt, force=force)
+    click.echo(f"wrote {path}")
 
 
 COMMANDS = [export]

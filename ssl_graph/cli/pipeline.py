@@ -240,7 +240,7 @@ def show(ctx, ref):
 
 
 @click.command()
-@click.argument("what", type=click.Choice(["features", "labels", "utts"]))
+@click.argument("what", type=click.Choice(["features", "labels", "segments", "utts"]))
 @click.argument("ref", metavar="SPEC:NODE")
 @click.option("--utt", help="utterance id")
 @click.option("--all", "every", is_flag=True, help="every utterance: one UTT.npy each in --out DIR")
@@ -249,12 +249,14 @@ def show(ctx, ref):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
 def query(ctx, what, ref, utt, every, out, force, as_json):
-    """Read cached features or labels of one utterance (or list utterances).
+    """Read cached features, labels or alignment segments of one utterance (or list
+    utterances).
 
     \b
     ssl-graph query features specs/demo.py:mfcc --utt usf3-0009 --out x.npy
     ssl-graph query labels specs/demo.py:labels --utt usf3-0009 --json
     ssl-graph query features specs/demo.py:mfcc --all --out feats/
+    ssl-graph query segments specs/timit.py:words --utt fcjf0-sx1 --json
     ssl-graph query utts specs/demo.py:mfcc
     """
     import numpy as np
@@ -266,6 +268,14 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
         refuse_overwrite(out, force)
     spec, name = split_ref(ref)
     handle = open_project(ctx, spec)[name]
+    if what == "segments":
+        if not utt or every or out:
+            raise click.UsageError("query segments takes --utt (for a file of every "
+                                   "utterance: ssl-graph export segments)")
+        rows = handle.segments(utt)
+        click.echo(json.dumps({"node": name, "utt": utt, "segments": rows}) if as_json else
+                   "\n".join(f"{s:.4f}\t{e:.4f}\t{lab}" for s, e, lab in rows))
+        return
     if what == "utts":
         utts = handle.utterances()
         click.echo(json.dumps(utts) if as_json else "\n".join(utts))

@@ -4,6 +4,7 @@ Readers turn a layout (a TSV, an alignment file, a corpus tree, ...) into plain 
 ``file:line``, so the node that owns the data can validate it and name the line in every error.
 In: ``tsv``/``annotation_tsv`` (manifests, annotation TSVs), ``kaldi``, ``fairseq``,
 ``librispeech``, ``timit``, ``lhotse`` (corpus layouts, dispatched by ``layouts``), ``textgrid``,
-``ctm`` (alignments; annotation readers dispatched by ``readers``). Out: ``fairseq_units``.
+``ctm`` (alignments, word alignments; annotation readers dispatched by ``readers``). Out:
+``fairseq_units``, ``ctm``/``annotation_tsv`` (segments).
 See docs/formats.md.
 """

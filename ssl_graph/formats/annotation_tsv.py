@@ -1,5 +1,6 @@
 """Annotation TSVs: alignments ``utt<TAB>start<TAB>end<TAB>phone`` (seconds) and transcripts
-``utt<TAB>text``, read into rows that keep their line numbers for validation messages."""
+``utt<TAB>text``, read into rows that keep their line numbers for validation messages (and
+alignments written back out, for ``ssl-graph export segments``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ def alignment_rows(path: Path) -> list[tuple[int, str, float, float, str]]:
     """(line, utt, start, end, label) in file order."""
     _, rows = read_rows(path, "alignments", 4, numeric=(1, 2))
     return [(ln, c[0], float(c[1]), float(c[2]), c[3].strip()) for ln, c in rows]
+
+
+def write_alignments(path: Path, segments: dict[str, list[tuple[float, float, str]]]) -> Path:
+    """The TSV ``alignment_rows`` reads (header ``utt start end label``), utterances sorted."""
+    from .ctm import seconds
+
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("utt\tstart\tend\tlabel\n")
+        for utt in sorted(segments):
+            for start, end, label in segments[utt]:
+                fh.write(f"{utt}\t{seconds(start)}\t{seconds(end)}\t{label}\n")
+    return path
 
 
 def transcript_rows(path: Path, column: int | str = 1) -> list[tuple[int, str, str]]:

@@ -63,6 +63,16 @@ def read_segments(path: Path, recordings: dict[str, tuple[str, Path]]) -> list[t
     return out
 
 
+def segment_table(path: Path) -> dict[str, list[tuple[str, float, float | None]]]:
+    """recording → [(utt, start s, end s or None = to the end)] in file order, for re-basing
+    recording-keyed annotations (the corpus scan has checked the rows against wav.scp)."""
+    out: dict[str, list[tuple[str, float, float | None]]] = {}
+    for _, cols in read_rows(path, "segments", 4, numeric=(2, 3), sep=None)[1]:
+        end = float(cols[3])
+        out.setdefault(cols[1], []).append((cols[0], float(cols[2]), None if end == -1 else end))
+    return out
+
+
 def read_utt2spk(path: Path) -> dict[str, str]:
     return {cols[0]: cols[1] for _, cols in read_rows(path, "utt2spk", 2, sep=None)[1]}
 

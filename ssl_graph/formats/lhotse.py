@@ -111,6 +111,20 @@ def list_manifests(manifest: Path, supervisions: Path | None, base: Path
     return pairs, speakers
 
 
+def segment_table(path: Path) -> dict[str, list[tuple[str, float, float | None]]]:
+    """recording → [(utt, start s, end s)] of a supervisions or cuts manifest, for re-basing
+    recording-keyed annotations (the corpus scan has checked the manifests)."""
+    out: dict[str, list[tuple[str, float, float | None]]] = {}
+    for _, obj in read_objects(path):
+        kind = _kind(obj)
+        if kind not in ("supervision", "cut") or kind == "cut" and "recording" not in obj:
+            continue
+        reco = obj["recording_id"] if kind == "supervision" else obj["recording"]["id"]
+        start = float(obj["start"])
+        out.setdefault(reco, []).append((obj["id"], start, start + float(obj["duration"])))
+    return out
+
+
 def transcript_rows(path: Path) -> list[tuple[str, str, str]]:
     """(file:line, utt, text) from a supervisions manifest (utt = supervision id) or a cuts
     manifest (utt = cut id; its supervisions' texts joined)."""

@@ -13,7 +13,10 @@ from pathlib import Path
 from ..specs.base import SpecError
 
 #: formats whose ``path`` is a directory of per-utterance files (or one such file)
-TREE_FORMATS = {"librispeech", "timit_txt", "timit_phn", "textgrid"}
+TREE_FORMATS = {"librispeech", "timit_txt", "timit_phn", "timit_wrd", "textgrid"}
+
+#: the TIMIT file suffix each TIMIT format reads
+TIMIT_SUFFIX = {"timit_txt": ".txt", "timit_phn": ".phn", "timit_wrd": ".wrd"}
 
 
 def transcript_rows(node) -> list[tuple[str, str, str]]:
@@ -38,7 +41,7 @@ def transcript_rows(node) -> list[tuple[str, str, str]]:
     if fmt == "timit_txt":
         from .timit import text_rows
 
-        return text_rows(path)
+        return text_rows(path, _timit_names(node))
     if fmt == "lhotse":
         from .lhotse import transcript_rows as lh_rows
 
@@ -47,7 +50,8 @@ def transcript_rows(node) -> list[tuple[str, str, str]]:
 
 
 def alignment_rows(node) -> list[tuple[str, str, float, float, str]]:
-    """(file:line, utt, start s, end s, label) of an ``Alignments`` node's file(s)."""
+    """(file:line, utt, start s, end s, label) of an ``Alignments``/``WordAlignments`` node's
+    file(s); a CTM keyed by recording is re-based onto the corpus's Kaldi segments."""
     path, fmt = node.file(), node.format
     if fmt == "tsv":
         from .annotation_tsv import alignment_rows as tsv_rows
@@ -60,12 +64,49 @@ def alignment_rows(node) -> list[tuple[str, str, float, float, str]]:
     if fmt == "ctm":
         from .ctm import alignment_rows as ctm_rows
 
-        return ctm_rows(path)
+        return ctm_rows(path, recording_segments(node.corpus),
+                        skip_outside=node.unknown == "ignore")
     if fmt == "timit_phn":
         from .timit import phone_rows
 
-        return phone_rows(path)
+        return phone_rows(path, _timit_names(node))
+    if fmt == "timit_wrd":
+        from .timit import word_rows
+
+        return word_rows(path, _timit_names(node))
     raise SpecError(f"{path}: unknown alignments format {fmt!r}")
+
+
+def _timit_names(node) -> str:
+    """The corpus's sentence-name filter: annotations of sentences it drops are not read."""
+    corpus = node.corpus
+    return corpus.glob if corpus.layout == "timit" else "*.wav"
+
+
+def _segments_file(corpus) -> Path | None:
+    """The file that makes a corpus's utterances ranges of recordings (Kaldi ``segments``,
+    Lhotse supervisions or cuts), if it has one."""
+    if corpus.layout == "kaldi":
+        path = corpus.path(corpus.manifest) / "segments"
+        return path if path.is_file() else None
+    if corpus.layout == "lhotse":
+        if corpus.supervisions is not None:
+            return corpus.path(corpus.supervisions)
+        return corpus.path(corpus.manifest) if "cut" in Path(corpus.manifest).name else None
+    return None
+
+
+def recording_segments(corpus) -> dict | None:
+    """recording → [(utt, start s, end s or None)] when the corpus's utterances are ranges of
+    recordings (for re-basing a recording-keyed CTM); None when they are whole files."""
+    path = _segments_file(corpus)
+    if path is None:
+        return None
+    if corpus.layout == "kaldi":
+        from .kaldi import segment_table
+    else:
+        from .lhotse import segment_table
+    return segment_table(path)
 
 
 def _fairseq_manifest(node) -> Path:
@@ -90,11 +131,13 @@ def source_files(node) -> list[Path]:
             return files(path)
         from .timit import files_with
 
-        return files_with(path, ".txt" if fmt == "timit_txt" else ".phn")
+        return files_with(path, TIMIT_SUFFIX[fmt], _timit_names(node))
     if path.is_dir():
         raise SpecError(f"{path}: is a directory; format {fmt!r} reads one file")
     if fmt in ("fairseq_wrd", "fairseq_ltr"):
         return [path, _fairseq_manifest(node)]
+    if fmt == "ctm" and _segments_file(node.corpus) is not None:
+        return [path, _segments_file(node.corpus)]  # a recording-keyed CTM maps through it
     return [path]
 
 

@@ -103,7 +103,7 @@ def pick_tier(path: Path, tiers: dict, tier: str | None) -> list:
         return tiers["phones"]
     want = f"no interval tier named {tier!r}" if tier else "several interval tiers"
     raise SpecError(f"{path}: {want}; its interval tiers are {sorted(tiers)}: pick one with "
-                    "Alignments(tier=...)")
+                    "tier=... (Alignments or WordAlignments)")
 
 
 def alignment_rows(path: Path, tier: str | None) -> list[tuple[str, str, float, float, str]]:

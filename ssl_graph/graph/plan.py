@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..audio.manifest import Manifest, scan_corpus
-from ..specs.annotations import Alignments, Annotation
+from ..specs.annotations import Alignments, Annotation, WordAlignments
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..specs.pretrained import PretrainedModel
@@ -212,7 +212,7 @@ class Planner:
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
 
         def check() -> None:  # parse now: a bad row fails the plan, before any work
-            if isinstance(node, Alignments):
+            if isinstance(node, (Alignments, WordAlignments)):
                 st.payload = parse_alignments(node, corpus.expected)
                 check_ends(node, st.payload, self.known_seconds(corpus))
             else:

@@ -1,4 +1,4 @@
-"""Alignments and Transcripts: commit what the plan parsed and checked.
+"""Alignments, WordAlignments and Transcripts: commit what the plan parsed and checked.
 
 The one check the plan cannot always make, segments past the audio's end, runs here for
 utterances whose length the corpus op has just measured, before any reader sees the set.
@@ -21,6 +21,7 @@ def _corpus_seconds(node, ctx: RunContext) -> dict[str, float]:
     return {u: e[2] / sr for u, e in ctx.store.index(ctx.state(node.corpus).key).items()}
 
 
+@register("WordAlignments")
 @register("Alignments")
 class AlignmentsOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:

@@ -23,6 +23,11 @@ from .nodes import SPEC_DIR, Corpus, Labels, resolve_path
 TranscriptFormat = Literal["tsv", "kaldi_text", "fairseq_wrd", "fairseq_ltr", "librispeech",
                            "timit_txt", "lhotse"]
 AlignmentFormat = Literal["tsv", "textgrid", "ctm", "timit_phn"]
+WordFormat = Literal["tsv", "textgrid", "ctm", "timit_wrd"]
+
+#: word-alignment labels that mark pauses, not words (MFA's empty intervals, Kaldi's <eps>,
+#: TIMIT's h#/pau should a .WRD hold them): dropped, so a pause is a gap between words
+DEFAULT_PAUSES = ("", "<eps>", "<sil>", "sil", "sp", "h#", "pau")
 
 #: alignment labels that mark pauses, not phones (Kaldi/MFA silence, spoken noise, empty)
 DEFAULT_SILENCE = ("sil", "sp", "spn", "")
@@ -110,6 +115,45 @@ class Alignments(Annotation):
     phones: PhoneMap = PhoneMap()
     end_tolerance: float = Field(0.05, ge=0.0, description="seconds a segment may overrun the audio")
 
+    #: phones tile the time axis: a segment starting before the previous one ends is refused
+    allows_overlap: ClassVar[bool] = False
+
+    def label(self, raw: str) -> str | None:
+        """The stored label of a row; None drops the row (``phones`` deletes it)."""
+        return self.phones.fold(raw)
+
+
+class WordAlignments(Annotation):
+    """Time-aligned words (TIMIT ``.WRD``, a TextGrid ``words`` tier, a word CTM, or a TSV
+    ``utt<TAB>start<TAB>end<TAB>word`` in seconds), for word-segmentation work.
+
+    Words are not phones: they may overlap (TIMIT gives a phone shared by two words run
+    together to both, so their sample ranges overlap) and leave gaps (pauses belong to no
+    word), so only unknown utterances, negative or empty segments, rows not sorted by start,
+    and segments past the audio's end are refused. Being a kind of their own, word alignments
+    cannot be scored as phones by mistake (``ClusterQuality``/phone ``FineTune`` take
+    ``Alignments``).
+    """
+
+    format: WordFormat = Field("tsv", description="see docs/formats.md")
+    tier: str = Field("words", description="TextGrid interval tier holding the words")
+    pauses: tuple[str, ...] = Field(DEFAULT_PAUSES, description="labels that are pauses, not "
+                                    "words: dropped")
+    end_tolerance: float = Field(0.05, ge=0.0, description="seconds a segment may overrun the audio")
+
+    allows_overlap: ClassVar[bool] = True
+
+    @classmethod
+    def timit(cls, corpus: Corpus, **fields) -> "WordAlignments":
+        """The ``.WRD`` files of a ``Corpus.timit`` tree (as its ``.PHN`` are its alignments)."""
+        if corpus.layout != "timit":
+            raise SpecError(f"WordAlignments.timit: the corpus is a {corpus.layout!r} corpus; "
+                            "it takes a Corpus.timit(...) (else give path= and format=)")
+        return cls(corpus=corpus, path=corpus.root, format="timit_wrd", **fields)
+
+    def label(self, raw: str) -> str | None:
+        return None if raw in self.pauses else raw
+
 
 class Transcripts(Annotation):
     """Utterance texts: ``utt<TAB>text`` (``column`` picks another column of a wider TSV), or
@@ -150,6 +194,9 @@ class ClusterQuality(Node):
     @model_validator(mode="before")
     @classmethod
     def _default_alignments(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("alignments"), WordAlignments):
+            raise ValueError("alignments: word alignments are not phones; ClusterQuality scores "
+                             "labels against phone Alignments(...)")
         if isinstance(data, dict) and data.get("alignments") is None:
             labels = data.get("labels")
             if isinstance(labels, Labels):

@@ -3,6 +3,7 @@ whose spec holds it beside the layout under test, so their MFCCs can be compared
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,53 @@ def long_recordings(d: Path, utts: list[str], per_recording: int = 3):
         sf.write(d / "long" / f"{reco}.flac", np.concatenate(waves), sr, subtype="PCM_16")
         recordings.append(reco)
     return recordings, segments
+
+
+def demo_words(utt: str) -> list[tuple[int, int, str]]:
+    """TIMIT-style word segments (samples at 16 kHz) for a demo utterance.
+
+    The bundled corpus has phone times but no word times, so the transcript's words are laid
+    over its non-pause phones in order (as many phones per word as its share of letters, at
+    least one), boundaries on phone boundaries, pauses left out (gaps). As in TIMIT, some
+    neighbours overlap: every third word gives its last phone to the next one too, and every
+    fifth overruns the next word's start by 40 samples.
+    """
+    words = re.findall(r"[a-z']+", demo_texts()[utt].lower())
+    phones = [(round(s * 16000), round(e * 16000)) for s, e, p in demo_segments()[utt]
+              if p != "sil"]
+    letters = np.cumsum([len(w) for w in words]) / sum(len(w) for w in words)
+    cuts, lo = [0], 0
+    for i, frac in enumerate(letters[:-1]):
+        lo = max(lo + 1, min(round(frac * len(phones)), len(phones) - (len(words) - 1 - i)))
+        cuts.append(lo)
+    cuts.append(len(phones))
+    out = [(phones[a][0], phones[b - 1][1], w) for a, b, w in zip(cuts, cuts[1:], words)]
+    for i in range(len(out) - 1):
+        (s, e, w), nxt = out[i], out[i + 1]
+        if i % 3 == 2 and cuts[i + 2] - cuts[i + 1] > 1:
+            out[i] = (s, phones[cuts[i + 1]][1], w)  # shares the next word's first phone
+        elif i % 5 == 4:
+            out[i] = (s, max(e, nxt[0] + 40), w)
+    return out
+
+
+def timit_tree(d: Path, utts: list[str], words: bool = False) -> dict[str, str]:
+    """TRAIN/DR1/<SPEAKER>/<SENTENCE>.WAV as NIST SPHERE + .PHN/.TXT (+ .WRD with ``words``);
+    returns TIMIT id → plain id."""
+    segs, texts, ids = demo_segments(), demo_texts(), {}
+    for i, u in enumerate(utts):
+        spk, sent = f"M{u.split('-')[0].upper()}0", f"SX{i}"
+        folder = d / "TIMIT" / "TRAIN" / "DR1" / spk
+        folder.mkdir(parents=True, exist_ok=True)
+        wave, sr = sf.read(d / "plain" / "wav" / f"{u}.flac", dtype="int16")
+        sf.write(folder / f"{sent}.WAV", wave, sr, format="NIST", subtype="PCM_16")
+        (folder / f"{sent}.PHN").write_text("".join(
+            f"{round(s * 16000)} {round(e * 16000)} {p}\n" for s, e, p in segs[u]))
+        (folder / f"{sent}.TXT").write_text(f"0 {len(wave)} {texts[u]}\n")
+        if words:
+            (folder / f"{sent}.WRD").write_text("".join(
+                f"{s} {e} {w}\n" for s, e, w in demo_words(u)))
+        ids[f"{spk}-{sent}".lower()] = u
+    (d / "TIMIT" / "DOC").mkdir()
+    (d / "TIMIT" / "DOC" / "PROMPTS.TXT").write_text("; not a transcript\n")
+    return ids

@@ -19,6 +19,7 @@ from .helpers import (
     run_spec,
     stored_segments,
     stored_texts,
+    timit_tree,
 )
 
 
@@ -61,27 +62,9 @@ def test_librispeech_file_in_the_wrong_chapter_is_refused(tmp_path):
         scan_corpus(Corpus.librispeech(str(tmp_path / "LibriSpeech")))
 
 
-def _timit(d, utts):
-    """TRAIN/DR1/<SPEAKER>/<SENTENCE>.WAV as NIST SPHERE + .PHN/.TXT; returns id → plain id."""
-    segs, texts, ids = demo_segments(), demo_texts(), {}
-    for i, u in enumerate(utts):
-        spk, sent = f"M{u.split('-')[0].upper()}0", f"SX{i}"
-        folder = d / "TIMIT" / "TRAIN" / "DR1" / spk
-        folder.mkdir(parents=True, exist_ok=True)
-        wave, sr = sf.read(d / "plain" / "wav" / f"{u}.flac", dtype="int16")
-        sf.write(folder / f"{sent}.WAV", wave, sr, format="NIST", subtype="PCM_16")
-        (folder / f"{sent}.PHN").write_text("".join(
-            f"{round(s * 16000)} {round(e * 16000)} {p}\n" for s, e, p in segs[u]))
-        (folder / f"{sent}.TXT").write_text(f"0 {len(wave)} {texts[u]}\n")
-        ids[f"{spk}-{sent}".lower()] = u
-    (d / "TIMIT" / "DOC").mkdir()
-    (d / "TIMIT" / "DOC" / "PROMPTS.TXT").write_text("; not a transcript\n")
-    return ids
-
-
 def test_timit_tree_of_nist_sphere_gives_the_plain_corpus_and_its_annotations(tmp_path):
     utts = plain_corpus(tmp_path, 4)
-    ids = _timit(tmp_path, utts)
+    ids = timit_tree(tmp_path, utts)
     assert sf.info(next((tmp_path / "TIMIT").rglob("*.WAV"))).format == "NIST"
     project = run_spec(tmp_path, 'corpus = Corpus.timit("TIMIT")\n'
                                  "mfcc = MFCC(corpus=corpus)\n"
@@ -101,7 +84,7 @@ def test_timit_tree_of_nist_sphere_gives_the_plain_corpus_and_its_annotations(tm
 
 def test_timit_glob_filters_sentence_names_in_any_case(tmp_path):
     utts = plain_corpus(tmp_path, 3)
-    ids = _timit(tmp_path, utts)
+    ids = timit_tree(tmp_path, utts)
     first = next(iter(ids))
     spk = first.split("-")[0].upper()
     folder = tmp_path / "TIMIT" / "TRAIN" / "DR1" / spk
