@@ -13,6 +13,13 @@ Two numbers per worker count:
 
 Measured on the 2-core dev box (load ~3, 30 steps): loader alone 483 (0 workers) vs 1438
 (2 workers) audio-s/s; beside a 200 ms step 232 vs 276, where 300 means decoding is hidden.
+
+``--layer-features``: ``LayerFeatures``' loop instead (``ops/audio_prefetch.py``): every demo
+utterance decoded (by 0 or N workers) and run through a tiny wav2vec 2.0 (random weights, the
+real forward) on the main thread, with torch at 1 and 2 threads; runs interleaved (0, N, 0, N)
+and each ratio is against 0 workers of the same thread count and round.
+
+    python benchmarks/bench_dataloader.py --layer-features --workers 0 2
 """
 
 from __future__ import annotations
@@ -40,6 +47,38 @@ def measure(sampler, steps: int, workers: int, step_ms: float) -> float:
     return audio / (time.perf_counter() - t0)
 
 
+def layer_features(files, workers: list[int], rounds: int) -> None:
+    import torch
+
+    from ssl_graph.nn import build_model
+    from ssl_graph.ops.audio_prefetch import AudioPrefetch
+    from ssl_graph.specs.components_presets import wav2vec2_model
+
+    paths = {f.stem: f for f in files}
+    todo = sorted(paths)
+    model = build_model(wav2vec2_model("tiny")).eval()
+    print(f"LayerFeatures loop: {len(todo)} utterances, tiny wav2vec 2.0 layer 1, "
+          f"{rounds} interleaved rounds")
+    print(f"{'threads':>8} {'round':>6} {'workers':>8} {'audio-s/s':>10} {'vs 0 workers':>13}")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for r in range(rounds):
+            base = None
+            for w in workers:
+                t0, audio = time.perf_counter(), 0.0
+                pre = AudioPrefetch(paths, todo, sample_rate=16000, resample=False, workers=w,
+                                    device="cpu")
+                with torch.inference_mode():
+                    for i in range(0, len(todo), 16):  # the op's batch_utts
+                        for wave in pre.take(todo[i:i + 16]):
+                            model.extract_features(torch.from_numpy(wave)[None], None, layer=1)
+                            audio += len(wave) / 16000
+                pre.close()
+                rate = audio / (time.perf_counter() - t0)
+                base = base or rate
+                print(f"{threads:>8} {r:>6} {w:>8} {rate:>10.0f} {rate / base:>12.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
@@ -47,8 +86,13 @@ def main() -> None:
     ap.add_argument("--batch-seconds", type=float, default=60.0)
     ap.add_argument("--crop-seconds", type=float, default=4.0)
     ap.add_argument("--step-ms", type=float, default=200.0)
+    ap.add_argument("--layer-features", action="store_true",
+                    help="measure LayerFeatures' decode + forward loop instead")
+    ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))
+    if args.layer_features:
+        return layer_features(files, args.workers, args.rounds)
     paths = {f.stem: f for f in files}
     lengths = {f.stem: sf.info(str(f)).frames for f in files}
     sampler = CropSampler(paths, lengths, sample_rate=16000, batch_seconds=args.batch_seconds,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio.io import read_audio
+from .audio_prefetch import AudioPrefetch, default_workers
 from .base import PerUttOp, RunContext, refuse_short, register
 
 
@@ -47,6 +47,10 @@ class LayerFeaturesOp(PerUttOp):
         self.model = model.to(self.device).eval()
         self.torch = torch
         self.manifest = ctx.state(node.corpus).manifest
+        self.audio = AudioPrefetch(
+            {u: self.manifest.utts[u].path for u in st.todo}, st.todo,
+            sample_rate=node.corpus.sample_rate, resample=node.corpus.resample,
+            workers=default_workers(node, self.device), device=self.device)
 
     def _extract(self, node, wave: np.ndarray):
         torch = self.torch
@@ -62,14 +66,11 @@ class LayerFeaturesOp(PerUttOp):
     def compute(self, utts, st, ctx: RunContext):
         if st.node.sweep is not None:
             return self._slice(utts)
-        corpus = st.node.corpus
-        out = []
-        for u in utts:
-            wave = read_audio(self.manifest.utts[u].path, u, corpus.sample_rate, corpus.resample)
-            out.append(self._extract(st.node, wave))
-        return out
+        return [self._extract(st.node, wave) for wave in self.audio.take(utts)]
 
     def finish(self, st, ctx):
+        if st.node.sweep is None:
+            self.audio.close()
         out = {"dim": st.node.dim, "frame_rate": st.node.frame_rate, "layer": st.node.layer}
         if st.node.sweep is not None:
             out["forward_passes"] = 0  # sliced from the sweep

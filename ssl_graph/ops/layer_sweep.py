@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio.io import read_audio
+from .audio_prefetch import AudioPrefetch, default_workers
 from .base import PerUttOp, RunContext, register
 
 
@@ -71,16 +71,20 @@ class LayerSweepOp(PerUttOp):
     batch_utts = 64
 
     def setup(self, st, ctx: RunContext) -> None:
-        self.model, self.device = load_model(st.node, ctx)
-        self.manifest = ctx.state(st.node.corpus).manifest
+        node = st.node
+        self.model, self.device = load_model(node, ctx)
+        self.manifest = ctx.state(node.corpus).manifest
+        self.audio = AudioPrefetch(
+            {u: self.manifest.utts[u].path for u in st.todo}, st.todo,
+            sample_rate=node.corpus.sample_rate, resample=node.corpus.resample,
+            workers=default_workers(node, self.device), device=self.device)
         self.forwards = self.utts_done = 0
 
     def compute(self, utts, st, ctx: RunContext):
         node, corpus = st.node, st.node.corpus
         chunk = max(1, int(node.chunk_seconds * corpus.sample_rate))
         chunks, owner = [], []
-        for j, u in enumerate(utts):
-            wave = read_audio(self.manifest.utts[u].path, u, corpus.sample_rate, corpus.resample)
+        for j, wave in enumerate(self.audio.take(utts)):
             for s in range(0, len(wave), chunk):
                 chunks.append(wave[s:s + chunk])
                 owner.append(j)
@@ -97,6 +101,7 @@ class LayerSweepOp(PerUttOp):
             dtype=np.float32) for p in parts]
 
     def finish(self, st, ctx):
+        self.audio.close()
         node = st.node
         return {"dim": node.dim, "frame_rate": node.frame_rate, "layers": list(node.layers),
                 "forward_passes": self.forwards, "utterances": self.utts_done}

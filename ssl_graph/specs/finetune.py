@@ -125,7 +125,22 @@ class FineTune(TrainingNode):
     clip_norm: float = Field(0.0, ge=0.0, description="0 = no clipping (fairseq FT default)")
     batch_seconds: float = Field(1600.0, gt=0.0, description="padded audio seconds per update")
     seed: int = Field(0, ge=0)
+    dev_every: int = Field(
+        100, ge=1, description="with split.dev_fraction > 0: steps between dev evaluations "
+        "(greedy CER, PER for phones); the node's model is the best one by dev error, so which "
+        "steps are evaluated decides the output and this field is semantic")
     checkpoint_every: int = runtime(500, ge=1, description="steps between checkpoints")
+
+    def semantic(self) -> dict:
+        out = super().semantic()
+        if self.split.dev_fraction == 0:  # no dev split: no selection, fingerprints as before
+            out.pop("dev_every", None)
+        return out
+
+    @property
+    def dev_metric(self) -> str:
+        """The error the best checkpoint is chosen by: CER for characters, PER for phones."""
+        return "cer" if self.units == "char" else "per"
 
     @model_validator(mode="before")
     @classmethod

@@ -42,6 +42,9 @@ class _ModelFeatures(Features):
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
     chunk_seconds: float = runtime(100.0, description="split longer audio into chunks", gt=0.0)
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0'")
+    workers: int | None = runtime(
+        None, ge=0, description="DataLoader processes decoding audio ahead of the model; "
+        "None = 2 on CUDA, 0 on CPU")
 
     @property
     def frame_rate(self) -> float:

@@ -114,6 +114,21 @@ class Pretrain(TrainingNode):
     seed: int = Field(0, ge=0)
     init: Pretrain | PretrainedModel | None = Field(
         None, description="start from this model's backbone (continued pre-training)")
+    valid: float | Corpus | None = Field(
+        None, description="held-out validation: a fraction of the corpus (utterances whose "
+        "seeded hash falls below it; they never train) or another Corpus; None = none")
+    valid_seed: int = Field(0, ge=0, description="seed of the held-out fraction's hash, apart "
+                            "from seed so reseeding a training keeps its valid set")
+    valid_every: int = runtime(
+        100, ge=1, description="steps between validations (and at the last step); evaluation "
+        "changes no weight, so the trained model is the same whatever the interval")
+
+    @model_validator(mode="after")
+    def _valid_fraction(self):
+        if isinstance(self.valid, float) and not 0.0 < self.valid < 1.0:
+            raise SpecError(f"Pretrain.valid={self.valid:g} must be a fraction in (0, 1) (e.g. "
+                            "0.05) or a Corpus; None = no validation")
+        return self
 
     @model_validator(mode="after")
     def _crop_fits(self):
@@ -128,6 +143,10 @@ class Pretrain(TrainingNode):
         out = super().semantic()
         if out.get("init") is None:  # fingerprints of models trained from scratch stay as they were
             out.pop("init", None)
+        if not isinstance(out.get("valid"), float):  # valid_seed only draws a fraction
+            out.pop("valid_seed", None)
+        if out.get("valid") is None:  # models trained without validation keep their fingerprints
+            out.pop("valid", None)
         return out
 
     @property
@@ -145,6 +164,16 @@ class Pretrain(TrainingNode):
                 f"utterances to no frame; set min_seconds >= {rf / self.corpus.sample_rate:g}"
             )
         self.model.check_labels(name)
+        if isinstance(self.valid, Corpus):
+            vname = resolve_name(self.valid)
+            if self.valid.sample_rate != self.corpus.sample_rate:
+                raise SpecError(
+                    f"{name}: valid corpus {vname} is {self.valid.sample_rate} Hz but the training "
+                    f"corpus is {self.corpus.sample_rate} Hz; resample it (Corpus(resample=True))")
+            if isinstance(self.model.target, ClusterTargets):
+                raise SpecError(
+                    f"{name}: valid={vname} has no cluster labels (the targets label the training "
+                    "corpus only); hold out a fraction instead (e.g. valid=0.05)")
         if self.init is not None:
             diff = backbone_difference(self.init.model, self.model)
             if diff:

@@ -20,6 +20,10 @@ from .utterances import UtteranceBatcher
 from .vocab import Vocab, stored_references
 
 
+#: padded audio seconds per dev batch: ASRScore's default, so dev and test are decoded alike
+DEV_BATCH_SECONDS = 60.0
+
+
 @dataclass
 class LabeledData:
     vocab: Vocab
@@ -28,6 +32,8 @@ class LabeledData:
     paths: dict[str, object]
     labeled: list[str]
     test: list[str]
+    #: annotated dev utterances: the best checkpoint is chosen by their error
+    dev: list[str] = field(default_factory=list)
     #: annotated non-test utterances too short for CTC to emit their tokens
     too_short: list[str] = field(default_factory=list)
     #: seconds of audio the labeled budget could draw from (all usable training utterances)
@@ -53,6 +59,11 @@ def prepare(st, ctx) -> LabeledData:
     speakers = {u: corpus_state.manifest.utts[u].speaker for u in lengths}
     test = [u for u in held_apart(lengths, node.split, speakers) if u in refs]
     dev = set(dev_utterances(lengths, node.split, speakers))
+    dev_annotated = sorted(u for u in dev if refs.get(u))
+    if node.split.dev_fraction > 0 and not dev_annotated:
+        raise ValueError(
+            f"{st.name}: split.dev_fraction={node.split.dev_fraction:g} holds apart no annotated "
+            f"utterance of {len(lengths)}; raise dev_fraction (or set it to 0 for no dev split)")
     usable, too_short = {}, []
     for u, n in lengths.items():
         if u not in refs or u in test or u in dev:
@@ -68,8 +79,8 @@ def prepare(st, ctx) -> LabeledData:
             f"{st.name}: no labeled utterance fits split.labeled_minutes="
             f"{node.split.labeled_minutes}{shortest}; raise labeled_minutes or lower test_fraction"
         )
-    return LabeledData(vocab, refs, lengths, paths, labeled, test, sorted(too_short),
-                       sum(usable.values()))
+    return LabeledData(vocab, refs, lengths, paths, labeled, test, dev_annotated,
+                       sorted(too_short), sum(usable.values()))
 
 
 def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
@@ -124,6 +135,10 @@ def train_finetune(st, ctx) -> dict:
     targets = {u: torch.from_numpy(data.vocab.encode(data.refs[u], u)) for u in data.labeled}
     batcher = UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.labeled},
                                sample_rate=sr, batch_seconds=node.batch_seconds, seed=node.seed)
+    # fixed dev batches of ASRScore's default size: a runtime field never moves the dev error
+    dev = list(UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.dev},
+                                sample_rate=sr, batch_seconds=DEV_BATCH_SECONDS,
+                                seed=0).in_order()) if data.dev else []
     with TrainSession(st, ctx, model, "fine-tune") as session:
         model.train()
         t0 = time.perf_counter()
@@ -141,15 +156,22 @@ def train_finetune(st, ctx) -> dict:
                 )
             gnorm, skipped = session.update(n_utts, step)
             secs = time.perf_counter() - t0
+            evals = {}
+            if dev and session.validation_due(step, node.dev_every):
+                from .validation import dev_error
+
+                evals = dev_error(session, dev, data.refs, data.vocab, node.dev_metric)
+                session.keep_best(step, node.dev_metric, evals[f"dev_{node.dev_metric}"])
             t0 = time.perf_counter()
             session.end_step(step, {
                 "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
                 "batch_size": n_utts,
                 "audio_s_per_s": round(batch["wave"].numel() / sr / secs, 2),
-                **({"skipped": True} if skipped else {})}, f"CTC loss {value:.3f}")
+                **({"skipped": True} if skipped else {}), **evals}, f"CTC loss {value:.3f}")
     rows = session.rows
     write_json(backend, f"{st.key}/split.json",
-               {"labeled": data.labeled, "test": data.test, "too_short": data.too_short})
+               {"labeled": data.labeled, "test": data.test, "dev": data.dev,
+                "too_short": data.too_short})
     last = rows[-10:]
     budget = node.split.labeled_minutes
     return session.finish(
@@ -158,7 +180,7 @@ def train_finetune(st, ctx) -> dict:
         units=node.units, vocab=list(data.vocab.symbols), n_labeled=len(data.labeled),
         labeled_seconds=round(data.seconds(data.labeled, sr), 3),
         labeled_budget_seconds=None if budget is None else budget * 60.0,
-        n_test=len(data.test), n_too_short=len(data.too_short),
+        n_test=len(data.test), n_dev=len(data.dev), n_too_short=len(data.too_short),
         warnings=_budget_warning(budget, data.available_seconds),
     )
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .data import CropSampler
+from .data import CropSampler, fixed_crops
 
 
 def check_label_lengths(name: str, lab_name: str, table: dict, rate: float,
@@ -30,13 +30,20 @@ def check_label_lengths(name: str, lab_name: str, table: dict, rate: float,
             )
 
 
-def _sampler(st, ctx) -> CropSampler:
+def _audio(ctx, corpus) -> tuple[dict[str, int], dict[str, object]]:
+    """(utterance → samples, utterance → path) of a corpus node."""
+    state = ctx.state(corpus)
+    lengths = {u: e[2] for u, e in ctx.store.index(state.key).items()}
+    return lengths, {u: state.manifest.utts[u].path for u in lengths}
+
+
+def _sampler(st, ctx) -> tuple[CropSampler, list]:
+    """The training crops (held-out utterances left out) and the fixed validation batches."""
     from ..specs.components_objectives import ClusterTargets
+    from .split import valid_holdout
 
     node = st.node
-    corpus_state = ctx.state(node.corpus)
-    lengths = {u: e[2] for u, e in ctx.store.index(corpus_state.key).items()}
-    paths = {u: corpus_state.manifest.utts[u].path for u in lengths}
+    lengths, paths = _audio(ctx, node.corpus)
     label_sets = []
     if isinstance(node.model.target, ClusterTargets):
         for lab in node.model.target.labels:
@@ -46,9 +53,31 @@ def _sampler(st, ctx) -> CropSampler:
             check_label_lengths(st.name, ctx.state(lab).name, table, lab.frame_rate, lengths,
                                 node.corpus.sample_rate)
             label_sets.append((table, lab.frame_rate))
-    return CropSampler(paths, lengths, sample_rate=node.corpus.sample_rate,
-                       batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
-                       min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
+    held, vlengths, vpaths = set(), {}, {}
+    if isinstance(node.valid, float):
+        held = valid_holdout(lengths, node.valid, node.valid_seed)
+        vlengths, vpaths = {u: lengths[u] for u in held}, paths
+    elif node.valid is not None:
+        vlengths, vpaths = _audio(ctx, node.valid)
+    train_lengths = {u: n for u, n in lengths.items() if u not in held}
+    sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
+                          batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
+                          min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
+    valid = []
+    if node.valid is not None:
+        from ..audio.io import read_audio
+
+        sr = node.corpus.sample_rate
+        valid = fixed_crops(lambda u: read_audio(vpaths[u], u, sr), vlengths, sample_rate=sr,
+                            batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
+                            min_seconds=node.min_seconds, label_sets=label_sets)
+        if not valid:
+            what = (f"valid={node.valid:g} holds out {len(held)} of {len(lengths)} utterances"
+                    if held or isinstance(node.valid, float) else "the valid corpus has")
+            raise ValueError(
+                f"{st.name}: {what} and none is at least min_seconds={node.min_seconds} long; "
+                "raise valid (or lower min_seconds)")
+    return sampler, valid
 
 
 def _forward_backward(session, model, batch, mask_seed: int):
@@ -98,7 +127,7 @@ def train(st, ctx) -> dict:
         from .init import load_init
 
         load_init(model, st, ctx)
-    sampler = _sampler(st, ctx)
+    sampler, valid = _sampler(st, ctx)
     with TrainSession(st, ctx, model, "train") as session:
         model = session.model
         model.train()
@@ -121,13 +150,23 @@ def train(st, ctx) -> dict:
             denom = max(size, 1)
             scalars = {k: v / denom for k, v in logs.items() if k not in ("loss", "sample_size")}
             wave = batch["wave"]
+            if valid and session.validation_due(step, node.valid_every):
+                from .validation import pretrain_valid
+
+                scalars.update(pretrain_valid(session, valid, node.valid_seed))
             session.end_step(step, {
                 "loss": value, "lr": lr, "grad_norm": gnorm, **scalars,
                 "sample_size": float(size),
                 "audio_s_per_s": wave.numel() / node.corpus.sample_rate / secs,
                 "batch_size": int(wave.shape[0]), **({"skipped": True} if skipped else {})},
                 f"train loss {value:.3f}")
-        last = session.rows[-10:]
+        train_rows = [r for r in session.rows if "loss" in r]
+        last = train_rows[-10:]
         metrics = {k: float(np.mean([r[k] for r in last if k in r]))
-                   for k in last[-1] if k not in ("step", "batch_size", "skipped")}
-        return session.finish(metrics)
+                   for k in last[-1] if k not in ("step", "batch_size", "skipped")
+                   and not k.startswith("valid_")}
+        evals = [r for r in session.rows if "valid_loss" in r]
+        if evals:  # the last evaluation (always the last step's)
+            metrics.update({k: v for k, v in evals[-1].items() if k.startswith("valid_")})
+        return session.finish(metrics, **({"valid_utterances": sum(len(b.utts) for b in valid)}
+                                          if valid else {}))

@@ -30,6 +30,16 @@ def progress_line(name: str, step: int, total: int, row: dict, eta: float | None
     return " | ".join(parts)
 
 
+def valid_line(name: str, step: int, total: int, evals: dict) -> str:
+    """e.g. ``hb: step 50/400 | valid loss 4.1230 | valid acc 0.112`` or ``dev cer 0.4120``."""
+    parts = [f"{name}: step {step}/{total}"]
+    for k, v in evals.items():
+        split, metric = k.split("_", 1)
+        metric = {"accuracy": "acc"}.get(metric, metric)
+        parts.append(f"{split} {metric} {v:.4f}" if isinstance(v, float) else f"{split} {metric} {v}")
+    return " | ".join(parts)
+
+
 class Monitor:
     def __init__(self, name: str, total: int, start: int, *, plain: bool, every_seconds: float,
                  tb_dir: str | None = None, stream=None):
@@ -47,11 +57,16 @@ class Monitor:
                 self.writer = SummaryWriter(tb_dir, purge_step=start + 1)
 
     def step(self, step: int, row: dict) -> None:
-        """``step`` is the number of updates done (1-based)."""
+        """``step`` is the number of updates done (1-based). Validation numbers (``valid_*``,
+        ``dev_*``) go to TensorBoard's ``valid/`` and get a line of their own, always."""
+        evals = {k: v for k, v in row.items() if k.startswith(("valid_", "dev_"))}
         if self.writer is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    self.writer.add_scalar(f"train/{k}", v, step)
+                    tag = f"valid/{k.split('_', 1)[1]}" if k in evals else f"train/{k}"
+                    self.writer.add_scalar(tag, v, step)
+        if self.plain and evals:
+            print(valid_line(self.name, step, self.total, evals), file=self.stream, flush=True)
         now = time.perf_counter()
         due = now - self.last >= self.every or step in (self.start + 1, self.total)
         if self.plain and due:

@@ -11,7 +11,7 @@ from .utterances import UtteranceBatcher
 from .vocab import WORD_SEP, Vocab, stored_references, tokens_to_text
 
 
-def _units_for(metric: str, tokens: list[str]) -> list[str]:
+def units_for(metric: str, tokens: list[str]) -> list[str]:
     """The sequence a metric compares: characters (spaces included), words, or phones."""
     if metric == "cer":
         return list(tokens_to_text(tokens))
@@ -69,7 +69,7 @@ def score(st, ctx) -> dict:
     for u in sorted(test):
         entry = {"ref": _text(ft.units, refs[u]), "hyp": _text(ft.units, hyps[u])}
         for m in node.metric_names:
-            r, h = _units_for(m, refs[u]), _units_for(m, hyps[u])
+            r, h = units_for(m, refs[u]), units_for(m, hyps[u])
             e = edit_distance(r, h)
             totals[m][0] += e
             totals[m][1] += len(r)

@@ -61,11 +61,16 @@ class TrainSession:
             model.parameters(), lr=node.optimizer.lr, betas=node.optimizer.betas,
             eps=node.optimizer.eps, weight_decay=node.optimizer.weight_decay)
         self.start, self.rows, self.skipped = 0, [], 0
+        #: the best evaluation so far {step, metric, value, key} (FineTune's dev error)
+        self.best: dict | None = None
+        self._best_keys: list[str] = []  # best weights written, the committed one included
         ckpt = (st.record or {}).get("checkpoint")
         if ckpt:
             meta = load_checkpoint(self.backend, f"{st.key}/{ckpt}", model, self.opt, self.device)
             self.start = int(meta["step"])
             self.skipped = int(meta.get("skipped", 0))
+            self.best = meta.get("best")
+            self._best_keys = [self.best["key"]] if self.best else []
             if self.scaler is not None and meta.get("scaler"):
                 self.scaler.load_state_dict(meta["scaler"])
             log = read_json(self.backend, f"{st.key}/log.json") or []
@@ -188,7 +193,8 @@ class TrainSession:
             self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
         if self.scaler is not None:
             row = {**row, "skipped": row.get("skipped", False), "loss_scale": self.scaler.get_scale()}
-        if (step + 1) % node.log_every == 0 or step + 1 == node.steps:
+        evaluated = any(k.startswith(("valid_", "dev_")) for k in row)
+        if (step + 1) % node.log_every == 0 or step + 1 == node.steps or evaluated:
             self.rows.append({"step": step + 1, **row})
         if self.ranks.main:
             self.monitor.step(step + 1, row)
@@ -202,6 +208,28 @@ class TrainSession:
                       "rerun to resume there", file=sys.stderr, flush=True)
             raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step + 1}; rerun to resume")
 
+    # ------------------------------------------------------------------ validation
+    def validation_due(self, step: int, every: int) -> bool:
+        """Evaluate after update ``step`` (0-based): every ``every`` updates and at the last."""
+        return (step + 1) % every == 0 or step + 1 == self.node.steps
+
+    def keep_best(self, step: int, metric: str, value: float) -> bool:
+        """Keep the weights after update ``step`` when ``value`` (an error: lower is better)
+        beats the best so far; they are written under a key of their own, and the checkpoint
+        that follows records it, so a resumed run keeps the best-so-far of the run it resumes."""
+        from safetensors.torch import save
+
+        if self.best is not None and not value < self.best["value"]:
+            return False
+        key = f"ckpt/best-step-{step + 1:08d}"
+        if self.ranks.main:
+            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+            self.backend.write_bytes(f"{self.st.key}/{key}/model.safetensors", save(weights))
+        self.best = {"step": step + 1, "metric": metric, "value": float(value), "key": key}
+        if key not in self._best_keys:
+            self._best_keys.append(key)
+        return True
+
     def checkpoint(self, step: int) -> None:
         from .checkpoint import save_checkpoint
 
@@ -209,27 +237,42 @@ class TrainSession:
             return
         st, key = self.st, f"ckpt/step-{step:08d}"
         extra = {"skipped": self.skipped}
+        if self.best is not None:
+            extra["best"] = self.best
         if self.scaler is not None:
             extra["scaler"] = self.scaler.state_dict()
         save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra)
         write_json(self.backend, f"{st.key}/log.json", self.rows)
         old = (st.record or {}).get("checkpoint")
         st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps}
+        if self.best is not None:
+            st.record["best"] = self.best
         self.ctx.store.write_record(st.key, st.record)
         if old and old != key:
             self.backend.delete(f"{st.key}/{old}")
+        current = self.best["key"] if self.best else None
+        for k in [k for k in self._best_keys if k != current]:  # superseded best weights
+            self.backend.delete(f"{st.key}/{k}")
+        self._best_keys = [current] if current else []
 
     def finish(self, metrics: dict, **record) -> dict:
         """Write the final weights and log; the record fields for the runner's final commit."""
         from safetensors.torch import save
 
         if self.ranks.main:
-            weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-            self.backend.write_bytes(f"{self.st.key}/model.safetensors", save(weights))
+            if self.best is not None:  # the node's model is the best evaluated one
+                raw = self.backend.read_bytes(f"{self.st.key}/{self.best['key']}/model.safetensors")
+            else:
+                raw = save({k: v.detach().cpu().contiguous()
+                            for k, v in self.model.state_dict().items()})
+            self.backend.write_bytes(f"{self.st.key}/model.safetensors", raw)
             write_json(self.backend, f"{self.st.key}/log.json", self.rows)
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - self.t_start, 2)}
         if self.scaler is not None:
             metrics["skipped_steps"] = self.skipped
+        if self.best is not None:
+            record = {"best": {k: v for k, v in self.best.items() if k != "key"}, **record}
+            metrics[f"best_dev_{self.best['metric']}"] = self.best["value"]
         return {"metrics": metrics, "steps": self.node.steps, "step": self.node.steps,
                 "device": self.device, "checkpoint": None, "weights": "model.safetensors",
                 **record}

@@ -65,3 +65,9 @@ def labeled_utterances(durations: dict[str, float], split,
             chosen.append(u)
             total += durations[u]
     return sorted(chosen)
+
+
+def valid_holdout(utts, fraction: float, seed: int) -> set[str]:
+    """``Pretrain(valid=fraction)``'s held-out utterances: hash(seed, id) < fraction, so an
+    utterance's side never changes as the corpus grows."""
+    return {u for u in utts if unit_hash(seed, "valid", u) < fraction}
