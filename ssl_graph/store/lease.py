@@ -126,10 +126,11 @@ def lease(backend, key: str, waiter: Waiter):
         held.release()
 
 
-def live_lease(backend, key: str) -> dict | None:
+def live_lease(backend, key: str, others: bool = True) -> dict | None:
+    """The live holder of the lease at ``key`` (not this process, with ``others``), or None."""
     cur = backend.read_tagged(key)
     holder = parse_holder(cur[0]) if cur else {}
-    return holder if _live(holder) and not is_self(holder) else None
+    return holder if _live(holder) and not (others and is_self(holder)) else None
 
 
 def _refused(backend, holder: dict) -> StoreLocked:
@@ -144,7 +145,7 @@ def store_lease(backend, shared: bool):
         held = Lease(backend, f"{LOCKS}/runs/{uuid.uuid4().hex}.lock")
         if held.try_take() is not None:  # a fresh random key: only fails if the store does
             raise StoreLocked(f"cannot register this run in {backend.url}/{LOCKS}/runs")
-        gc = live_lease(backend, ".lock")
+        gc = live_lease(backend, ".lock", others=False)
         if gc is not None:
             held.release()
             raise _refused(backend, gc)
