@@ -1,7 +1,9 @@
 """Run a plan: compute stale nodes in topological order, commit each atomically, record names.
 
-The plan is made under the store lock, so what it decided cannot be changed by another writer
-before the ops run. An op that fails leaves every earlier commit intact (per-utterance nodes
+Several runs may share a store: each holds the store lock shared and each node's lock while it
+computes that node. A node whose record changed since the plan (another run computed or advanced
+it meanwhile) is planned again once its lock is held, so a result another run committed is
+reused, never recomputed, and a dead run's partial work is resumed. An op that fails leaves every earlier commit intact (per-utterance nodes
 commit what they finished, so the next run resumes there). The plan's node keys are saved
 before anything runs and each node's name is recorded as soon as it commits, so ``gc`` after a
 failed or killed run keeps everything that run finished.
@@ -10,8 +12,10 @@ failed or killed run keeps everything that run finished.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import heapq
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -179,19 +183,22 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
              executor=None) -> RunReport:
     """``executor``: an ``exec.executors.Lazy`` (where per-utterance jobs run), default local."""
     t_start = time.perf_counter()
-    with store.lock():
+    with store.lock(shared=True):
         states = make_plan(pipeline, store)
         by_fp = {st.node.fingerprint: st for st in states.values()}
+        planned = {fp: copy.deepcopy(st.record) for fp, st in by_fp.items()}
         wanted = None
         targets = targets or pipeline.spec.default_targets
         if targets:
             wanted = pipeline.ancestors([pipeline.node(t) for t in targets])
         todo = {id(st) for st in states.values()
                 if st.stale and (wanted is None or st.node.fingerprint in wanted)}
-        store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
+        with store.meta_lock():
+            store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
         _name(store, pipeline, [st for st in states.values()
                                 if id(st) not in todo and st.record is not None
                                 and (wanted is None or st.node.fingerprint in wanted)])
+        echo = _echo(console)
         bar = _progress(console) if (progress and todo) else nullcontext(None)
         with bar as prog:
             ctx = None
@@ -205,7 +212,9 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     done[st.name] = NodeRun(st.name, st.node.kind, st.status, reasons=st.notes,
                                             metrics=(st.record or {}).get("metrics", {}))
             broken: dict[str, str] = {}  # fingerprint -> name of the failed node it needs
+            finished: set[str] = set()
             for st in schedule(pipeline, states, todo):
+                st = by_fp[st.node.fingerprint]  # (replaced if another run changed the plan)
                 needs = [broken[n.fingerprint] for n in pipeline.inputs(st.node)
                          if n.fingerprint in broken]
                 if needs:
@@ -215,8 +224,17 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                     continue
                 started = time.perf_counter() - t_start
                 try:
-                    done[st.name] = _run_node(st, pipeline, ctx)
-                    done[st.name].started = started
+                    with store.node_lock(st.key, st.name, echo) as waiter:
+                        st = _current(st, pipeline, store, by_fp, planned, finished)
+                        if st.stale:
+                            done[st.name] = _run_node(st, pipeline, ctx)
+                            done[st.name].started = started
+                        else:  # another run committed it while we waited: reuse it
+                            by = "the run we waited for" if waiter.waited else "another run"
+                            done[st.name] = NodeRun(
+                                st.name, st.node.kind, "fresh", reasons=[f"computed by {by}"],
+                                metrics=(st.record or {}).get("metrics", {}))
+                    finished.add(st.node.fingerprint)
                 except BaseException as exc:
                     if store.record(st.key) is not None:  # failed part-way: gc keeps its commits
                         with contextlib.suppress(OSError):  # (never masking the node's error)
@@ -241,8 +259,35 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
 
 def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:
     if states:
-        store.record_names(pipeline.spec_name,
-                           {st.name: (st.node.kind, st.node.fingerprint) for st in states})
+        with store.meta_lock():  # another run may be adding to the same names file
+            store.record_names(pipeline.spec_name,
+                               {st.name: (st.node.kind, st.node.fingerprint) for st in states})
+
+
+def _current(st: NodeState, pipeline: Pipeline, store: Store, by_fp: dict, planned: dict,
+             finished: set[str]) -> NodeState:
+    """The node's state now that its lock is held: as planned if its record is unchanged;
+    otherwise (another run committed or advanced it) the plan is made again, and the states
+    of every node this run has not handled yet are replaced by the new ones."""
+    fp = st.node.fingerprint
+    store.forget(st.key)
+    if store.record(st.key) == planned[fp]:
+        return st
+    for other in by_fp.values():
+        store.forget(other.key)
+    fresh = {s.node.fingerprint: s for s in make_plan(pipeline, store).values()}
+    for other_fp, new in fresh.items():
+        if other_fp not in finished:
+            by_fp[other_fp] = new
+            planned[other_fp] = copy.deepcopy(new.record)
+    return by_fp[fp]
+
+
+def _echo(console):
+    """Where the runner says it waits for another run: above the progress bars, or stderr."""
+    if console is not None:
+        return lambda msg: console.print(msg, markup=False, highlight=False)
+    return lambda msg: sys.stderr.write(msg + "\n")
 
 
 def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .remote import RemoteFile
 from .segment import AudioSegment
 
 
@@ -21,7 +22,9 @@ def _cannot_read(utt: str, path: Path, exc: Exception) -> AudioError:
     # soundfile's messages repeat the path and may span lines; keep the reason only
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
     reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip() or type(exc).__name__
-    if not path.exists():
+    if isinstance(path, RemoteFile):
+        reason = "no such object" if isinstance(exc, FileNotFoundError) else reason
+    elif not path.exists():
         reason = "no such file"
     elif path.is_dir():
         reason = "it is a directory"
@@ -39,7 +42,7 @@ def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
 
     file = path.file if isinstance(path, AudioSegment) else path
     try:
-        info = sf.info(str(file))
+        info = sf.info(file.open() if isinstance(file, RemoteFile) else str(file))
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError with no path
         raise _cannot_read(utt, file, exc) from None
     frames = info.frames
@@ -66,6 +69,8 @@ def _checked_range(seg: AudioSegment, rate: int, frames: int, utt: str) -> tuple
 def _read(path: Path | AudioSegment, utt: str):
     import soundfile as sf
 
+    if isinstance(path, RemoteFile):  # an object-store corpus: fetched whole, decoded in memory
+        return sf.read(path.open(), dtype="float32", always_2d=True)
     if not isinstance(path, AudioSegment):
         return sf.read(str(path), dtype="float32", always_2d=True)
     info = sf.info(str(path.file))

@@ -56,6 +56,10 @@ def source_identity(source: Path | AudioSegment, mode: str, seen: dict | None = 
 
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     """List a Corpus node's utterances with identities; errors name the node and the path."""
+    from .remote import is_remote, scan_remote
+
+    if is_remote(corpus.root):  # s3://bucket/audio: listed through fsspec
+        return scan_remote(corpus, name)
     root = corpus.path(corpus.root)
     speakers: dict[str, str] = {}
     if corpus.layout != "files":

@@ -159,12 +159,10 @@ class Planner:
     # ---- aggregate nodes ----------------------------------------------------------------
     def _incomplete(self, st: NodeState, at: str = "", what: str = "interrupted run") -> str:
         """``incomplete (interrupted run)``, or ``running: pid … step x/y`` when a live process
-        is writing the store and this node's partial record is from its run."""
+        holds this node's lock and its partial record is from that run."""
         from ..store.lock import describe_writer, live_writer
 
-        if not hasattr(self, "_writer"):
-            self._writer = live_writer(self.store.backend)
-        w, rec = self._writer, st.record or {}
+        w, rec = live_writer(self.store.backend, st.key), st.record or {}  # its node lock
         if w is not None and rec.get("updated", "") >= (w.get("since") or ""):
             return f"running: {describe_writer(w)}{at}"
         return f"incomplete{at} ({what})"

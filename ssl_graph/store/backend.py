@@ -8,6 +8,7 @@ such a document is atomic (temp file + rename locally), so a crash never leaves 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from typing import Any
 
 #: URL schemes that name a plain local directory (read and written directly, with a real lock)
 LOCAL_SCHEMES = ("file://", "local://")
+#: JSON object of fsspec options for URL stores and corpus roots (endpoint_url, key, secret...)
+OPTIONS_ENV = "SSL_GRAPH_STORAGE_OPTIONS"
 
 
 class DamagedFile(ValueError):
@@ -105,15 +108,115 @@ class LocalBackend:
         return out
 
 
+def resolve_options(url: str, given: dict | None = None) -> dict:
+    """The fsspec options for ``url``: ``given``, else the JSON in ``$SSL_GRAPH_STORAGE_OPTIONS``.
+
+    They are also made the protocol's fsspec defaults, so every filesystem opened for that
+    protocol in this process (zarr's arrays, audio read from an ``s3://`` corpus) uses them."""
+    import fsspec.config
+
+    if given is None:
+        raw = os.environ.get(OPTIONS_ENV, "").strip()
+        try:
+            given = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"${OPTIONS_ENV} is not valid JSON ({exc}); set it to an object "
+                             'such as {"endpoint_url": "http://127.0.0.1:9000"}') from None
+        if not isinstance(given, dict):
+            raise ValueError(f"${OPTIONS_ENV} must be a JSON object of fsspec options")
+    if given:
+        protocol = url.split("://", 1)[0]
+        fsspec.config.conf.setdefault(protocol, {}).update(given)
+    return dict(given)
+
+
+def _precondition_failed(exc: OSError) -> bool:
+    return isinstance(exc, FileExistsError) or "pre-condition" in str(exc).lower()
+
+
 class FsspecBackend:
-    """Object stores (``s3://``, ``gs://``, ``memory://``...) through fsspec."""
+    """Object stores (``s3://``, ``gs://``, ``memory://``...) through fsspec.
+
+    The ``*_if`` methods are the lock primitive: on S3 they are conditional PUT/DELETE
+    (``If-None-Match: *`` to create only, ``If-Match: <etag>`` to compare-and-swap); other
+    filesystems get a read-compare-write emulation that is not atomic (``atomic`` says which)."""
 
     def __init__(self, url: str, storage_options: dict | None = None):
         import fsspec
 
-        self.fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.options = resolve_options(url, storage_options)
+        self.fs, path = fsspec.core.url_to_fs(url, **self.options)
         self._root = path.rstrip("/")
         self._url = url.rstrip("/")
+        self.atomic = hasattr(self.fs, "call_s3")
+
+    # ---- conditional writes (leases) ----------------------------------------------------
+    def _s3(self, method: str, key: str, **kwargs):
+        bucket, path, _ = self.fs.split_path(self._p(key))
+        try:
+            return self.fs.call_s3(method, Bucket=bucket, Key=path, **kwargs)
+        finally:
+            self.fs.invalidate_cache(self._p(key))
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """(content, version tag) of an object, or None if absent."""
+        if not self.atomic:
+            data = self.read_bytes(key)
+            return None if data is None else (data, hashlib.md5(data).hexdigest())
+        try:
+            tag = self._s3("head_object", key)["ETag"]
+            data = self.fs.cat_file(self._p(key))
+        except FileNotFoundError:
+            return None
+        return data, tag  # content newer than the tag only makes a later *_if fail: safe
+
+    def create_if_absent(self, key: str, data: bytes) -> str | None:
+        """Write ``data`` only if ``key`` does not exist; its tag, or None if it existed."""
+        if not self.atomic:
+            if self.exists(key):
+                return None
+            self.write_bytes(key, data)
+            return hashlib.md5(data).hexdigest()
+        try:
+            return self._s3("put_object", key, Body=data, IfNoneMatch="*")["ETag"]
+        except OSError as exc:
+            if _precondition_failed(exc):
+                return None
+            raise
+
+    def replace_if(self, key: str, data: bytes, tag: str) -> str | None:
+        """Replace ``key`` only if it still has version ``tag``; the new tag, or None."""
+        if not self.atomic:
+            now = self.read_tagged(key)
+            if now is None or now[1] != tag:
+                return None
+            self.write_bytes(key, data)
+            return hashlib.md5(data).hexdigest()
+        try:
+            return self._s3("put_object", key, Body=data, IfMatch=tag)["ETag"]
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if _precondition_failed(exc):
+                return None
+            raise
+
+    def delete_if(self, key: str, tag: str) -> bool:
+        if not self.atomic:
+            now = self.read_tagged(key)
+            if now is None or now[1] != tag:
+                return False
+            self.delete(key)
+            return True
+        try:
+            self._s3("delete_object", key, IfMatch=tag)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            if _precondition_failed(exc):
+                return False
+            raise
 
     @property
     def url(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from .lock import node_lock_key
 from .store import Store, node_key
 
 
@@ -56,6 +57,8 @@ def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
         if not dry_run:
             for key, _ in report.removed:
                 store.delete(key)
+                if key.count("/") == 1:  # a whole node: its lock file goes with it
+                    store.backend.delete(node_lock_key(key))
     return report
 
 

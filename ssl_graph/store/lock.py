@@ -1,15 +1,18 @@
-"""One writer per store: an advisory ``flock`` that the kernel drops if the process dies.
+"""Locks that let several runs share one store: per node, plus a store-wide shared/exclusive lock.
 
-A lock file that survives ``kill -9`` (as with O_EXCL lock files) would need manual cleanup;
-``flock`` cannot go stale while only the writer holds it. A forked child (an MFCC worker pool)
-would share the lock's open file description and keep the store locked after its parent is
-killed, so every fork made while a lock is held drops the child's copy and asks the kernel to
-kill the child when the parent dies. A lock held past the death of the pid it names (children
-of an older ssl_graph) is reported and replaced.
+* A **run** holds the store lock *shared* (any number of runs at once) and each node's lock while
+  it computes that node; a run needing a node another live run is computing waits for it, then
+  reuses the result. ``gc`` and ``verify --repair`` hold the store lock *exclusive*: no run writes
+  while they delete.
+* Short read-merge-write updates of shared documents (names, plans) go through ``meta_lock``.
 
-Object stores have no such primitive: they get a best-effort lease object (``.lock`` holding a
-random token), which stops a second run that starts while the first is writing, but is not
-atomic against two runs starting in the same instant.
+Local stores use ``flock``, which the kernel drops when the process dies, so a ``kill -9`` leaves
+no lock behind. A forked child (an MFCC worker pool) would share the lock's open file description
+and keep it held after its parent is killed, so every fork made while a lock is held drops the
+child's copy and asks the kernel to kill the child when the parent dies. A lock held past the
+death of the pid it names (children of an older ssl_graph) is reported and replaced.
+
+Object stores have no flock: they get lease objects written with conditional PUTs (``lease``).
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+LOCKS = "locks"  # per-node lock files (and run registrations) under the store root
+#: how often a waiting run says it still waits (seconds)
+WAIT_REPORT_S = 30.0
 
 
 class StoreLocked(RuntimeError):
@@ -67,12 +73,13 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=_after_fork_in_child)
 
 
-def _holder_info() -> dict:
+# ---- holder descriptions (shared with the lease locks) ----------------------------------------
+def holder_info() -> dict:
     return {"pid": os.getpid(), "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
-def _parse_holder(raw: bytes | str | None) -> dict:
+def parse_holder(raw: bytes | str | None) -> dict:
     try:
         info = json.loads(raw or "")
         return info if isinstance(info, dict) else {}
@@ -80,14 +87,14 @@ def _parse_holder(raw: bytes | str | None) -> dict:
         return {}
 
 
-def _describe(holder: dict) -> str:
+def describe_writer(holder: dict) -> str:
     if not holder.get("pid"):
         return "another process"
     since = f" since {holder['since']}" if holder.get("since") else ""
     return f"pid {holder['pid']} on {holder.get('host', '?')}{since}"
 
 
-def _holder_dead(holder: dict) -> bool:
+def holder_dead(holder: dict) -> bool:
     """True only when the holder ran on this host and its pid no longer exists."""
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False
@@ -100,117 +107,87 @@ def _holder_dead(holder: dict) -> bool:
     return False
 
 
-def _locked_error(where: str, holder: dict) -> StoreLocked:
-    return StoreLocked(f"store {where} is being written by {_describe(holder)}; wait for that run "
-                       "to finish (only one `ssl-graph run` may write a store at a time)")
+def is_self(holder: dict) -> bool:
+    return holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname()
 
 
-def live_writer(backend) -> dict | None:
-    """The process writing the store right now ({pid, host, since}), or None; never blocks for
-    long and never clears anything. Probed under the guard lock writers take, so the probe can
-    never make a starting writer think the lock is held. None inside a writer (its own plan)."""
-    import fcntl
-
-    root = getattr(backend, "root", None)
-    if root is None or _HELD_FDS or not (Path(root) / ".lock").exists():
-        return None
-    try:
-        guard = os.open(Path(root) / ".lock.clear", os.O_RDWR | os.O_CLOEXEC)
-        fd = os.open(Path(root) / ".lock", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:  # read-only store or lock files missing: nobody can be writing it here
-        return None
-    try:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _parse_holder(os.pread(fd, 4096, 0)) or {"pid": None}
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-        os.close(guard)
+def locked_error(where: str, holder: dict, what: str = "written") -> StoreLocked:
+    return StoreLocked(f"store {where} is being {what} by {describe_writer(holder)}; wait for "
+                       "that to finish (`gc` and `verify --repair` need the store to themselves)")
 
 
-def describe_writer(holder: dict) -> str:
-    return _describe(holder)
+class Waiter:
+    """Says once that a run waits for a node, then every ``WAIT_REPORT_S`` that it still does."""
+
+    def __init__(self, name: str, echo=None):
+        self.name, self.echo = name, echo or (lambda msg: sys.stderr.write(msg + "\n"))
+        self.t0 = self.last = None
+
+    def waiting(self, holder: dict) -> None:
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = self.last = now
+            self.echo(f"waiting for {self.name}: computed by {describe_writer(holder)}")
+        elif now - self.last >= WAIT_REPORT_S:
+            self.last = now
+            self.echo(f"still waiting for {self.name} ({now - self.t0:.0f}s, "
+                      f"{describe_writer(holder)})")
+
+    @property
+    def waited(self) -> bool:
+        return self.t0 is not None
 
 
+def node_lock_key(key: str) -> str:
+    """``nodes/mfcc-ab12`` -> ``locks/mfcc-ab12.lock``."""
+    return f"{LOCKS}/{key.rstrip('/').rsplit('/', 1)[-1]}.lock"
+
+
+# ---- public entry points (local flock or object-store lease) -----------------------------------
 @contextmanager
-def store_lock(backend):
-    """Hold the store's writer lock (a local flock, or a lease object for URL stores)."""
+def store_lock(backend, shared: bool = False):
+    """The store-wide lock: ``shared`` for runs, exclusive for gc / repair."""
     root = getattr(backend, "root", None)
     if root is None:
-        with _lease_lock(backend):
+        from .lease import store_lease
+
+        with store_lease(backend, shared):
             yield
         return
-    with _flock(Path(root)):
+    with _store_flock(Path(root), shared):
         yield
 
 
-def _open_rw(path: Path, extra: int = 0) -> int:
-    try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | extra, 0o644)
-    except OSError as exc:
-        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise PermissionError(f"store {path.parent} is read-only (cannot open {path.name} for the "
-                              "writer lock); use a writable copy for commands that write") from None
+@contextmanager
+def node_lock(backend, key: str, name: str, echo=None):
+    """Hold one node's lock while computing it; waits (saying so) while a live run holds it.
+    Yields the :class:`Waiter`, whose ``waited`` says whether another run had the node."""
+    waiter = Waiter(name, echo)
+    root = getattr(backend, "root", None)
+    if root is None:
+        from .lease import lease
 
-
-def _try_flock(path: Path) -> int | None:
-    import fcntl
-
-    fd = _open_rw(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    try:
-        if os.fstat(fd).st_ino != os.stat(path).st_ino:  # replaced meanwhile: not the lock now
-            os.close(fd)
-            return _try_flock(path)
-    except FileNotFoundError:
-        os.close(fd)
-        return _try_flock(path)
-    return fd
-
-
-def _replace_stale(path: Path) -> int:
-    """Swap in a fresh lock file when the pid the lock names is dead (else: StoreLocked)."""
-    import fcntl
-
-    holder = _parse_holder(path.read_bytes())
-    if not _holder_dead(holder):
-        raise _locked_error(str(path.parent), holder)
-    tmp = path.with_name(f".lock.{os.getpid()}.new")
-    fd = _open_rw(tmp, os.O_TRUNC)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.replace(tmp, path)
-    sys.stderr.write(f"note: store {path.parent} was still locked for {_describe(holder)}, which "
-                     "is no longer running (left-over processes hold the old lock); the lock was "
-                     "cleared\n")
-    return fd
+        with lease(backend, node_lock_key(key), waiter):
+            yield waiter
+        return
+    with _flock_wait(Path(root), Path(root) / node_lock_key(key), waiter):
+        yield waiter
 
 
 @contextmanager
-def _flock(root: Path):
-    """Acquire under a brief guard lock, so no one judges a lock stale while it changes hands."""
+def meta_lock(backend):
+    """A short exclusive section around read-merge-write of shared documents (names, plans)."""
+    root = getattr(backend, "root", None)
+    if root is None:
+        from .lease import lease
+
+        with lease(backend, f"{LOCKS}/meta.lock", Waiter("the store's name index", lambda m: None)):
+            yield
+        return
     import fcntl
 
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / ".lock"
-    guard = _open_rw(root / ".lock.clear")
-    try:
-        fcntl.flock(guard, fcntl.LOCK_EX)
-        fd = _try_flock(path)
-        if fd is None:
-            fd = _replace_stale(path)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(_holder_info()).encode(), 0)
-    finally:
-        os.close(guard)
+    fd = _open_rw(Path(root) / ".lock.meta")
+    fcntl.flock(fd, fcntl.LOCK_EX)
     _HELD_FDS.add(fd)
     try:
         yield
@@ -219,20 +196,200 @@ def _flock(root: Path):
         os.close(fd)
 
 
+def live_writer(backend, key: str | None = None) -> dict | None:
+    """Who is computing node ``key`` right now ({pid, host, since}), or with no key any other
+    live run of the store; None when nobody (or this process). Never blocks for long, never
+    clears anything."""
+    root = getattr(backend, "root", None)
+    if root is None:
+        from .lease import live_lease
+
+        return live_lease(backend, node_lock_key(key)) if key else None
+    if key is not None:
+        return _flock_holder(Path(root) / node_lock_key(key))
+    for holder in _run_holders(Path(root)):
+        if not is_self(holder) and not holder_dead(holder):
+            return holder
+    return None
+
+
+# ---- local flock ------------------------------------------------------------------------------
+def _open_rw(path: Path, extra: int = 0) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | extra, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | extra, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise PermissionError(f"store {path.parent} is read-only (cannot open {path.name} for the "
+                              "writer lock); use a writable copy for commands that write") from None
+
+
+def _try_flock(path: Path, shared: bool = False) -> int | None:
+    import fcntl
+
+    fd = _open_rw(path)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    try:
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:  # replaced meanwhile: not the lock now
+            os.close(fd)
+            return _try_flock(path, shared)
+    except FileNotFoundError:
+        os.close(fd)
+        return _try_flock(path, shared)
+    return fd
+
+
+def _replace(path: Path, holder: dict, what: str, shared: bool = False) -> int:
+    """Swap in a fresh lock file (the pid the old one names is dead; its children hold it)."""
+    import fcntl
+
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.new")
+    fd = _open_rw(tmp, os.O_TRUNC)
+    fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    os.replace(tmp, path)
+    sys.stderr.write(f"note: {what} was still locked for {describe_writer(holder)}, which is no "
+                     "longer running (left-over processes hold the old lock); the lock was cleared\n")
+    return fd
+
+
+def _flock_holder(path: Path) -> dict | None:
+    """The holder a held lock file names (None if free, ours, or missing)."""
+    import fcntl
+
+    if not path.exists():
+        return None
+    guard = None
+    try:
+        guard = os.open(path.parent / ".lock.clear" if path.name == ".lock"
+                        else path.parent.parent / ".lock.clear", os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # read-only store or lock files missing: nobody can be writing it here
+        if guard is not None:
+            os.close(guard)
+        return None
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = parse_holder(os.pread(fd, 4096, 0)) or {"pid": None}
+            return None if is_self(holder) else holder
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+        os.close(guard)
+
+
+def _run_holders(root: Path) -> list[dict]:
+    runs = root / LOCKS / "runs"
+    try:
+        names = sorted(runs.iterdir())
+    except FileNotFoundError:
+        return []
+    out = []
+    for p in names:
+        try:
+            out.append({**parse_holder(p.read_bytes()), "_file": p})
+        except FileNotFoundError:
+            continue
+    return out
+
+
 @contextmanager
-def _lease_lock(backend):
-    key = ".lock"
-    holder = _parse_holder(backend.read_bytes(key))
-    if holder.get("token") and not _holder_dead(holder):
-        raise StoreLocked(str(_locked_error(backend.url, holder)) +
-                          f"; if that run is gone, delete {backend.url}/{key}")
-    token = uuid.uuid4().hex
-    backend.write_bytes(key, json.dumps({**_holder_info(), "token": token}).encode())
-    now = _parse_holder(backend.read_bytes(key))
-    if now.get("token") != token:  # another run wrote its lease at the same time
-        raise _locked_error(backend.url, now)
+def _guarded(root: Path):
+    """A brief guard around acquisitions, so no one judges a lock stale while it changes hands."""
+    import fcntl
+
+    guard = _open_rw(root / ".lock.clear")
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(guard)
+
+
+def _write_holder(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder_info()).encode(), 0)
+
+
+@contextmanager
+def _store_flock(root: Path, shared: bool):
+    """Runs: ``.lock`` shared + a registration file naming them; gc/repair: ``.lock`` exclusive
+    (its content names the holder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / ".lock"
+    reg = root / LOCKS / "runs" / f"{socket.gethostname()}-{os.getpid()}.json"
+    with _guarded(root):
+        fd = _try_flock(path, shared)
+        if fd is None:
+            fd = _take_stale_store_lock(root, path, shared)
+        if shared:
+            reg.parent.mkdir(parents=True, exist_ok=True)
+            reg.write_text(json.dumps(holder_info()))
+        else:
+            _write_holder(fd)
+    _HELD_FDS.add(fd)
     try:
         yield
     finally:
-        if _parse_holder(backend.read_bytes(key)).get("token") == token:
-            backend.delete(key)
+        _HELD_FDS.discard(fd)
+        if shared:
+            reg.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _take_stale_store_lock(root: Path, path: Path, shared: bool) -> int:
+    """The store lock is held: by gc (exclusive, named in ``.lock``) or by runs (shared, named
+    in ``locks/runs``). Raise naming a live holder; replace the lock if every holder is dead."""
+    import fcntl
+
+    probe = _try_flock(path, shared=True) if not shared else None
+    if probe is not None:  # only shared holders (runs) block us
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        os.close(probe)
+        holders = _run_holders(root)
+        live = [h for h in holders if not holder_dead(h)]
+        if live:
+            raise locked_error(str(root), live[0])
+        for h in holders:
+            h["_file"].unlink(missing_ok=True)
+        return _replace(path, holders[0] if holders else {}, f"store {root}", shared)
+    holder = parse_holder(path.read_bytes())
+    if not holder_dead(holder):
+        raise locked_error(str(root), holder)
+    return _replace(path, holder, f"store {root}", shared)
+
+
+@contextmanager
+def _flock_wait(root: Path, path: Path, waiter: Waiter):
+    """Take a node's lock file, waiting while a live process holds it."""
+    pause = 0.05
+    while True:
+        with _guarded(root):
+            fd = _try_flock(path)
+            if fd is None:
+                holder = parse_holder(path.read_bytes()) if path.exists() else {}
+                if holder_dead(holder):
+                    fd = _replace(path, holder, f"node {waiter.name}")
+            if fd is not None:
+                _write_holder(fd)
+        if fd is not None:
+            break
+        waiter.waiting(holder)
+        time.sleep(pause)
+        pause = min(1.0, pause * 2)
+    _HELD_FDS.add(fd)
+    try:
+        yield
+    finally:
+        _HELD_FDS.discard(fd)
+        os.close(fd)

@@ -27,14 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
-from .lock import store_lock
+from .lock import meta_lock, node_lock, store_lock
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
 FORMAT_VERSION = 1
 MARKER = "ssl_graph.json"
 #: what a store root may hold; stores from before the marker hold only these and are adopted
-STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "nodes", "names", "plans", "zarr.json"}
+STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "locks", "nodes", "names", "plans", "zarr.json"}
 #: placeholders a checkout keeps in an empty store folder (the repo's own ``store/.gitignore``)
 PLACEHOLDERS = {".gitignore", ".gitkeep", ".keep", ".DS_Store"}
 
@@ -108,11 +108,20 @@ class Store:
             write_json(self.backend, MARKER, self._marker)
 
     @contextmanager
-    def lock(self):
-        """The writer lock; a new store gets its format marker on the first locked write."""
-        with store_lock(self.backend):
+    def lock(self, shared: bool = False):
+        """The store lock: ``shared`` for runs (many at once, each node under ``node_lock``),
+        exclusive for gc / repair. A new store gets its format marker on the first locked write."""
+        with store_lock(self.backend, shared):
             self._write_marker()
             yield
+
+    def node_lock(self, key: str, name: str, echo=None):
+        """Hold node ``key`` while computing it; waits (via ``echo``) for a live run that has it."""
+        return node_lock(self.backend, key, name, echo)
+
+    def meta_lock(self):
+        """A short section for read-merge-write of documents every run updates (names, plans)."""
+        return meta_lock(self.backend)
 
     # ---- node records -------------------------------------------------------------------
     def record(self, key: str) -> dict | None:
