@@ -4,7 +4,9 @@ Random access (``RaggedReader.get``) opens the part and decodes whole chunks for
 a dump of a whole corpus that way pays that cost per utterance. Here utterances are visited in
 (part, offset) order and each part is read in contiguous blocks of about ``block_bytes``, so
 throughput approaches a plain ``np.load`` and memory stays bounded by one block (plus the
-caller's own accumulation).
+caller's own accumulation). Each chunk file is read once, checked and decoded from the same
+bytes (``chunks.py``); ``to_numpy`` reads runs of contiguous utterances straight into its
+output, with no intermediate block.
 """
 
 from __future__ import annotations
@@ -32,9 +34,7 @@ def iter_ragged(reader: RaggedReader, utts: Iterable[str] | None = None,
         part = index[wanted[i]][0]
         if part is None:
             raise KeyError(f"{reader.key}: this node stores no frames")
-        arr = reader.store.read_array(f"{reader.key}/{part}")
-        row_bytes = max(1, int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.dtype.itemsize)
-        rows = max(1, block_bytes // row_bytes)
+        rows = max(1, block_bytes // _row_bytes(reader, part))
         j = i
         while j < len(wanted) and index[wanted[j]][0] == part:
             j += 1
@@ -59,17 +59,36 @@ def read_many(reader: RaggedReader, utts: list[str], block_bytes: int = BLOCK_BY
     return [got[u] for u in utts]
 
 
+def _row_bytes(reader: RaggedReader, part: str) -> int:
+    manifest = reader.record.get("parts", {}).get(part)
+    if manifest is not None:
+        shape, dtype = manifest["shape"], np.dtype(manifest["dtype"])
+    else:  # a part written before checksums were kept
+        arr = reader.store.read_array(f"{reader.key}/{part}")
+        shape, dtype = arr.shape, arr.dtype
+    return max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+
+
 def to_numpy(reader: RaggedReader) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(values concatenated in utterance order, offsets of len n+1, utterance ids)."""
+    index = reader.index
     utts = reader.utterances()
     lengths = np.array([reader.length(u) for u in utts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    first = next(iter_ragged(reader, utts[:1]), None) if utts else None
-    if first is None:
+    stored = [u for u in utts if index[u][0] is not None]
+    if not stored:
         return np.zeros((0,)), offsets, utts
-    out = np.empty((int(offsets[-1]), *first[1].shape[1:]), dtype=first[1].dtype)
-    pos = {u: i for i, u in enumerate(utts)}
-    for u, a in iter_ragged(reader, utts):
-        i = pos[u]
-        out[offsets[i]:offsets[i + 1]] = a
+    first = reader.read_range(index[stored[0]][0], index[stored[0]][1], index[stored[0]][1], stored[0])
+    out = np.empty((int(offsets[-1]), *first.shape[1:]), dtype=first.dtype)
+    i = 0
+    while i < len(utts):  # runs of utterances adjacent both in the output and in one part
+        part, lo, hi, _ = index[utts[i]]
+        j = i + 1
+        while j < len(utts) and index[utts[j]][0] == part and index[utts[j]][1] == hi:
+            hi = index[utts[j]][2]
+            j += 1
+        if part is None:
+            raise KeyError(f"{reader.key}: this node stores no frames")
+        reader.read_range(part, lo, hi, utts[i], out=out[offsets[i]:offsets[j]])
+        i = j
     return out, offsets, utts

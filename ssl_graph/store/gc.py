@@ -4,7 +4,7 @@ Live = every node of each spec file's latest run plan, plus, per name, the newes
 *complete* fingerprints and anything newer (``keep`` > 1 keeps more, so switching a parameter
 back stays a cache hit; an interrupted newer attempt never pushes out the last good result).
 Names are recorded as each node commits, so a failed or killed run keeps what it finished.
-Inside a live node, index files, parts and training checkpoints that its current record no
+Inside a live node, index files and segments, parts and training checkpoints that its current record no
 longer references are dropped too (a finished training node keeps only its final weights).
 A damaged names file is read back from the node records (see ``Store.names``).
 """
@@ -76,10 +76,17 @@ def _garbage(store: Store, keep: int) -> GCReport:
         used_parts = {e[0] for e in store.index(key, rec).values() if e[0]}
         if key in store.damaged:  # unreadable index: keep every part until `verify --repair`
             continue
-        for name in store.backend.listdir(key):
-            if name.startswith("index-") and name != rec.get("index"):
+        field = rec.get("index")
+        segments = {s["file"] for s in field.get("segments", [])} if isinstance(field, dict) else set()
+        for name in store.backend.listdir(key):  # whole JSON indexes of earlier versions
+            if name.startswith("index-") and name != field:
                 report.add(f"{key}/{name}", store.backend.size(f"{key}/{name}"),
                            f"{_owner(store, key)} (superseded index)")
+        for name in store.backend.listdir(f"{key}/index"):  # segments folded into a later one
+            if f"index/{name}" not in segments:
+                k = f"{key}/index/{name}"
+                report.add(k, store.backend.size(k), f"{_owner(store, key)} (superseded index "
+                           "segment)")
         current_ckpt = (rec.get("checkpoint") or "").removeprefix("ckpt/")
         for name in store.backend.listdir(f"{key}/ckpt"):  # superseded training checkpoints
             if name != current_ckpt:

@@ -1,7 +1,7 @@
 """Checksums of stored arrays: what a commit promises, checked cheaply at plan and fully on read.
 
 Each zarr array written by the store gets a manifest ``{"shape", "dtype", "chunk_rows",
-"files": {relative key: [size, crc32]}}`` saved in the commit. The digests cover the *encoded*
+"files": {relative key: [size, digest]}}`` saved in the commit. The digests cover the *encoded*
 file bytes (chunk files and the array's ``zarr.json``), not the decoded values: a reader checks
 just the chunk files it is about to decode, so a truncated or bit-flipped chunk is reported with
 its file name before the codec sees it (instead of a nameless ``Zstd decompression error``), and a
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import zlib
 
+import google_crc32c
+
 from .backend import location_of
 
 
@@ -20,11 +22,22 @@ class DamagedData(ValueError):
     """Stored array bytes that are missing or differ from what their commit recorded."""
 
 
-def digest(data: bytes) -> str:
-    """CRC-32 of the file bytes: it catches every truncation, single-bit flip and burst error up
-    to 32 bits (accidental damage, not tampering) at memory speed (zlib runs ~1.8 GB/s here,
-    blake2b ~0.18 GB/s), so checking every chunk a bulk read decodes costs little."""
-    return f"crc32:{zlib.crc32(data):08x}"
+def digest(data) -> str:
+    """CRC-32C of the file bytes: like CRC-32 it catches every truncation, single-bit flip and
+    burst error up to 32 bits (accidental damage, not tampering), and the hardware instruction
+    behind ``google_crc32c`` runs ~9 GB/s here (zlib's CRC-32 ~2 GB/s, blake2b ~0.2 GB/s), so
+    checking every chunk a bulk read decodes costs a fraction of reading it."""
+    return f"crc32c:{google_crc32c.value(data):08x}"
+
+
+def matches(data, expected: str) -> bool:
+    """``data`` has the recorded digest; manifests of earlier versions hold ``crc32:`` (zlib)."""
+    algo, _, value = str(expected).partition(":")
+    if algo == "crc32c":
+        return f"{google_crc32c.value(data):08x}" == value
+    if algo == "crc32":
+        return f"{zlib.crc32(data):08x}" == value
+    return False  # an unknown algorithm cannot vouch for the bytes
 
 
 def array_manifest(backend, key: str, shape, dtype, chunk_rows: int) -> dict:
@@ -57,13 +70,26 @@ def size_problems(backend, key: str, manifest: dict) -> list[str]:
     return out
 
 
-def file_problem(backend, key: str, rel: str, expected: list) -> str | None:
-    raw = backend.read_bytes(f"{key}/{rel}")
-    if raw is None:
+def problem_of(backend, key: str, rel: str, data: bytes | None, expected: list) -> str | None:
+    """What is wrong with the bytes just read from ``key/rel`` (None: they match the commit)."""
+    if data is None:
         return f"{location_of(backend, f'{key}/{rel}')} is missing"
-    if len(raw) != expected[0] or digest(raw) != expected[1]:
+    if len(data) != expected[0]:
+        return (f"{location_of(backend, f'{key}/{rel}')} is corrupt ({len(data)} bytes, "
+                f"its commit recorded {expected[0]}: truncated or padded)")
+    if not matches(data, expected[1]):
         return f"{location_of(backend, f'{key}/{rel}')} is corrupt (checksum mismatch)"
     return None
+
+
+def read_checked(backend, key: str, rel: str, expected: list) -> tuple[bytes | None, str | None]:
+    """(bytes, problem) of one file read once: callers decode the very bytes they verified."""
+    data = backend.read_bytes(f"{key}/{rel}")
+    return data, problem_of(backend, key, rel, data, expected)
+
+
+def file_problem(backend, key: str, rel: str, expected: list) -> str | None:
+    return read_checked(backend, key, rel, expected)[1]
 
 
 def check_files(backend, key: str, manifest: dict, rels: list[str]) -> str | None:

@@ -1,73 +1,174 @@
 """Ragged per-utterance arrays: flat frame arrays in parts + an utt → (part, start, end) index.
 
 Zarr v3 has no ragged arrays, so each commit appends one flat ``parts/N`` array (frames × dim)
-and publishes a new index. Parts are immutable once written: concurrent readers never see a
-half-written part, and a crash between the part and the index write only leaves garbage.
-The record keeps each referenced part's checksum manifest; the reader checks the chunk files it
-decodes against it, so a damaged part fails naming node, utterance and file.
+and one index segment (``index.py``). Parts are immutable once committed: concurrent readers
+never see a half-written part, and a crash between the part and the record write only leaves
+garbage. The writer streams a part to disk in chunk-aligned blocks as frames arrive and commits
+every ``commit_bytes`` of frames, so its memory is one block, not a part (nor two, as a
+concatenation would be). The record keeps each part's checksum manifest; the reader reads each
+chunk file once, checks those very bytes and decodes them (``chunks.py``), so a damaged part
+fails naming node, utterance and file, and caches decoded chunks in an LRU bounded in bytes.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
-from .integrity import DamagedData, check_files, chunk_files, digest
+from .chunks import ChunkReader
+from .integrity import DamagedData
 from .store import Store
+
+#: frames of a commit, in bytes: a crash loses at most this much work, and each commit rewrites
+#: the record (whose part manifests grow with the node), so not much smaller either
+COMMIT_BYTES = 256 << 20
+#: rows written to zarr at once: whole chunks, about this many bytes (the writer's memory)
+BLOCK_BYTES = 32 << 20
+CHUNK_BYTES = 4 << 20
+
+
+def chunk_rows(row_bytes: int) -> int:
+    return max(1, CHUNK_BYTES // max(1, row_bytes))
+
+
+class _PartWriter:
+    """One part being written: a zarr array grown block by block, its manifest kept as it goes."""
+
+    def __init__(self, store: Store, key: str, first: np.ndarray):
+        import zarr
+
+        self.store, self.key = store, key
+        self.dtype, self.tail = first.dtype, tuple(first.shape[1:])
+        row_bytes = max(1, int(np.prod(self.tail, dtype=np.int64)) * first.dtype.itemsize)
+        self.chunk_rows = chunk_rows(row_bytes)
+        self.block_rows = self.chunk_rows * max(1, BLOCK_BYTES // (self.chunk_rows * row_bytes))
+        # float frames compress by only ~15-20 % while zstd decoding caps reads near 0.5 GB/s:
+        # store them raw (bulk reads ~3x faster); integer labels and counts keep zstd
+        extra = {"compressors": None} if first.dtype.kind == "f" else {}
+        self.array = zarr.create_array(
+            store=store.url, name=key, shape=(0, *self.tail), dtype=first.dtype,
+            chunks=(self.chunk_rows, *self.tail), overwrite=True, zarr_format=3,
+            config={"write_empty_chunks": True}, **extra)
+        self.rows, self.files = 0, {}
+        self._buf: list[np.ndarray] = []
+        self._buf_rows = 0
+
+    def add(self, utt: str, values: np.ndarray) -> None:
+        if values.dtype != self.dtype or tuple(values.shape[1:]) != self.tail:
+            raise ValueError(f"{self.key}: utterance {utt!r} has frames of {values.dtype} "
+                             f"{tuple(values.shape[1:])}, the part holds {self.dtype} {self.tail}; "
+                             "an op must give every utterance the same frame shape")
+        self._buf.append(values)
+        self._buf_rows += len(values)
+        if self._buf_rows >= self.block_rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        from .integrity import digest
+
+        if not self._buf:
+            return
+        data = self._buf[0] if len(self._buf) == 1 else np.concatenate(self._buf, axis=0)
+        n = len(data) if final else len(data) // self.chunk_rows * self.chunk_rows
+        if n:
+            lo = self.rows
+            self.array.resize((lo + n, *self.tail))
+            self.array[lo:lo + n] = data[:n]
+            self.rows += n
+            tail = "/0" * len(self.tail)
+            for ci in range(lo // self.chunk_rows, (self.rows - 1) // self.chunk_rows + 1):
+                rel = f"c/{ci}{tail}"  # read back: the digest covers the bytes zarr encoded
+                raw = self.store.backend.read_bytes(f"{self.key}/{rel}") or b""
+                self.files[rel] = [len(raw), digest(raw)]
+        self._buf = [data[n:]] if n < len(data) else []
+        self._buf_rows = len(data) - n
+
+    def close(self) -> dict:
+        """Write what is left; the part's checksum manifest (the array is final from here)."""
+        from .integrity import digest
+
+        self._flush(final=True)
+        raw = self.store.backend.read_bytes(f"{self.key}/zarr.json") or b""
+        files = {"zarr.json": [len(raw), digest(raw)], **self.files}
+        return {"shape": [self.rows, *self.tail], "dtype": str(self.dtype),
+                "chunk_rows": self.chunk_rows, "files": dict(sorted(files.items()))}
 
 
 class RaggedWriter:
-    """Appends utterances to a node, committing every ``commit_frames`` frames."""
+    """Appends utterances to a node, committing every ``commit_bytes`` of frames (or, when
+    given, every ``commit_frames`` frames, whichever comes first)."""
 
     def __init__(self, store: Store, key: str, record: dict, index: dict[str, list],
-                 commit_frames: int = 2_000_000):
+                 commit_frames: int | None = None, commit_bytes: int = COMMIT_BYTES):
         self.store, self.key = store, key
         self.record = dict(record)
         self.index = dict(index)
-        self.commit_frames = commit_frames
-        self._buf: list[tuple[str, np.ndarray | None, int, str]] = []
-        self._buf_frames = 0
+        self.commit_frames, self.commit_bytes = commit_frames, commit_bytes
+        self._entries: dict[str, list] = {}  # since the last commit: its index segment
+        self._dropped: set[str] = set()
+        self._part: _PartWriter | None = None
+        self._frames = self._bytes = 0
+        # segments append to the stored index only when ``index`` is what they hold: an index
+        # that read as damaged ({}), or one of an earlier version, is written whole instead
+        field = self.record.get("index")
+        self._rebase = (not isinstance(field, dict) or key in store.damaged
+                        or self.record.get("n_utts") != len(self.index))
 
     @property
     def pending(self) -> bool:
         """Utterances added since the last commit."""
-        return bool(self._buf)
+        return bool(self._entries)
 
     def drop(self, utts: list[str]) -> None:
         for u in utts:
-            self.index.pop(u, None)
+            if self.index.pop(u, None) is not None:
+                self._dropped.add(u)
+
+    def _part_name(self) -> str:
+        return f"parts/{int(self.record.get('commit', 0)) + 1:05d}"
 
     def add(self, utt: str, values: np.ndarray | None, version: str, length: int | None = None) -> None:
-        n = len(values) if values is not None else int(length or 0)
-        self._buf.append((utt, values, n, version))
-        self._buf_frames += n if values is not None else 0
-        if self._buf_frames >= self.commit_frames:
+        if values is None:
+            self._entries[utt] = [None, 0, int(length or 0), version]
+            return
+        values = np.asarray(values)
+        if self._part is None:
+            self._part = _PartWriter(self.store, f"{self.key}/{self._part_name()}", values)
+        start = self._part.rows + self._part._buf_rows
+        self._part.add(utt, values)
+        self._entries[utt] = [self._part_name(), start, start + len(values), version]
+        self._frames += len(values)
+        self._bytes += values.nbytes
+        if self._bytes >= self.commit_bytes or (
+                self.commit_frames is not None and self._frames >= self.commit_frames):
             self.commit(final=False)
 
     def commit(self, final: bool, **record_updates) -> None:
+        from . import index as columnar
+
         commit_no = int(self.record.get("commit", 0)) + 1
-        arrays = [v for _, v, _, _ in self._buf if v is not None]
-        part = None
         manifests = dict(self.record.get("parts") or {})
-        if arrays:
-            part = f"parts/{commit_no:05d}"
-            manifests[part] = self.store.write_array(f"{self.key}/{part}",
-                                                     np.concatenate(arrays, axis=0))
-            self.store.written.pop(f"{self.key}/{part}", None)  # kept in the record instead
-        start = 0
-        for utt, values, n, version in self._buf:
-            if values is None:
-                self.index[utt] = [None, 0, n, version]
-            else:
-                self.index[utt] = [part, start, start + n, version]
-                start += n
-        self._buf, self._buf_frames = [], 0
+        if self._part is not None:
+            manifests[self._part_name()] = self._part.close()
+            self._part = None
+        for utt, entry in self._entries.items():
+            self.index[utt] = entry
+            self._dropped.discard(utt)  # re-done in this commit: its new entry overrides
+        field = self.record.get("index")
+        segments = None if self._rebase else list(field.get("segments") or [])
+        if segments is None or columnar.should_compact(segments, len(self.index)):
+            # a first commit, an index of an earlier version (one JSON), or too many segments:
+            # this commit's segment holds the whole index and replaces the others
+            segments = [self.store.write_index_segment(self.key, commit_no, self.index, ())]
+        else:
+            segments.append(self.store.write_index_segment(
+                self.key, commit_no, self._entries, sorted(self._dropped)))
+        self._entries, self._dropped, self._rebase = {}, set(), False
+        self._frames = self._bytes = 0
         self.record.update(record_updates)
         self.record["commit"] = commit_no
         used = {e[0] for e in self.index.values() if e[0]}
         self.record["parts"] = {p: m for p, m in manifests.items() if p in used}
-        self.record["index"] = self.store.write_index(self.key, commit_no, self.index)
+        self.record["index"] = {"segments": segments}
         self.record["status"] = "complete" if final else "partial"
         self.record["n_utts"] = len(self.index)
         self.record["n_frames"] = int(sum(e[2] - e[1] for e in self.index.values()))
@@ -75,9 +176,9 @@ class RaggedWriter:
 
 
 class RaggedReader:
-    """Random access by utterance; reads each needed part range once and caches whole parts."""
+    """Random access by utterance, through an LRU of decoded chunks bounded in bytes."""
 
-    def __init__(self, store: Store, key: str, cache_parts: int = 4):
+    def __init__(self, store: Store, key: str, cache_bytes: int | None = None):
         self.store, self.key = store, key
         self.record = store.record(key)
         if self.record is not None:
@@ -87,32 +188,11 @@ class RaggedReader:
         if self.record is None:
             raise KeyError(key)
         self._manifests = self.record.get("parts") or {}
-        self._checked: set[tuple[str, str]] = set()
-        self._parts: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_parts = cache_parts
+        kw = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
+        self.chunks = ChunkReader(store, key, self._manifests, self._where, **kw)
 
     def _where(self, utt: str) -> str:
         return f"node {self.record.get('name', '?')!r} ({self.key}), utterance {utt!r}"
-
-    def _check(self, part: str, utt: str, start: int = 0, end: int | None = None) -> None:
-        """Verify the files a read decodes (once per reader) against the commit's checksums."""
-        manifest = self._manifests.get(part)
-        if manifest is None:  # written before checksums were kept
-            return
-        end = manifest["shape"][0] if end is None else end
-        rels = [r for r in chunk_files(manifest, start, end) if (part, r) not in self._checked]
-        problem = check_files(self.store.backend, f"{self.key}/{part}", manifest, rels)
-        if problem:
-            raise DamagedData(f"{self._where(utt)}: {problem}; run `ssl-graph verify --repair` "
-                              "then `ssl-graph run` to recompute it")
-        self._checked.update((part, r) for r in rels)
-
-    def _read(self, part: str, utt: str, sel) -> np.ndarray:
-        try:
-            return self.store.read_array(f"{self.key}/{part}")[sel]
-        except Exception as exc:  # noqa: BLE001 - any decode failure names the data it hit
-            raise DamagedData(f"{self._where(utt)}: {self.store.url}/{self.key}/{part} cannot be "
-                              f"read ({type(exc).__name__}: {exc}); run `ssl-graph verify`") from None
 
     def __contains__(self, utt: str) -> bool:
         return utt in self.index
@@ -124,73 +204,19 @@ class RaggedReader:
         e = self.index[utt]
         return e[2] - e[1]
 
-    def _part(self, part: str, utt: str) -> np.ndarray:
-        if part not in self._parts:
-            self._check(part, utt)
-            self._parts[part] = self._read(part, utt, ...)
-            if len(self._parts) > self._cache_parts:
-                self._parts.popitem(last=False)
-        self._parts.move_to_end(part)
-        return self._parts[part]
-
     def get(self, utt: str) -> np.ndarray:
         part, s, e, _ = self.index[utt]
         if part is None:
             raise KeyError(f"{utt}: this node stores no frames")
-        if part in self._parts:
-            return self._parts[part][s:e]
-        self._check(part, utt, s, e)
-        return self._read(part, utt, slice(s, e))
+        return self.chunks.rows(part, s, e, utt)
 
-    def read_range(self, part: str, start: int, end: int, utt: str) -> np.ndarray:
-        """Rows ``start:end`` of a part, checked against the commit (bulk reads); ``utt`` is
-        the first utterance in the range, named if the data is damaged."""
-        raw = self._raw_rows(part, start, end, utt)
-        if raw is not None:
-            return raw
-        self._check(part, utt, start, end)
-        return np.asarray(self._read(part, utt, slice(start, end)))
-
-    def _raw_rows(self, part: str, start: int, end: int, utt: str) -> np.ndarray | None:
-        """Rows of an uncompressed part decoded straight from the chunk bytes the checksum
-        check reads anyway (one read of each file instead of two, no codec pipeline); None
-        when the part is not plain little-endian bytes in zarr's default chunk layout."""
-        import json
-
-        manifest = self._manifests.get(part)
-        if manifest is None:
-            return None
-        key = f"{self.key}/{part}"
-        try:
-            meta = json.loads(self.store.backend.read_bytes(f"{key}/zarr.json") or b"{}")
-        except ValueError:
-            return None
-        codecs = meta.get("codecs") or []
-        if ([c.get("name") for c in codecs] != ["bytes"]
-                or (codecs[0].get("configuration") or {}).get("endian", "little") != "little"
-                or (meta.get("chunk_key_encoding") or {}).get("name") != "default"):
-            return None
-        shape, rows = manifest["shape"], int(manifest["chunk_rows"])
-        dtype = np.dtype(manifest["dtype"]).newbyteorder("<")
-        tail = "/0" * (len(shape) - 1)
-        out = np.empty((end - start, *shape[1:]), dtype)
-        for ci in range(start // rows, (max(end, start + 1) - 1) // rows + 1):
-            rel = f"c/{ci}{tail}"
-            expected = manifest["files"].get(rel)
-            if expected is None:
-                return None
-            data = self.store.backend.read_bytes(f"{key}/{rel}")
-            if data is None or len(data) != expected[0] or (
-                    (part, rel) not in self._checked and digest(data) != expected[1]):
-                problem = check_files(self.store.backend, key, manifest, [rel])
-                raise DamagedData(f"{self._where(utt)}: {problem}; run `ssl-graph verify "
-                                  "--repair` then `ssl-graph run` to recompute it")
-            self._checked.add((part, rel))  # parts are immutable: one checksum per reader
-            chunk = np.frombuffer(data, dtype).reshape(-1, *shape[1:])  # edge chunks: full or cut
-            lo, hi = max(start, ci * rows), min(end, (ci + 1) * rows)
-            out[lo - start:hi - start] = chunk[lo - ci * rows:hi - ci * rows]
-        return out
+    def read_range(self, part: str, start: int, end: int, utt: str,
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``start:end`` of a part, checked against the commit (bulk reads: streamed past
+        the cache); ``utt`` is the first utterance in the range, named if the data is damaged;
+        ``out`` receives the rows when given (no intermediate copy)."""
+        return self.chunks.rows(part, start, end, utt, out=out, cache=False)
 
     def get_many(self, utts: list[str]) -> list[np.ndarray]:
-        """Batch read: one read per part touched, not one per utterance."""
-        return [self._part(self.index[u][0], u)[self.index[u][1]:self.index[u][2]] for u in utts]
+        """Batch read: each chunk touched is read and checked once (the cache holds it)."""
+        return [self.get(u) for u in utts]

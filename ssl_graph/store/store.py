@@ -3,7 +3,8 @@
 Layout under the root::
 
     nodes/<kind>-<fingerprint>/zarr.json      group; attributes["ssl_graph"] = the node record
-    nodes/<kind>-<fingerprint>/index-N.json   per-utterance index of commit N (ragged nodes)
+    nodes/<kind>-<fingerprint>/index/N.npz    index segment of commit N (ragged nodes, see ``index``)
+    nodes/<kind>-<fingerprint>/index-N.json   whole index of commit N (stores of earlier versions)
     nodes/<kind>-<fingerprint>/parts/N        zarr arrays of frames appended by commit N
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
     names/<spec>.json                         name -> fingerprint history
@@ -21,6 +22,7 @@ the node reads as absent, and planning recomputes it.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -60,6 +62,8 @@ class Store:
         self.location = location or default_location()
         self.backend = open_backend(self.location)
         self._records: dict[str, dict | None] = {}
+        #: key -> (segments it was read from, index): a run reads each index once, not per caller
+        self._indexes: dict[str, tuple[str, dict]] = {}
         #: key -> problem, for documents found unreadable (records, indexes, names files)
         self.damaged: dict[str, str] = {}
         #: checksum manifests of the arrays written through this object (committed by the runner)
@@ -153,21 +157,67 @@ class Store:
         self.damaged.pop(key, None)
 
     def index(self, key: str, record: dict | None = None) -> dict[str, list]:
-        """utt -> [part, start, end, version] of the record's current commit ({} if unreadable)."""
+        """utt -> [part, start, end, version] of the record's current commit ({} if unreadable).
+
+        ``record["index"]`` is a list of checksummed segments (``store/index.py``), or, in
+        stores of earlier versions, the name of one JSON file holding the whole index."""
         record = record if record is not None else self.record(key)
-        if not record or not record.get("index"):
+        field = (record or {}).get("index")
+        if not field:
             return {}
         try:
-            index = read_json(self.backend, f"{key}/{record['index']}", dict) or {}
-            bad = next((u for u, e in index.items() if not (isinstance(e, list) and len(e) == 4)),
-                       None)
-            if bad is not None:
-                raise DamagedFile(f"{self.url}/{key}/{record['index']}",
-                                  f"malformed entry for utterance {bad!r}")
+            if isinstance(field, str):
+                return self._json_index(key, field)
+            return self._segment_index(key, field)
         except DamagedFile as exc:
             self.damaged[key] = f"{exc}; its utterances will be recomputed"
             return {}
+
+    def _json_index(self, key: str, name: str) -> dict[str, list]:
+        index = read_json(self.backend, f"{key}/{name}", dict) or {}
+        bad = next((u for u, e in index.items() if not (isinstance(e, list) and len(e) == 4)), None)
+        if bad is not None:
+            raise DamagedFile(f"{self.url}/{key}/{name}", f"malformed entry for utterance {bad!r}")
         return index
+
+    def _segment_index(self, key: str, field) -> dict[str, list]:
+        from . import index as columnar
+        from .integrity import read_checked
+
+        segments = field.get("segments") if isinstance(field, dict) else None
+        if not isinstance(segments, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("file"), str) for s in segments):
+            raise DamagedFile(f"{self.url}/{key}/zarr.json", "the record's index field is malformed")
+        memo = json.dumps(segments, sort_keys=True)
+        cached = self._indexes.get(key)
+        if cached is not None and cached[0] == memo:
+            return dict(cached[1])  # callers may add and drop entries; the cache stays as read
+        index: dict[str, list] = {}
+        for seg in segments:
+            data, problem = read_checked(self.backend, key, seg["file"],
+                                         [seg.get("size"), seg.get("digest")])
+            where = f"{self.url}/{key}/{seg['file']}"
+            if problem:  # missing or damaged: never an index silently short of its utterances
+                raise DamagedFile(where, problem.removeprefix(f"{where} "))
+            try:
+                entries, dropped = columnar.decode(data)
+            except columnar.BadSegment as exc:
+                raise DamagedFile(where, str(exc)) from None
+            columnar.apply(index, entries, dropped)
+        self._indexes[key] = (memo, index)
+        return dict(index)
+
+    def write_index_segment(self, key: str, commit: int, entries: dict[str, list],
+                            dropped) -> dict:
+        """Write one commit's index segment; returns its entry for ``record["index"]``."""
+        from . import index as columnar
+        from .integrity import digest
+
+        name = columnar.segment_name(commit)
+        data = columnar.encode(entries, dropped)
+        self.backend.write_bytes(f"{key}/{name}", data)
+        return {"file": name, "size": len(data), "digest": digest(data), "n": len(entries),
+                "dropped": len(dropped)}
 
     def document(self, key: str, name: str, expect: type = dict):
         """A node's side document (``fit_utts.json``...); unreadable -> None and the node damaged."""
@@ -187,11 +237,6 @@ class Store:
             if part in manifests and size_problems(self.backend, f"{key}/{part}", manifests[part]):
                 bad.add(part)
         return [u for u, e in index.items() if e[0] in bad]
-
-    def write_index(self, key: str, commit: int, index: dict[str, list]) -> str:
-        name = f"index-{commit:05d}.json"
-        write_json(self.backend, f"{key}/{name}", index)
-        return name
 
     def node_keys(self) -> list[str]:
         return [f"nodes/{n}" for n in self.backend.listdir("nodes")
@@ -324,4 +369,5 @@ class Store:
     def forget(self, key: str) -> None:
         """Drop what this object remembers of a node (after its files changed underneath)."""
         self._records.pop(key, None)
+        self._indexes.pop(key, None)
         self.damaged.pop(key, None)

@@ -109,7 +109,7 @@ def _safetensors_problem(raw: bytes | None, where: str) -> str | None:
 
 
 def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
-    skip = {"parts", "ckpt", "zarr.json"}
+    skip = {"parts", "ckpt", "index", "zarr.json"}
     for name in store.backend.listdir(c.key):
         sub = f"{c.key}/{name}"
         if name in skip or name.startswith("index-"):

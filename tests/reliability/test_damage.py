@@ -84,10 +84,10 @@ def test_torn_record_is_named_and_recomputed(computed):
 
 def test_torn_index_is_named_and_recomputed(computed):
     wd, snap = computed
-    (index,) = node_dir(wd, "labels").glob("index-*.json")
-    index.write_text('{"car-0006": ["parts/00001", 0, ')
+    (index,) = (node_dir(wd, "labels") / "index").glob("*.npz")
+    index.write_bytes(index.read_bytes()[:40])
     res = cli(wd, "query", "labels", f"{wd / 'pipe.py'}:labels", "--utt", _first_utt(snap))
-    one_line_error(res, index.name, "not valid JSON")
+    one_line_error(res, f"index/{index.name}", "corrupt")
     assert cli(wd, "gc").exit_code == 0  # keeps every part of a node whose index is unreadable
     assert (node_dir(wd, "labels") / "parts" / "00001").is_dir()
     _recovers(wd, snap, 1)

@@ -33,20 +33,32 @@ FAULTS = {
                       "labels", "corrupt"),
     "torn record": (lambda wd: _truncate(node_dir(wd, "kmeans") / "zarr.json"), "kmeans",
                     "not valid JSON"),
-    "torn index": (lambda wd: _truncate(next(node_dir(wd, "mfcc").glob("index-*.json"))), "mfcc",
-                   "not valid JSON"),
+    "torn index": (lambda wd: _truncate(_segment(wd, "mfcc")), "mfcc", "corrupt"),
+    "missing index segment": (lambda wd: _segment(wd, "mfcc").unlink(), "mfcc", "is missing"),
     "index offsets": (lambda wd: _shift_offsets(wd), "labels", "past"),
     "centroids": (lambda wd: (node_dir(wd, "kmeans") / "centroids" / "c" / "0" / "0").unlink(),
                   "kmeans", "is missing"),
 }
 
 
+def _segment(wd, kind):
+    (segment,) = (node_dir(wd, kind) / "index").glob("*.npz")
+    return segment
+
+
 def _shift_offsets(wd):
-    index = next(node_dir(wd, "labels").glob("index-*.json"))
-    data = json.loads(index.read_text())
-    utt = sorted(data)[-1]
-    data[utt][2] += 1000
-    index.write_text(json.dumps(data))
+    """An index entry past its part's end, written (checksummed) as a buggy writer would."""
+    from ssl_graph.store import index as columnar
+    from ssl_graph.store.store import Store
+
+    store = Store(str(wd / "store"))
+    key = f"nodes/{node_dir(wd, 'labels').name}"
+    rec = store.record(key)
+    (seg,) = rec["index"]["segments"]
+    entries, dropped = columnar.decode((node_dir(wd, "labels") / seg["file"]).read_bytes())
+    entries[sorted(entries)[-1]][2] += 1000
+    rec["index"]["segments"] = [store.write_index_segment(key, rec["commit"], entries, dropped)]
+    store.write_record(key, rec)
 
 
 def test_verify_of_a_clean_store_passes(computed):
@@ -99,7 +111,8 @@ def test_verify_finds_a_damaged_checkpoint(computed):
 
 
 @pytest.mark.parametrize("fault", ["missing chunk", "truncated chunk", "bit flip", "torn record",
-                                   "torn index", "index offsets", "part metadata",
+                                   "torn index", "missing index segment", "index offsets",
+                                   "part metadata",
                                    "centroids"])
 def test_repair_then_run_recomputes_just_the_damage(computed, fault):
     wd, snap = computed
