@@ -79,6 +79,7 @@ def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline)
         "spec_file": pipeline.spec_name,
         "inputs": {s.node.fingerprint: s.data_version for s in inputs},
         "input_names": {s.node.fingerprint: s.name for s in inputs},
+        **({"input_digest": st.input_digest} if st.input_digest else {}),
     }
 
 
