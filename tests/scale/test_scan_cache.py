@@ -182,3 +182,6 @@ def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested)
     states = project(nested).plan()
     assert not any(states[n].stale for n in PER_UTT)
     assert all(states[n].lazy_expected is None and states[n].expected for n in PER_UTT)
+    assert computed(project(nested).run()) == {}  # a no-op run notes the digests, once
+    states = project(nested).plan()
+    assert all(states[n].lazy_expected is not None for n in PER_UTT)
