@@ -83,6 +83,7 @@ def base_record(st: NodeState, states: dict[str, NodeState], pipeline: Pipeline)
         "spec_file": pipeline.spec_name,
         "inputs": {s.node.fingerprint: s.data_version for s in inputs},
         "input_names": {s.node.fingerprint: s.name for s in inputs},
+        **({"input_digest": st.input_digest} if st.input_digest else {}),
     }
 
 
@@ -195,6 +196,7 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                 if st.stale and (wanted is None or st.node.fingerprint in wanted)}
         with store.meta_lock():
             store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
+            _note_input_digests(store, states.values())
         _name(store, pipeline, [st for st in states.values()
                                 if id(st) not in todo and st.record is not None
                                 and (wanted is None or st.node.fingerprint in wanted)])
@@ -255,6 +257,16 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
     if result.failed:
         raise RunFailed(result)
     return result
+
+
+def _note_input_digests(store: Store, states) -> None:
+    """A complete per-utterance record found fresh one utterance at a time (written before
+    input digests existed) gets this plan's digest, once: later no-op plans skip the comparison."""
+    for st in states:
+        rec = st.record
+        if not st.stale and st.input_digest and rec and rec.get("status") == "complete" \
+                and rec.get("input_digest") != st.input_digest:
+            store.write_record(st.key, {**rec, "input_digest": st.input_digest})
 
 
 def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
+import itertools
 import os
-from dataclasses import dataclass, field
+import stat as statlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..formats.tsv import read_rows
@@ -27,9 +29,46 @@ class Utterance:
     speaker: str | None = None
 
 
-@dataclass
 class Manifest:
-    utts: dict[str, Utterance] = field(default_factory=dict)
+    """The corpus's utterances. Built as columns (ids, paths, identities) because a no-op plan
+    of 250k utterances reads only the identities: the ``Utterance`` objects (and their
+    ``Path``, 5 µs each) are made on first use of ``utts``."""
+
+    def __init__(self, utts: dict[str, Utterance] | None = None):
+        self._utts = utts
+        self.ids: list[str] = list(utts) if utts else []
+        self.identities: list[str] = [u.identity for u in utts.values()] if utts else []
+        self._paths: list = []
+        self._speakers: dict[str, str] = {}
+
+    @classmethod
+    def from_columns(cls, ids: list[str], paths: list, identities: list[str],
+                     speakers: dict[str, str]) -> "Manifest":
+        m = cls()
+        m.ids, m._paths, m.identities, m._speakers = ids, paths, identities, speakers
+        return m
+
+    @property
+    def utts(self) -> dict[str, Utterance]:
+        if self._utts is None:
+            sp = self._speakers
+            self._utts = {
+                u: Utterance(u, p if isinstance(p, (Path, AudioSegment)) else Path(p), i, sp.get(u))
+                for u, p, i in zip(self.ids, self._paths, self.identities)}
+        return self._utts
+
+    def speaker(self, utt: str) -> str | None:
+        return self._utts[utt].speaker if self._utts is not None else self._speakers.get(utt)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scan_digest(self) -> str:
+        """One hash of every (utterance, identity) in order: equal digests mean equal
+        per-utterance audio versions, decided without hashing each utterance."""
+        h = hashlib.sha256()
+        h.update("\n".join(f"{u}\t{i}" for u, i in zip(self.ids, self.identities)).encode())
+        return h.hexdigest()[:32]
 
 
 def file_identity(path: Path, mode: str) -> str:
@@ -61,6 +100,7 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     if is_remote(corpus.root):  # s3://bucket/audio: listed through fsspec
         return scan_remote(corpus, name)
     root = corpus.path(corpus.root)
+    cache = None
     speakers: dict[str, str] = {}
     if corpus.layout != "files":
         from ..formats.layouts import read_layout
@@ -87,11 +127,15 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
                 f"{name}: audio directory {corpus.root!r} does not exist (looked at {root}); "
                 "fix Corpus(root=...) — relative paths are relative to the spec file"
             )
-        files = sorted(globlib.glob(os.path.join(glob_escape(str(root)), corpus.glob), recursive=True))
-        pairs = []
-        for f in files:
-            rel = os.path.relpath(f, root)
-            pairs.append((os.path.splitext(rel)[0].replace(os.sep, "/"), Path(f)))
+        from .scan_cache import GlobScan
+
+        cache = GlobScan(str(root), corpus.glob)
+        rels = cache.files()
+        base = cache.root + os.sep
+        if cache.hit:
+            pairs = list(zip(cache.ids, [base + rel for rel in rels]))
+        else:
+            pairs = [(os.path.splitext(rel)[0].replace(os.sep, "/"), base + rel) for rel in rels]
         if not pairs:
             raise SpecError(
                 f"{name}: no files match {corpus.glob!r} under {root}; fix Corpus(glob=...) "
@@ -101,36 +145,102 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
         from ..formats.layouts import read_speakers
 
         speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
-    manifest, seen = Manifest(), {}
+    if cache is not None and cache.hit:  # ids were checked when the list was cached
+        ids = [u for u, _ in pairs]
+    else:
+        ids = _checked_ids(pairs, name)
+    identities = _identities(pairs, corpus.identity, name)
+    if cache is not None:
+        cache.save(rels, ids)
+    return Manifest.from_columns(ids, [p for _, p in pairs], identities, speakers)
+
+
+def _checked_ids(pairs: list, name: str) -> list[str]:
+    seen: dict[str, object] = {}
     for utt, path in pairs:
-        file = path.file if isinstance(path, AudioSegment) else path
         check_utt_id(utt, path, name)
-        if utt in manifest.utts:
+        if utt in seen:
             raise SpecError(
-                f"{name}: utterance id {utt!r} appears twice ({manifest.utts[utt].path} and {path}); "
+                f"{name}: utterance id {utt!r} appears twice ({seen[utt]} and {path}); "
                 "utterance ids must be unique"
             )
+        seen[utt] = path
+    return list(seen)
+
+
+def _identities(pairs: list, mode: str, name: str) -> list[str]:
+    """Each source's identity; one ``os.stat`` a file in 'stat' mode (the only per-file cost
+    of a no-op plan: it is what catches an edit that leaves the directory unchanged)."""
+    paths = [p for _, p in pairs]
+    fast = _stat_identities(paths) if mode == "stat" and all(isinstance(p, str) for p in paths) \
+        else [None] * len(paths)
+    seen: dict = {}
+    return [ident if ident is not None else _identity_or_error(utt, path, mode, name, seen)
+            for (utt, path), ident in zip(pairs, fast)]
+
+
+def _stat_identities(paths: list[str]) -> list[str | None]:
+    """'size:mtime_ns' of each regular file, None where the careful path must look (missing,
+    not a regular file, unreadable). Files are stat'ed by name inside their open directory,
+    a folder at a time: ~30% cheaper than resolving each full path."""
+    out: list[str | None] = []
+    at_dir = os.stat in os.supports_dir_fd
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    isreg = statlib.S_ISREG
+    for folder, group in itertools.groupby(paths, key=lambda p: p.rpartition(os.sep)[0]):
+        group = list(group)
         try:
-            ident = source_identity(path, corpus.identity, seen)
-        except FileNotFoundError:
+            fd = os.open(folder, flags) if at_dir else None
+        except OSError:
+            out.extend([None] * len(group))
+            continue
+        try:
+            try:
+                if fd is None:
+                    sts = [os.stat(p) for p in group]
+                else:
+                    n = len(folder) + 1
+                    sts = [os.stat(p[n:], dir_fd=fd) for p in group]
+            except OSError:
+                sts = [_stat_or_none(p) for p in group]
+        finally:
+            if fd is not None:
+                os.close(fd)
+        out.extend([f"{st.st_size}:{st.st_mtime_ns}" if st is not None and isreg(st.st_mode)
+                     else None for st in sts])
+    return out
+
+
+def _stat_or_none(path: str):
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _identity_or_error(utt: str, path, mode: str, name: str, seen: dict) -> str:
+    path = Path(path) if isinstance(path, str) else path
+    file = path.file if isinstance(path, AudioSegment) else path
+    try:
+        ident = source_identity(path, mode, seen)
+    except FileNotFoundError:
+        raise SpecError(
+            f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
+            "the corpus"
+        ) from None
+    except OSError as exc:  # a directory under identity="hash", no permission, ...
+        if not file.is_dir():
             raise SpecError(
-                f"{name}: utterance {utt!r}: file {path} not found; restore it or drop it from "
-                "the corpus"
+                f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
+                "permissions or drop it from the corpus"
             ) from None
-        except OSError as exc:  # a directory under identity="hash", no permission, ...
-            if not file.is_dir():
-                raise SpecError(
-                    f"{name}: utterance {utt!r}: cannot read {path} ({exc.strerror}); fix its "
-                    "permissions or drop it from the corpus"
-                ) from None
-            ident = ""
-        if not file.is_file():
-            raise SpecError(
-                f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
-                "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
-            )
-        manifest.utts[utt] = Utterance(utt, path, ident, speakers.get(utt))
-    return manifest
+        ident = ""
+    if not file.is_file():
+        raise SpecError(
+            f"{name}: utterance {utt!r}: {path} is not a regular file (a directory?); "
+            "list audio files only (narrow Corpus(glob=...) or fix the manifest)"
+        )
+    return ident
 
 
 def _existing(corpus, rel: str, name: str) -> Path:

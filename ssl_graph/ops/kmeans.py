@@ -114,6 +114,8 @@ class KMeansOp(AggregateOp):
         ctx.write_array(st, "centroids", np.asarray(res.centroids, np.float32))
         write_json(ctx.store.backend, f"{st.key}/fit_utts.json", {u: feat_state.expected[u] for u in utts})
         return {
+            # lets a no-op plan trust the file without parsing it (graph/plan.py _fit_intact)
+            "fit_utts_size": ctx.store.backend.size(f"{st.key}/fit_utts.json"),
             "metrics": {"inertia": float(res.inertia), "n_iter": int(res.n_iter),
                         "fit_frames": int(x.n_frames), "fit_seconds": round(fit_seconds, 3)},
             "k": node.k, "dim": int(x.dim),

@@ -1,0 +1,71 @@
+"""Node indexes this machine already parsed intact, remembered by their files' stat identity.
+
+A fresh-by-digest node still has its index parsed, only so that a torn index is named and
+recomputed. Parsing three 250k-utterance indexes costs more than the rest of a no-op plan, so
+an index that parsed cleanly is remembered with (size, mtime_ns, inode) of its file, the trust
+``Corpus(identity="stat")`` gives audio: any rewrite, truncation or replacement changes it and
+the index is parsed again. Files changed within ``RACY_NS`` are not remembered (coarse clocks),
+non-local stores are never memoised, and a memo file that cannot be read is just empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+
+from ..audio.scan_cache import RACY_NS, cache_dir
+
+
+class IndexMemo:
+    def __init__(self, store):
+        root = store.local_root
+        self.root = None if root is None else os.path.realpath(root)
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        self.path = None
+        if self.root is None:
+            return
+        name = hashlib.sha256(self.root.encode()).hexdigest()[:24]
+        self.path = os.path.join(cache_dir(), "indexes", f"{name}.json")
+        with contextlib.suppress(OSError, ValueError):
+            with open(self.path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            if isinstance(doc, dict) and isinstance(doc.get("entries"), dict):
+                self.entries = doc["entries"]
+
+    def _identity(self, key: str, record: dict) -> list | None:
+        name = record.get("index")
+        if self.root is None or not isinstance(name, str):
+            return None  # (another index layout: always parsed)
+        try:
+            st = os.stat(os.path.join(self.root, key, name))
+        except OSError:
+            return None
+        return [name, st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def intact(self, key: str, record: dict) -> bool:
+        ident = self._identity(key, record)
+        return ident is not None and self.entries.get(key) == ident
+
+    def remember(self, key: str, record: dict) -> None:
+        ident = self._identity(key, record)
+        if ident is not None and ident[2] < time.time_ns() - RACY_NS \
+                and self.entries.get(key) != ident:
+            self.entries[key] = ident
+            self.dirty = True
+
+    def save(self) -> None:
+        if not (self.dirty and self.path):
+            return
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        with contextlib.suppress(OSError):  # a read-only cache only loses the speed-up
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"entries": self.entries}, fh)
+            os.replace(tmp, self.path)
+            self.dirty = False
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
