@@ -164,3 +164,17 @@ def test_bad_valid_is_one_line(tmp_path, valid, message):
     (d / "p.py").write_text(spec)
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Project(d / "p.py", str(d / "store")).plan()
+
+
+def test_report_draws_valid_beside_train(trained, tmp_path):
+    from ssl_graph.report import build_report, valid_series, write_report
+
+    rows = _rows(trained)
+    series = valid_series(rows)
+    assert [(r["step"], r["loss"], r["accuracy"]) for r in series] == [
+        (r["step"], r["valid_loss"], r["valid_accuracy"]) for r in rows if "valid_loss" in r]
+    table = {r["node"]: r for r in build_report(trained).rows}
+    assert table["hb"]["valid"] == trained["hb"].record["metrics"]["valid_loss"]
+    rep = write_report(trained, tmp_path / "report")
+    assert ("training curves", "curves.png") in rep.images
+    assert (tmp_path / "report" / "curves.png").stat().st_size > 10_000
