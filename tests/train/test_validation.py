@@ -178,3 +178,13 @@ def test_report_draws_valid_beside_train(trained, tmp_path):
     rep = write_report(trained, tmp_path / "report")
     assert ("training curves", "curves.png") in rep.images
     assert (tmp_path / "report" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_fraction_holding_out_nothing_is_one_clear_error(tmp_path):
+    d = _dir(tmp_path)
+    (d / "p.py").write_text(SPEC.format(every=4).replace("valid=0.25", "valid=0.001"))
+    p = Project(d / "p.py", str(d / "store"))
+    with pytest.raises(Exception, match=r"hb: valid=0.001 holds out 0 of 12 utterances, none at "
+                                        r"least min_seconds=1 long; raise valid"):
+        p.run(["hb"])
+    assert p.store.record(p["labels"].key)["status"] == "complete"  # upstream work is kept
