@@ -188,3 +188,15 @@ def test_a_fraction_holding_out_nothing_is_one_clear_error(tmp_path):
                                         r"least min_seconds=1 long; raise valid"):
         p.run(["hb"])
     assert p.store.record(p["labels"].key)["status"] == "complete"  # upstream work is kept
+
+
+def test_tensorboard_gets_valid_scalars(trained):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(trained.store.backend.root / trained["hb"].key / "tensorboard"))
+    acc.Reload()
+    got = {e.step: e.value for e in acc.Scalars("valid/loss")}
+    want = {r["step"]: r["valid_loss"] for r in _rows(trained) if "valid_loss" in r}
+    assert got.keys() == want.keys() and np.allclose(list(got.values()), list(want.values()))
+    assert "valid/accuracy" in acc.Tags()["scalars"] and "train/valid_loss" not in acc.Tags()["scalars"]
