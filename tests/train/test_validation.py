@@ -200,3 +200,32 @@ def test_tensorboard_gets_valid_scalars(trained):
     want = {r["step"]: r["valid_loss"] for r in _rows(trained) if "valid_loss" in r}
     assert got.keys() == want.keys() and np.allclose(list(got.values()), list(want.values()))
     assert "valid/accuracy" in acc.Tags()["scalars"] and "train/valid_loss" not in acc.Tags()["scalars"]
+
+
+def test_ctrl_c_after_a_validation_then_resume_keeps_its_history(tmp_path, trained):
+    """SIGINT (Ctrl-C) in a real run right after the step-4 validation: the step checkpoints,
+    the rerun resumes there, and the log equals the uninterrupted one, valid rows included."""
+    import signal
+    import subprocess
+    import sys
+
+    d = _dir(tmp_path)
+    cmd = [sys.executable, "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"),
+           "hb"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("hb: step 4/12 | valid loss"):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0  # stopped, not finished
+    again = Project(d / "p.py", str(d / "store"))
+    reason = again.plan()["hb"].reasons[0]
+    assert reason.startswith("incomplete at step") and "/12" in reason, reason
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "hb: step 1/12" not in res.stdout  # resumed, not restarted
+    got, want = _rows(Project(d / "p.py", str(d / "store"))), _rows(trained)
+    drop = ("audio_s_per_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in got] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in want]
