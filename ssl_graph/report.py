@@ -70,7 +70,8 @@ def build_report(project, states: dict | None = None) -> Report:
             "pnmi": m.get("pnmi"), "phone_purity": m.get("phone_purity"),
             "cluster_purity": m.get("cluster_purity"),
             "cer": m.get("cer"), "per": m.get("per"), "wer": m.get("wer"),
-            "loss": m.get("loss"), "seconds": m.get("train_seconds", rec.get("seconds")),
+            "loss": m.get("loss"), "valid": _valid_cell(node, m, rec),
+            "seconds": m.get("train_seconds", rec.get("seconds")),
         })
     return rep
 
@@ -95,6 +96,9 @@ def write_report(project, out_dir: str | Path) -> Report:
                 label = st.name if rec.get("status") == "complete" else \
                     f"{st.name} (step {rows[-1]['step']}, training)"
                 logs[label], kinds[label] = rows, st.node.kind
+                held = valid_series(rows)
+                if held:  # drawn beside the training curve, in the same panels
+                    logs[f"{label} (valid)"], kinds[f"{label} (valid)"] = held, st.node.kind
         if st.node.kind == "ClusterQuality" and rec.get("status") == "complete":
             joint = project[st.name].array("joint")
             fname = f"heatmap-{st.name.replace('/', '_')}.png"
@@ -109,8 +113,31 @@ def write_report(project, out_dir: str | Path) -> Report:
     return rep
 
 
+def valid_series(rows: list[dict]) -> list[dict]:
+    """The held-out evaluations of a training log as rows of their own: ``valid_loss`` /
+    ``valid_accuracy`` become ``loss`` / ``accuracy`` (same panels as the training curve);
+    dev error rates (``dev_cer``, ``dev_per``) keep their names (panels of their own)."""
+    out = []
+    for r in rows:
+        ev = {k.removeprefix("valid_"): v for k, v in r.items() if k.startswith("valid_")}
+        ev.update({k: v for k, v in r.items() if k.startswith("dev_")})
+        if ev:
+            out.append({"step": r["step"], **ev})
+    return out
+
+
+def _valid_cell(node, m: dict, rec: dict):
+    """Pretrain: the last valid loss; FineTune: the best dev error and its step."""
+    if "valid_loss" in m:
+        return m["valid_loss"]
+    best = rec.get("best") if rec.get("status") == "complete" else None
+    if best:
+        return f"{best['metric']} {best['value']:.3f} @ {best['step']}"
+    return None
+
+
 COLUMNS = ("node", "kind", "what", "decoder", "status", "pnmi", "phone_purity", "cluster_purity", "cer",
-           "per", "wer", "loss", "seconds")
+           "per", "wer", "loss", "valid", "seconds")
 
 
 def fmt(v, column: str = "") -> str:

@@ -92,6 +92,10 @@ class FineTune(TrainingNode):
     run repeats the uninterrupted one. The CTC loss is summed over frames and divided by the
     number of utterances in the batch (fairseq's ``sentence_avg``).
 
+    With ``split.dev_fraction > 0`` the dev utterances are decoded greedily every
+    ``dev_every`` steps and the node's model is the checkpoint with the lowest dev error
+    (``dev_metric``); the last checkpoint still serves resuming.
+
     Defaults that depend on the model are filled in when the spec is built (and so appear in its
     fingerprint): ``mask`` is the reference mask with its channel span scaled to the model width;
     from scratch, ``freeze_steps`` is 0 and ``feature_grad_mult`` the architecture's own.

@@ -97,6 +97,10 @@ class Pretrain(TrainingNode):
     fairseq does) filling ``batch_seconds`` of audio (the global batch of one update; see
     ``TrainingNode.max_batch_seconds`` to split it). Everything random is derived from ``seed``
     and the step number, so a resumed run reproduces the uninterrupted loss curve.
+
+    ``valid`` (a held-out fraction or another corpus) adds ``valid_loss`` / ``valid_accuracy``
+    every ``valid_every`` steps, the same objective in eval mode on fixed batches
+    (``train/validation.py``); which utterances are held out is semantic, the interval is not.
     """
 
     op_version = 1

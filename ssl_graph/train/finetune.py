@@ -19,7 +19,6 @@ from .split import dev_utterances, held_apart, labeled_utterances
 from .utterances import UtteranceBatcher
 from .vocab import Vocab, stored_references
 
-
 #: padded audio seconds per dev batch: ASRScore's default, so dev and test are decoded alike
 DEV_BATCH_SECONDS = 60.0
 

@@ -60,6 +60,11 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     elif node.valid is not None:
         vlengths, vpaths = _audio(ctx, node.valid)
     train_lengths = {u: n for u, n in lengths.items() if u not in held}
+    if held and not any(n >= node.min_seconds * node.corpus.sample_rate
+                        for n in train_lengths.values()):
+        raise ValueError(
+            f"{st.name}: valid={node.valid:g} holds out {len(held)} of {len(lengths)} utterances "
+            f"and leaves none of at least min_seconds={node.min_seconds:g} to train on; lower valid")
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
                           min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
@@ -68,15 +73,21 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
         from ..audio.io import read_audio
 
         sr = node.corpus.sample_rate
-        valid = fixed_crops(lambda u: read_audio(vpaths[u], u, sr), vlengths, sample_rate=sr,
+        resample = (node.corpus if isinstance(node.valid, float) else node.valid).resample
+        valid = fixed_crops(lambda u: read_audio(vpaths[u], u, sr, resample), vlengths,
+                            sample_rate=sr,
                             batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
                             min_seconds=node.min_seconds, label_sets=label_sets)
         if not valid:
-            what = (f"valid={node.valid:g} holds out {len(held)} of {len(lengths)} utterances"
-                    if held or isinstance(node.valid, float) else "the valid corpus has")
+            if isinstance(node.valid, float):
+                what = (f"valid={node.valid:g} holds out {len(held)} of {len(lengths)} "
+                        "utterances")
+                fix = "raise valid"
+            else:
+                what, fix = f"valid corpus has {len(vlengths)} utterances", "use a longer one"
             raise ValueError(
-                f"{st.name}: {what} and none is at least min_seconds={node.min_seconds} long; "
-                "raise valid (or lower min_seconds)")
+                f"{st.name}: {what}, none at least min_seconds={node.min_seconds:g} long; "
+                f"{fix} (or lower min_seconds)")
     return sampler, valid
 
 

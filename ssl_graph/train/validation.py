@@ -4,10 +4,11 @@ by greedy CTC decoding (``FineTune`` with ``split.dev_fraction``).
 An evaluation must not change the training it watches, or ``valid_every`` would change the
 model: it runs in eval mode (no dropout or layerdrop) under a forked torch RNG (the dropout
 stream of the next step is untouched), on fixed batches whose masks are seeded by the batch
-index alone, so two evaluations differ only by the weights. Under DDP each rank evaluates every
-``world``-th batch and one all-reduce sums the totals: every rank gets the same numbers (and
-takes the same best-checkpoint decision), and the ranks meet at one collective, never waiting
-on a rank that evaluates alone.
+index alone, so two evaluations differ only by the weights. Under DDP each rank evaluates its
+rows of every batch (as training shards a batch; the batch's time mask is sliced, not redrawn)
+and one all-reduce sums the totals: every rank gets the same numbers and takes the same
+best-checkpoint decision, and the ranks meet at that one collective, never waiting on a rank
+that evaluates alone.
 """
 
 from __future__ import annotations
@@ -38,32 +39,33 @@ def evaluating(session):
             model.train(was_training)
 
 
-def _my_batches(session, n: int) -> range:
-    return range(session.ranks.rank, n, session.ranks.world)
-
-
 def pretrain_valid(session, batches, seed: int) -> dict[str, float]:
     """``valid_loss`` (per prediction, as the training loss) and ``valid_accuracy`` (when the
     objective logs one) over the fixed ``batches`` (``data.fixed_crops``)."""
     import torch
 
-    from .micro import batch_time_mask
+    from .micro import batch_time_mask, micro_seed
 
-    device = session.device
+    device, rank = session.device, session.ranks.rank
     tot = {"loss": 0.0, "size": 0.0, "acc": 0.0, "acc_n": 0.0}
     with evaluating(session) as model:
-        for i in _my_batches(session, len(batches)):
-            b = batches[i]
+        for i, b in enumerate(batches):
+            mine, stand_in = session.shard(b.wave.shape[0])
+            if stand_in:  # fewer rows than ranks: nothing to score here
+                continue
             wave = torch.from_numpy(b.wave)
             targets = [torch.from_numpy(t) for t in b.labels]
             mseed = valid_mask_seed(seed, i)
-            # the mask of the whole batch, sliced by micro-batch: max_batch_seconds (runtime)
-            # never changes which frames are scored
+            # the time mask of the whole batch, sliced by rank and micro-batch, as in training:
+            # neither ranks nor max_batch_seconds (runtime) change which frames are scored
             mask = batch_time_mask(model, wave, targets, mseed)
-            for rows in session.micro_slices(*wave.shape):
+            wave, targets = wave[mine], [x[mine] for x in targets]
+            mask = None if mask is None else mask[mine]
+            for j, rows in enumerate(session.micro_slices(*wave.shape)):
                 t = [x[rows].to(device) for x in targets] or None
                 with session.autocast():
-                    out = model(wave[rows].to(device), None, t, mask_seed=mseed,
+                    out = model(wave[rows].to(device), None, t,
+                                mask_seed=micro_seed(mseed, rank, j),
                                 mask=None if mask is None else mask[rows])
                 tot["loss"] += float(out.loss.float())
                 tot["size"] += out.sample_size
@@ -88,13 +90,18 @@ def dev_error(session, batches, refs: dict[str, list[str]], vocab, metric: str) 
 
     edits = length = 0
     with evaluating(session) as model:
-        for i in _my_batches(session, len(batches)):
-            b = batches[i]
-            pad = None if b.padding_mask is None else torch.from_numpy(b.padding_mask)
+        for b in batches:
+            mine, stand_in = session.shard(len(b.utts))
+            if stand_in:
+                continue
+            # rows keep the batch's width (its padding), so a row decodes as in one process
+            pad = None if b.padding_mask is None else torch.from_numpy(b.padding_mask[mine])
+            if pad is not None and not bool(pad.any()):
+                pad = None
             with session.autocast():
-                logits, frames = model(torch.from_numpy(b.wave).to(session.device),
+                logits, frames = model(torch.from_numpy(b.wave[mine]).to(session.device),
                                        None if pad is None else pad.to(session.device))
-            for u, ids in zip(b.utts, greedy_decode(logits.float(), frames)):
+            for u, ids in zip(b.utts[mine], greedy_decode(logits.float(), frames)):
                 ref, hyp = units_for(metric, refs[u]), units_for(metric, vocab.decode(ids))
                 edits += edit_distance(ref, hyp)
                 length += len(ref)

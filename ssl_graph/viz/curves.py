@@ -3,7 +3,7 @@ losses live on different scales), then accuracy, perplexity and learning rate.""
 
 from __future__ import annotations
 
-METRICS = ("accuracy", "prob_perplexity", "lr")
+METRICS = ("accuracy", "prob_perplexity", "lr", "dev_cer", "dev_per")
 
 
 def draw_curves(logs: dict[str, list[dict]], out: str, kinds: dict[str, str] | None = None) -> None:

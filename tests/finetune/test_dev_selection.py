@@ -160,3 +160,11 @@ def test_kill_9_keeps_best_so_far_and_dev_history(tmp_path, trained):
     a = resumed.store.backend.read_bytes(f"{resumed['ft'].key}/model.safetensors")
     b = trained.store.backend.read_bytes(f"{trained['ft'].key}/model.safetensors")
     assert a == b
+
+
+def test_report_states_best_dev_error(trained):
+    from ssl_graph.report import build_report
+
+    best = trained["ft"].record["best"]
+    table = {r["node"]: r for r in build_report(trained).rows}
+    assert table["ft"]["valid"] == f"cer {best['value']:.3f} @ {best['step']}"

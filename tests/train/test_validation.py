@@ -164,3 +164,68 @@ def test_bad_valid_is_one_line(tmp_path, valid, message):
     (d / "p.py").write_text(spec)
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Project(d / "p.py", str(d / "store")).plan()
+
+
+def test_report_draws_valid_beside_train(trained, tmp_path):
+    from ssl_graph.report import build_report, valid_series, write_report
+
+    rows = _rows(trained)
+    series = valid_series(rows)
+    assert [(r["step"], r["loss"], r["accuracy"]) for r in series] == [
+        (r["step"], r["valid_loss"], r["valid_accuracy"]) for r in rows if "valid_loss" in r]
+    table = {r["node"]: r for r in build_report(trained).rows}
+    assert table["hb"]["valid"] == trained["hb"].record["metrics"]["valid_loss"]
+    rep = write_report(trained, tmp_path / "report")
+    assert ("training curves", "curves.png") in rep.images
+    assert (tmp_path / "report" / "curves.png").stat().st_size > 10_000
+
+
+def test_a_fraction_holding_out_nothing_is_one_clear_error(tmp_path):
+    d = _dir(tmp_path)
+    (d / "p.py").write_text(SPEC.format(every=4).replace("valid=0.25", "valid=0.001"))
+    p = Project(d / "p.py", str(d / "store"))
+    with pytest.raises(Exception, match=r"hb: valid=0.001 holds out 0 of 12 utterances, none at "
+                                        r"least min_seconds=1 long; raise valid"):
+        p.run(["hb"])
+    assert p.store.record(p["labels"].key)["status"] == "complete"  # upstream work is kept
+
+
+def test_tensorboard_gets_valid_scalars(trained):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(trained.store.backend.root / trained["hb"].key / "tensorboard"))
+    acc.Reload()
+    got = {e.step: e.value for e in acc.Scalars("valid/loss")}
+    want = {r["step"]: r["valid_loss"] for r in _rows(trained) if "valid_loss" in r}
+    assert got.keys() == want.keys() and np.allclose(list(got.values()), list(want.values()))
+    assert "valid/accuracy" in acc.Tags()["scalars"] and "train/valid_loss" not in acc.Tags()["scalars"]
+
+
+def test_ctrl_c_after_a_validation_then_resume_keeps_its_history(tmp_path, trained):
+    """SIGINT (Ctrl-C) in a real run right after the step-4 validation: the step checkpoints,
+    the rerun resumes there, and the log equals the uninterrupted one, valid rows included."""
+    import signal
+    import subprocess
+    import sys
+
+    d = _dir(tmp_path)
+    cmd = [sys.executable, "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"),
+           "hb"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("hb: step 4/12 | valid loss"):
+            proc.send_signal(signal.SIGINT)
+            break
+    proc.communicate(timeout=300)
+    assert proc.returncode != 0  # stopped, not finished
+    again = Project(d / "p.py", str(d / "store"))
+    reason = again.plan()["hb"].reasons[0]
+    assert reason.startswith("incomplete at step") and "/12" in reason, reason
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "hb: step 1/12" not in res.stdout  # resumed, not restarted
+    got, want = _rows(Project(d / "p.py", str(d / "store"))), _rows(trained)
+    drop = ("audio_s_per_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in got] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in want]
