@@ -230,7 +230,7 @@ def _sweep(layers: list[list], up: dict, down: dict, sweeps: int = 24) -> list[l
         for i in rows:
             ref = {n: j for j, n in enumerate(layers[i - 1 if it % 2 == 0 else i + 1])}
 
-            def bary(jn, ref=ref):
+            def bary(jn, ref=ref, nbrs=nbrs):
                 j, n = jn
                 ps = [ref[m] for m, _ in nbrs[n]]
                 return (sum(ps) / len(ps) if ps else j, j)

@@ -13,6 +13,7 @@ import networkx as nx
 import pytest
 
 from ssl_graph.api import Project
+from ssl_graph.graph.pipeline import load_pipeline
 from ssl_graph.viz.graph_plot import _label, plot_dag, plot_plan
 from ssl_graph.viz.layered import _pair_crossings, assign_layers, layered_layout
 
@@ -135,9 +136,8 @@ def test_layers_keep_edges_short():
     """Each node sits tight against the side with more edges: an input read only by late
     nodes (the alignments, read by the cluster-quality nodes) sits right above its first
     reader instead of at the top."""
-    for g in (Project(ROOT / "specs" / "demo.py", "unused").pipeline.graph, synthetic_dag()):
-        key = lambda n: g.nodes[n]["name"]  # noqa: E731
-        layer = assign_layers(g, key)
+    for g in (load_pipeline(ROOT / "specs" / "demo.py").graph, synthetic_dag()):
+        layer = assign_layers(g, lambda n, g=g: g.nodes[n]["name"])
         for n in g:
             ups = [layer[n] - layer[p] for p in g.predecessors(n)]
             downs = [layer[s] - layer[n] for s in g.successors(n)]
@@ -192,6 +192,7 @@ def test_headline_number_on_the_node():
 PRINT_LAYOUT = """
 import sys
 from ssl_graph.api import Project
+from ssl_graph.graph.pipeline import load_pipeline
 from ssl_graph.viz.graph_plot import plot_plan
 p = Project(sys.argv[1], sys.argv[2])
 plot = plot_plan(p.pipeline, p.plan())
