@@ -18,7 +18,7 @@ from ssl_graph.viz.graph_plot import _label, plot_dag, plot_plan
 from ssl_graph.viz.layered import _pair_crossings, assign_layers, layered_layout
 
 from ..conftest import ROOT
-from .geometry import crossings, line_hits_rect, rects_overlap
+from .geometry import crossings, flatten, line_hits_rect, rects_overlap
 from .legacy_layout import legacy_geometry
 
 PAGE = 8.0
@@ -87,6 +87,47 @@ def test_no_edge_passes_behind_a_box(plots, name):
             x0, y0, x1, y1 = boxes[n]
             assert not line_hits_rect([p for pq in inner for p in pq],
                                       (x0 + 0.01, y0 + 0.01, x1 - 0.01, y1 - 0.01)), (u, v, n)
+
+
+def _shallow_dag() -> nx.DiGraph:
+    """The demo's first steps: shallow enough to be drawn left to right."""
+    g = nx.DiGraph([("corpus", "mfcc"), ("mfcc", "km"), ("km", "labels"), ("mfcc", "labels"),
+                    ("labels", "quality"), ("corpus", "quality.alignments"),
+                    ("quality.alignments", "quality"), ("labels", "it1"), ("corpus", "it1")])
+    for n in g:
+        g.nodes[n]["name"] = n
+    return g
+
+
+@pytest.mark.parametrize("name", ["demo", "shallow"])
+def test_the_saved_picture_is_the_layout(plots, name):
+    """What the figure draws (arrow paths, box patches, in figure inches) keeps the layout's
+    guarantee, in both directions: top to bottom (demo) and left to right (shallow)."""
+    from matplotlib.path import Path
+
+    if name == "shallow":
+        g = _shallow_dag()
+        plot = plot_dag(g, {n: f"{n}\nKind" for n in g}, {n: "#8fd18f" for n in g}, "s", PAGE)
+        assert not plot.vertical
+    else:
+        g, plot = plots[name]
+        assert plot.vertical
+    plot.figure.canvas.draw()
+    rects = {n: (p.get_x(), p.get_y(), p.get_x() + p.get_width(), p.get_y() + p.get_height())
+             for n, p in plot.boxes.items()}
+    for n, b in plot.layout.boxes.items():
+        (x0, y0), (x1, y1) = plot.to_xy(b.rect[:2]), plot.to_xy(b.rect[2:])
+        assert rects[n] == pytest.approx((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    for (u, v), arrow in plot.arrows.items():
+        path = arrow.get_path()  # the shaft's vertices, then the head's
+        route = plot.layout.routes[(u, v)]
+        k = 1 + sum(len(seg) - 1 for seg in route.segments)
+        assert path.vertices[0] == pytest.approx(plot.to_xy(route.start))
+        shaft = flatten(Path(path.vertices[:k], path.codes[:k]))
+        assert len(shaft) > k
+        for n, rect in rects.items():
+            if n not in (u, v):
+                assert not line_hits_rect(shaft, rect, eps=0.03), (u, v, n)
 
 
 @pytest.mark.parametrize("name", GRAPHS)
