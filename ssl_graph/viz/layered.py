@@ -23,12 +23,25 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import networkx as nx
 
 #: pull of an edge between two real nodes, a real node and a dummy, two dummies (long edges
 #: straight first)
 WEIGHTS = {0: 1.0, 1: 2.0, 2: 8.0}
+
+
+class Dummy(NamedTuple):
+    """Where long edge (u, v) crosses row ``layer``: a node of the layout, not of the graph."""
+
+    u: object
+    v: object
+    layer: int
+
+
+def _dummy(n) -> bool:
+    return isinstance(n, Dummy)
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Layout:
     routes: dict  # (u, v) -> Route
     layers: list  # per layer, its nodes (real ones and dummies) in order
     crossings: int  # edge crossings between adjacent layers (= crossings in the picture)
-    slots: dict  # dummy ("~", u, v, layer) -> where edge (u, v) crosses that row (cross, depth)
+    slots: dict  # Dummy(u, v, layer) -> where edge (u, v) crosses that row: (cross, depth)
 
     @property
     def size(self) -> tuple[float, float]:
@@ -105,12 +118,12 @@ def order_layers(g: nx.DiGraph, key=None) -> Ordering:
     down: dict = {n: [] for n in g}
     chains = {}
     for u, v in sorted(g.edges, key=lambda e: (order[e[0]], order[e[1]])):
-        chain = [u] + [("~", u, v, k) for k in range(layer[u] + 1, layer[v])] + [v]
+        chain = [u] + [Dummy(u, v, k) for k in range(layer[u] + 1, layer[v])] + [v]
         for k, d in enumerate(chain[1:-1], start=layer[u] + 1):
             layer[d], up[d], down[d] = k, [], []
             order[d] = (key(u), key(v), k)
         for a, b in zip(chain, chain[1:]):
-            w = WEIGHTS[isinstance(a, tuple) + isinstance(b, tuple)]
+            w = WEIGHTS[_dummy(a) + _dummy(b)]
             down[a].append((b, w))
             up[b].append((a, w))
         chains[(u, v)] = chain
@@ -280,7 +293,7 @@ def _coordinates(layers, up, down, breadth, node_gap, edge_gap, sweeps: int = 60
     for row in layers:
         off, acc = [0.0], 0.0
         for a, b in zip(row, row[1:]):
-            gap = node_gap if not (isinstance(a, tuple) or isinstance(b, tuple)) else edge_gap
+            gap = edge_gap if _dummy(a) or _dummy(b) else node_gap
             acc += breadth[a] / 2 + gap + breadth[b] / 2
             off.append(acc)
         offsets.append(off)
@@ -307,8 +320,8 @@ def _straighten(layers, offsets, x) -> dict:
     chains: dict = {}
     for i, row in enumerate(layers):
         for j, n in enumerate(row):
-            if isinstance(n, tuple):
-                chains.setdefault(n[1:3], []).append((i, j))
+            if _dummy(n):
+                chains.setdefault((n.u, n.v), []).append((i, j))
     for slots in chains.values():
         # greedy: the longest runs of consecutive rows that leave room for one straight line
         run, lo, hi = [], float("-inf"), float("inf")

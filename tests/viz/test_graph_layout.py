@@ -15,7 +15,7 @@ import pytest
 from ssl_graph.api import Project
 from ssl_graph.graph.pipeline import load_pipeline
 from ssl_graph.viz.graph_plot import _label, plot_dag, plot_plan
-from ssl_graph.viz.layered import _pair_crossings, assign_layers, layered_layout
+from ssl_graph.viz.layered import Dummy, _pair_crossings, assign_layers, layered_layout
 
 from ..conftest import ROOT
 from .geometry import crossings, flatten, line_hits_rect, rects_overlap
@@ -197,9 +197,10 @@ def test_long_edges_get_a_slot_in_every_row_they_cross():
     lay = layered_layout(g, {n: (1.0, 0.4) for n in g}, edge_gap=0.12)
     row = {n: i for i, r in enumerate(lay.layers) for n in r}
     assert set(lay.slots) == {n for r in lay.layers for n in r if n not in g}
+    assert all(isinstance(n, Dummy) for n in lay.slots)
     assert len(lay.slots) == sum(row[v] - row[u] - 1 for u, v in g.edges) > 0
     for slot, (x, depth) in lay.slots.items():
-        _, u, v, k = slot
+        u, v, k = slot
         assert row[u] < k < row[v] and row[slot] == k
         # the edge runs straight through its slot, across the whole row ...
         top, bottom = depth - 0.2, depth + 0.2
