@@ -350,17 +350,16 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
     low = min((cross[n] - breadth[n] / 2 for n in cross), default=0.0)
     cross = {n: c - low for n, c in cross.items()}
     thick = [max((sizes[n][1] for n in row if n in g), default=0.0) for row in layers]
-    # a band is taller when its edges travel far sideways, so they do not run flat
-    bands = []
-    for row, below in zip(layers, layers[1:]):
-        drift = max((abs(cross[n] - cross[c]) for n in row for c in _next(chains, n, below)),
-                    default=0.0)
-        bands.append(max(layer_gap, min(0.25 * drift, 2.5 * layer_gap)))
-    depth, acc = [], 0.0
-    for i, t in enumerate(thick):
-        depth.append(acc + t / 2)
-        acc += t + (bands[i] if i < len(bands) else 0.0)
     lay = {n: i for i, row in enumerate(layers) for n in row}
+    # a band is taller when its edges travel far sideways, so they do not run flat
+    drift = [0.0] * len(layers)
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:]):
+            drift[lay[a]] = max(drift[lay[a]], abs(cross[a] - cross[b]))
+    depth, acc = [], 0.0
+    for t, d in zip(thick, drift):
+        depth.append(acc + t / 2)
+        acc += t + max(layer_gap, min(0.25 * d, 2.5 * layer_gap))
     # each box keeps its own thickness, centred in its row; a shorter one's edges reach the row's
     # border straight along the port, inside the box's own stretch of the row
     boxes = {n: Box(cross[n], depth[lay[n]], sizes[n][0], sizes[n][1]) for n in g}
@@ -383,13 +382,6 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
         routes[(u, v)] = Route(start, tuple(segs))
     slots = {n: (cross[n], depth[lay[n]]) for n in lay if n not in g}
     return Layout(boxes, routes, layers, crossings, slots)
-
-
-def _next(chains, n, below):
-    """Nodes in ``below`` that n's edges go to (for how far they travel sideways)."""
-    members = set(below)
-    return [b for chain in chains.values() for a, b in zip(chain, chain[1:])
-            if a == n and b in members]
 
 
 def _ports(g, chains, cross, boxes, order) -> dict:
