@@ -43,6 +43,7 @@ class Plot:
     font_size: float
     boxes: dict  # node -> matplotlib patch
     texts: dict  # node -> matplotlib Text
+    arrows: dict  # (u, v) -> matplotlib FancyArrowPatch
 
     def to_xy(self, p: tuple[float, float]) -> tuple[float, float]:
         """Layout (cross, depth) → figure data coordinates, in inches."""
@@ -102,7 +103,7 @@ def plot_dag(g: nx.DiGraph, labels: dict, colors: dict, title: str,
     fig = Figure()
     FigureCanvasAgg(fig)
     size, vertical, layout = _choose(g, fig, labels, page_width)
-    plot = Plot(fig, layout, vertical, size, {}, {})
+    plot = Plot(fig, layout, vertical, size, {}, {}, {})
     along, across = layout.size
     w, h = (along, across) if vertical else (across, along)
     fig_w = max(w + 2 * MARGIN, 3.0)
@@ -112,13 +113,15 @@ def plot_dag(g: nx.DiGraph, labels: dict, colors: dict, title: str,
     x0 = -(fig_w - w) / 2
     ax.set_xlim(x0, x0 + fig_w)
     ax.set_ylim(-h - MARGIN, MARGIN + TITLE)
-    for route in layout.routes.values():
+    for edge, route in layout.routes.items():
         verts, codes = [plot.to_xy(route.start)], [Path.MOVETO]
         for seg in route.segments:
             verts += [plot.to_xy(p) for p in seg[1:]]
             codes += [Path.LINETO] if seg[0] == "L" else [Path.CURVE4] * 3
-        ax.add_patch(FancyArrowPatch(path=Path(verts, codes), arrowstyle="-|>", mutation_scale=9,
-                                     shrinkA=0, shrinkB=0, color="#6b6b6b", lw=0.8, zorder=1))
+        plot.arrows[edge] = FancyArrowPatch(path=Path(verts, codes), arrowstyle="-|>",
+                                            mutation_scale=9, shrinkA=0, shrinkB=0,
+                                            color="#6b6b6b", lw=0.8, zorder=1)
+        ax.add_patch(plot.arrows[edge])
     for n, b in layout.boxes.items():
         (c0, d0), (c1, d1) = plot.to_xy(b.rect[:2]), plot.to_xy(b.rect[2:])
         patch = FancyBboxPatch((min(c0, c1), min(d0, d1)), abs(c1 - c0), abs(d1 - d0),

@@ -23,12 +23,25 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import networkx as nx
 
 #: pull of an edge between two real nodes, a real node and a dummy, two dummies (long edges
 #: straight first)
 WEIGHTS = {0: 1.0, 1: 2.0, 2: 8.0}
+
+
+class Dummy(NamedTuple):
+    """Where long edge (u, v) crosses row ``layer``: a node of the layout, not of the graph."""
+
+    u: object
+    v: object
+    layer: int
+
+
+def _dummy(n) -> bool:
+    return isinstance(n, Dummy)
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Layout:
     routes: dict  # (u, v) -> Route
     layers: list  # per layer, its nodes (real ones and dummies) in order
     crossings: int  # edge crossings between adjacent layers (= crossings in the picture)
-    slots: dict  # dummy ("~", u, v, layer) -> where edge (u, v) crosses that row (cross, depth)
+    slots: dict  # Dummy(u, v, layer) -> where edge (u, v) crosses that row: (cross, depth)
 
     @property
     def size(self) -> tuple[float, float]:
@@ -105,12 +118,12 @@ def order_layers(g: nx.DiGraph, key=None) -> Ordering:
     down: dict = {n: [] for n in g}
     chains = {}
     for u, v in sorted(g.edges, key=lambda e: (order[e[0]], order[e[1]])):
-        chain = [u] + [("~", u, v, k) for k in range(layer[u] + 1, layer[v])] + [v]
+        chain = [u] + [Dummy(u, v, k) for k in range(layer[u] + 1, layer[v])] + [v]
         for k, d in enumerate(chain[1:-1], start=layer[u] + 1):
             layer[d], up[d], down[d] = k, [], []
             order[d] = (key(u), key(v), k)
         for a, b in zip(chain, chain[1:]):
-            w = WEIGHTS[isinstance(a, tuple) + isinstance(b, tuple)]
+            w = WEIGHTS[_dummy(a) + _dummy(b)]
             down[a].append((b, w))
             up[b].append((a, w))
         chains[(u, v)] = chain
@@ -230,7 +243,7 @@ def _sweep(layers: list[list], up: dict, down: dict, sweeps: int = 24) -> list[l
         for i in rows:
             ref = {n: j for j, n in enumerate(layers[i - 1 if it % 2 == 0 else i + 1])}
 
-            def bary(jn, ref=ref):
+            def bary(jn, ref=ref, nbrs=nbrs):
                 j, n = jn
                 ps = [ref[m] for m, _ in nbrs[n]]
                 return (sum(ps) / len(ps) if ps else j, j)
@@ -280,7 +293,7 @@ def _coordinates(layers, up, down, breadth, node_gap, edge_gap, sweeps: int = 60
     for row in layers:
         off, acc = [0.0], 0.0
         for a, b in zip(row, row[1:]):
-            gap = node_gap if not (isinstance(a, tuple) or isinstance(b, tuple)) else edge_gap
+            gap = edge_gap if _dummy(a) or _dummy(b) else node_gap
             acc += breadth[a] / 2 + gap + breadth[b] / 2
             off.append(acc)
         offsets.append(off)
@@ -307,8 +320,8 @@ def _straighten(layers, offsets, x) -> dict:
     chains: dict = {}
     for i, row in enumerate(layers):
         for j, n in enumerate(row):
-            if isinstance(n, tuple):
-                chains.setdefault(n[1:3], []).append((i, j))
+            if _dummy(n):
+                chains.setdefault((n.u, n.v), []).append((i, j))
     for slots in chains.values():
         # greedy: the longest runs of consecutive rows that leave room for one straight line
         run, lo, hi = [], float("-inf"), float("inf")
@@ -337,17 +350,16 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
     low = min((cross[n] - breadth[n] / 2 for n in cross), default=0.0)
     cross = {n: c - low for n, c in cross.items()}
     thick = [max((sizes[n][1] for n in row if n in g), default=0.0) for row in layers]
-    # a band is taller when its edges travel far sideways, so they do not run flat
-    bands = []
-    for row, below in zip(layers, layers[1:]):
-        drift = max((abs(cross[n] - cross[c]) for n in row for c in _next(chains, n, below)),
-                    default=0.0)
-        bands.append(max(layer_gap, min(0.25 * drift, 2.5 * layer_gap)))
-    depth, acc = [], 0.0
-    for i, t in enumerate(thick):
-        depth.append(acc + t / 2)
-        acc += t + (bands[i] if i < len(bands) else 0.0)
     lay = {n: i for i, row in enumerate(layers) for n in row}
+    # a band is taller when its edges travel far sideways, so they do not run flat
+    drift = [0.0] * len(layers)
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:]):
+            drift[lay[a]] = max(drift[lay[a]], abs(cross[a] - cross[b]))
+    depth, acc = [], 0.0
+    for t, d in zip(thick, drift):
+        depth.append(acc + t / 2)
+        acc += t + max(layer_gap, min(0.25 * d, 2.5 * layer_gap))
     # each box keeps its own thickness, centred in its row; a shorter one's edges reach the row's
     # border straight along the port, inside the box's own stretch of the row
     boxes = {n: Box(cross[n], depth[lay[n]], sizes[n][0], sizes[n][1]) for n in g}
@@ -370,13 +382,6 @@ def _route(g, layers, chains, cross, breadth, sizes, order, layer_gap, crossings
         routes[(u, v)] = Route(start, tuple(segs))
     slots = {n: (cross[n], depth[lay[n]]) for n in lay if n not in g}
     return Layout(boxes, routes, layers, crossings, slots)
-
-
-def _next(chains, n, below):
-    """Nodes in ``below`` that n's edges go to (for how far they travel sideways)."""
-    members = set(below)
-    return [b for chain in chains.values() for a, b in zip(chain, chain[1:])
-            if a == n and b in members]
 
 
 def _ports(g, chains, cross, boxes, order) -> dict:

@@ -67,3 +67,9 @@ def line_hits_rect(line, rect, eps: float = 0.0) -> bool:
 
 def rects_overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def flatten(path, samples: int = 24) -> list[tuple[float, float]]:
+    """A matplotlib Path as a polyline, each Bézier piece sampled at ``samples`` steps."""
+    t = np.linspace(0, 1, samples + 1)
+    return [tuple(p) for seg, _ in path.iter_bezier() for p in np.atleast_2d(seg(t))]

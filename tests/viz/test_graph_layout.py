@@ -13,11 +13,12 @@ import networkx as nx
 import pytest
 
 from ssl_graph.api import Project
+from ssl_graph.graph.pipeline import load_pipeline
 from ssl_graph.viz.graph_plot import _label, plot_dag, plot_plan
-from ssl_graph.viz.layered import _pair_crossings, assign_layers, layered_layout
+from ssl_graph.viz.layered import Dummy, _pair_crossings, assign_layers, layered_layout
 
 from ..conftest import ROOT
-from .geometry import crossings, line_hits_rect, rects_overlap
+from .geometry import crossings, flatten, line_hits_rect, rects_overlap
 from .legacy_layout import legacy_geometry
 
 PAGE = 8.0
@@ -88,6 +89,47 @@ def test_no_edge_passes_behind_a_box(plots, name):
                                       (x0 + 0.01, y0 + 0.01, x1 - 0.01, y1 - 0.01)), (u, v, n)
 
 
+def _shallow_dag() -> nx.DiGraph:
+    """The demo's first steps: shallow enough to be drawn left to right."""
+    g = nx.DiGraph([("corpus", "mfcc"), ("mfcc", "km"), ("km", "labels"), ("mfcc", "labels"),
+                    ("labels", "quality"), ("corpus", "quality.alignments"),
+                    ("quality.alignments", "quality"), ("labels", "it1"), ("corpus", "it1")])
+    for n in g:
+        g.nodes[n]["name"] = n
+    return g
+
+
+@pytest.mark.parametrize("name", ["demo", "shallow"])
+def test_the_saved_picture_is_the_layout(plots, name):
+    """What the figure draws (arrow paths, box patches, in figure inches) keeps the layout's
+    guarantee, in both directions: top to bottom (demo) and left to right (shallow)."""
+    from matplotlib.path import Path
+
+    if name == "shallow":
+        g = _shallow_dag()
+        plot = plot_dag(g, {n: f"{n}\nKind" for n in g}, {n: "#8fd18f" for n in g}, "s", PAGE)
+        assert not plot.vertical
+    else:
+        g, plot = plots[name]
+        assert plot.vertical
+    plot.figure.canvas.draw()
+    rects = {n: (p.get_x(), p.get_y(), p.get_x() + p.get_width(), p.get_y() + p.get_height())
+             for n, p in plot.boxes.items()}
+    for n, b in plot.layout.boxes.items():
+        (x0, y0), (x1, y1) = plot.to_xy(b.rect[:2]), plot.to_xy(b.rect[2:])
+        assert rects[n] == pytest.approx((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    for (u, v), arrow in plot.arrows.items():
+        path = arrow.get_path()  # the shaft's vertices, then the head's
+        route = plot.layout.routes[(u, v)]
+        k = 1 + sum(len(seg) - 1 for seg in route.segments)
+        assert path.vertices[0] == pytest.approx(plot.to_xy(route.start))
+        shaft = flatten(Path(path.vertices[:k], path.codes[:k]))
+        assert len(shaft) > k
+        for n, rect in rects.items():
+            if n not in (u, v):
+                assert not line_hits_rect(shaft, rect, eps=0.03), (u, v, n)
+
+
 @pytest.mark.parametrize("name", GRAPHS)
 def test_boxes_never_overlap(plots, name):
     _, plot = plots[name]
@@ -135,9 +177,8 @@ def test_layers_keep_edges_short():
     """Each node sits tight against the side with more edges: an input read only by late
     nodes (the alignments, read by the cluster-quality nodes) sits right above its first
     reader instead of at the top."""
-    for g in (Project(ROOT / "specs" / "demo.py", "unused").pipeline.graph, synthetic_dag()):
-        key = lambda n: g.nodes[n]["name"]  # noqa: E731
-        layer = assign_layers(g, key)
+    for g in (load_pipeline(ROOT / "specs" / "demo.py").graph, synthetic_dag()):
+        layer = assign_layers(g, lambda n, g=g: g.nodes[n]["name"])
         for n in g:
             ups = [layer[n] - layer[p] for p in g.predecessors(n)]
             downs = [layer[s] - layer[n] for s in g.successors(n)]
@@ -156,9 +197,10 @@ def test_long_edges_get_a_slot_in_every_row_they_cross():
     lay = layered_layout(g, {n: (1.0, 0.4) for n in g}, edge_gap=0.12)
     row = {n: i for i, r in enumerate(lay.layers) for n in r}
     assert set(lay.slots) == {n for r in lay.layers for n in r if n not in g}
+    assert all(isinstance(n, Dummy) for n in lay.slots)
     assert len(lay.slots) == sum(row[v] - row[u] - 1 for u, v in g.edges) > 0
     for slot, (x, depth) in lay.slots.items():
-        _, u, v, k = slot
+        u, v, k = slot
         assert row[u] < k < row[v] and row[slot] == k
         # the edge runs straight through its slot, across the whole row ...
         top, bottom = depth - 0.2, depth + 0.2
@@ -192,6 +234,7 @@ def test_headline_number_on_the_node():
 PRINT_LAYOUT = """
 import sys
 from ssl_graph.api import Project
+from ssl_graph.graph.pipeline import load_pipeline
 from ssl_graph.viz.graph_plot import plot_plan
 p = Project(sys.argv[1], sys.argv[2])
 plot = plot_plan(p.pipeline, p.plan())
