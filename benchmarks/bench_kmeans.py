@@ -124,11 +124,15 @@ def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
                PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, "--worker", method, "--path", str(path), "--k", str(k),
            "--seed", str(seed)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cap)
-    except subprocess.TimeoutExpired:  # subprocess.run kills the child it started
-        print(f"  {method} t={threads}: stopped at the {cap:.0f} s cap, not finished", flush=True)
-        return {"capped": cap}
+    except subprocess.TimeoutExpired:  # subprocess.run kills (and reaps) the child it started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        print(f"  {method} t={threads}: stopped at the {cap:.0f} s cap after {cpu:.0f} CPU s, "
+              "not finished", flush=True)
+        return {"capped": cap, "cpu": cpu}
     if out.returncode != 0:
         print(f"  {method} t={threads} failed: {out.stderr.strip().splitlines()[-1:]}")
         return None
@@ -160,7 +164,7 @@ def main() -> None:
         n, dim, k = CASES[case]
         path = data_path(case)
         best: dict[tuple[str, int], dict] = {}
-        capped: dict[tuple[str, int], float] = {}
+        capped: dict[tuple[str, int], dict] = {}
         for rep in range(args.repeats):
             for t in threads:
                 for m in methods:
@@ -171,7 +175,7 @@ def main() -> None:
                     if r is None:
                         continue
                     if "capped" in r:
-                        capped[(m, t)] = r["capped"]
+                        capped[(m, t)] = r
                         continue
                     print(f"  {case} rep {rep} t={t} {m:9s} wall {r['wall']:7.2f} "
                           f"cpu {r['cpu']:7.2f} inertia {r['inertia']:.4f} it {r['n_iter']} "
@@ -192,9 +196,9 @@ def main() -> None:
             rs = f"{r['inertia'] / sk['inertia']:11.4f}" if sk else f"{'-':>11s}"
             print(f"{m:10s} {t:3d} {r['wall']:8.2f} {r['cpu']:8.2f} {r['inertia']:10.4f} "
                   f"{r['n_iter']:6d} {r['peak_rss_mb']:12.0f} {rc} {rt} {ri} {rs}")
-        for (m, t), cap in sorted(capped.items(), key=lambda kv: kv[0][1]):
-            print(f"{m:10s} {t:3d} {'>' + format(cap, '.0f'):>8s}  (stopped at the cap: no "
-                  "inertia; ratios need a finished fit)")
+        for (m, t), c in sorted(capped.items(), key=lambda kv: kv[0][1]):
+            print(f"{m:10s} {t:3d} {'>' + format(c['capped'], '.0f'):>8s} {c['cpu']:8.0f}  "
+                  "(stopped at the wall-clock cap, CPU s used so far; no inertia)")
     print(f"load avg after: {os.getloadavg()[0]:.2f} (timings are noisy on a shared machine)")
 
 
