@@ -195,6 +195,7 @@ class Store:
             except columnar.BadSegment as exc:
                 raise DamagedFile(where, str(exc)) from None
             columnar.apply(index, entries, dropped)
+        index = dict(sorted(index.items()))  # utterance order, as the JSON indexes read back
         self._indexes[key] = (memo, index)
         return dict(index)
 
