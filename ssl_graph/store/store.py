@@ -33,7 +33,10 @@ from .lock import store_lock
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
-FORMAT_VERSION = 1
+#: 2: columnar index segments and CRC-32C manifests (format-1 stores read, and are marked 2 at
+#: this version's first write into them, so an older ssl_graph refuses them instead of taking
+#: the new checksums for damage)
+FORMAT_VERSION = 2
 MARKER = "ssl_graph.json"
 #: what a store root may hold; stores from before the marker hold only these and are adopted
 STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "nodes", "names", "plans", "zarr.json"}
@@ -109,6 +112,9 @@ class Store:
     def _write_marker(self) -> None:
         if self._marker is None:
             self._marker = {"format": FORMAT_VERSION, "created": _now()}
+            write_json(self.backend, MARKER, self._marker)
+        elif self._marker.get("format", FORMAT_VERSION) < FORMAT_VERSION:
+            self._marker = {**self._marker, "format": FORMAT_VERSION, "upgraded": _now()}
             write_json(self.backend, MARKER, self._marker)
 
     @contextmanager

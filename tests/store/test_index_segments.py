@@ -161,3 +161,18 @@ def test_a_bit_flip_under_an_old_crc32_manifest_is_still_caught(tmp_path):
     np.testing.assert_array_equal(r.get("a"), _frames(1, 4))
     with pytest.raises(DamagedData, match=r"utterance 'b'.*parts/00001/c/2/0 is corrupt"):
         r.get("b")
+
+
+def test_a_format_1_store_is_marked_format_2_by_its_first_write(tmp_path):
+    from ssl_graph.store.store import FORMAT_VERSION, MARKER
+
+    root = tmp_path / "s"
+    data = _old_version_node(root)
+    (root / MARKER).write_text(json.dumps({"format": 1, "created": "2026-01-01T00:00:00"}))
+    store = Store(str(root))  # reads without writing anything
+    np.testing.assert_array_equal(RaggedReader(store, KEY).get("a"), data["a"])
+    assert json.loads((root / MARKER).read_text())["format"] == 1
+    with store.lock():
+        _commit(store, {"c": _frames(3)})
+    marker = json.loads((root / MARKER).read_text())
+    assert FORMAT_VERSION == 2 and marker["format"] == 2 and marker["created"] == "2026-01-01T00:00:00"
