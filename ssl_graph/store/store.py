@@ -3,7 +3,7 @@
 Layout under the root::
 
     nodes/<kind>-<fingerprint>/zarr.json      group; attributes["ssl_graph"] = the node record
-    nodes/<kind>-<fingerprint>/index/N.npz    index segment of commit N (ragged nodes, see ``index``)
+    nodes/<kind>-<fingerprint>/index/N.seg    index segment of commit N (ragged nodes, see ``index``)
     nodes/<kind>-<fingerprint>/index-N.json   whole index of commit N (stores of earlier versions)
     nodes/<kind>-<fingerprint>/parts/N        zarr arrays of frames appended by commit N
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
@@ -201,7 +201,7 @@ class Store:
             except columnar.BadSegment as exc:
                 raise DamagedFile(where, str(exc)) from None
             columnar.apply(index, entries, dropped)
-        index = dict(sorted(index.items()))  # utterance order, as the JSON indexes read back
+        index = {u: index[u] for u in sorted(index)}  # utterance order, as JSON indexes read
         self._indexes[key] = (memo, index)
         return dict(index)
 
