@@ -325,6 +325,12 @@ class Store:
         self.written[key] = array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
         return self.written[key]
 
+    def write_rows(self, key: str, array, start: int, rows) -> None:
+        """Grow a zarr array (at ``key``) to ``start + len(rows)`` rows and write them: the
+        blocks of a part the ragged writer streams (one named store write each)."""
+        array.resize((start + len(rows), *array.shape[1:]))
+        array[start:start + len(rows)] = rows
+
     def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
         """Manifests of a node's named arrays (centroids, ...) for its commit: the record's,
         updated by the writes made since (which are consumed)."""
