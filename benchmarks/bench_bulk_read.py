@@ -2,14 +2,16 @@
 
     python benchmarks/bench_bulk_read.py [--utts 2000] [--frames 400] [--dim 39] [--repeats 5]
 
-Writes a synthetic ragged node through the real writer (parts of 2M frames, zstd chunks, as a
-run commits them) into a temporary store, and the same frames as one ``.npy``; then reads all
-of it, interleaved, with two peers: ``np.load`` of the whole file (a memcpy from the page cache),
-and fairseq's feature loader (``np.load(mmap_mode="r")`` sliced per utterance by the ``.len``
-offsets, as ``simple_kmeans`` reads its dumps); then ours: ``handle.to_numpy()``, iteration over
-the handle (bulk, storage order; a reader checksums each chunk once, so repeated passes —
-epochs — skip it, while "first read" pays it), and the per-utterance ``handle.features(utt)``
-loop. The issue's goal for the bulk path is ≥ 0.5× the ``.npy`` rate. Prints; never asserts.
+Writes a synthetic ragged node through the real writer (commits of ``COMMIT_BYTES``, parts
+streamed in 4 MB chunks, float frames uncompressed, as a run commits them) into a temporary
+store, and the same frames as one ``.npy``; then reads all of it, interleaved, with two peers:
+``np.load`` of the whole file (a memcpy from the page cache), and fairseq's feature loader
+(``np.load(mmap_mode="r")`` sliced per utterance by the ``.len`` offsets, as ``simple_kmeans``
+reads its dumps); then ours: ``handle.to_numpy()``, iteration over the handle (bulk, storage
+order; a reader reads each chunk file once, checks its CRC-32C and decodes those bytes — once
+per reader, so repeated passes, epochs, skip the check while "first read" pays it), and the
+per-utterance ``handle.features(utt)`` loop (its repeats hit the reader's chunk cache).
+The issue's goal for the bulk path is ≥ 0.5× the ``.npy`` rate. Prints; never asserts.
 """
 
 from __future__ import annotations

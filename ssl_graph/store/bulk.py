@@ -60,7 +60,8 @@ def read_many(reader: RaggedReader, utts: list[str], block_bytes: int = BLOCK_BY
 
 
 def _row_bytes(reader: RaggedReader, part: str) -> int:
-    manifest = reader.record.get("parts", {}).get(part)
+    record = getattr(reader, "record", None) or {}  # (stand-ins of a reader may have none)
+    manifest = (record.get("parts") or {}).get(part)
     if manifest is not None:
         shape, dtype = manifest["shape"], np.dtype(manifest["dtype"])
     else:  # a part written before checksums were kept

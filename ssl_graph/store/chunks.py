@@ -20,7 +20,7 @@ import numpy as np
 from .integrity import DamagedData, matches, problem_of
 
 #: decoded chunks kept by a reader for random access (``get``/``get_many``)
-CACHE_BYTES = 256 << 20
+CACHE_BYTES = 64 << 20
 
 
 class _Part:
@@ -76,8 +76,10 @@ class ChunkReader:
 
     # ---- errors ---------------------------------------------------------------------------
     def _damaged(self, utt: str, problem: str) -> DamagedData:
-        return DamagedData(f"{self.where(utt)}: {problem}; run `ssl-graph verify --repair` "
-                           "then `ssl-graph run` to recompute it")
+        exc = DamagedData(f"{self.where(utt)}: {problem}; run `ssl-graph verify --repair` "
+                          "then `ssl-graph run` to recompute it")
+        exc.problem = problem  # what ``verify`` reports, without the reader's context
+        return exc
 
     def _part(self, part: str, utt: str) -> _Part | None:
         """The part's layout, its metadata checked; None for parts written before checksums."""
@@ -160,6 +162,20 @@ class ChunkReader:
                 _, old = self._cache.popitem(last=False)
                 self._cached -= old.nbytes
         return rows
+
+    def check_part(self, part: str) -> str | None:
+        """Every file of a part checked and every chunk decoded, one chunk in memory at a
+        time (``verify``); the first problem, or None."""
+        try:
+            p = self._part(part, "")
+            if list(p._meta.get("shape") or []) != p.shape:
+                return (f"{self.store.url}/{self.key}/{part}/zarr.json has shape "
+                        f"{p._meta.get('shape')}, its commit recorded {p.shape}")
+            for ci in range(-(-p.shape[0] // p.rows)):
+                self.chunk(part, ci, "", cache=False)
+        except DamagedData as exc:
+            return getattr(exc, "problem", str(exc))
+        return None
 
     # ---- rows -----------------------------------------------------------------------------
     def rows(self, part: str, start: int, end: int, utt: str, out: np.ndarray | None = None,

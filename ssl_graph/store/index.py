@@ -2,22 +2,23 @@
 
 A ragged node's index maps utt -> [part, start, end, version]. Rewriting it whole as JSON at
 every commit costs O(utterances) per commit (≈24 MB × 173 commits over one LibriSpeech pass);
-instead each commit writes one ``index/NNNNN.npz`` holding only what changed since the commit
+instead each commit writes one ``index/NNNNN.seg`` holding only what changed since the commit
 before: the utterances it (re)wrote, column by column, and the ones it dropped. The record lists
 the segments (with each file's size and checksum); reading applies them in order, drops first,
 so a re-done utterance's later entry overrides its earlier one. When segments pile up (many
 commits, or many re-done utterances) the writer writes one full segment instead and the old ones
 become garbage for ``gc``.
 
-The files are plain ``.npz`` of numeric arrays (strings as one UTF-8 text + character offsets),
-read with ``allow_pickle=False``: nothing in a store is ever unpickled.
+A segment file is a magic line, a JSON header naming its columns (dtype, length) and the columns'
+bytes, zlib-compressed as one stream (strings as one UTF-8 text + character offsets): numeric
+arrays only, nothing in a store is ever unpickled, and one inflate per file keeps loading a
+281k-utterance index from 173 segments about as fast as parsing the one JSON it replaces.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
+import zlib
 
 import numpy as np
 
@@ -32,8 +33,11 @@ class BadSegment(ValueError):
     """Bytes that are not an index segment this version wrote."""
 
 
+MAGIC = b"ssl_graph index segment 1\n"
+
+
 def segment_name(commit: int) -> str:
-    return f"{FOLDER}/{commit:05d}.npz"
+    return f"{FOLDER}/{commit:05d}.seg"
 
 
 def _pack(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -65,28 +69,48 @@ def encode(entries: dict[str, list], dropped) -> bytes:
     arrays["part"] = np.array([-1 if p is None else code[p] for p in cols[0]], np.int32)
     arrays["start"] = np.array(cols[1], np.int64)
     arrays["end"] = np.array(cols[2], np.int64)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
+    header = json.dumps([[k, a.dtype.str, len(a)] for k, a in arrays.items()]).encode()
+    body = zlib.compress(b"".join(a.tobytes() for a in arrays.values()), 6)
+    return MAGIC + len(header).to_bytes(4, "little") + header + body
+
+
+def _columns(data: bytes) -> dict[str, np.ndarray]:
+    if not data.startswith(MAGIC):
+        raise ValueError("no segment header")
+    at = len(MAGIC) + 4
+    n = int.from_bytes(data[len(MAGIC):at], "little")
+    spec = json.loads(data[at:at + n])
+    body = zlib.decompress(data[at + n:])
+    cols, pos = {}, 0
+    for name, dtype, count in spec:
+        dt = np.dtype(dtype)
+        if dt.hasobject:
+            raise ValueError(f"column {name!r} is not numeric")
+        cols[name] = np.frombuffer(body, dt, count, pos)
+        pos += dt.itemsize * count
+    if pos != len(body):
+        raise ValueError(f"columns hold {pos} bytes, the segment {len(body)}")
+    return cols
 
 
 def decode(data: bytes) -> tuple[dict[str, list], list[str]]:
     """(entries, dropped) of a segment; ``BadSegment`` for anything else."""
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            cols = {k: z[k] for k in z.files}
+        cols = _columns(data)
         utts = _unpack(cols["utt_text"], cols["utt_offsets"])
         versions = _unpack(cols["version_text"], cols["version_offsets"])
         dropped = _unpack(cols["drop_text"], cols["drop_offsets"])
         parts = json.loads(cols["part_names"].tobytes())
-        part, start, end = cols["part"].tolist(), cols["start"].tolist(), cols["end"].tolist()
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        codes = cols["part"]
+        if len(codes) and int(codes.max()) >= len(parts):
+            raise ValueError("an entry names an unknown part")
+        part, start, end = codes.tolist(), cols["start"].tolist(), cols["end"].tolist()
+    except (KeyError, ValueError, TypeError, zlib.error, UnicodeDecodeError) as exc:
         raise BadSegment(f"not a readable index segment ({type(exc).__name__}: {exc})") from None
-    if not (len(utts) == len(versions) == len(part) == len(start) == len(end)) or any(
-            p >= len(parts) for p in part):
-        raise BadSegment("its columns disagree in length or name unknown parts")
+    if not (len(utts) == len(versions) == len(part) == len(start) == len(end)):
+        raise BadSegment("its columns disagree in length")
     names = [None if p < 0 else parts[p] for p in part]
-    entries = {u: [n, s, e, v] for u, n, s, e, v in zip(utts, names, start, end, versions)}
+    entries = dict(zip(utts, map(list, zip(names, start, end, versions))))
     return entries, dropped
 
 

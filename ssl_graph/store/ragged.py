@@ -52,6 +52,11 @@ class _PartWriter:
         self._buf: list[np.ndarray] = []
         self._buf_rows = 0
 
+    @property
+    def end(self) -> int:
+        """Rows added so far (written or buffered): where the next utterance starts."""
+        return self.rows + self._buf_rows
+
     def add(self, utt: str, values: np.ndarray) -> None:
         if values.dtype != self.dtype or tuple(values.shape[1:]) != self.tail:
             raise ValueError(f"{self.key}: utterance {utt!r} has frames of {values.dtype} "
@@ -71,8 +76,7 @@ class _PartWriter:
         n = len(data) if final else len(data) // self.chunk_rows * self.chunk_rows
         if n:
             lo = self.rows
-            self.array.resize((lo + n, *self.tail))
-            self.array[lo:lo + n] = data[:n]
+            self.store.write_rows(self.key, self.array, lo, data[:n])
             self.rows += n
             tail = "/0" * len(self.tail)
             for ci in range(lo // self.chunk_rows, (self.rows - 1) // self.chunk_rows + 1):
@@ -133,7 +137,7 @@ class RaggedWriter:
         values = np.asarray(values)
         if self._part is None:
             self._part = _PartWriter(self.store, f"{self.key}/{self._part_name()}", values)
-        start = self._part.rows + self._part._buf_rows
+        start = self._part.end
         self._part.add(utt, values)
         self._entries[utt] = [self._part_name(), start, start + len(values), version]
         self._frames += len(values)

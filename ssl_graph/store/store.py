@@ -3,7 +3,7 @@
 Layout under the root::
 
     nodes/<kind>-<fingerprint>/zarr.json      group; attributes["ssl_graph"] = the node record
-    nodes/<kind>-<fingerprint>/index/N.npz    index segment of commit N (ragged nodes, see ``index``)
+    nodes/<kind>-<fingerprint>/index/N.seg    index segment of commit N (ragged nodes, see ``index``)
     nodes/<kind>-<fingerprint>/index-N.json   whole index of commit N (stores of earlier versions)
     nodes/<kind>-<fingerprint>/parts/N        zarr arrays of frames appended by commit N
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
@@ -33,7 +33,10 @@ from .lock import meta_lock, node_lock, store_lock
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
-FORMAT_VERSION = 1
+#: 2: columnar index segments and CRC-32C manifests (format-1 stores read, and are marked 2 at
+#: this version's first write into them, so an older ssl_graph refuses them instead of taking
+#: the new checksums for damage)
+FORMAT_VERSION = 2
 MARKER = "ssl_graph.json"
 #: what a store root may hold; stores from before the marker hold only these and are adopted
 STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "locks", "nodes", "names", "plans", "zarr.json"}
@@ -109,6 +112,9 @@ class Store:
     def _write_marker(self) -> None:
         if self._marker is None:
             self._marker = {"format": FORMAT_VERSION, "created": _now()}
+            write_json(self.backend, MARKER, self._marker)
+        elif self._marker.get("format", FORMAT_VERSION) < FORMAT_VERSION:
+            self._marker = {**self._marker, "format": FORMAT_VERSION, "upgraded": _now()}
             write_json(self.backend, MARKER, self._marker)
 
     @contextmanager
@@ -204,6 +210,7 @@ class Store:
             except columnar.BadSegment as exc:
                 raise DamagedFile(where, str(exc)) from None
             columnar.apply(index, entries, dropped)
+        index = {u: index[u] for u in sorted(index)}  # utterance order, as JSON indexes read
         self._indexes[key] = (memo, index)
         return dict(index)
 
@@ -326,6 +333,12 @@ class Store:
         )
         self.written[key] = array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
         return self.written[key]
+
+    def write_rows(self, key: str, array, start: int, rows) -> None:
+        """Grow a zarr array (at ``key``) to ``start + len(rows)`` rows and write them: the
+        blocks of a part the ragged writer streams (one named store write each)."""
+        array.resize((start + len(rows), *array.shape[1:]))
+        array[start:start + len(rows)] = rows
 
     def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
         """Manifests of a node's named arrays (centroids, ...) for its commit: the record's,

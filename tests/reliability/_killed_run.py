@@ -83,6 +83,7 @@ def main() -> None:
     LocalBackend.write_bytes = counted("file", LocalBackend.write_bytes, tear)
     LocalBackend.delete = counted("delete", LocalBackend.delete)
     Store.write_array = counted("array", Store.write_array)
+    Store.write_rows = counted("array", Store.write_rows)  # the blocks of a streamed part
     sys.argv[0] = "ssl-graph"
     cli()
 

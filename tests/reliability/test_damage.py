@@ -84,7 +84,7 @@ def test_torn_record_is_named_and_recomputed(computed):
 
 def test_torn_index_is_named_and_recomputed(computed):
     wd, snap = computed
-    (index,) = (node_dir(wd, "labels") / "index").glob("*.npz")
+    (index,) = (node_dir(wd, "labels") / "index").glob("*.seg")
     index.write_bytes(index.read_bytes()[:40])
     res = cli(wd, "query", "labels", f"{wd / 'pipe.py'}:labels", "--utt", _first_utt(snap))
     one_line_error(res, f"index/{index.name}", "corrupt")

@@ -42,7 +42,7 @@ FAULTS = {
 
 
 def _segment(wd, kind):
-    (segment,) = (node_dir(wd, kind) / "index").glob("*.npz")
+    (segment,) = (node_dir(wd, kind) / "index").glob("*.seg")
     return segment
 
 

@@ -42,7 +42,7 @@ def test_each_commit_appends_a_segment_of_its_own_utterances_only(tmp_path):
     for c in range(4):
         _commit(store, {f"u{c}-{i:03d}": _frames(i) for i in range(100)})
     segs = _segments(store)
-    assert [s["file"] for s in segs] == [f"index/0000{c}.npz" for c in range(1, 5)]
+    assert [s["file"] for s in segs] == [f"index/0000{c}.seg" for c in range(1, 5)]
     assert [s["n"] for s in segs] == [100] * 4  # not 100, 200, 300, 400: nothing is rewritten
     assert max(s["size"] for s in segs) < 1.3 * min(s["size"] for s in segs)
     fresh = Store(str(tmp_path / "s"))
@@ -75,11 +75,11 @@ def test_many_segments_compact_into_one_and_gc_drops_the_rest(tmp_path, monkeypa
         _commit(store, new)
     segs = _segments(store)
     # commits 1..3 appended; commit 4 found 3 segments and wrote the whole index; 5 appended
-    assert [s["file"] for s in segs] == ["index/00004.npz", "index/00005.npz"]
+    assert [s["file"] for s in segs] == ["index/00004.seg", "index/00005.seg"]
     assert segs[0]["n"] == 16 and segs[1]["n"] == 4
     store.record_names("s", {"x": ("X", "1")})
     removed = sorted(k for k, _ in collect(store).removed)
-    assert removed == [f"{KEY}/index/0000{c}.npz" for c in (1, 2, 3)]
+    assert removed == [f"{KEY}/index/0000{c}.seg" for c in (1, 2, 3)]
     r = RaggedReader(Store(str(tmp_path / "s")), KEY)
     for u, a in data.items():
         np.testing.assert_array_equal(r.get(u), a)
@@ -95,19 +95,19 @@ def test_damaged_segment_is_named_never_read_as_a_shorter_index(tmp_path, damage
     store = Store(str(tmp_path / "s"))
     _commit(store, {"a": _frames(1)})
     _commit(store, {"b": _frames(2)})
-    damage(tmp_path / "s" / KEY / "index" / "00001.npz")
+    damage(tmp_path / "s" / KEY / "index" / "00001.seg")
     fresh = Store(str(tmp_path / "s"))
     assert fresh.index(KEY) == {}  # not {"b": ...}: a plan recomputes the node, never serves half
-    assert f"{KEY}/index/00001.npz" in fresh.damaged[KEY] and named in fresh.damaged[KEY]
-    with pytest.raises(DamagedData, match=r"index/00001\.npz"):
+    assert f"{KEY}/index/00001.seg" in fresh.damaged[KEY] and named in fresh.damaged[KEY]
+    with pytest.raises(DamagedData, match=r"index/00001\.seg"):
         RaggedReader(fresh, KEY)
     c = verify_node(fresh, KEY)
-    assert c.bad_index and "index/00001.npz" in c.problems[0]
+    assert c.bad_index and "index/00001.seg" in c.problems[0]
     repair(fresh, c)
     # the next writer starts from the empty index: a whole segment, not one appended to the damage
     _commit(Store(str(tmp_path / "s")), {"a": _frames(1), "b": _frames(2)})
     again = Store(str(tmp_path / "s"))
-    assert [s["file"] for s in _segments(again)] == ["index/00003.npz"]
+    assert [s["file"] for s in _segments(again)] == ["index/00003.seg"]
     assert sorted(again.index(KEY)) == ["a", "b"] and verify_node(again, KEY).ok
 
 
@@ -142,7 +142,7 @@ def test_a_store_of_an_earlier_version_reads_verifies_and_upgrades_on_its_next_c
     assert verify_node(store, KEY).ok
     _commit(store, {"c": _frames(3)})
     store = Store(str(root))
-    assert [s["file"] for s in _segments(store)] == ["index/00002.npz"]
+    assert [s["file"] for s in _segments(store)] == ["index/00002.seg"]
     assert sorted(store.index(KEY)) == ["a", "b", "c"]
     store.record_names("s", {"x": ("X", "1")})
     assert [k for k, _ in collect(store).removed] == [f"{KEY}/index-00001.json"]
@@ -161,3 +161,42 @@ def test_a_bit_flip_under_an_old_crc32_manifest_is_still_caught(tmp_path):
     np.testing.assert_array_equal(r.get("a"), _frames(1, 4))
     with pytest.raises(DamagedData, match=r"utterance 'b'.*parts/00001/c/2/0 is corrupt"):
         r.get("b")
+
+
+def test_a_format_1_store_is_marked_format_2_by_its_first_write(tmp_path):
+    from ssl_graph.store.store import FORMAT_VERSION, MARKER
+
+    root = tmp_path / "s"
+    data = _old_version_node(root)
+    (root / MARKER).write_text(json.dumps({"format": 1, "created": "2026-01-01T00:00:00"}))
+    store = Store(str(root))  # reads without writing anything
+    np.testing.assert_array_equal(RaggedReader(store, KEY).get("a"), data["a"])
+    assert json.loads((root / MARKER).read_text())["format"] == 1
+    with store.lock():
+        _commit(store, {"c": _frames(3)})
+    marker = json.loads((root / MARKER).read_text())
+    assert FORMAT_VERSION == 2 and marker["format"] == 2 and marker["created"] == "2026-01-01T00:00:00"
+
+
+def test_segments_round_trip_any_utterance_id_and_entry():
+    entries = {"café-001": ["parts/00003", 0, 7, "a" * 16], "ünï/二": [None, 0, 4410, "b"],
+               "": ["parts/00001", 7, 7, ""], "x" * 300: ["parts/00003", 7, 9, "c"]}
+    got, dropped = columnar.decode(columnar.encode(entries, ["gone", "zürich"]))
+    assert got == entries and dropped == ["gone", "zürich"]
+    assert columnar.decode(columnar.encode({}, ())) == ({}, [])
+
+
+def test_a_segment_that_matches_its_checksum_but_is_not_a_segment_is_named(tmp_path):
+    store = Store(str(tmp_path / "s"))
+    _commit(store, {"a": _frames(1)})
+    rec = store.record(KEY)
+    junk = columnar.MAGIC + b"\x05\x00\x00\x00[[1]]" + b"not zlib"
+    store.backend.write_bytes(f"{KEY}/index/00002.seg", junk)
+    from ssl_graph.store.integrity import digest
+
+    rec["index"]["segments"].append({"file": "index/00002.seg", "size": len(junk),
+                                     "digest": digest(junk), "n": 1, "dropped": 0})
+    store.write_record(KEY, rec)
+    fresh = Store(str(tmp_path / "s"))
+    assert fresh.index(KEY) == {}
+    assert "index/00002.seg: not a readable index segment" in fresh.damaged[KEY]
