@@ -59,8 +59,8 @@ def test_audio_and_store_on_s3_run_then_rerun_nothing(s3, tmp_path):  # noqa: F8
 
 def test_two_runs_share_an_s3_store(s3, tmp_path):  # noqa: F811
     make_corpus(tmp_path, 12)
-    (tmp_path / "a.py").write_text(spec_text(SLOW_KM.format(n=60)))
-    (tmp_path / "b.py").write_text(spec_text(SLOW_KM.format(n=60)))
+    (tmp_path / "a.py").write_text(spec_text(SLOW_KM.format(n=30)))
+    (tmp_path / "b.py").write_text(spec_text(SLOW_KM.format(n=30)))
     url = f"s3://{BUCKET}/store"
     env = {"SSL_GRAPH_LEASE_SECONDS": "3"}  # renewed every second while computing
     a = start(tmp_path, "a.py", store=url, env=env)
