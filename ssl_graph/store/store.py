@@ -56,9 +56,9 @@ def node_key(kind: str, fingerprint: str) -> str:
 
 
 class Store:
-    def __init__(self, location: str | None = None):
+    def __init__(self, location: str | None = None, storage_options: dict | None = None):
         self.location = location or default_location()
-        self.backend = open_backend(self.location)
+        self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> problem, for documents found unreadable (records, indexes, names files)
         self.damaged: dict[str, str] = {}
