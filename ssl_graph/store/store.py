@@ -8,6 +8,8 @@ Layout under the root::
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
     names/<spec>.json                         name -> fingerprint history
     plans/<spec>.json                         node keys of the spec's latest run plan (for gc)
+    locks/<kind>-<fingerprint>.lock           the node's lock (flock, or an S3 lease object)
+    locks/runs/                               the runs writing the store now (see ``lock``)
     ssl_graph.json                            marker: {"format": FORMAT_VERSION, "created": ...}
 
 A record becomes visible as complete only when its ``zarr.json`` is replaced, which is the last
