@@ -262,8 +262,9 @@ class FsspecBackend:
                 if p.startswith(prefix) and info.get("type", "file") == "file"}
 
 
-def open_backend(location: str) -> LocalBackend | FsspecBackend:
-    return FsspecBackend(location) if is_url(location) else LocalBackend(location)
+def open_backend(location: str, storage_options: dict | None = None) -> LocalBackend | FsspecBackend:
+    """``storage_options``: fsspec options for a URL (default: ``$SSL_GRAPH_STORAGE_OPTIONS``)."""
+    return FsspecBackend(location, storage_options) if is_url(location) else LocalBackend(location)
 
 
 def location_of(backend, key: str) -> str:

@@ -26,8 +26,17 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from .lock import LOCKS, StoreLocked, Waiter, describe_writer, holder_dead, holder_info, \
-    is_self, locked_error, parse_holder
+from .lock import (
+    LOCKS,
+    StoreLocked,
+    Waiter,
+    describe_writer,
+    holder_dead,
+    holder_info,
+    is_self,
+    locked_error,
+    parse_holder,
+)
 
 LEASE_ENV = "SSL_GRAPH_LEASE_SECONDS"
 

@@ -337,6 +337,8 @@ def _store_flock(root: Path, shared: bool):
             reg.write_text(json.dumps(holder_info()))
         else:
             _write_holder(fd)
+            for h in _run_holders(root):  # no run holds the store: these are killed runs'
+                h["_file"].unlink(missing_ok=True)
     _HELD_FDS.add(fd)
     try:
         yield

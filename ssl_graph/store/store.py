@@ -9,6 +9,8 @@ Layout under the root::
     nodes/<kind>-<fingerprint>/<name>         other zarr arrays (centroids, counts, weights)
     names/<spec>.json                         name -> fingerprint history
     plans/<spec>.json                         node keys of the spec's latest run plan (for gc)
+    locks/<kind>-<fingerprint>.lock           the node's lock (flock, or an S3 lease object)
+    locks/runs/                               the runs writing the store now (see ``lock``)
     ssl_graph.json                            marker: {"format": FORMAT_VERSION, "created": ...}
 
 A record becomes visible as complete only when its ``zarr.json`` is replaced, which is the last
@@ -61,9 +63,9 @@ def node_key(kind: str, fingerprint: str) -> str:
 
 
 class Store:
-    def __init__(self, location: str | None = None):
+    def __init__(self, location: str | None = None, storage_options: dict | None = None):
         self.location = location or default_location()
-        self.backend = open_backend(self.location)
+        self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> (segments it was read from, index): a run reads each index once, not per caller
         self._indexes: dict[str, tuple[str, dict]] = {}

@@ -17,9 +17,9 @@ def s3(monkeypatch):
     ``$SSL_GRAPH_STORAGE_OPTIONS`` points at it (for this process and the ones it starts)."""
     pytest.importorskip("s3fs")
     moto_server = pytest.importorskip("moto.server")
-    import fsspec.config
-
     import logging
+
+    import fsspec.config
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

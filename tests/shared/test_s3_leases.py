@@ -65,11 +65,22 @@ def test_renewed_lease_holds_and_expired_one_is_taken_over(s3, capfd):  # noqa: 
 
 def test_gc_is_refused_while_a_run_is_registered(s3):  # noqa: F811
     url = f"s3://{BUCKET}/store"
-    with Store(url).lock(shared=True), Store(url).lock(shared=True):  # two runs at once
-        with pytest.raises(StoreLocked, match=r"being written by pid \d+ on .*delete s3://"):
-            with Store(url).lock():
-                pass
-    with Store(url).lock():  # both gone: gc gets the store
-        with pytest.raises(StoreLocked, match="being written by"):
-            with Store(url).lock(shared=True):
-                pass
+    with (Store(url).lock(shared=True), Store(url).lock(shared=True),  # two runs at once
+          pytest.raises(StoreLocked, match=r"being written by pid \d+ on .*delete s3://"),
+          Store(url).lock()):
+        pass
+    with (Store(url).lock(),  # both gone: gc gets the store, and a run must wait for it
+          pytest.raises(StoreLocked, match="being written by"), Store(url).lock(shared=True)):
+        pass
+
+
+def test_storage_options_given_in_python(s3, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("SSL_GRAPH_STORAGE_OPTIONS")
+    import fsspec.config
+
+    fsspec.config.conf.pop("s3", None)
+    store = Store(f"s3://{BUCKET}/py", storage_options=s3["options"])
+    with store.lock(shared=True):
+        store.write_record("nodes/x-1", {"kind": "X", "status": "complete"})
+    assert Store(f"s3://{BUCKET}/py", storage_options=s3["options"]).record("nodes/x-1")["kind"] == "X"
+    assert s3["fs"].exists(f"{BUCKET}/py/ssl_graph.json")

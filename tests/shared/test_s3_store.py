@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from ssl_graph.api import Project
 from ssl_graph.audio.io import read_audio
@@ -57,10 +58,11 @@ def test_audio_and_store_on_s3_run_then_rerun_nothing(s3, tmp_path):  # noqa: F8
     assert not [k for k in keys if "/runs/" in k]  # every run's registration was released
 
 
+@pytest.mark.slow
 def test_two_runs_share_an_s3_store(s3, tmp_path):  # noqa: F811
     make_corpus(tmp_path, 12)
-    (tmp_path / "a.py").write_text(spec_text(SLOW_KM.format(n=60)))
-    (tmp_path / "b.py").write_text(spec_text(SLOW_KM.format(n=60)))
+    (tmp_path / "a.py").write_text(spec_text(SLOW_KM.format(n=30)))
+    (tmp_path / "b.py").write_text(spec_text(SLOW_KM.format(n=30)))
     url = f"s3://{BUCKET}/store"
     env = {"SSL_GRAPH_LEASE_SECONDS": "3"}  # renewed every second while computing
     a = start(tmp_path, "a.py", store=url, env=env)
@@ -85,6 +87,7 @@ def test_two_runs_share_an_s3_store(s3, tmp_path):  # noqa: F811
     np.testing.assert_array_equal(pa["km"].centroids, pb["km"].centroids)
 
 
+@pytest.mark.slow  # ~2 min on a loaded 2-core box
 def test_quick_demo_on_s3_twice(s3, tmp_path, monkeypatch):  # noqa: F811
     make_corpus(tmp_path / "data", 16)
     monkeypatch.setenv("SSL_GRAPH_DEMO_QUICK", "1")

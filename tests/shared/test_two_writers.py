@@ -15,7 +15,6 @@ import ssl_graph
 from .conftest import FAST_KM, SLOW_KM, holding, spec_text, start, statuses, wait_for
 
 
-
 def test_disjoint_nodes_are_computed_at_the_same_time(shared):
     wd = shared
     (wd / "slow.py").write_text(spec_text(SLOW_KM.format(n=60)))
