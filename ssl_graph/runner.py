@@ -96,31 +96,32 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     keep = {**old, **record, "status": "partial"}
     writer = RaggedWriter(ctx.store, st.key, keep, index)
     writer.drop(st.removed + st.todo)
-    op.setup(st, ctx)
-    task = ctx.task(f"{st.name}", total=len(st.todo))
-    batches = [st.todo[i:i + op.batch_utts] for i in range(0, len(st.todo), op.batch_utts)]
-    executor, own = _executor_for(st, op, ctx)
-    if executor is None:
-        results = (op.compute(batch, st, ctx) for batch in batches)
-    else:  # jobs made lazily, in order: the executor keeps a few in flight per worker
-        results = executor.imap(op.work, (op.job(batch, st, ctx) for batch in batches))
-    try:
-        for batch, outs in zip(batches, results):
-            check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
-            for utt, out in zip(batch, outs):
-                if isinstance(out, int):
-                    writer.add(utt, None, st.expected[utt], length=out)
-                else:
-                    writer.add(utt, out, st.expected[utt])
-            ctx.advance(task, len(batch))
-    except BaseException:
-        if writer.pending:  # keep finished utterances; the next run resumes after them
-            writer.commit(final=False)
-        raise
-    finally:
-        if own:
-            executor.close()
-    updates = op.finish(st, ctx)
+    with op.scope(st, ctx):
+        op.setup(st, ctx)
+        task = ctx.task(f"{st.name}", total=len(st.todo))
+        batches = [st.todo[i:i + op.batch_utts] for i in range(0, len(st.todo), op.batch_utts)]
+        executor, own = _executor_for(st, op, ctx)
+        if executor is None:
+            results = (op.compute(batch, st, ctx) for batch in batches)
+        else:  # jobs made lazily, in order: the executor keeps a few in flight per worker
+            results = executor.imap(op.work, (op.job(batch, st, ctx) for batch in batches))
+        try:
+            for batch, outs in zip(batches, results):
+                check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
+                for utt, out in zip(batch, outs):
+                    if isinstance(out, int):
+                        writer.add(utt, None, st.expected[utt], length=out)
+                    else:
+                        writer.add(utt, out, st.expected[utt])
+                ctx.advance(task, len(batch))
+        except BaseException:
+            if writer.pending:  # keep finished utterances; the next run resumes after them
+                writer.commit(final=False)
+            raise
+        finally:
+            if own:
+                executor.close()
+        updates = op.finish(st, ctx)
     writer.commit(final=True, data_version=st.data_version,
                   seconds=round(time.perf_counter() - t0, 3), **updates)
     return len(st.todo)

@@ -8,6 +8,7 @@ return the metrics to record.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,11 @@ def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
 
 class Op:
     per_utterance = False
+
+    def scope(self, st, ctx: RunContext):
+        """A context the whole computation of one node runs in (setup to finish): model ops fix
+        their thread pools here, so their numerics never depend on what ran before."""
+        return contextlib.nullcontext()
 
 
 class PerUttOp(Op):

@@ -23,5 +23,7 @@ class FineTuneOp(AggregateOp):
 class ASRScoreOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
         from ..train.score import score
+        from ..train.threads import fixed_threads
 
-        return score(st, ctx)
+        with fixed_threads(st.node.threads):
+            return score(st, ctx)

@@ -28,6 +28,11 @@ def chunk_bounds(n: int, chunk: float, min_len: int) -> list[tuple[int, int]]:
 class LayerFeaturesOp(PerUttOp):
     batch_utts = 16
 
+    def scope(self, st, ctx: RunContext):
+        from ..train.threads import fixed_threads
+
+        return fixed_threads(st.node.threads)  # bit-identical features whatever ran before
+
     def setup(self, st, ctx: RunContext) -> None:
         if st.node.sweep is not None:
             return self._setup_slice(st, ctx)

@@ -70,6 +70,11 @@ def sweep_chunks(model, chunks: list[np.ndarray], layers: tuple[int, ...], devic
 class LayerSweepOp(PerUttOp):
     batch_utts = 64
 
+    def scope(self, st, ctx: RunContext):
+        from ..train.threads import fixed_threads
+
+        return fixed_threads(st.node.threads)  # bit-identical features whatever ran before
+
     def setup(self, st, ctx: RunContext) -> None:
         node = st.node
         self.model, self.device = load_model(node, ctx)

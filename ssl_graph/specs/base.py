@@ -29,6 +29,14 @@ def runtime(default: Any = None, description: str = "", **kwargs: Any) -> Any:
     return Field(default, description=description, json_schema_extra=extra, **kwargs)
 
 
+def threads_setting() -> Any:
+    """The runtime ``threads`` field of every node that runs torch: one number for torch, the
+    OpenMP/BLAS pools and Numba while it computes (see ``train/threads.py``)."""
+    return runtime(None, ge=1, description="torch intra-op, OpenMP/BLAS and Numba threads; "
+                   "None = 1 where a process has <= 4 cores (more threads only contend there), "
+                   "else min(its cores, 8)")
+
+
 def is_runtime_field(cls: type[BaseModel], name: str) -> bool:
     extra = cls.model_fields[name].json_schema_extra
     return isinstance(extra, dict) and bool(extra.get(_RUNTIME_KEY))

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .annotations import Alignments, Transcripts, corpus_alignments, corpus_transcripts
-from .base import Component, Node, SpecError, runtime
+from .base import Component, Node, SpecError, runtime, threads_setting
 from .components_model import SSLModel
 from .components_networks import Transformer
 from .components_objectives import SpanMask
@@ -256,6 +256,7 @@ class ASRScore(Node):
     decoder: BeamSearch | None = Field(None, description="None = greedy")
     batch_seconds: float = runtime(60.0, description="padded audio seconds per decoding batch")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
+    threads: int | None = threads_setting()
 
     @property
     def corpus(self) -> Corpus:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import SpecError, runtime
+from .base import SpecError, runtime, threads_setting
 from .nodes import Corpus, Features
 from .pretrained import PretrainedModel
 from .training import Pretrain
@@ -45,6 +45,7 @@ class _ModelFeatures(Features):
     workers: int | None = runtime(
         None, ge=0, description="DataLoader processes decoding audio ahead of the model; "
         "None = 2 on CUDA, 0 on CPU")
+    threads: int | None = threads_setting()
 
     @property
     def frame_rate(self) -> float:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Component, Node, SpecError, runtime
+from .base import Component, Node, SpecError, runtime, threads_setting
 from .components_model import SSLModel
 from .components_objectives import ClusterTargets
 from .nodes import Corpus
@@ -80,9 +80,7 @@ class TrainingNode(Node):
     max_batch_seconds: float | None = runtime(
         None, gt=0.0, description="audio seconds per forward (micro-batch); None = the whole "
         "batch_seconds in one forward")
-    threads: int | None = runtime(
-        None, ge=1, description="torch intra-op, OpenMP/BLAS and Numba threads; None = 1 where "
-        "a process has <= 4 cores (more threads only contend there), else min(its cores, 8)")
+    threads: int | None = threads_setting()
     workers: int | None = runtime(
         None, ge=0, description="DataLoader worker processes; None = 2 on CUDA, 0 on CPU")
     print_seconds: float = runtime(
