@@ -171,13 +171,14 @@ def test_a_directory_changed_just_now_is_not_cached(nested, scan_cache_dir):
 
 
 def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested):
-    """Stores written before the digest existed: compared one by one, still fresh."""
+    """Stores written before the digest existed: compared one by one, still fresh; the next
+    no-op run notes the digests (and k-means' fit-list size) so later plans take the fast path."""
     ready(nested)
     p = project(nested)
     states = p.plan()
-    for name in PER_UTT:
+    for name, field in [(n, "input_digest") for n in PER_UTT] + [("km", "fit_utts_size")]:
         rec = dict(states[name].record)
-        rec.pop("input_digest")
+        rec.pop(field)
         p.store.write_record(states[name].key, rec)
     states = project(nested).plan()
     assert not any(states[n].stale for n in PER_UTT)
@@ -185,3 +186,4 @@ def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested)
     assert computed(project(nested).run()) == {}  # a no-op run notes the digests, once
     states = project(nested).plan()
     assert all(states[n].lazy_expected is not None for n in PER_UTT)
+    assert states["km"].record["fit_utts_size"] > 0
