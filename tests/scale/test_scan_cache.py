@@ -154,9 +154,22 @@ def test_a_cache_lying_about_the_files_is_not_trusted(nested, scan_cache_dir):
     assert not scan(nested).hit
     assert stale(nested) == {}  # the glob found every file: nothing is stale or lost
     doc = json.loads(path.read_text())
-    doc["dirs"] = [[rel, m + 1] for rel, m in doc["dirs"]]
+    doc["dirs"] = [[rel, m + 1, c, ino] for rel, m, c, ino in doc["dirs"]]
     path.write_text(json.dumps(doc))
     assert not scan(nested).hit
+
+
+def test_a_tree_restored_with_old_mtimes_is_not_trusted(nested):
+    """``tar -x``/``rsync -a`` put back directory mtimes; the ctime still moves."""
+    ready(nested)
+    d = nested / "wav" / "a"
+    st = d.stat()
+    new = sorted((DEMO / "extra").glob("*.flac"))[2]
+    clip(new, d / f"{new.stem}.wav")
+    os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old mtime, as an extractor would
+    assert d.stat().st_mtime_ns == st.st_mtime_ns
+    assert not scan(nested).hit
+    assert stale(nested)["corpus"] == ([f"a/{new.stem}"], [])
 
 
 def test_a_directory_changed_just_now_is_not_cached(nested, scan_cache_dir):
