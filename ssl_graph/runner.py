@@ -197,7 +197,7 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                 if st.stale and (wanted is None or st.node.fingerprint in wanted)}
         with store.meta_lock():
             store.record_plan(pipeline.spec_name, [st.key for st in states.values()])
-            _note_input_digests(store, states.values())
+            _note_records(store, states.values())
         _name(store, pipeline, [st for st in states.values()
                                 if id(st) not in todo and st.record is not None
                                 and (wanted is None or st.node.fingerprint in wanted)])
@@ -260,14 +260,16 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
     return result
 
 
-def _note_input_digests(store: Store, states) -> None:
-    """A complete per-utterance record found fresh one utterance at a time (written before
-    input digests existed) gets this plan's digest, once: later no-op plans skip the comparison."""
+def _note_records(store: Store, states) -> None:
+    """A complete record found fresh the slow way (written before input digests existed) gets
+    what the plan learnt (``NodeState.record_notes``), once: later no-op plans decide faster."""
     for st in states:
         rec = st.record
-        if not st.stale and st.input_digest and rec and rec.get("status") == "complete" \
-                and rec.get("input_digest") != st.input_digest:
-            store.write_record(st.key, {**rec, "input_digest": st.input_digest})
+        if not st.stale and st.record_notes and rec and rec.get("status") == "complete" \
+                and any(rec.get(k) != v for k, v in st.record_notes.items()):
+            store.forget(st.key)  # another run may have rewritten it since we planned
+            if store.record(st.key) == rec:
+                store.write_record(st.key, {**rec, **st.record_notes})
 
 
 def _name(store: Store, pipeline: Pipeline, states: list[NodeState]) -> None:

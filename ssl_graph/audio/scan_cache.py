@@ -7,7 +7,9 @@ answer is unchanged. Content edits do not touch directory mtimes: they are caugh
 per-file stat that gives each utterance its identity (``manifest.py``), which this cache never
 replaces. A directory modified within ``RACY_NS`` of the scan is not trusted (timestamps are
 coarse: a file added in the same tick would leave the mtime unchanged), so no cache is saved
-for it. Anything unreadable or inconsistent in a cache file makes it a miss, never an answer.
+for it. Each directory is recorded with its ctime and inode too: tools that restore mtimes
+(``tar -x``, ``rsync -a``, ``cp -a``) cannot restore a ctime, and a directory deleted and made
+again is a new inode. Anything unreadable or inconsistent in a cache file makes it a miss, never an answer.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import os
 import time
 
-VERSION = 1
+VERSION = 2
 ENV_VAR = "SSL_GRAPH_CACHE"
 #: directories changed this recently are not cached (coarse filesystem timestamps)
 RACY_NS = 2_000_000_000
@@ -44,10 +46,14 @@ def _depth(pattern: str) -> int | None:
     return None if any("**" in p for p in parts) else len(parts) - 1
 
 
-def _directories(root: str, depth: int | None) -> list[tuple[str, int]]:
-    """(path relative to root, mtime_ns) of root and every directory below it up to ``depth``
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _directories(root: str, depth: int | None) -> list[list]:
+    """[path relative to root, mtime_ns, ctime_ns, inode] of root and every directory below it up to ``depth``
     (hidden ones and symlinked ones too: recording more than glob lists only costs misses)."""
-    out = [("", os.stat(root).st_mtime_ns)]
+    out = [["", *_stamp(os.stat(root))]]
     seen = {os.path.realpath(root)}
     stack = [("", 0)]
     while stack:
@@ -64,7 +70,7 @@ def _directories(root: str, depth: int | None) -> list[tuple[str, int]]:
                     if real in seen:  # a symlink loop or a second link to one directory
                         continue
                     seen.add(real)
-                    out.append((sub, e.stat().st_mtime_ns))
+                    out.append([sub, *_stamp(e.stat())])
                 except OSError:
                     continue
                 stack.append((sub, level + 1))
@@ -84,10 +90,10 @@ def _load(path: str, root: str, pattern: str) -> tuple[list[str], list[str]] | N
         if not (isinstance(dirs, list) and isinstance(files, str) and isinstance(utts, str)
                 and dirs):
             return None
-        for rel, mtime in dirs:
-            if not (isinstance(rel, str) and isinstance(mtime, int)):
+        for entry in dirs:
+            if not (isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], str)):
                 return None
-            if os.stat(os.path.join(root, rel)).st_mtime_ns != mtime:
+            if _stamp(os.stat(os.path.join(root, entry[0]))) != entry[1:]:
                 return None
         if _checksum(files, utts) != doc.get("sha256"):
             return None  # a torn or hand-edited list
@@ -101,7 +107,7 @@ def _checksum(files: str, utts: str) -> str:
     return hashlib.sha256(f"{files}\0{utts}".encode()).hexdigest()
 
 
-def _save(path: str, root: str, pattern: str, dirs: list[tuple[str, int]], names: list[str],
+def _save(path: str, root: str, pattern: str, dirs: list[list], names: list[str],
           ids: list[str]) -> None:
     files, utts = "\n".join(names), "\n".join(ids)
     doc = {"version": VERSION, "root": root, "glob": pattern, "dirs": dirs, "files": files,
@@ -126,7 +132,7 @@ class GlobScan:
         self.path = _cache_file(self.root, pattern)
         self.hit = False
         self.ids: list[str] = []
-        self._dirs: list[tuple[str, int]] = []
+        self._dirs: list[list] = []
 
     def files(self) -> list[str]:
         cached = _load(self.path, self.root, self.pattern)
@@ -140,7 +146,7 @@ class GlobScan:
             self._dirs = _directories(self.root, _depth(self.pattern))
         except OSError:
             self._dirs = []
-        if any(m > started - RACY_NS for _, m in self._dirs):
+        if any(d[1] > started - RACY_NS for d in self._dirs):
             self._dirs = []  # too fresh to trust: the next scan globs again
         found = sorted(globlib.glob(os.path.join(globlib.escape(self.root), self.pattern),
                                     recursive=True))

@@ -57,6 +57,8 @@ class NodeState:
     manifest: Manifest | None = None
     #: annotation nodes: what the plan parsed and checked (the op commits it as it is)
     payload: object = None
+    #: fields a fresh record lacks that let the next plan decide faster (written by ``run``)
+    record_notes: dict = field(default_factory=dict)
 
     @property
     def expected(self) -> dict[str, str] | None:
@@ -184,6 +186,7 @@ class Planner:
         st.expected = self._expected_versions(st)
         st.data_version = digest(st.node.fingerprint, sorted(st.expected.items()))
         rec = st.record
+        st.record_notes = {"input_digest": st.input_digest}  # (used only if found fresh)
         if rec is None:
             st.stale, st.todo, st.reasons = True, list(st.expected), self._new_reasons(st)
             return
@@ -328,9 +331,13 @@ class Planner:
             pass  # the features are those it was fit on: nothing changed, nothing grew
         else:
             fit = self.store.document(st.key, "fit_utts.json") or {}
-            changed = [u for u, v in fit.items() if u in feats.expected and feats.expected[u] != v]
-            gone = [u for u in fit if u not in feats.expected]
-            grown = [u for u in feats.expected if u not in fit]
+            expected = feats.expected
+            changed = [u for u, v in fit.items() if u in expected and expected[u] != v]
+            gone = [u for u in fit if u not in expected]
+            grown = [u for u in expected if u not in fit]
+            if fit and st.key not in self.store.damaged:
+                st.record_notes = {"fit_utts_size": self.store.backend.size(
+                    f"{st.key}/fit_utts.json")}
             if changed:
                 st.reasons.append(
                     f"fit data changed: {_plural(len(changed), 'utterance')} ({_examples(changed)})"

@@ -154,9 +154,22 @@ def test_a_cache_lying_about_the_files_is_not_trusted(nested, scan_cache_dir):
     assert not scan(nested).hit
     assert stale(nested) == {}  # the glob found every file: nothing is stale or lost
     doc = json.loads(path.read_text())
-    doc["dirs"] = [[rel, m + 1] for rel, m in doc["dirs"]]
+    doc["dirs"] = [[rel, m + 1, c, ino] for rel, m, c, ino in doc["dirs"]]
     path.write_text(json.dumps(doc))
     assert not scan(nested).hit
+
+
+def test_a_tree_restored_with_old_mtimes_is_not_trusted(nested):
+    """``tar -x``/``rsync -a`` put back directory mtimes; the ctime still moves."""
+    ready(nested)
+    d = nested / "wav" / "a"
+    st = d.stat()
+    new = sorted((DEMO / "extra").glob("*.flac"))[2]
+    clip(new, d / f"{new.stem}.wav")
+    os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old mtime, as an extractor would
+    assert d.stat().st_mtime_ns == st.st_mtime_ns
+    assert not scan(nested).hit
+    assert stale(nested)["corpus"] == ([f"a/{new.stem}"], [])
 
 
 def test_a_directory_changed_just_now_is_not_cached(nested, scan_cache_dir):
@@ -171,13 +184,14 @@ def test_a_directory_changed_just_now_is_not_cached(nested, scan_cache_dir):
 
 
 def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested):
-    """Stores written before the digest existed: compared one by one, still fresh."""
+    """Stores written before the digest existed: compared one by one, still fresh; the next
+    no-op run notes the digests (and k-means' fit-list size) so later plans take the fast path."""
     ready(nested)
     p = project(nested)
     states = p.plan()
-    for name in PER_UTT:
+    for name, field in [(n, "input_digest") for n in PER_UTT] + [("km", "fit_utts_size")]:
         rec = dict(states[name].record)
-        rec.pop("input_digest")
+        rec.pop(field)
         p.store.write_record(states[name].key, rec)
     states = project(nested).plan()
     assert not any(states[n].stale for n in PER_UTT)
@@ -185,3 +199,4 @@ def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested)
     assert computed(project(nested).run()) == {}  # a no-op run notes the digests, once
     states = project(nested).plan()
     assert all(states[n].lazy_expected is not None for n in PER_UTT)
+    assert states["km"].record["fit_utts_size"] > 0
