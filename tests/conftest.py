@@ -8,6 +8,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_scan_cache(tmp_path_factory):
+    """Corpus-scan and index memos (``SSL_GRAPH_CACHE``) go to the session's temp dir, not the
+    user's ~/.cache; subprocesses the tests start inherit it."""
+    import os
+
+    old = os.environ.get("SSL_GRAPH_CACHE")
+    os.environ["SSL_GRAPH_CACHE"] = str(tmp_path_factory.mktemp("ssl-graph-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SSL_GRAPH_CACHE", None)
+    else:
+        os.environ["SSL_GRAPH_CACHE"] = old
 DEMO = ROOT / "data" / "demo"
 
 SPEC_TEMPLATE = '''

@@ -36,15 +36,29 @@ class IndexMemo:
             if isinstance(doc, dict) and isinstance(doc.get("entries"), dict):
                 self.entries = doc["entries"]
 
+    def _files(self, record: dict) -> list[str] | None:
+        """The index's file names: its segments (``store/index.py``), or one JSON (older stores)."""
+        field = record.get("index")
+        if isinstance(field, str):
+            return [field]
+        segments = field.get("segments") if isinstance(field, dict) else None
+        if isinstance(segments, list) and segments and all(
+                isinstance(s, dict) and isinstance(s.get("file"), str) for s in segments):
+            return [s["file"] for s in segments]
+        return None  # (no index, or a layout this memo does not know: always parsed)
+
     def _identity(self, key: str, record: dict) -> list | None:
-        name = record.get("index")
-        if self.root is None or not isinstance(name, str):
-            return None  # (another index layout: always parsed)
-        try:
-            st = os.stat(os.path.join(self.root, key, name))
-        except OSError:
+        names = self._files(record) if self.root is not None else None
+        if names is None:
             return None
-        return [name, st.st_size, st.st_mtime_ns, st.st_ino]
+        ident = []
+        for name in names:
+            try:
+                st = os.stat(os.path.join(self.root, key, name))
+            except OSError:
+                return None
+            ident.append([name, st.st_size, st.st_mtime_ns, st.st_ino])
+        return ident
 
     def intact(self, key: str, record: dict) -> bool:
         ident = self._identity(key, record)
@@ -52,7 +66,7 @@ class IndexMemo:
 
     def remember(self, key: str, record: dict) -> None:
         ident = self._identity(key, record)
-        if ident is not None and ident[2] < time.time_ns() - RACY_NS \
+        if ident is not None and max(f[2] for f in ident) < time.time_ns() - RACY_NS \
                 and self.entries.get(key) != ident:
             self.entries[key] = ident
             self.dirty = True
