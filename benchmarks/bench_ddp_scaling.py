@@ -47,29 +47,38 @@ def train_seconds(work: Path, ranks: int, steps: int) -> float:
     return metrics["train_seconds"] / steps
 
 
+def measure(steps: int = 30, batch_seconds: float = 16.0, rounds: int = 2) -> tuple[float, float]:
+    """Median seconds per step with 1 process and with 2 torchrun ranks, interleaved rounds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "data" / "demo" / "wav", work / "wav")
+        (work / "p.py").write_text(SPEC.format(steps=steps, batch=batch_seconds))
+        subprocess.run([sys.executable, "-m", "ssl_graph", "--store", str(work / "base"), "run",
+                        str(work / "p.py"), "labels", "--no-progress", "-q"], check=True, cwd=work,
+                       stdout=subprocess.DEVNULL)
+        times = {1: [], 2: []}
+        for _ in range(rounds):  # interleaved
+            for ranks in (1, 2):
+                times[ranks].append(train_seconds(work, ranks, steps))
+    return statistics.median(times[1]), statistics.median(times[2])
+
+
+def report(one: float, two: float, steps: int, batch_seconds: float) -> None:
+    print(f"tiny HuBERT, {batch_seconds:g} s global batch, {steps} steps, "
+          f"cpus={os.cpu_count()}, load avg {os.getloadavg()[0]:.2f}")
+    print(f"  1 process : {one:.3f} s/step")
+    print(f"  2 ranks   : {two:.3f} s/step   speedup {one / two:.2f}×, "
+          f"scaling efficiency {one / two / 2:.0%}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch-seconds", type=float, default=16.0)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        shutil.copytree(ROOT / "data" / "demo" / "wav", work / "wav")
-        (work / "p.py").write_text(SPEC.format(steps=args.steps, batch=args.batch_seconds))
-        subprocess.run([sys.executable, "-m", "ssl_graph", "--store", str(work / "base"), "run",
-                        str(work / "p.py"), "labels", "--no-progress", "-q"], check=True, cwd=work,
-                       stdout=subprocess.DEVNULL)
-        times = {1: [], 2: []}
-        for _ in range(args.rounds):  # interleaved
-            for ranks in (1, 2):
-                times[ranks].append(train_seconds(work, ranks, args.steps))
-        one, two = statistics.median(times[1]), statistics.median(times[2])
-        print(f"tiny HuBERT, {args.batch_seconds:g} s global batch, {args.steps} steps, "
-              f"cpus={os.cpu_count()}, load avg {os.getloadavg()[0]:.2f}")
-        print(f"  1 process : {one:.3f} s/step")
-        print(f"  2 ranks   : {two:.3f} s/step   speedup {one / two:.2f}×, "
-              f"scaling efficiency {one / two / 2:.0%}")
+    one, two = measure(args.steps, args.batch_seconds, args.rounds)
+    report(one, two, args.steps, args.batch_seconds)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ alike; warm-up steps are excluded (they include Numba's compile / cache load) an
 of the timed steps is reported. On CUDA the device is synchronised at both ends of a timed
 region; ``--bf16`` runs the forward under bf16 autocast for both models.
 
+The same run then prints the 1 -> 2 process scaling of a training node under torchrun
+(``bench_ddp_scaling.py``: same spec and global batch; ``--no-scaling`` skips it).
+
 What the HF model cannot express (printed as well):
 
 * the feature penalty (``FeaturePenalty(weight=10)``: mean(z²) of the encoder output) and
@@ -297,6 +300,8 @@ def main() -> None:
     )
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the 1 -> 2 process DDP scaling run (bench_ddp_scaling.py)")
     args = ap.parse_args()
 
     import transformers
@@ -424,5 +429,17 @@ def main() -> None:
     )
 
 
+def scaling() -> None:
+    """The same run's 1 -> 2 process scaling of a training node (torchrun, gloo on CPU)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_ddp_scaling
+
+    print("\n1 -> 2 process DDP scaling (bench_ddp_scaling.py):")
+    one, two = bench_ddp_scaling.measure()
+    bench_ddp_scaling.report(one, two, 30, 16.0)
+
+
 if __name__ == "__main__":
     main()
+    if "--no-scaling" not in sys.argv:
+        scaling()
