@@ -69,7 +69,7 @@ def scan_remote(corpus, name: str):
         raise SpecError(f"{name}: cannot list audio at {corpus.root} ({exc}); check the URL and "
                         "$SSL_GRAPH_STORAGE_OPTIONS (endpoint, credentials)") from None
     protocol = corpus.root.split("://", 1)[0]
-    manifest = Manifest()
+    utts: dict[str, Utterance] = {}
     for path, info in sorted(found.items()):
         rel = path.removeprefix(root + "/")
         if info.get("type", "file") != "file" or not _matches(rel, corpus.glob):
@@ -77,12 +77,11 @@ def scan_remote(corpus, name: str):
         utt = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
         url = f"{protocol}://{path}"
         check_utt_id(utt, url, name)
-        manifest.utts[utt] = Utterance(utt, RemoteFile(url), _identity(fs, path, info,
-                                                                       corpus.identity))
-    if not manifest.utts:
+        utts[utt] = Utterance(utt, RemoteFile(url), _identity(fs, path, info, corpus.identity))
+    if not utts:
         raise SpecError(f"{name}: no objects match {corpus.glob!r} under {corpus.root}; fix "
                         "Corpus(glob=...) or the URL")
-    return manifest
+    return Manifest(utts)  # built whole: its id/identity columns come from these
 
 
 def _matches(rel: str, pattern: str) -> bool:
