@@ -22,16 +22,21 @@ class ExecutorError(RuntimeError):
     pass
 
 
-def _call(fn: Callable, job, coordinator: int):
-    marker = os.environ.get(CRASH_ENV)
-    if marker and os.getpid() != coordinator:
+def crash_once(env: str) -> None:
+    """Fault injection: die (``os._exit``) if ``env`` names a marker path not there yet."""
+    marker = os.environ.get(env)
+    if marker:
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            pass
-        else:
-            os.close(fd)
-            os._exit(17)
+            return
+        os.close(fd)
+        os._exit(17)
+
+
+def _call(fn: Callable, job, coordinator: int):
+    if os.getpid() != coordinator:
+        crash_once(CRASH_ENV)
     return fn(job)
 
 
