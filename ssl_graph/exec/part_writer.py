@@ -25,6 +25,8 @@ from .executors import crash_once
 #: finish writing a part while the marker is absent creates it and dies before replying
 CRASH_AFTER_PART_ENV = "SSL_GRAPH_CRASH_WORKER_AFTER_PART_ONCE"
 PART_PREFIX = "parts/j-"
+#: utterances per worker-written part, at most (``group_batches``)
+PART_UTTS = 64
 
 
 @lru_cache(maxsize=4)
@@ -43,8 +45,17 @@ def prepare(store, key: str) -> None:
 
 
 def worker_writes(work: Callable, store, key: str) -> Callable:
-    """The function an executor runs per ``(utts, job)``: ``work`` plus writing its part."""
+    """The function an executor runs per ``(utts, jobs)``: ``work`` plus writing its part."""
     return partial(write_part, work, store.url, key)
+
+
+def group_batches(batches: list[list[str]], batch_utts: int, parallel: int) -> list[list[list[str]]]:
+    """Batches run together as one task writing one part: parts of a few utterances each would
+    mean a file (and a manifest in every record rewrite) per few seconds of audio at scale, so a
+    task takes up to ``PART_UTTS`` utterances, yet small runs still spread over every worker.
+    Each batch is still computed alone, so values never depend on the grouping."""
+    per = max(1, min(PART_UTTS // max(1, batch_utts), -(-len(batches) // (4 * max(1, parallel)))))
+    return [batches[i:i + per] for i in range(0, len(batches), per)]
 
 
 def _finite(outs) -> bool:
@@ -53,12 +64,13 @@ def _finite(outs) -> bool:
 
 
 def write_part(work: Callable, url: str, key: str, task) -> dict | list:
-    """Run ``work(job)`` and write its frames as a new part of node ``key``; returns the
-    descriptor, or the raw outputs when some are not finite (the coordinator names them)."""
+    """Run ``work`` on each job of ``task = (utts, jobs)`` and write their frames as a new part
+    of node ``key``; returns the descriptor, or the raw outputs when some are not finite (the
+    coordinator names them)."""
     from ..store.ragged import PartWriter
 
-    utts, job = task
-    outs = work(job)
+    utts, jobs = task
+    outs = [out for job in jobs for out in work(job)]
     if not _finite(outs):
         return outs
     store = _store(url)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ssl_graph.api import Project
-from ssl_graph.exec.part_writer import CRASH_AFTER_PART_ENV, prepare, write_part
+from ssl_graph.exec.part_writer import CRASH_AFTER_PART_ENV, group_batches, prepare, write_part
 from ssl_graph.ops.base import get_op
 from ssl_graph.ops.mfcc import mfcc_job
 from ssl_graph.store.gc import collect
@@ -55,8 +55,8 @@ def assert_worker_written_and_clean(project: Project) -> None:
         rec = project.store.record(key)
         index = project.store.index(key, rec)
         used = {e[0] for e in index.values()}
-        jobs = -(-len(index) // get_op(rec["kind"]).batch_utts)
-        assert used == set(rec["parts"]) and len(used) == jobs  # one part per job
+        jobs = -(-len(index) // get_op(rec["kind"]).batch_utts)  # 8 utterances: 1 batch a task
+        assert used == set(rec["parts"]) and len(used) == jobs  # one part per task
         assert all(WORKER_PART.fullmatch(p) for p in used), sorted(used)
         assert str(os.getpid()) not in repr(rec)
         check = verify_node(project.store, key, name)
@@ -117,6 +117,15 @@ def test_non_finite_values_from_a_worker_are_refused_by_name(corpus_dir, tmp_pat
     assert all(WORKER_PART.fullmatch(p) for p in (rec or {}).get("parts", {}))
 
 
+def test_tasks_group_batches_into_parts_of_up_to_64_utterances():
+    batches = [[f"u{i}-{j}" for j in range(4)] for i in range(1000)]  # MFCC: 4 a batch
+    assert group_batches(batches[:2], 4, 2) == [[b] for b in batches[:2]]  # both workers busy
+    groups = group_batches(batches, 4, 2)
+    assert [b for g in groups for b in g] == batches  # in order, each batch once
+    assert {len(g) for g in groups[:-1]} == {16} and len(groups[-1]) == 1000 % 16  # 64 a part
+    assert group_batches(batches[:40], 256, 2) == [[b] for b in batches[:40]]  # Labels: 256
+
+
 def _descriptor(tmp_path):
     """A real part written by ``write_part`` (in this process) for three demo utterances."""
     from ssl_graph.store.store import Store
@@ -127,7 +136,7 @@ def _descriptor(tmp_path):
     key = "nodes/mfcc-test"
     prepare(store, key)
     job = [(str(work / "wav" / f"{u}.flac"), u, 16000, False, 39) for u in utts]
-    return store, key, utts, write_part(mfcc_job, store.url, key, (utts, job)), mfcc_job(job)
+    return store, key, utts, write_part(mfcc_job, store.url, key, (utts, [job])), mfcc_job(job)
 
 
 def test_coordinator_checks_the_descriptor_before_committing(tmp_path):
@@ -167,7 +176,7 @@ def test_non_finite_job_writes_no_part(tmp_path):
     store, key, utts, _, values = _descriptor(tmp_path)
     shutil.rmtree(store.local_root / key / "parts")
     prepare(store, key)
-    got = write_part(_inf_job, store.url, key, (utts, values))
+    got = write_part(_inf_job, store.url, key, (utts, [values]))
     assert isinstance(got, list) and not np.isfinite(got[1]).all()  # values go back, unwritten
     assert store.backend.listdir(f"{key}/parts") == ["zarr.json"]
 
