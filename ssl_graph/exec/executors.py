@@ -4,7 +4,8 @@ Chosen at run time (``ssl-graph run --executor``), never part of a fingerprint. 
 an executor picklable *jobs* (one batch of utterances each) and a module-level function; results
 come back in job order, so what is committed, and the bytes stored, are the same whatever the
 executor. Ops stay unaware of where they run. A job whose process dies is run again; jobs that
-finished are not.
+finished are not. Out of process, the runner wraps ``work`` so each job writes its own part
+(``part_writer.py``) and returns only a descriptor.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ every ``commit_bytes`` of frames, so its memory is one block, not a part (nor tw
 concatenation would be). The record keeps each part's checksum manifest; the reader reads each
 chunk file once, checks those very bytes and decodes them (``chunks.py``), so a damaged part
 fails naming node, utterance and file, and caches decoded chunks in an LRU bounded in bytes.
+Worker processes write parts themselves (``PartWriter``, named ``parts/j-<uuid>``); ``adopt``
+checks such a part and puts it in the next commit, so records and index have one writer.
 """
 
 from __future__ import annotations
