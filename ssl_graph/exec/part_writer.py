@@ -13,6 +13,7 @@ the coordinator refuses it naming the utterance, as it does for in-process work.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from functools import lru_cache, partial
@@ -89,7 +90,8 @@ def write_part(work: Callable, url: str, key: str, task) -> dict | list:
             rows.append([start, start + len(out)])
         manifest = writer.close() if writer is not None else None
     except BaseException:
-        store.delete(f"{key}/{name}")  # never referenced; gc would find it otherwise
+        with contextlib.suppress(OSError):  # never referenced; gc would find it otherwise
+            store.delete(f"{key}/{name}")
         raise
     crash_once(CRASH_AFTER_PART_ENV)
     return {"utts": list(utts), "part": name if writer is not None else None,
