@@ -202,3 +202,17 @@ def _inf_job(values):
     out = [v.copy() for v in values]
     out[1][0, 0] = np.inf
     return out
+
+
+def test_a_failed_worker_write_leaves_no_part(tmp_path):
+    store, key, utts, _, values = _descriptor(tmp_path)
+    shutil.rmtree(store.local_root / key / "parts")
+    prepare(store, key)
+    mixed = [values[0], values[1][:, :13], values[2]]  # an op giving utterances other shapes
+    with pytest.raises(ValueError, match=rf"utterance '{utts[1]}' has frames of float32 \(13,\)"):
+        write_part(_same, store.url, key, (utts, [mixed]))
+    assert store.backend.listdir(f"{key}/parts") == ["zarr.json"]
+
+
+def _same(values):
+    return values
