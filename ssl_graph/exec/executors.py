@@ -4,7 +4,8 @@ Chosen at run time (``ssl-graph run --executor``), never part of a fingerprint. 
 an executor picklable *jobs* (one batch of utterances each) and a module-level function; results
 come back in job order, so what is committed, and the bytes stored, are the same whatever the
 executor. Ops stay unaware of where they run. A job whose process dies is run again; jobs that
-finished are not.
+finished are not. Out of process, the runner wraps ``work`` so each job writes its own part
+(``part_writer.py``) and returns only a descriptor.
 """
 
 from __future__ import annotations
@@ -22,16 +23,21 @@ class ExecutorError(RuntimeError):
     pass
 
 
-def _call(fn: Callable, job, coordinator: int):
-    marker = os.environ.get(CRASH_ENV)
-    if marker and os.getpid() != coordinator:
+def crash_once(env: str) -> None:
+    """Fault injection: die (``os._exit``) if ``env`` names a marker path not there yet."""
+    marker = os.environ.get(env)
+    if marker:
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            pass
-        else:
-            os.close(fd)
-            os._exit(17)
+            return
+        os.close(fd)
+        os._exit(17)
+
+
+def _call(fn: Callable, job, coordinator: int):
+    if os.getpid() != coordinator:
+        crash_once(CRASH_ENV)
     return fn(job)
 
 

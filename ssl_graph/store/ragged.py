@@ -8,6 +8,8 @@ every ``commit_bytes`` of frames, so its memory is one block, not a part (nor tw
 concatenation would be). The record keeps each part's checksum manifest; the reader reads each
 chunk file once, checks those very bytes and decodes them (``chunks.py``), so a damaged part
 fails naming node, utterance and file, and caches decoded chunks in an LRU bounded in bytes.
+Worker processes write parts themselves (``PartWriter``, named ``parts/j-<uuid>``); ``adopt``
+checks such a part and puts it in the next commit, so records and index have one writer.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def chunk_rows(row_bytes: int) -> int:
     return max(1, CHUNK_BYTES // max(1, row_bytes))
 
 
-class _PartWriter:
+class PartWriter:
     """One part being written: a zarr array grown block by block, its manifest kept as it goes."""
 
     def __init__(self, store: Store, key: str, first: np.ndarray):
@@ -109,7 +111,8 @@ class RaggedWriter:
         self.commit_frames, self.commit_bytes = commit_frames, commit_bytes
         self._entries: dict[str, list] = {}  # since the last commit: its index segment
         self._dropped: set[str] = set()
-        self._part: _PartWriter | None = None
+        self._part: PartWriter | None = None
+        self._adopted: dict[str, dict] = {}  # worker-written parts since the last commit
         self._frames = self._bytes = 0
         # segments append to the stored index only when ``index`` is what they hold: an index
         # that read as damaged ({}), or one of an earlier version, is written whole instead
@@ -136,12 +139,36 @@ class RaggedWriter:
             return
         values = np.asarray(values)
         if self._part is None:
-            self._part = _PartWriter(self.store, f"{self.key}/{self._part_name()}", values)
+            self._part = PartWriter(self.store, f"{self.key}/{self._part_name()}", values)
         start = self._part.end
         self._part.add(utt, values)
         self._entries[utt] = [self._part_name(), start, start + len(values), version]
         self._frames += len(values)
         self._bytes += values.nbytes
+        if self._bytes >= self.commit_bytes or (
+                self.commit_frames is not None and self._frames >= self.commit_frames):
+            self.commit(final=False)
+
+    def adopt(self, utts: list[str], part: dict, versions: list[str]) -> None:
+        """Take a part another process wrote (``exec/part_writer.py``) into the next commit:
+        its descriptor is checked against the batch and the files on disk first, so a wrong or
+        torn part is refused (it stays unreferenced garbage for ``gc``), never committed."""
+        problem = _part_problem(self.store, self.key, utts, part,
+                                set(self.record.get("parts") or {}) | set(self._adopted))
+        if problem:
+            raise ValueError(f"{self.key}: the part a worker wrote for utterances {utts[0]!r}.. "
+                             f"is unusable ({problem}); nothing of it was committed — rerun")
+        name, manifest = part["part"], part["manifest"]
+        for utt, (start, end), version in zip(utts, part["rows"], versions):
+            if start is None:
+                self._entries[utt] = [None, 0, int(end), version]
+            else:
+                self._entries[utt] = [name, start, end, version]
+        if name is not None:
+            self._adopted[name] = manifest
+            shape = manifest["shape"]
+            self._frames += shape[0]
+            self._bytes += int(np.prod(shape, dtype=np.int64)) * np.dtype(manifest["dtype"]).itemsize
         if self._bytes >= self.commit_bytes or (
                 self.commit_frames is not None and self._frames >= self.commit_frames):
             self.commit(final=False)
@@ -154,6 +181,8 @@ class RaggedWriter:
         if self._part is not None:
             manifests[self._part_name()] = self._part.close()
             self._part = None
+        manifests.update(self._adopted)
+        self._adopted = {}
         for utt, entry in self._entries.items():
             self.index[utt] = entry
             self._dropped.discard(utt)  # re-done in this commit: its new entry overrides
@@ -177,6 +206,37 @@ class RaggedWriter:
         self.record["n_utts"] = len(self.index)
         self.record["n_frames"] = int(sum(e[2] - e[1] for e in self.index.values()))
         self.store.write_record(self.key, self.record)
+
+
+def _part_problem(store: Store, key: str, utts: list[str], part: dict, taken: set[str]) -> str:
+    """What is wrong with a worker's part descriptor ('' if nothing): it must name these
+    utterances, a fresh part name, rows tiling the part, and files present at their sizes."""
+    if not isinstance(part, dict) or part.get("utts") != list(utts):
+        return "it describes other utterances"
+    name, manifest, rows = part.get("part"), part.get("manifest"), part.get("rows")
+    if not isinstance(rows, list) or len(rows) != len(utts):
+        return "one row range per utterance expected"
+    if name is None:
+        return "" if all(r[0] is None for r in rows) else "rows without a part"
+    if not (isinstance(name, str) and name.startswith("parts/") and name.count("/") == 1):
+        return f"bad part name {name!r}"
+    if name in taken:
+        return f"part name {name!r} is already used"
+    if not isinstance(manifest, dict) or "zarr.json" not in (manifest.get("files") or {}):
+        return "no checksum manifest"
+    at = 0
+    for start, end in rows:
+        if start is not None:
+            if start != at or end < start:
+                return "row ranges do not tile the part"
+            at = end
+    if at != manifest["shape"][0]:
+        return f"rows end at {at}, the part holds {manifest['shape'][0]}"
+    sizes = store.backend.file_sizes(f"{key}/{name}")
+    for rel, (size, _) in manifest["files"].items():
+        if sizes.get(rel) != size:
+            return f"{name}/{rel} is missing or of the wrong size"
+    return ""
 
 
 class RaggedReader:
