@@ -5,13 +5,22 @@ machine's load changes between rounds; adjacent runs see about the same).
 Usage: python benchmarks/bench_executors.py [--utts 155] [--repeat 4] [--rounds 5] [--workers 2]
 Jobs are what ``ssl-graph run`` ships for an MFCC node (``MFCCOp.batch_utts`` files each);
 pool and cluster are started and warmed before timing (start-up is printed separately).
+
+Then, end to end (``--no-end-to-end`` skips it): ``Project.run`` of an MFCC node over the same
+utterances (hard links) into a fresh store per run, in a fresh process, with each executor —
+what a user waits for, including the workers writing their own parts and the coordinator's
+commits (the Dask time includes starting its LocalCluster).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +61,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=4, help="pass over the files this many times")
+    ap.add_argument("--no-end-to-end", action="store_true", help="skip the Project.run timing")
     args = ap.parse_args()
     files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:args.utts] * args.repeat
     work = jobs(files)
@@ -83,5 +93,48 @@ def main() -> None:
               f"{statistics.median(ratios):5.2f}x  (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)  "
               f"{vs1:5.2f}x vs in-process/1t")
 
+RUN = """
+import sys, time
+from ssl_graph.api import Project
+p = Project("pipe.py", sys.argv[1])
+kw = {} if sys.argv[2] == "local" else {"executor": sys.argv[2], "workers": int(sys.argv[3])}
+t = time.perf_counter(); p.run(progress=False, **kw); print(time.perf_counter() - t)
+"""
+
+
+def end_to_end(files: list[Path], rounds: int, workers: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "wav").mkdir()
+        for i, f in enumerate(files):  # the repeated files as distinct utterances
+            os.link(f, work / "wav" / f"r{i // len(set(files))}-{f.name}")
+        (work / "pipe.py").write_text("from ssl_graph import MFCC, Corpus\n"
+                                      "mfcc = MFCC(corpus=Corpus(root='wav'))\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "SSL_GRAPH_CACHE": str(work / "cache")}
+        times: dict[str, list[float]] = {"local": [], "pool": [], "dask": []}
+        for r in range(rounds):
+            for ex in times:
+                store = work / f"store-{r}-{ex}"
+                out = subprocess.run([sys.executable, "-c", RUN, str(store), ex, str(workers)],
+                                     cwd=work, env=env, check=True, capture_output=True, text=True)
+                times[ex].append(float(out.stdout.split()[-1]))
+                shutil.rmtree(store)
+    print(f"end to end: Project.run of an MFCC node, {len(files)} utterances, fresh store and "
+          f"process per run, {rounds} interleaved rounds, load {os.getloadavg()[0]:.2f}:")
+    for ex, ts in times.items():
+        ratios = sorted(b / t for b, t in zip(times["local"], ts))
+        print(f"  {ex:6s} {statistics.median(ts):6.2f}s  {statistics.median(ratios):5.2f}x vs local "
+              f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)")
+
+
 if __name__ == "__main__":
     main()
+    if "--no-end-to-end" not in sys.argv:
+        a = argparse.ArgumentParser()
+        a.add_argument("--utts", type=int, default=155)
+        a.add_argument("--rounds", type=int, default=5)
+        a.add_argument("--workers", type=int, default=2)
+        a.add_argument("--repeat", type=int, default=4)
+        a = a.parse_known_args()[0]
+        fs = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:a.utts] * a.repeat
+        end_to_end(fs, min(a.rounds, 3), a.workers)
