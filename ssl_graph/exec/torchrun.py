@@ -50,10 +50,21 @@ class Torchrun:
             cmd += ["--set", item]
         return cmd
 
+    def rank_env(self, node) -> dict:
+        """The ranks' environment: OpenMP starts at the threads each rank will fix anyway
+        (``train/threads.py``), so torchrun need not guess (and print its banner about it)."""
+        from ..train.threads import default_threads
+
+        env = dict(os.environ)
+        if "OMP_NUM_THREADS" not in env:
+            cores = (os.cpu_count() or 1) // max(1, self.nproc_per_node)
+            env["OMP_NUM_THREADS"] = str(getattr(node, "threads", None) or default_threads(cores))
+        return env
+
     def compute(self, st, ctx) -> dict:
         backend = ctx.store.backend
         backend.delete(f"{st.key}/{RESULT}")
-        proc = subprocess.Popen(self.command(st.name))
+        proc = subprocess.Popen(self.command(st.name), env=self.rank_env(st.node))
         try:
             rc = proc.wait()
         except KeyboardInterrupt:  # the ranks got the signal too: let them checkpoint
