@@ -8,14 +8,34 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .specs import LayerFeatures, LayerSweep  # noqa: E402
-from .specs.annotations import Alignments, ClusterQuality, PhoneMap, Transcripts, WordAlignments  # noqa: E402
-from .specs.base import Component, Node, Spec, SpecError, runtime  # noqa: E402
-from .specs.decoding import BeamSearch, NGramLM  # noqa: E402
-from .specs.finetune import ASRScore, FineTune, Split  # noqa: E402
-from .specs.nodes import MFCC, Corpus, KMeans, Labels  # noqa: E402
-from .specs.pretrained import PretrainedModel  # noqa: E402
-from .specs.training import Adam, Pretrain, Schedule  # noqa: E402
+#: public name -> the module defining it; imported on first use (PEP 562), so a spec using
+#: only MFCC and k-means never builds the training, fine-tuning and model-component classes
+_EXPORTS = {
+    **dict.fromkeys(("Component", "Node", "Spec", "SpecError", "runtime"), "specs.base"),
+    **dict.fromkeys(("Corpus", "MFCC", "KMeans", "Labels"), "specs.nodes"),
+    **dict.fromkeys(("Alignments", "WordAlignments", "Transcripts", "PhoneMap",
+                     "ClusterQuality"), "specs.annotations"),
+    **dict.fromkeys(("LayerFeatures", "LayerSweep"), "specs.layer_features"),
+    **dict.fromkeys(("Pretrain", "Adam", "Schedule"), "specs.training"),
+    **dict.fromkeys(("FineTune", "ASRScore", "Split"), "specs.finetune"),
+    **dict.fromkeys(("BeamSearch", "NGramLM"), "specs.decoding"),
+    "PretrainedModel": "specs.pretrained",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ssl_graph' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def load(spec_path, store=None):

@@ -16,6 +16,7 @@ comparison, which names exactly the stale utterances.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,7 +24,6 @@ from ..audio.manifest import Manifest, scan_corpus
 from ..specs.annotations import Alignments, Annotation, WordAlignments
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
-from ..specs.pretrained import PretrainedModel
 from ..store.integrity import size_problems
 from ..store.store import Store, node_key
 from .diff import why_new
@@ -31,6 +31,13 @@ from .index_memo import IndexMemo
 from .pipeline import Pipeline
 from .plan_checkpoint import plan_checkpoint
 from .versions import child_versions, leaf_versions
+
+
+def _is_pretrained(node: Node) -> bool:
+    """``isinstance(node, PretrainedModel)`` without importing it (and the model components it
+    builds on) for specs that have none: an instance implies its module is loaded."""
+    module = sys.modules.get("ssl_graph.specs.pretrained")
+    return module is not None and isinstance(node, module.PretrainedModel)
 
 
 @dataclass
@@ -106,7 +113,7 @@ class Planner:
                 self._plan_kmeans(st)
             elif isinstance(node, Annotation):
                 self._plan_annotation(st)
-            elif isinstance(node, PretrainedModel):
+            elif _is_pretrained(node):
                 plan_checkpoint(self, st)
             else:
                 self._plan_aggregate(st)

@@ -3,7 +3,13 @@
 
 Each module imports only the ones below it: ``KMeans``/``Labels`` take any ``Features`` node, so
 ``LayerFeatures`` (which needs ``Pretrain``, which needs ``Labels``) is just one more subclass.
+Nothing is imported here: a spec pays only for the node classes it uses.
 """
 
-from . import annotations, nodes  # noqa: F401
-from .layer_features import LayerFeatures, LayerSweep  # noqa: F401
+
+def __getattr__(name: str):
+    if name in ("LayerFeatures", "LayerSweep"):
+        from . import layer_features
+
+        return getattr(layer_features, name)
+    raise AttributeError(f"module 'ssl_graph.specs' has no attribute {name!r}")

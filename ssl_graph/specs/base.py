@@ -58,7 +58,8 @@ def digest(*parts: Any) -> str:
 class Spec(BaseModel):
     """Base of every spec: immutable, rejects unknown fields, derives variants with ``with_``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False,
+                              defer_build=True)
 
     @property
     def kind(self) -> str:
