@@ -28,6 +28,8 @@ CRASH_AFTER_PART_ENV = "SSL_GRAPH_CRASH_WORKER_AFTER_PART_ONCE"
 PART_PREFIX = "parts/j-"
 #: utterances per worker-written part, at most (``group_batches``)
 PART_UTTS = 64
+#: tasks per worker, at least, where the run is small enough (``group_batches``)
+TASKS_PER_WORKER = 16
 
 
 @lru_cache(maxsize=4)
@@ -53,9 +55,11 @@ def worker_writes(work: Callable, store, key: str) -> Callable:
 def group_batches(batches: list[list[str]], batch_utts: int, parallel: int) -> list[list[list[str]]]:
     """Batches run together as one task writing one part: parts of a few utterances each would
     mean a file (and a manifest in every record rewrite) per few seconds of audio at scale, so a
-    task takes up to ``PART_UTTS`` utterances, yet small runs still spread over every worker.
-    Each batch is still computed alone, so values never depend on the grouping."""
-    per = max(1, min(PART_UTTS // max(1, batch_utts), -(-len(batches) // (4 * max(1, parallel)))))
+    task takes up to ``PART_UTTS`` utterances. A small run still gives every worker at least
+    ``TASKS_PER_WORKER`` tasks: with a few big ones, one worker computes the last task while
+    the others idle (5 tasks a worker: up to a fifth of the run with one core busy). Each batch is still computed alone, so values never depend on the grouping."""
+    per = max(1, min(PART_UTTS // max(1, batch_utts),
+                     -(-len(batches) // (TASKS_PER_WORKER * max(1, parallel)))))
     return [batches[i:i + per] for i in range(0, len(batches), per)]
 
 
