@@ -28,7 +28,7 @@ CRASH_AFTER_PART_ENV = "SSL_GRAPH_CRASH_WORKER_AFTER_PART_ONCE"
 PART_PREFIX = "parts/j-"
 #: utterances per worker-written part, at most (``group_batches``)
 PART_UTTS = 64
-#: tasks per worker, at least, where the run is small enough (``group_batches``)
+#: tasks per worker (about) where the run is small enough (``group_batches``)
 TASKS_PER_WORKER = 16
 
 
