@@ -55,9 +55,10 @@ def worker_writes(work: Callable, store, key: str) -> Callable:
 def group_batches(batches: list[list[str]], batch_utts: int, parallel: int) -> list[list[list[str]]]:
     """Batches run together as one task writing one part: parts of a few utterances each would
     mean a file (and a manifest in every record rewrite) per few seconds of audio at scale, so a
-    task takes up to ``PART_UTTS`` utterances. A small run still gives every worker at least
+    task takes up to ``PART_UTTS`` utterances. A small run still gives every worker about
     ``TASKS_PER_WORKER`` tasks: with a few big ones, one worker computes the last task while
-    the others idle (5 tasks a worker: up to a fifth of the run with one core busy). Each batch is still computed alone, so values never depend on the grouping."""
+    the others idle (5 tasks a worker: up to a fifth of the run on one core). Each batch is
+    still computed alone, so values never depend on the grouping."""
     per = max(1, min(PART_UTTS // max(1, batch_utts),
                      -(-len(batches) // (TASKS_PER_WORKER * max(1, parallel)))))
     return [batches[i:i + per] for i in range(0, len(batches), per)]
