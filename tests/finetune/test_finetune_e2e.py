@@ -12,6 +12,7 @@ from ssl_graph.specs.base import SpecError
 from ssl_graph.store.backend import read_json
 
 from ..conftest import make_corpus
+from ..interrupts import ctrl_c_at_step
 
 SPEC = '''
 from ssl_graph import Corpus
@@ -106,18 +107,9 @@ def test_resume_after_a_crash_repeats_the_curve(trained, tmp_path, monkeypatch):
         shutil.copy2(src / f, tmp_path / f)
     straight = Project(trained.spec_path, trained.store)
     straight.run(["resumable"])
-    real = utterances.UtteranceBatcher.batch
-
-    def crash_at_step_3(self, step):
-        if step == 3:
-            raise KeyboardInterrupt("simulated crash")
-        return real(self, step)
-
-    monkeypatch.setattr(utterances.UtteranceBatcher, "batch", crash_at_step_3)
     crashed = Project(tmp_path / "p.py", str(tmp_path / "store"))
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_step(monkeypatch, utterances.UtteranceBatcher, 3):
         crashed.run(["resumable"])
-    monkeypatch.setattr(utterances.UtteranceBatcher, "batch", real)
     again = Project(tmp_path / "p.py", str(tmp_path / "store"))
     assert again.plan()["resumable"].reasons == ["incomplete at step 2/4 (interrupted run)"]
     again.run(["resumable"])

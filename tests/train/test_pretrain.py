@@ -16,6 +16,7 @@ from ssl_graph.api import Project
 from ssl_graph.store.backend import read_json
 
 from ..conftest import make_corpus
+from ..interrupts import ctrl_c_at_step
 
 SPEC = '''
 from ssl_graph import MFCC, Corpus, KMeans, Labels
@@ -88,17 +89,8 @@ def test_same_seed_same_curve_and_resume_after_a_crash(tmp_path, monkeypatch):
 
     b = _spec_dir(tmp_path / "b", steps=12, every=4)
     pb = Project(b / "p.py", str(b / "store"))
-    real = data.CropSampler.batch
-
-    def crash_at_step_9(self, step):
-        if step == 9:
-            raise KeyboardInterrupt("simulated crash")
-        return real(self, step)
-
-    monkeypatch.setattr(data.CropSampler, "batch", crash_at_step_9)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_step(monkeypatch, data.CropSampler, 9):
         pb.run(["hb"])
-    monkeypatch.setattr(data.CropSampler, "batch", real)
     plan = Project(b / "p.py", str(b / "store")).plan()
     assert plan["hb"].reasons == ["incomplete at step 8/12 (interrupted run)"]
     pb2 = Project(b / "p.py", str(b / "store"))

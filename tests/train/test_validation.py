@@ -12,6 +12,7 @@ from ssl_graph.specs.base import SpecError
 from ssl_graph.store.backend import read_json
 
 from ..conftest import make_corpus
+from ..interrupts import ctrl_c_at_step
 
 SPEC = '''
 from ssl_graph import MFCC, Corpus, KMeans, Labels
@@ -123,17 +124,8 @@ def test_crash_then_resume_keeps_valid_history(tmp_path, trained, monkeypatch):
     from ssl_graph.train import data
 
     d = _dir(tmp_path)
-    real = data.CropSampler.batch
-
-    def crash_at_step_9(self, step):
-        if step == 9:
-            raise KeyboardInterrupt("simulated crash")
-        return real(self, step)
-
-    monkeypatch.setattr(data.CropSampler, "batch", crash_at_step_9)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_at_step(monkeypatch, data.CropSampler, 9):
         Project(d / "p.py", str(d / "store")).run(["hb"])
-    monkeypatch.setattr(data.CropSampler, "batch", real)
     again = Project(d / "p.py", str(d / "store"))
     assert again.plan()["hb"].reasons == ["incomplete at step 8/12 (interrupted run)"]
     again.run(["hb"])
