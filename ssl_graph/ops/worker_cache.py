@@ -10,6 +10,8 @@ entry opens its own ``Store``, whose record cache is then as old as the version 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 from .base import content_version
@@ -20,36 +22,40 @@ WEIGHTS_FIELDS = ("weights", "data_version", "seconds", "updated", "metrics")
 
 
 def model_ref(model_node, ctx) -> dict:
-    """How a worker finds and builds ``model_node``'s trained network itself: its store, key,
-    weights version and architecture as plain JSON (``Spec.semantic``; no pickled classes)."""
-    from ..specs.base import canonical_json, component_from_semantic
-
+    """How a worker finds and builds ``model_node``'s trained network itself: its store, key and
+    weights version, and its architecture (the ``SSLModel`` spec value, a few KB; a HuBERT's
+    holds the label nodes that size its heads, so its semantic JSON alone would not rebuild it).
+    Never weights: those are read from the store, once per worker and version."""
     st = ctx.state(model_node)
-    config = model_node.model.semantic()
-    if component_from_semantic(config).semantic() != config:  # a worker would build another net
-        raise ValueError(f"{st.name}: its model config does not survive the trip to a worker "
-                         "as plain data; run this node with --executor local")
     return {"url": ctx.store.url, "key": st.key,
             "version": content_version(st.record or {}, *WEIGHTS_FIELDS),
-            "config": canonical_json(config)}
+            "config": model_node.model}
 
 
-@lru_cache(maxsize=2)
-def model(url: str, key: str, version: str, config: str, device: str):
+#: (url, key, version, device) -> (network, device); the two most recent, per process
+_MODELS: OrderedDict = OrderedDict()
+_MODELS_LOCK = threading.Lock()  # a Dask worker may run several tasks in threads
+
+
+def model(url: str, key: str, version: str, config, device: str):
     """(network in eval mode with the node's stored weights, resolved device), built once per
-    worker and weights version; ``device`` as the node says ('auto' resolves here)."""
-    import json
-
+    process and weights version; ``device`` as the node says ('auto' resolves here)."""
     from ..nn import build_model
-    from ..specs.base import component_from_semantic
     from ..store.store import Store
     from ..train.checkpoint import load_weights
     from ..train.session import resolve_device
 
-    device = resolve_device(device)
-    net = build_model(component_from_semantic(json.loads(config)))
-    load_weights(Store(url).backend, key, net, device)
-    return net.to(device).eval(), device
+    entry = (url, key, version, device)
+    with _MODELS_LOCK:
+        if entry not in _MODELS:
+            dev = resolve_device(device)
+            net = build_model(config)
+            load_weights(Store(url).backend, key, net, dev)
+            _MODELS[entry] = (net.to(dev).eval(), dev)
+            while len(_MODELS) > 2:
+                _MODELS.popitem(last=False)
+        _MODELS.move_to_end(entry)
+        return _MODELS[entry]
 
 
 @lru_cache(maxsize=4)

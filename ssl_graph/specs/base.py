@@ -158,32 +158,3 @@ def _walk_nodes(path: str, value: Any) -> Iterator[tuple[str, Node]]:
 
 class SpecError(ValueError):
     """A spec problem the user must fix; the message names the node/field and what to do."""
-
-
-def component_from_semantic(value: Any) -> Any:
-    """A component rebuilt from its :meth:`Spec.semantic` value (kind-tagged plain data), so a
-    model config can travel to a worker as JSON rather than as pickled classes. Node references
-    are refused: a component never holds one."""
-    from . import components_model  # noqa: F401 - defines (and so registers) every component
-
-    kinds = {c.__name__: c for c in _subclasses(Component)}
-
-    def build(v: Any) -> Any:
-        if isinstance(v, dict) and "node" in v and "fingerprint" in v:
-            raise SpecError(f"component_from_semantic: {v['node']} node reference in a component")
-        if isinstance(v, dict) and v.get("kind") in kinds:
-            return kinds[v["kind"]].model_validate({k: build(x) for k, x in v.items()
-                                                    if k != "kind"})
-        if isinstance(v, dict):
-            return {k: build(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [build(x) for x in v]
-        return v
-
-    return build(value)
-
-
-def _subclasses(cls: type) -> Iterator[type]:
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _subclasses(sub)

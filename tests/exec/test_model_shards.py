@@ -227,3 +227,42 @@ def test_a_long_lived_dask_worker_serves_the_new_weights(corpus_dir, tmp_path):
     want = fresh["feats"].features_many(fresh["feats"].utterances())
     assert all(np.array_equal(a, b) for a, b in zip(new, want))
     assert not any(np.array_equal(a, b) for a, b in zip(new, old))
+
+
+def test_a_hubert_whose_heads_need_its_label_nodes_is_built_in_the_worker(corpus_dir, tmp_path):
+    """A HuBERT's spec holds the Labels nodes that size its heads: the worker gets the spec
+    value (not its fingerprint-only JSON) and the weights from the store, and extracts what the
+    coordinator would."""
+    from safetensors.torch import save
+
+    from ssl_graph import MFCC, Corpus, KMeans, Labels
+    from ssl_graph.audio.io import read_audio
+    from ssl_graph.exec.executors import ProcessPool
+    from ssl_graph.nn import build_model
+    from ssl_graph.ops.layer_features import extract, layer_features_job
+    from ssl_graph.specs.components_presets import hubert_model
+    from ssl_graph.store.store import Store
+    from ssl_graph.train.threads import fixed_threads
+
+    labels = Labels(kmeans=KMeans(features=MFCC(corpus=Corpus(root=str(corpus_dir / "wav"))),
+                                  k=7))
+    spec = hubert_model("tiny", labels)
+    torch.manual_seed(0)
+    net = build_model(spec).eval()
+    store, key = Store(str(tmp_path / "store")), "nodes/Pretrain-hubert"
+    store.backend.write_bytes(f"{key}/model.safetensors",
+                              save({k: v.contiguous() for k, v in net.state_dict().items()}))
+    wavs = sorted((corpus_dir / "wav").glob("*.flac"))[:4]
+    ref = {"url": store.url, "key": key, "version": "v1", "config": spec}
+    jobs = [{"sweep": None, "model": ref, "device": "cpu", "threads": 1, "layer": 1,
+             "chunk": 24000.0, "min_samples": 400, "sample_rate": 16000, "resample": False,
+             "audio": [(p.stem, p)]} for p in wavs]
+    pool = ProcessPool(2)
+    try:
+        got = [out for outs in pool.imap(layer_features_job, jobs) for out in outs]
+    finally:
+        pool.close()
+    with fixed_threads(1):
+        want = [extract(net, "cpu", read_audio(p, p.stem, 16000), 1, 24000.0, 400) for p in wavs]
+    assert len(got) == 4 and all(a.shape == b.shape and a.tobytes() == b.tobytes()
+                                 for a, b in zip(got, want))
