@@ -118,9 +118,11 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
             for batch, outs in zip(batches, results):
                 if isinstance(outs, dict):  # a part a worker wrote: checked, then indexed
                     writer.adopt(batch, outs, [st.expected[u] for u in batch])
+                    op.absorb(outs.get("tally") or {})
                     ctx.advance(task, len(batch))
                     continue
                 check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
+                op.absorb(getattr(outs, "tally", None) or {})
                 for utt, out in zip(batch, outs):
                     if isinstance(out, int):
                         writer.add(utt, None, st.expected[utt], length=out)

@@ -168,6 +168,15 @@ def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
     )
 
 
+class Tallied(list):
+    """A batch's outputs plus counts about how they were made (``tally``: name -> int), which
+    the op sums in ``absorb`` wherever the batch ran (a worker's part descriptor carries them)."""
+
+    def __init__(self, outs, **tally: int):
+        super().__init__(outs)
+        self.tally = tally
+
+
 class Op:
     per_utterance = False
 
@@ -199,6 +208,9 @@ class PerUttOp(Op):
 
     def compute(self, utts: list[str], st, ctx: RunContext) -> list[np.ndarray | int]:
         raise NotImplementedError
+
+    def absorb(self, tally: dict) -> None:
+        """Counts of one batch or task (``Tallied``), as the runner receives them."""
 
     def finish(self, st, ctx: RunContext) -> dict:
         return {}

@@ -1,4 +1,4 @@
-"""LayerFeatures and ClusterQuality counting on executors: a real process pool and a real
+"""LayerFeatures, LayerSweep and ClusterQuality counting on executors: a real process pool and a real
 2-worker Dask LocalCluster give the bytes of an in-process run, also when a worker dies, and a
 long-lived worker never serves a model whose weights were replaced under the same key."""
 
@@ -36,7 +36,7 @@ km = KMeans(features=feats, k=6, fit_fraction=1.0, seed=0, max_iter=10)
 labels = Labels(kmeans=km)
 quality = ClusterQuality(labels=labels)
 '''
-IN_WORKERS = ("feats", "sliced", "labels")  # per-utterance nodes whose jobs go to workers
+IN_WORKERS = ("feats", "sweep", "sliced", "labels")  # per-utterance nodes run by workers
 
 
 def save_released(directory, seed: int) -> None:
@@ -71,6 +71,8 @@ def outputs(project: Project) -> dict[str, bytes]:
                     for u, x in zip(utts, project[name].features_many(utts))})
     out.update({f"labels/{u}": _bytes(project["labels"].labels(u))
                 for u in project["labels"].utterances()})
+    rec = project["sweep"].record  # counted by whoever ran the batches, summed here
+    out["sweep:counts"] = repr((rec["forward_passes"], rec["utterances"])).encode()
     out["joint"] = _bytes(project["quality"].array("joint"))
     out["metrics"] = repr(sorted(project["quality"].metrics.items())).encode()
     return out
@@ -114,7 +116,7 @@ def test_dask_is_bit_identical_and_the_coordinator_builds_no_model(corpus_dir, t
                                                                    reference, monkeypatch):
     import ssl_graph.nn
 
-    run(corpus_dir, tmp_path, targets=["sweep"])  # converting and LayerSweep build one here
+    run(corpus_dir, tmp_path, targets=["released"])  # converting the checkpoint builds one
 
     def refused(spec):
         raise AssertionError("the coordinator built a model")
@@ -148,7 +150,7 @@ def test_a_feature_worker_dying_redoes_only_its_job(corpus_dir, tmp_path, refere
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ENV, str(marker))  # inherited by the workers started below
     project = run(corpus_dir, tmp_path, executor=executor, workers=2)
-    assert marker.exists()  # a worker really died, in its first job (a LayerFeatures one)
+    assert marker.exists()  # a worker really died, in its first job (a feature node's)
     assert outputs(project) == reference
     for name in IN_WORKERS:
         committed, on_disk = worker_parts(project, name)
