@@ -233,6 +233,8 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                 from .ops.base import RunContext  # ops (numpy) load only when there is work
 
                 ctx = RunContext(store=store, states=by_fp, progress=prog, executor=executor)
+                if executor is not None:  # a pool forks now, before any OpenMP use here
+                    executor.prestart()
             done: dict[str, NodeRun] = {}
             for st in states.values():
                 if id(st) not in todo:
