@@ -97,10 +97,11 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     writer = RaggedWriter(ctx.store, st.key, keep, index)
     writer.drop(st.removed + st.todo)
     with op.scope(st, ctx):
-        op.setup(st, ctx)
+        where = _placement(st, op, ctx)
+        (op.setup if where is None else op.setup_workers)(st, ctx)
         task = ctx.task(f"{st.name}", total=len(st.todo))
         batches = [st.todo[i:i + op.batch_utts] for i in range(0, len(st.todo), op.batch_utts)]
-        executor, own = _executor_for(st, op, ctx)
+        executor, own = _executor_for(where, ctx)
         if executor is None:
             results = (op.compute(batch, st, ctx) for batch in batches)
         else:  # jobs made lazily, in order: the executor keeps a few in flight per worker;
@@ -117,9 +118,11 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
             for batch, outs in zip(batches, results):
                 if isinstance(outs, dict):  # a part a worker wrote: checked, then indexed
                     writer.adopt(batch, outs, [st.expected[u] for u in batch])
+                    op.absorb(outs.get("tally") or {})
                     ctx.advance(task, len(batch))
                     continue
                 check_finite(st, batch, outs, ctx)  # input-reliability: never commit NaN/Inf
+                op.absorb(getattr(outs, "tally", None) or {})
                 for utt, out in zip(batch, outs):
                     if isinstance(out, int):
                         writer.add(utt, None, st.expected[utt], length=out)
@@ -139,19 +142,28 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
     return len(st.todo)
 
 
-def _executor_for(st: NodeState, op, ctx):
-    """(executor, owned) for a node's jobs; (None, False) to compute in-process. An op without
-    ``work`` stays in-process; ``MFCC(workers=N)`` (deprecated) means a pool of N for it."""
+def _placement(st: NodeState, op, ctx) -> str | int | None:
+    """Where a node's jobs run: None in-process, "run" on the run's executor, or N for a pool
+    of its own. An op without ``work`` stays in-process; ``MFCC(workers=N)`` (deprecated) means
+    a pool of N for it. Decided before ``setup``, so an op set up for workers loads no model."""
     if op.work is None:
-        return None, False
-    if ctx.executor is not None and ctx.executor.kind != "local":
-        return ctx.executor.get(), False
+        return None
+    if ctx.in_workers:
+        return "run"
     workers = getattr(st.node, "workers", 1) if st.node.kind == "MFCC" else 1
-    if workers > 1:
-        from .exec.executors import ProcessPool
+    return workers if workers > 1 else None
 
-        return ProcessPool(workers), True
-    return None, False
+
+def _executor_for(where: str | int | None, ctx):
+    """(executor, owned) for a placement; (None, False) to compute in-process. Started after
+    ``setup``, so input the coordinator refuses starts no cluster."""
+    if where is None:
+        return None, False
+    if where == "run":
+        return ctx.executor.get(), False
+    from .exec.executors import ProcessPool
+
+    return ProcessPool(where), True
 
 
 class RunFailed(RuntimeError):
@@ -221,6 +233,8 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                 from .ops.base import RunContext  # ops (numpy) load only when there is work
 
                 ctx = RunContext(store=store, states=by_fp, progress=prog, executor=executor)
+                if executor is not None:  # a pool forks now, before any OpenMP use here
+                    executor.prestart()
             done: dict[str, NodeRun] = {}
             for st in states.values():
                 if id(st) not in todo:

@@ -49,6 +49,10 @@ def _one_blas_thread() -> None:
     threadpool_limits(limits=1)
 
 
+def _noop() -> None:
+    pass
+
+
 class InProcess:
     """The default: jobs run one after the other in the coordinator."""
 
@@ -80,6 +84,12 @@ class ProcessPool:
 
             self._pool = ProcessPoolExecutor(self.parallel, initializer=_one_blas_thread)
         return self._pool
+
+    def start(self) -> None:
+        """Fork the workers now; they wait idle for jobs. A process forks safely only until it
+        has run multi-threaded OpenMP code (k-means' Numba kernels, torch) or used CUDA, which
+        in-process nodes may do before the first node of a run that needs the pool."""
+        self._executor().submit(_noop).result()  # (a fork pool starts all its workers at once)
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
         from concurrent.futures.process import BrokenProcessPool
@@ -204,6 +214,13 @@ class Lazy:
         if self._ex is None:
             self._ex = make_executor(self.kind, self.workers, self.scheduler)
         return self._ex
+
+    def prestart(self) -> None:
+        """At the start of a run with work: a pool forks its workers before the coordinator
+        runs anything (see ``ProcessPool.start``); a cluster stays lazy (it spawns fresh
+        processes, whatever ran here before)."""
+        if self.kind == "pool":
+            self.get().start()
 
     def close(self) -> None:
         if self._ex is not None:

@@ -8,7 +8,8 @@ and manifest. The coordinator checks that descriptor and remains the only writer
 index (``RaggedWriter.adopt``). Part names are random (``parts/j-<uuid>``): a job retried after
 its worker died never collides with the part the dead worker may have left, which no index
 references and ``gc`` removes. A batch holding NaN/Inf is not written: its values go back and
-the coordinator refuses it naming the utterance, as it does for in-process work.
+the coordinator refuses it naming the utterance, as it does for in-process work. Counts an op
+keeps about its batches (``Tallied.tally``, e.g. LayerSweep's forward passes) ride along summed.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def write_part(work: Callable, url: str, key: str, task) -> dict | list:
     from ..store.ragged import PartWriter
 
     utts, jobs = task
-    outs = [out for job in jobs for out in work(job)]
+    results = [work(job) for job in jobs]
+    outs = [out for res in results for out in res]
     if not _finite(outs):
         return outs
     store = _store(url)
@@ -99,5 +101,16 @@ def write_part(work: Callable, url: str, key: str, task) -> dict | list:
             store.delete(f"{key}/{name}")
         raise
     crash_once(CRASH_AFTER_PART_ENV)
-    return {"utts": list(utts), "part": name if writer is not None else None,
-            "rows": rows, "manifest": manifest}
+    out = {"utts": list(utts), "part": name if writer is not None else None,
+           "rows": rows, "manifest": manifest}
+    tally = add_tallies(getattr(res, "tally", None) for res in results)
+    return {**out, "tally": tally} if tally else out
+
+
+def add_tallies(tallies) -> dict:
+    """Counts an op keeps about its batches (``ops.base.Tallied``), summed over a task's."""
+    total: dict = {}
+    for t in tallies:
+        for k, v in (t or {}).items():
+            total[k] = total.get(k, 0) + v
+    return total

@@ -9,7 +9,9 @@ return the metrics to record.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +51,25 @@ class RunContext:
 
     def state(self, node):
         return self.states[node.fingerprint]
+
+    @property
+    def in_workers(self) -> bool:
+        """Whether this run's jobs go to worker processes (``--executor pool|dask``)."""
+        return self.executor is not None and self.executor.kind != "local"
+
+    @property
+    def parallel(self) -> int:
+        """How many jobs run at once (starts the executor); 1 in-process."""
+        return self.executor.get().parallel if self.in_workers else 1
+
+    def map(self, fn: Callable, jobs: Iterable) -> Iterator:
+        """``fn(job)`` for every job, results in job order: on the run's executor when jobs go
+        to workers, else here, one after the other. The seam through which an aggregate op
+        shards a pass over utterances (``fn`` module-level, jobs picklable and naming what
+        they read, not carrying it); a worker that dies has only its unfinished jobs rerun."""
+        if not self.in_workers:
+            return (fn(job) for job in jobs)
+        return self.executor.get().imap(fn, jobs)
 
     def reader(self, node) -> RaggedReader:
         key = self.state(node).key
@@ -99,6 +120,14 @@ class RunContext:
         return str(ut.path) if ut is not None else "?"
 
 
+def content_version(record: dict, *fields: str) -> str:
+    """Identity of a stored result's content (checksum manifests, timings), for worker-side
+    caches that outlive a run (a long-lived Dask worker): a rewritten node never hits a stale
+    entry, even under the same key."""
+    blob = json.dumps([record.get(f) for f in fields], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def check_finite(st, utts: list[str], arrays: list, ctx: RunContext, what: str = "output",
                  hint: str = "nothing of it was committed") -> None:
     """Refuse a batch holding NaN/Inf before any of it is committed, naming node and utterance.
@@ -139,6 +168,15 @@ def refuse_short(st, ctx: RunContext, min_samples: int, why: str) -> None:
     )
 
 
+class Tallied(list):
+    """A batch's outputs plus counts about how they were made (``tally``: name -> int), which
+    the op sums in ``absorb`` wherever the batch ran (a worker's part descriptor carries them)."""
+
+    def __init__(self, outs, **tally: int):
+        super().__init__(outs)
+        self.tally = tally
+
+
 class Op:
     per_utterance = False
 
@@ -159,12 +197,20 @@ class PerUttOp(Op):
     def setup(self, st, ctx: RunContext) -> None:
         pass
 
+    def setup_workers(self, st, ctx: RunContext) -> None:
+        """``setup`` when the jobs run in worker processes: the coordinator still refuses bad
+        input before any work, but need not build what only ``compute`` uses (a model)."""
+        self.setup(st, ctx)
+
     def job(self, utts: list[str], st, ctx: RunContext) -> Any:
         """Everything ``work`` needs for these utterances, picklable (paths, keys, small arrays)."""
         raise NotImplementedError
 
     def compute(self, utts: list[str], st, ctx: RunContext) -> list[np.ndarray | int]:
         raise NotImplementedError
+
+    def absorb(self, tally: dict) -> None:
+        """Counts of one batch or task (``Tallied``), as the runner receives them."""
 
     def finish(self, st, ctx: RunContext) -> dict:
         return {}

@@ -6,28 +6,12 @@ store reads its own frames; the coordinator only receives the labels.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from functools import lru_cache
 
 import numpy as np
 
-from .base import PerUttOp, RunContext, register
-
-
-def _version(record: dict, *fields: str) -> str:
-    """Identity of a stored result's content (checksum manifests), for worker-side caches that
-    outlive a run (a long-lived Dask worker): a rewritten node never hits a stale entry."""
-    blob = json.dumps([record.get(f) for f in fields], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-@lru_cache(maxsize=4)
-def _reader(url: str, key: str, version: str):
-    from ..store.ragged import RaggedReader
-    from ..store.store import Store
-
-    return RaggedReader(Store(url), key)
+from . import worker_cache
+from .base import PerUttOp, RunContext, content_version, register
 
 
 @lru_cache(maxsize=2)
@@ -56,7 +40,7 @@ def assign(name: str, source: str, utts: list[str], feats: list[np.ndarray],
 def labels_job(job) -> list[np.ndarray]:
     """One batch in a worker: reads its frames from the store itself."""
     name, source, url, src_key, src_version, km_key, km_version, utts, batch_frames = job
-    feats = _reader(url, src_key, src_version).get_many(utts)
+    feats = worker_cache.reader(url, src_key, src_version).get_many(utts)
     return assign(name, source, utts, feats, _centroids(url, km_key, km_version), batch_frames)
 
 
@@ -71,8 +55,9 @@ class LabelsOp(PerUttOp):
 
     def job(self, utts, st, ctx: RunContext):
         src, km = ctx.state(st.node.source), ctx.state(st.node.kmeans)
-        return (st.name, src.name, ctx.store.url, src.key, _version(src.record, "index", "parts"),
-                km.key, _version(km.record, "arrays", "seconds"), list(utts),
+        return (st.name, src.name, ctx.store.url, src.key,
+                content_version(src.record, "index", "parts"),
+                km.key, content_version(km.record, "arrays", "seconds"), list(utts),
                 st.node.batch_frames)
 
     def compute(self, utts, st, ctx: RunContext):
