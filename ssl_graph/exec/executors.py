@@ -10,7 +10,9 @@ finished are not. Out of process, the runner wraps ``work`` so each job writes i
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
@@ -41,9 +43,17 @@ def _call(fn: Callable, job, coordinator: int):
     return fn(job)
 
 
-def _one_blas_thread() -> None:
-    """Pool workers are the parallelism: n forked workers each running the coordinator's BLAS
-    threads would oversubscribe the cores (Dask's workers get the same limit from their nanny)."""
+def _worker_init(coordinator: int, environ: dict[str, str]) -> None:
+    """A pool worker starts from a clean forkserver, not from the coordinator. It exits when
+    the coordinator does (a killed run leaves no worker computing on), takes the coordinator's
+    environment as it was when the pool started (store options, caches, fault injection), and
+    runs one BLAS thread: the workers are the parallelism, and n workers each running the
+    coordinator's BLAS threads would oversubscribe the cores (Dask's nanny does the same)."""
+    from .orphans import exit_with
+
+    exit_with(coordinator)
+    os.environ.clear()
+    os.environ.update(environ)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
@@ -51,6 +61,43 @@ def _one_blas_thread() -> None:
 
 def _noop() -> None:
     pass
+
+
+#: imported once by the forkserver, so every worker forked from it starts with them loaded
+_PRELOAD = ["numpy", "soundfile", "zarr", "ssl_graph.ops", "ssl_graph.audio.mfcc",
+            "ssl_graph.exec.part_writer", "ssl_graph.store.ragged"]
+
+
+def _worker_context():
+    """Workers fork from a forkserver, a fresh interpreter started once per process: a
+    coordinator that has run multi-threaded OpenMP code (k-means' Numba kernels, torch) or used
+    CUDA cannot fork safely (its children abort: "fork() called from a process already using
+    GNU OpenMP", or hang), and a long session (a notebook, a second ``Project.run``) always
+    has. Spawn where there is no forkserver (Windows)."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
+@contextlib.contextmanager
+def _script_not_reimported():
+    """Worker processes never need the user's ``__main__``: everything they run lives in
+    ssl_graph. Left visible, multiprocessing would import it again in each new worker, which
+    runs a script's unguarded ``Project.run(...)`` there (a worker starting workers: an error,
+    where a forked pool just worked) and costs every worker the script's imports."""
+    main = sys.modules.get("__main__")
+    saved = {a: main.__dict__[a] for a in ("__file__", "__spec__") if main and a in main.__dict__}
+    for a in saved:
+        setattr(main, a, None) if a == "__spec__" else delattr(main, a)
+    try:
+        yield
+    finally:
+        for a, v in saved.items():
+            setattr(main, a, v)
 
 
 class InProcess:
@@ -82,14 +129,21 @@ class ProcessPool:
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.parallel, initializer=_one_blas_thread)
+            self._pool = ProcessPoolExecutor(self.parallel, mp_context=_worker_context(),
+                                             initializer=_worker_init,
+                                             initargs=(os.getpid(), dict(os.environ)))
         return self._pool
 
+    def _submit(self, *call):
+        with _script_not_reimported():  # a worker process may be started by this submit
+            return self._executor().submit(*call)
+
     def start(self) -> None:
-        """Fork the workers now; they wait idle for jobs. A process forks safely only until it
-        has run multi-threaded OpenMP code (k-means' Numba kernels, torch) or used CUDA, which
-        in-process nodes may do before the first node of a run that needs the pool."""
-        self._executor().submit(_noop).result()  # (a fork pool starts all its workers at once)
+        """Start the workers now, in the background: they boot (the forkserver's imports, a
+        fork each) while the coordinator plans and runs the nodes before the first one that
+        needs them."""
+        for _ in range(self.parallel):  # one process is started per task while none is idle
+            self._submit(_noop)
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
         from concurrent.futures.process import BrokenProcessPool
@@ -102,7 +156,7 @@ class ProcessPool:
                 job = next(jobs, _END)
                 if job is _END:
                     break
-                window.append([job, self._executor().submit(_call, fn, job, me)])
+                window.append([job, self._submit(_call, fn, job, me)])
             if not window:
                 return
             job, fut = window[0]
@@ -117,7 +171,7 @@ class ProcessPool:
                 self._pool = None
                 for entry in window:  # resubmit what has no result yet, in order
                     if not (entry[1].done() and entry[1].exception() is None):
-                        entry[1] = self._executor().submit(_call, fn, entry[0], me)
+                        entry[1] = self._submit(_call, fn, entry[0], me)
                 continue
             window.popleft()
             yield result
@@ -216,9 +270,9 @@ class Lazy:
         return self._ex
 
     def prestart(self) -> None:
-        """At the start of a run with work: a pool forks its workers before the coordinator
-        runs anything (see ``ProcessPool.start``); a cluster stays lazy (it spawns fresh
-        processes, whatever ran here before)."""
+        """At the start of a run with work: a pool's workers boot in the background while the
+        coordinator works (see ``ProcessPool.start``); a cluster stays lazy (starting one is
+        seconds, worth paying only for a node that uses it)."""
         if self.kind == "pool":
             self.get().start()
 

@@ -9,8 +9,8 @@ record; every rank resumes from the checkpoint that record names.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+
+from .orphans import die_with_parent
 
 
 def train_node(project, name: str) -> dict:
@@ -39,7 +39,7 @@ def init_group(node) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    _die_with_launcher()
+    die_with_parent()  # the torchrun agent: a killed job leaves no rank training on
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec")
     ap.add_argument("node")
@@ -65,21 +65,6 @@ def main(argv: list[str] | None = None) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
-
-
-def _die_with_launcher() -> None:
-    """Linux: SIGKILL this rank when its torchrun agent dies. A killed job must leave no rank
-    training on: an orphan would keep committing checkpoints (and deleting the previous one)
-    beside the rerun that resumes from it."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the agent died before prctl took effect
-        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -110,20 +110,24 @@ def test_part_of_a_worker_killed_before_replying_is_garbage(corpus_dir, tmp_path
     assert_worker_written_and_clean(project, local)
 
 
-def test_non_finite_values_from_a_worker_are_refused_by_name(corpus_dir, tmp_path, monkeypatch):
-    from ssl_graph.ops import mfcc as mfcc_op
+def _mfcc_job_with_an_inf(job):
+    """MFCC as a worker computes it, with one Inf in utterance $INF_UTT (module level: pool
+    workers start from a forkserver and import it, so a monkeypatch would not reach them)."""
+    import os
 
-    real = mfcc_op._mfcc_file
-    victim = sorted(p.stem for p in (corpus_dir / "wav").glob("*.flac"))[5]
-
-    def poisoned(job):  # the pool forks after this patch: its workers run it
-        out = real(job)
-        if job[1] == victim:
-            out = out.copy()
+    outs = mfcc_job(job)
+    for (_, utt, *_), out in zip(job, outs):
+        if utt == os.environ["INF_UTT"]:
             out[2, 1] = np.inf
-        return out
+    return outs
 
-    monkeypatch.setattr(mfcc_op, "_mfcc_file", poisoned)
+
+def test_non_finite_values_from_a_worker_are_refused_by_name(corpus_dir, tmp_path, monkeypatch):
+    from ssl_graph.ops.mfcc import MFCCOp
+
+    victim = sorted(p.stem for p in (corpus_dir / "wav").glob("*.flac"))[5]
+    monkeypatch.setenv("INF_UTT", victim)  # workers take the environment of the run's start
+    monkeypatch.setattr(MFCCOp, "work", staticmethod(_mfcc_job_with_an_inf))
     project = Project(corpus_dir / "pipe.py", str(tmp_path / "store"))
     with pytest.raises(ValueError, match=rf"^mfcc: utterance '{victim}': output has 1 non-finite"):
         project.run(executor="pool", workers=2)

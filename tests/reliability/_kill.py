@@ -257,6 +257,15 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def pool_processes(pid: int) -> tuple[list[int], list[int]]:
+    """(workers, all) of a run's pool: workers are the processes its forkserver forked (the
+    run's grandchildren); all adds the forkserver and the run's other children. Every one must
+    die with the run."""
+    direct = children(pid)
+    workers = [w for c in direct for w in children(c)]
+    return workers, direct + workers
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
@@ -280,15 +289,16 @@ def _kill_from_outside(proc: subprocess.Popen, events: Path, kp: KillPoint, firs
         ev = read_events(events)
         started = any(e.what == "start" and e.node == after for e in ev)
         if kp.workers:
-            workers = children(proc.pid) if started else []
+            workers, every = pool_processes(proc.pid) if started else ([], [])
             if len(workers) >= 2:
+                workers = every
                 break
         elif started and (not kp.after_write or any(
                 e.what == "write" and e.node == after and e.n >= kp.after_write for e in ev)):
             break
         time.sleep(0.005)
     time.sleep(kp.delay)
-    workers = workers or children(proc.pid)
+    workers = workers or pool_processes(proc.pid)[1]
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGKILL)
     return workers

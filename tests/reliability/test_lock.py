@@ -19,7 +19,7 @@ from ssl_graph.audio.io import read_audio
 from ssl_graph.audio.mfcc import mfcc_hubert
 
 from ..conftest import DEMO
-from ._kill import children
+from ._kill import pool_processes
 from .conftest import assert_same, cli, cli_proc, n_nodes, one_line_error, ran, snapshot, wait_for
 
 WORKERS_SPEC = '''
@@ -54,10 +54,10 @@ def test_sigkill_during_mfcc_with_workers_leaves_the_store_writable(tmp_path):
     proc = cli_proc(tmp_path, "run", "pipe.py", "--no-progress")
     workers: list[int] = []
     try:
-        wait_for(lambda: len(children(proc.pid)) >= 2 or proc.poll() is not None,
+        wait_for(lambda: len(pool_processes(proc.pid)[0]) >= 2 or proc.poll() is not None,
                  what="the MFCC worker pool")
-        workers = children(proc.pid)
-        assert proc.poll() is None and len(workers) >= 2, proc.communicate()
+        workers = pool_processes(proc.pid)[1]  # the workers, their forkserver, the tracker
+        assert proc.poll() is None and len(workers) >= 3, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         wait_for(lambda: all(_gone(w) for w in workers), timeout=10,
