@@ -7,6 +7,7 @@ Jobs are what ``ssl-graph run`` ships for an MFCC node (``MFCCOp.batch_utts`` fi
 pool and cluster are started and warmed before timing (start-up is printed separately).
 ``independent(n)`` is the machine's ceiling: n processes splitting the jobs up front with no
 scheduling and no results shipped, so ``pool / independent`` is the executor's own efficiency.
+Dask gets rounds of its own against in-process: an idle LocalCluster slows its neighbours.
 
 Then, end to end (``--no-end-to-end`` skips it): ``Project.run`` of an MFCC node over the same
 utterances (hard links) into a fresh store per run, in a fresh process, with each executor —
@@ -78,6 +79,21 @@ def _one_thread():
     threadpool_limits(limits=1)
 
 
+def interleaved(executors: dict, work, rounds: int) -> dict[str, list[float]]:
+    """Seconds per round of each executor, warmed first (imports, processes), then closed."""
+    try:
+        for ex in executors.values():
+            timed(ex, work[:2 * 2])
+        times: dict[str, list[float]] = {k: [] for k in executors}
+        for _ in range(rounds):
+            for name, ex in executors.items():
+                times[name].append(timed(ex, work))
+        return times
+    finally:
+        for ex in executors.values():
+            ex.close()
+
+
 def jobs(files: list[Path]) -> list[list[tuple]]:
     b = MFCCOp.batch_utts
     per = [(f, f.stem, 16000, False, 39) for f in files]
@@ -101,35 +117,30 @@ def main() -> None:
     args = ap.parse_args()
     files = sorted((ROOT / "data" / "demo" / "wav").glob("*.flac"))[:args.utts] * args.repeat
     work = jobs(files)
-    t0 = time.perf_counter()
-    executors = {"in-process": InProcess(), "in-process/1t": OneThread(),
-                 f"independent({args.workers})": Independent(args.workers),
-                 f"pool({args.workers})": ProcessPool(args.workers)}
+    local = {"in-process": InProcess(), "in-process/1t": OneThread(),
+             f"independent({args.workers})": Independent(args.workers),
+             f"pool({args.workers})": ProcessPool(args.workers)}
+    times = interleaved(local, work, args.rounds)
+    # a LocalCluster's idle scheduler, nannies and heartbeats take CPU from whatever else
+    # runs on 2 cores (an A/B here: the pool lost ~20 % with an idle cluster alive), so Dask
+    # gets rounds of its own, interleaved with in-process again
     t1 = time.perf_counter()
-    executors[f"dask({args.workers})"] = Dask(None, args.workers)
-    t2 = time.perf_counter()
-    print(f"start-up: pool {t1 - t0:.2f}s (lazy), dask LocalCluster {t2 - t1:.2f}s")
-    try:
-        for ex in executors.values():  # warm: imports, pool processes, numba caches
-            timed(ex, work[:2 * args.workers])
-        times: dict[str, list[float]] = {k: [] for k in executors}
-        for _ in range(args.rounds):
-            for name, ex in executors.items():
-                times[name].append(timed(ex, work))
-    finally:
-        for ex in executors.values():
-            ex.close()
+    cluster = {"in-process": InProcess(), f"dask({args.workers})": Dask(None, args.workers)}
+    print(f"start-up: dask LocalCluster {time.perf_counter() - t1:.2f}s")
+    with_dask = interleaved(cluster, work, args.rounds)
     base = times["in-process"]
     one = times["in-process/1t"]
     print(f"decode+MFCC, {len(files)} utterances in {len(work)} jobs, {args.rounds} interleaved "
           "rounds (ratio: median over rounds of in-process time / this time, same round):")
-    for name, ts in times.items():
-        ratios = sorted(b / t for b, t in zip(base, ts))
+    rows = [(name, ts, base) for name, ts in times.items()]
+    rows.append((f"dask({args.workers})", with_dask[f"dask({args.workers})"], with_dask["in-process"]))
+    for name, ts, base_ in rows:
+        ratios = sorted(b / t for b, t in zip(base_, ts))
         t = statistics.median(ts)
-        vs1 = statistics.median(b / t for b, t in zip(one, ts))
+        vs1 = (f"{statistics.median(b / t for b, t in zip(one, ts)):5.2f}x vs in-process/1t"
+               if base_ is base else "(own rounds)")
         print(f"  {name:14s} {len(files) / t:7.1f} utt/s  {t:6.2f}s  "
-              f"{statistics.median(ratios):5.2f}x  (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)  "
-              f"{vs1:5.2f}x vs in-process/1t")
+              f"{statistics.median(ratios):5.2f}x  (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)  {vs1}")
     ceiling, pool = times[f"independent({args.workers})"], times[f"pool({args.workers})"]
     print(f"  pool({args.workers}) reaches {statistics.median(c / p for c, p in zip(ceiling, pool)):.2f} "
           f"of the ceiling (independent({args.workers}), same round); the ceiling itself is "
