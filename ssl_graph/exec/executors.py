@@ -91,8 +91,10 @@ def _script_not_reimported():
     where a forked pool just worked) and costs every worker the script's imports."""
     main = sys.modules.get("__main__")
     saved = {a: main.__dict__[a] for a in ("__file__", "__spec__") if main and a in main.__dict__}
-    for a in saved:
-        setattr(main, a, None) if a == "__spec__" else delattr(main, a)
+    if "__file__" in saved:
+        del main.__file__
+    if "__spec__" in saved:
+        main.__spec__ = None
     try:
         yield
     finally:
