@@ -57,6 +57,8 @@ def gc(ctx, keep, dry_run):
     for key, size in report.removed:
         click.echo(f"{'would remove' if dry_run else 'removed'} {key} ({size / 1e6:.2f} MB): "
                    f"{report.owners.get(key, '?')}")
+    for key, problem in report.skipped:
+        click.echo(f"skipped {key}: {problem}")
     verb = "would free" if dry_run else "freed"
     click.echo(f"{verb} {report.bytes / 1e6:.2f} MB in {len(report.removed)} items")
 

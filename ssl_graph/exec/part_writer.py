@@ -45,7 +45,10 @@ def prepare(store, key: str) -> None:
     worker ever creates the node's own ``zarr.json`` (where its record lives) concurrently."""
     import zarr
 
-    zarr.open_group(store=store.url, path=f"{key}/parts", mode="a", zarr_format=3)
+    from ..store.paths import guard
+
+    zarr.open_group(store=store.url, path=guard(store.backend, f"{key}/parts"), mode="a",
+                    zarr_format=3)
 
 
 def worker_writes(work: Callable, store, key: str) -> Callable:

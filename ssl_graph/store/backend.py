@@ -49,10 +49,27 @@ class LocalBackend:
         return str(self.root)
 
     def _p(self, key: str) -> Path:
-        return self.root / key
+        from .paths import guard  # (paths builds on this module's DamagedFile)
+
+        return self.root / guard(self, key)
+
+    def path(self, key: str) -> Path:
+        """The local file of ``key``, for readers that open it themselves (checked like every
+        key: a symbolic link that leads outside its folder is refused)."""
+        return self._p(key)
 
     def exists(self, key: str) -> bool:
-        return self._p(key).exists()
+        from .paths import Uncontained
+
+        try:
+            return self._p(key).exists()
+        except Uncontained:  # something is there: a link leading out, refused when read
+            return True
+
+    def link_target(self, key: str) -> str | None:
+        """Where ``key`` points if it is a symbolic link (its folder checked), else None."""
+        path = self._p(key.rpartition("/")[0]) / key.rpartition("/")[2]
+        return os.readlink(path) if path.is_symlink() else None
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
@@ -84,17 +101,26 @@ class LocalBackend:
             return []
 
     def delete(self, key: str) -> None:
+        """Remove a file or folder; a symbolic link is removed itself, never what it leads to
+        (and nothing is removed through one: its folder must be inside the store)."""
+        if self.link_target(key) is not None:
+            (self._p(key.rpartition("/")[0]) / key.rpartition("/")[2]).unlink()
+            return
         path = self._p(key)
         if path.is_dir():
-            shutil.rmtree(path)
+            shutil.rmtree(path)  # (removes links inside, never following them)
         else:
             path.unlink(missing_ok=True)
 
     def size(self, key: str) -> int:
+        """Bytes under ``key``, links counted as themselves (never followed)."""
+        if self.link_target(key) is not None:
+            return 0
         path = self._p(key)
-        if path.is_file():
-            return path.stat().st_size
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        if not path.is_dir():
+            return path.lstat().st_size if path.exists() else 0
+        return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(path)
+                   for f in files)
 
     def file_sizes(self, key: str) -> dict[str, int]:
         """Every file under ``key``, as relative key -> size (one directory walk)."""
@@ -104,7 +130,7 @@ class LocalBackend:
             for f in files:
                 full = Path(dirpath) / f
                 with contextlib.suppress(FileNotFoundError):  # removed while listing
-                    out[full.relative_to(base).as_posix()] = full.stat().st_size
+                    out[full.relative_to(base).as_posix()] = full.lstat().st_size
         return out
 
 
@@ -223,10 +249,15 @@ class FsspecBackend:
         return self._url
 
     def _p(self, key: str) -> str:
-        return f"{self._root}/{key}"
+        from .paths import guard  # (paths builds on this module's DamagedFile)
+
+        return f"{self._root}/{guard(self, key)}"
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self._p(key))
+
+    def link_target(self, key: str) -> None:
+        return None  # (object stores have no symbolic links)
 
     def read_bytes(self, key: str) -> bytes | None:
         try:

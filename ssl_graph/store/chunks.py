@@ -18,6 +18,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .integrity import DamagedData, matches, problem_of
+from .paths import Uncontained
 
 #: decoded chunks kept by a reader for random access (``get``/``get_many``)
 CACHE_BYTES = 64 << 20
@@ -89,7 +90,7 @@ class ChunkReader:
                 self._parts[part] = None
                 return None
             key = f"{self.key}/{part}"
-            data = self.store.backend.read_bytes(f"{key}/zarr.json")
+            data = self._read(f"{key}/zarr.json", utt)
             problem = problem_of(self.store.backend, key, "zarr.json", data,
                                  manifest["files"].get("zarr.json", [None, None]))
             if problem:
@@ -109,7 +110,7 @@ class ChunkReader:
         if into is not None:
             data = filled = self._read_into(f"{key}/{rel}", into, expected[0])
         if data is None:
-            data = self.store.backend.read_bytes(f"{key}/{rel}")
+            data = self._read(f"{key}/{rel}", utt)
         if (part, ci) not in self._checked:
             if data is None or len(data) != expected[0] or not matches(data, expected[1]):
                 buf = None if data is None else bytes(data)
@@ -119,13 +120,18 @@ class ChunkReader:
             into.reshape(-1).view(np.uint8)[:] = np.frombuffer(data, np.uint8)
         return data
 
+    def _read(self, key: str, utt: str) -> bytes | None:
+        try:
+            return self.store.backend.read_bytes(key)
+        except Uncontained as exc:  # a link out of the node's folder: damage, never followed
+            raise self._damaged(utt, str(exc)) from None
+
     def _read_into(self, key: str, into: np.ndarray, size: int):
         """Read a local file of exactly ``size`` bytes straight into ``into`` (else None)."""
-        root = self.store.local_root
-        if root is None or into.nbytes != size or not into.flags.c_contiguous:
+        if self.store.local_root is None or into.nbytes != size or not into.flags.c_contiguous:
             return None
         try:
-            with open(root / key, "rb", buffering=0) as f:
+            with open(self.store.backend.path(key), "rb", buffering=0) as f:
                 if os.fstat(f.fileno()).st_size != size:
                     return None  # let the plain read report it
                 flat = into.reshape(-1).view(np.uint8)
@@ -135,7 +141,7 @@ class ChunkReader:
                     if not n:
                         return None
                     got += n
-        except OSError:
+        except (OSError, Uncontained):  # let the plain read report it
             return None
         checked = flat.view()
         checked.setflags(write=False)  # what the checksum functions accept without a copy

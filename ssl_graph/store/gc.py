@@ -7,6 +7,8 @@ Names are recorded as each node commits, so a failed or killed run keeps what it
 Inside a live node, index files and segments, parts and training checkpoints that its current record no
 longer references are dropped too (a finished training node keeps only its final weights).
 A damaged names file is read back from the node records (see ``Store.names``).
+gc never follows a symbolic link (a link where a node or one of its folders belongs is removed
+itself, never what it leads to) and never stops at an odd entry: it reports it and goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
+from .backend import DamagedFile
 from .lock import node_lock_key
 from .store import Store, node_key
 
@@ -23,6 +26,8 @@ class GCReport:
     removed: list[tuple[str, int]] = field(default_factory=list)  # (key, bytes)
     #: key -> what it belonged to, e.g. "demo.py:km2 (superseded result)"
     owners: dict[str, str] = field(default_factory=dict)
+    #: (key, problem) of entries gc could not look into or remove (left as they are)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, key: str, size: int, what: str) -> None:
         self.removed.append((key, size))
@@ -55,10 +60,14 @@ def collect(store: Store, keep: int = 1, dry_run: bool = False) -> GCReport:
     with nullcontext() if dry_run else store.lock():
         report = _garbage(store, keep)
         if not dry_run:
-            for key, _ in report.removed:
-                store.delete(key)
-                if key.count("/") == 1:  # a whole node: its lock file goes with it
-                    store.backend.delete(node_lock_key(key))
+            for key, size in list(report.removed):
+                try:
+                    store.delete(key)
+                    if key.count("/") == 1:  # a whole node: its lock file goes with it
+                        store.backend.delete(node_lock_key(key))
+                except (DamagedFile, OSError) as exc:  # left as it is; the rest still goes
+                    report.removed.remove((key, size))
+                    report.skipped.append((key, str(exc)))
     return report
 
 
@@ -66,37 +75,54 @@ def _garbage(store: Store, keep: int) -> GCReport:
     report = GCReport()
     live = live_keys(store, keep)
     for key in store.node_keys():
-        if key not in live:
-            report.add(key, store.backend.size(key), f"{_owner(store, key)} (no name or plan "
-                       "points to it any more)")
-            continue
-        rec = store.record(key)
-        if rec is None:
-            continue
-        used_parts = {e[0] for e in store.index(key, rec).values() if e[0]}
-        if key in store.damaged:  # unreadable index: keep every part until `verify --repair`
-            continue
-        field = rec.get("index")
-        segments = {s["file"] for s in field.get("segments", [])} if isinstance(field, dict) else set()
-        for name in store.backend.listdir(key):  # whole JSON indexes of earlier versions
-            if name.startswith("index-") and name != field:
-                report.add(f"{key}/{name}", store.backend.size(f"{key}/{name}"),
-                           f"{_owner(store, key)} (superseded index)")
-        for name in store.backend.listdir(f"{key}/index"):  # segments folded into a later one
-            if f"index/{name}" not in segments:
-                k = f"{key}/index/{name}"
-                report.add(k, store.backend.size(k), f"{_owner(store, key)} (superseded index "
-                           "segment)")
-        current_ckpt = (rec.get("checkpoint") or "").removeprefix("ckpt/")
-        for name in store.backend.listdir(f"{key}/ckpt"):  # superseded training checkpoints
-            if name != current_ckpt:
-                k = f"{key}/ckpt/{name}"
-                report.add(k, store.backend.size(k), f"{_owner(store, key)} (old checkpoint)")
-        for name in store.backend.listdir(f"{key}/parts"):
-            if name != "zarr.json" and f"parts/{name}" not in used_parts:
-                k = f"{key}/parts/{name}"
-                report.add(k, store.backend.size(k), f"{_owner(store, key)} (unreferenced part)")
+        try:
+            if not _link(store, report, key, key):
+                _node_garbage(store, report, key, key in live)
+        except (DamagedFile, OSError) as exc:  # an odd entry: reported, the others collected
+            report.skipped.append((key, str(exc)))
     return report
+
+
+def _link(store: Store, report: GCReport, key: str, node: str) -> bool:
+    """A symbolic link where the store keeps a node or its folders: marked for removal (the
+    link itself; what it leads to is never looked into)."""
+    target = store.backend.link_target(key)
+    if target is not None:
+        report.add(key, 0, f"{_owner(store, node)} (a symbolic link to {target}: the link "
+                   "is removed, what it leads to is left alone)")
+    return target is not None
+
+
+def _node_garbage(store: Store, report: GCReport, key: str, live: bool) -> None:
+    if not live:
+        report.add(key, store.backend.size(key), f"{_owner(store, key)} (no name or plan "
+                   "points to it any more)")
+        return
+    rec = store.record(key)
+    if rec is None:
+        return
+    used_parts = {e[0] for e in store.index(key, rec).values() if e[0]}
+    if key in store.damaged:  # unreadable index: keep every part until `verify --repair`
+        return
+    field = rec.get("index")
+    segments = {s["file"] for s in field.get("segments", [])} if isinstance(field, dict) else set()
+    for name in store.backend.listdir(key):  # whole JSON indexes of earlier versions
+        if name.startswith("index-") and name != field:
+            report.add(f"{key}/{name}", store.backend.size(f"{key}/{name}"),
+                       f"{_owner(store, key)} (superseded index)")
+    current_ckpt = (rec.get("checkpoint") or "").removeprefix("ckpt/")
+    keeps = {"index": lambda name: f"index/{name}" in segments,
+             "ckpt": lambda name: name == current_ckpt,
+             "parts": lambda name: name == "zarr.json" or f"parts/{name}" in used_parts}
+    whats = {"index": "superseded index segment", "ckpt": "old checkpoint",
+             "parts": "unreferenced part"}
+    for folder, kept in keeps.items():
+        if _link(store, report, f"{key}/{folder}", key):
+            continue
+        for name in store.backend.listdir(f"{key}/{folder}"):
+            k = f"{key}/{folder}/{name}"
+            if not kept(name):
+                report.add(k, store.backend.size(k), f"{_owner(store, key)} ({whats[folder]})")
 
 
 def _owner(store: Store, key: str) -> str:

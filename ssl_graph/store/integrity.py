@@ -60,7 +60,12 @@ def chunk_files(manifest: dict, start: int, end: int) -> list[str]:
 
 def size_problems(backend, key: str, manifest: dict) -> list[str]:
     """Files missing or of the wrong size (cheap: one listing, no reads)."""
-    sizes = backend.file_sizes(key)
+    from .paths import Uncontained
+
+    try:
+        sizes = backend.file_sizes(key)
+    except Uncontained as exc:  # its folder is a link out of the store: unusable, not followed
+        return [f"* leads outside the node's folder ({exc.reason})"]
     out = []
     for rel, (size, _) in manifest["files"].items():
         if rel not in sizes:

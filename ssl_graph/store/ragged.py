@@ -18,6 +18,7 @@ import numpy as np
 
 from .chunks import ChunkReader
 from .integrity import DamagedData
+from .paths import Uncontained, contained
 from .store import Store
 
 #: frames of a commit, in bytes: a crash loses at most this much work, and each commit rewrites
@@ -38,7 +39,9 @@ class PartWriter:
     def __init__(self, store: Store, key: str, first: np.ndarray):
         import zarr
 
-        self.store, self.key = store, key
+        from .paths import guard
+
+        self.store, self.key = store, guard(store.backend, key)  # zarr writes it: no link out
         self.dtype, self.tail = first.dtype, tuple(first.shape[1:])
         row_bytes = max(1, int(np.prod(self.tail, dtype=np.int64)) * first.dtype.itemsize)
         self.chunk_rows = chunk_rows(row_bytes)
@@ -220,6 +223,10 @@ def _part_problem(store: Store, key: str, utts: list[str], part: dict, taken: se
         return "" if all(r[0] is None for r in rows) else "rows without a part"
     if not (isinstance(name, str) and name.startswith("parts/") and name.count("/") == 1):
         return f"bad part name {name!r}"
+    try:
+        contained(key, name, "part", store.backend)
+    except Uncontained as exc:
+        return exc.problem
     if name in taken:
         return f"part name {name!r} is already used"
     if not isinstance(manifest, dict) or "zarr.json" not in (manifest.get("files") or {}):

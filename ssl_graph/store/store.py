@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
 from .lock import meta_lock, node_lock, store_lock
+from .paths import Uncontained, check_record, contained, guard
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
@@ -59,7 +60,9 @@ def default_location() -> str:
 
 
 def node_key(kind: str, fingerprint: str) -> str:
-    return f"nodes/{kind.lower()}-{fingerprint}"
+    """The node's folder; kinds and fingerprints read from names files are checked like every
+    stored path (:func:`paths.contained`)."""
+    return contained("nodes", f"{kind.lower()}-{fingerprint}", "node")
 
 
 class Store:
@@ -150,6 +153,7 @@ class Store:
                     fmt = rec.get("format", 1)
                     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
                         raise self._newer(f"{self.url}/{key}/zarr.json", fmt)
+                    check_record(self.backend, key, rec)
             except DamagedFile as exc:
                 self.damaged[key] = f"{exc}; the node will be recomputed"
                 rec = None
@@ -186,7 +190,13 @@ class Store:
         bad = next((u for u, e in index.items() if not (isinstance(e, list) and len(e) == 4)), None)
         if bad is not None:
             raise DamagedFile(f"{self.url}/{key}/{name}", f"malformed entry for utterance {bad!r}")
+        self._check_parts(key, index)
         return index
+
+    def _check_parts(self, key: str, index: dict[str, list]) -> None:
+        """The part names an index gives its utterances stay inside the node's folder."""
+        for part in {e[0] for e in index.values() if isinstance(e[0], str)}:
+            contained(key, part, "index part", self.backend, on_disk=False)
 
     def _segment_index(self, key: str, field) -> dict[str, list]:
         from . import index as columnar
@@ -212,6 +222,7 @@ class Store:
             except columnar.BadSegment as exc:
                 raise DamagedFile(where, str(exc)) from None
             columnar.apply(index, entries, dropped)
+        self._check_parts(key, index)
         index = {u: index[u] for u in sorted(index)}  # utterance order, as JSON indexes read
         self._indexes[key] = (memo, index)
         return dict(index)
@@ -259,8 +270,15 @@ class Store:
             names = read_json(self.backend, key, dict) or {}
             for name, history in names.items():
                 if not (isinstance(history, list) and all(
-                        isinstance(h, dict) and "fingerprint" in h and "kind" in h for h in history)):
+                        isinstance(h, dict) and isinstance(h.get("fingerprint"), str)
+                        and isinstance(h.get("kind"), str) for h in history)):
                     raise DamagedFile(f"{self.url}/{key}", f"malformed history for name {name!r}")
+                try:
+                    for h in history:
+                        node_key(h["kind"], h["fingerprint"])
+                except Uncontained as exc:
+                    raise DamagedFile(f"{self.url}/{key}", f"history of name {name!r}: "
+                                      f"{exc.problem}") from None
         except DamagedFile as exc:
             self.damaged[key] = f"{exc}; rebuilt from the node records"
             return self.rebuild_names(spec)
@@ -313,7 +331,11 @@ class Store:
             except DamagedFile as exc:
                 self.damaged[f"plans/{name}"] = str(exc)
                 continue
-            keys.update(k for k in plan.get("keys", []) if isinstance(k, str))
+            for k in plan.get("keys", []):
+                try:  # a planned key only keeps a node from gc: a bad one is skipped, reported
+                    keys.add(contained("nodes", str(k).removeprefix("nodes/"), "planned node"))
+                except Uncontained as exc:
+                    self.damaged[f"plans/{name}"] = f"{self.url}/plans/{name}: {exc.problem}"
         return keys
 
     # ---- arrays (zarr, imported only when data is touched) ------------------------------
@@ -323,6 +345,7 @@ class Store:
 
         from .integrity import array_manifest
 
+        guard(self.backend, key)  # zarr writes the files itself: no link may lead it out
         if chunks is None:
             rows = max(1, min(len(data), max(1, (4 << 20) // max(1, data[:1].nbytes))))
             chunks = (rows, *data.shape[1:])
@@ -366,6 +389,7 @@ class Store:
 
         from .integrity import DamagedData, check_files
 
+        guard(self.backend, key)  # zarr reads the files itself: no link may lead it out
         node, _, name = key.partition("/")[2].partition("/")
         node = f"nodes/{node}"
         manifest = ((self.record(node) or {}).get("arrays") or {}).get(name)

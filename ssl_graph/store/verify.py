@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .backend import DamagedFile, read_json, write_json
 from .chunks import ChunkReader
 from .integrity import DamagedData
+from .paths import Uncontained, contained
 from .store import Store
 
 
@@ -106,6 +107,16 @@ def _safetensors_problem(raw: bytes | None, where: str) -> str | None:
     return None
 
 
+def _weights_problem(store: Store, key: str, rel: str, field: str) -> str | None:
+    """What is wrong with the safetensors file a record's ``field`` names (a path leading out
+    of the node's folder is damage, never read)."""
+    try:
+        where = contained(key, rel, field, store.backend)
+        return _safetensors_problem(store.backend.read_bytes(where), where)
+    except Uncontained as exc:
+        return str(exc)
+
+
 def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
     skip = {"parts", "ckpt", "index", "zarr.json"}
     for name in store.backend.listdir(c.key):
@@ -128,15 +139,13 @@ def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
                 c.problems.append(f"{sub} cannot be read ({type(exc).__name__}: {exc})")
                 c.bad_data = True
     if rec.get("weights"):
-        problem = _safetensors_problem(store.backend.read_bytes(f"{c.key}/{rec['weights']}"),
-                                       f"{c.key}/{rec['weights']}")
+        problem = _weights_problem(store, c.key, rec["weights"], "weights")
         if problem:
             c.problems.append(problem)
             c.bad_data = True
     if rec.get("checkpoint"):
         for f in ("model.safetensors", "state.safetensors"):
-            where = f"{c.key}/{rec['checkpoint']}/{f}"
-            problem = _safetensors_problem(store.backend.read_bytes(where), where)
+            problem = _weights_problem(store, c.key, f"{rec['checkpoint']}/{f}", "checkpoint")
             if problem:
                 c.problems.append(problem)
                 c.bad_checkpoint = True
@@ -205,6 +214,10 @@ def repair(store: Store, c: NodeCheck) -> str:
     from .ragged import RaggedWriter
 
     if c.bad_record:
+        if store.backend.link_target(c.key) is not None:  # never deletes through the link
+            store.delete(c.key)
+            return ("removed the node's folder, a symbolic link out of the store (what it leads "
+                    "to is left alone): the next run recomputes the node")
         store.backend.delete(f"{c.key}/zarr.json")
         store.forget(c.key)
         return "removed the unreadable record: the next run recomputes the node"

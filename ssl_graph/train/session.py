@@ -16,6 +16,7 @@ import time
 
 from ..progress import is_plain
 from ..store.backend import read_json, write_json
+from ..store.paths import contained
 
 
 def resolve_device(device: str) -> str:
@@ -66,10 +67,13 @@ class TrainSession:
         self._best_keys: list[str] = []  # best weights written, the committed one included
         ckpt = (st.record or {}).get("checkpoint")
         if ckpt:
-            meta = load_checkpoint(self.backend, f"{st.key}/{ckpt}", model, self.opt, self.device)
+            meta = load_checkpoint(self.backend, contained(st.key, ckpt, "checkpoint", self.backend),
+                                   model, self.opt, self.device)
             self.start = int(meta["step"])
             self.skipped = int(meta.get("skipped", 0))
             self.best = meta.get("best")
+            if self.best:  # (read from the checkpoint's metadata: checked before any use)
+                contained(st.key, self.best["key"], "best.key", self.backend)
             self._best_keys = [self.best["key"]] if self.best else []
             if self.scaler is not None and meta.get("scaler"):
                 self.scaler.load_state_dict(meta["scaler"])
@@ -94,9 +98,8 @@ class TrainSession:
         # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
         plain = main and (self.ranks.on or (prog is not None and is_plain(prog)))
         tb = None
-        root = getattr(self.backend, "root", None)
-        if root is not None and main:
-            tb = str(root / self.st.key / "tensorboard")
+        if getattr(self.backend, "root", None) is not None and main:
+            tb = str(self.backend.path(f"{self.st.key}/tensorboard"))
         self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
                                every_seconds=self.node.print_seconds, tb_dir=tb)
         self._signals = stop_on_signals(self.st.name)
@@ -249,10 +252,10 @@ class TrainSession:
             st.record["best"] = self.best
         self.ctx.store.write_record(st.key, st.record)
         if old and old != key:
-            self.backend.delete(f"{st.key}/{old}")
+            self.backend.delete(contained(st.key, old, "checkpoint", self.backend))
         current = self.best["key"] if self.best else None
         for k in [k for k in self._best_keys if k != current]:  # superseded best weights
-            self.backend.delete(f"{st.key}/{k}")
+            self.backend.delete(contained(st.key, k, "best.key", self.backend))
         self._best_keys = [current] if current else []
 
     def finish(self, metrics: dict, **record) -> dict:
@@ -261,7 +264,8 @@ class TrainSession:
 
         if self.ranks.main:
             if self.best is not None:  # the node's model is the best evaluated one
-                raw = self.backend.read_bytes(f"{self.st.key}/{self.best['key']}/model.safetensors")
+                best = contained(self.st.key, self.best["key"], "best.key", self.backend)
+                raw = self.backend.read_bytes(f"{best}/model.safetensors")
             else:
                 raw = save({k: v.detach().cpu().contiguous()
                             for k, v in self.model.state_dict().items()})
