@@ -129,12 +129,14 @@ class NodeHandle:
     def hypotheses(self) -> dict[str, dict]:
         """An ASRScore's per-utterance reference, hypothesis and (edits, length) per metric."""
         from .store.backend import read_json
+        from .store.paths import contained
 
         name = self.record.get("hypotheses")
         if not name:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; only ASRScore nodes "
                             "store hypotheses")
-        return read_json(self.project.store.backend, f"{self.key}/{name}") or {}
+        backend = self.project.store.backend
+        return read_json(backend, contained(self.key, name, "hypotheses", backend)) or {}
 
     def segments(self, utt: str | None = None):
         """Time-aligned (start s, end s, label) rows of an ``Alignments``/``WordAlignments``

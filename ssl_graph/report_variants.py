@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .report import COLUMNS, build_report, fmt, write_report
 from .store.backend import read_json
+from .store.paths import contained
 
 
 def variant_rows(projects) -> list[dict]:
@@ -93,7 +94,9 @@ def worst_utterances(projects, n: int = 3) -> list[dict]:
             rec = st.record or {}
             if st.node.kind != "ASRScore" or rec.get("status") != "complete":
                 continue
-            hyps = read_json(project.store.backend, f"{st.key}/{rec.get('hypotheses')}") or {}
+            backend = project.store.backend
+            hyps = read_json(backend, contained(st.key, rec.get("hypotheses") or "hypotheses.json",
+                                                "hypotheses", backend)) or {}
             metric = st.node.metric_names[0]
             ranked = sorted(hyps.items(), key=lambda kv: (-kv[1][metric][0], kv[0]))[:n]
             for utt, h in ranked:

@@ -17,12 +17,14 @@ import os
 import time
 
 from ..audio.scan_cache import RACY_NS, cache_dir
+from ..store.paths import contained
 
 
 class IndexMemo:
     def __init__(self, store):
         root = store.local_root
         self.root = None if root is None else os.path.realpath(root)
+        self.backend = store.backend
         self.entries: dict[str, list] = {}
         self.dirty = False
         self.path = None
@@ -53,9 +55,10 @@ class IndexMemo:
             return None
         ident = []
         for name in names:
-            try:
-                st = os.stat(os.path.join(self.root, key, name))
-            except OSError:
+            try:  # (a link out of the node's folder is refused, never followed)
+                st = os.stat(os.path.join(self.root, contained(key, name, "index segment",
+                                                             self.backend)))
+            except (OSError, ValueError):
                 return None
             ident.append([name, st.st_size, st.st_mtime_ns, st.st_ino])
         return ident

@@ -59,8 +59,9 @@ class LocalBackend:
         return self._p(key)
 
     def exists(self, key: str) -> bool:
-        from .paths import Uncontained
+        from .paths import Uncontained, contained, folder_of
 
+        contained(*folder_of(key), "file", self, on_disk=False)  # a bad key is an error
         try:
             return self._p(key).exists()
         except Uncontained:  # something is there: a link leading out, refused when read
@@ -257,7 +258,8 @@ class FsspecBackend:
         return self.fs.exists(self._p(key))
 
     def link_target(self, key: str) -> None:
-        return None  # (object stores have no symbolic links)
+        self._p(key)  # (the key is checked all the same)
+        return None  # object stores have no symbolic links
 
     def read_bytes(self, key: str) -> bytes | None:
         try:

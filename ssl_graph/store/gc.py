@@ -121,7 +121,7 @@ def _node_garbage(store: Store, report: GCReport, key: str, live: bool) -> None:
             continue
         for name in store.backend.listdir(f"{key}/{folder}"):
             k = f"{key}/{folder}/{name}"
-            if not kept(name):
+            if not kept(name) and not _link(store, report, k, key):
                 report.add(k, store.backend.size(k), f"{_owner(store, key)} ({whats[folder]})")
 
 

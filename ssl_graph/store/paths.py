@@ -66,7 +66,8 @@ def _link_problem(root, base: str, key: str) -> str | None:
             inside = os.path.join(root, base) if base else str(root)
             if real == inside or real.startswith(inside + os.sep):
                 return None  # a link that stays inside its folder
-            return f"a symbolic link on the way resolves to {real}"
+            return (f"a symbolic link on the way resolves to {real}; links are never followed: "
+                    "`ssl-graph verify --repair` then `ssl-graph gc` remove them")
     return None
 
 

@@ -41,6 +41,8 @@ class PartWriter:
 
         from .paths import guard
 
+        if store.backend.link_target(key) is not None:  # a part is replaced, never written
+            store.backend.delete(key)                   # through a link (removed, not followed)
         self.store, self.key = store, guard(store.backend, key)  # zarr writes it: no link out
         self.dtype, self.tail = first.dtype, tuple(first.shape[1:])
         row_bytes = max(1, int(np.prod(self.tail, dtype=np.int64)) * first.dtype.itemsize)

@@ -345,6 +345,8 @@ class Store:
 
         from .integrity import array_manifest
 
+        if self.backend.link_target(key) is not None:  # replaced, never written through a link
+            self.backend.delete(key)
         guard(self.backend, key)  # zarr writes the files itself: no link may lead it out
         if chunks is None:
             rows = max(1, min(len(data), max(1, (4 << 20) // max(1, data[:1].nbytes))))
