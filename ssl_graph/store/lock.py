@@ -143,6 +143,16 @@ def node_lock_key(key: str) -> str:
     return f"{LOCKS}/{key.rstrip('/').rsplit('/', 1)[-1]}.lock"
 
 
+def _own_files(backend, *keys: str) -> None:
+    """Lock files are the store's own: a symbolic link where one belongs is removed (never
+    written, read or emptied through), and a folder on the way out of the store is refused
+    (``paths.guard``), so no lock ever touches a file outside the store."""
+    for key in keys:
+        if backend.link_target(key) is not None:
+            backend.delete(key)
+        backend.path(key)
+
+
 # ---- public entry points (local flock or object-store lease) -----------------------------------
 @contextmanager
 def store_lock(backend, shared: bool = False):
@@ -154,6 +164,7 @@ def store_lock(backend, shared: bool = False):
         with store_lease(backend, shared):
             yield
         return
+    _own_files(backend, ".lock", ".lock.clear", LOCKS, f"{LOCKS}/runs")
     with _store_flock(Path(root), shared):
         yield
 
@@ -170,6 +181,7 @@ def node_lock(backend, key: str, name: str, echo=None):
         with lease(backend, node_lock_key(key), waiter):
             yield waiter
         return
+    _own_files(backend, ".lock.clear", LOCKS, node_lock_key(key))
     with _flock_wait(Path(root), Path(root) / node_lock_key(key), waiter):
         yield waiter
 
@@ -186,6 +198,7 @@ def meta_lock(backend):
         return
     import fcntl
 
+    _own_files(backend, ".lock.meta")
     fd = _open_rw(Path(root) / ".lock.meta")
     fcntl.flock(fd, fcntl.LOCK_EX)
     _HELD_FDS.add(fd)

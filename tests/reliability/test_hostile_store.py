@@ -90,6 +90,7 @@ def base(tmp_path_factory) -> Path:
     shutil.copytree(victim / "part", victim / "node" / "parts" / "00099")
     (victim / "junk").mkdir()
     (victim / "junk" / "data.bin").write_bytes(os.urandom(64))
+    (victim / "junk" / "holder.json").write_text("{}")  # (what a run's lock cleanup would take)
     return wd
 
 
@@ -186,6 +187,14 @@ def _checkpoint_link(wd):
     _link(_pretrain(wd) / "ckpt" / "step-00000002", wd / "victim")
 
 
+def _lock_links(wd):
+    """The store lock and the locks folder are links (runs register and clean up there)."""
+    store = wd / "store"
+    (store / ".lock").unlink()
+    (store / ".lock").symlink_to(wd / "victim" / "notes.txt")
+    _link(store / "locks", wd / "victim" / "junk")
+
+
 HOSTILE = {
     "checkpoint-dotdot": (_checkpoint_dotdot, "pretrain"),
     "checkpoint-absolute": (_checkpoint_absolute, "pretrain"),
@@ -197,6 +206,7 @@ HOSTILE = {
     "garbage-node-link": (_garbage_node_link, "mfcc-0000000000000000"),
     "part-links": (_part_links, "labels"),
     "checkpoint-link": (_checkpoint_link, "pretrain"),
+    "lock-links": (_lock_links, None),
 }
 
 
