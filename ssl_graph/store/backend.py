@@ -43,6 +43,8 @@ def _strip_scheme(location: str) -> str:
 class LocalBackend:
     def __init__(self, root: str):
         self.root = Path(_strip_scheme(root)).expanduser().resolve()
+        #: folders under the root already seen to be real folders, not links (``paths``)
+        self.real_dirs: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -110,6 +112,7 @@ class LocalBackend:
         path = self._p(key)
         if path.is_dir():
             shutil.rmtree(path)  # (removes links inside, never following them)
+            self.real_dirs.clear()  # (what was a folder here may come back as anything)
         else:
             path.unlink(missing_ok=True)
 

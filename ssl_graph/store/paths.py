@@ -51,17 +51,33 @@ def _text_problem(path) -> str | None:
     return None
 
 
-def _link_problem(root, base: str, key: str) -> str | None:
+#: folders a process remembers as real (not links) per store, at most (then it starts over)
+REAL_DIRS = 1 << 16
+
+
+def _link_problem(root, base: str, key: str, real_dirs: set | None) -> str | None:
     """Whether following ``key`` on disk under ``root`` leaves ``base`` (a symbolic link on the
-    way that resolves elsewhere). Costs one ``lstat`` per component when there is no link."""
-    path = str(root)
-    for name in key.split("/") if key else ():
-        path = os.path.join(path, name)
+    way that resolves elsewhere). One ``lstat`` per component not yet known as a real folder
+    (``real_dirs``: the backend's memo), so a chunk read costs one or two, not seven."""
+    names = key.split("/") if key else []
+    known = 0  # leading components known to be real folders
+    if real_dirs is not None and key.rpartition("/")[0] in real_dirs:
+        known = len(names) - 1
+    top = os.fspath(root)
+    for i in range(known, len(names)):
+        prefix = "/".join(names[:i + 1])
+        if real_dirs is not None and prefix in real_dirs:
+            continue
+        path = f"{top}/{prefix}"
         try:
             mode = os.lstat(path).st_mode
         except OSError:  # missing (or under a file): nothing further down to follow
             return None
-        if stat.S_ISLNK(mode):
+        if stat.S_ISDIR(mode) and real_dirs is not None:
+            if len(real_dirs) >= REAL_DIRS:
+                real_dirs.clear()
+            real_dirs.add(prefix)
+        elif stat.S_ISLNK(mode):
             real = os.path.realpath(os.path.join(root, key))
             inside = os.path.join(root, base) if base else str(root)
             if real == inside or real.startswith(inside + os.sep):
@@ -83,7 +99,7 @@ def contained(base: str, relative, field: str, backend=None, on_disk: bool = Tru
     key = f"{base}/{relative}" if base and relative else (base or relative)
     root = getattr(backend, "root", None)
     if problem is None and root is not None and on_disk:
-        problem = _link_problem(root, base, key)
+        problem = _link_problem(root, base, key, getattr(backend, "real_dirs", None))
     if problem is not None:
         where = f"{backend.url}/{base}".rstrip("/") if backend is not None else base or "."
         raise Uncontained(where, field, relative, base, problem)
