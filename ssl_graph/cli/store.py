@@ -113,6 +113,15 @@ def verify(ctx, spec, repair):
                 if repair:
                     v.repair_names(store, spec_name)
                     click.echo("  repaired: rebuilt from the node records")
+        for spec_name in [s for s in store.plan_specs() if s in specs or not spec]:
+            keys = store.plan_keys(spec_name)
+            problem = store.damaged.get(f"plans/{spec_name}.json")
+            if problem:
+                damaged += 1
+                click.echo(f"DAMAGED  plans/{spec_name}.json: {problem}")
+                if repair:
+                    store.record_plan(spec_name, sorted(keys))
+                    click.echo("  repaired: kept the node keys that are inside the store")
     click.echo(f"{len(keys)} nodes checked, {damaged} damaged"
                + ("; repaired, run the spec to recompute" if repair and damaged else ""))
     if damaged and not repair:

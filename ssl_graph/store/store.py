@@ -324,18 +324,26 @@ class Store:
         write_json(self.backend, key, {"time": _now(), "keys": sorted(keys)})
 
     def planned_keys(self) -> set[str]:
+        return set().union(*(self.plan_keys(spec) for spec in self.plan_specs()))
+
+    def plan_specs(self) -> list[str]:
+        return [n.removesuffix(".json") for n in self.backend.listdir("plans") if n.endswith(".json")]
+
+    def plan_keys(self, spec: str) -> set[str]:
+        """The node keys of a spec's latest plan; an unreadable plans file, or a key leading out
+        of ``nodes/``, is skipped and noted in ``damaged`` (a plan only keeps nodes from gc)."""
+        key = f"plans/{spec}.json"
+        try:
+            plan = read_json(self.backend, key, dict) or {}
+        except DamagedFile as exc:
+            self.damaged[key] = str(exc)
+            return set()
         keys = set()
-        for name in self.backend.listdir("plans"):
+        for k in plan.get("keys", []):
             try:
-                plan = read_json(self.backend, f"plans/{name}", dict) or {}
-            except DamagedFile as exc:
-                self.damaged[f"plans/{name}"] = str(exc)
-                continue
-            for k in plan.get("keys", []):
-                try:  # a planned key only keeps a node from gc: a bad one is skipped, reported
-                    keys.add(contained("nodes", str(k).removeprefix("nodes/"), "planned node"))
-                except Uncontained as exc:
-                    self.damaged[f"plans/{name}"] = f"{self.url}/plans/{name}: {exc.problem}"
+                keys.add(contained("nodes", str(k).removeprefix("nodes/"), "planned node"))
+            except Uncontained as exc:
+                self.damaged[key] = f"{self.url}/{key}: {exc.problem}"
         return keys
 
     # ---- arrays (zarr, imported only when data is touched) ------------------------------

@@ -201,7 +201,7 @@ HOSTILE = {
     "segment-dotdot": (_segment_dotdot, "mfcc"),
     "part-dotdot": (_part_dotdot, "labels"),
     "names-dotdot": (_names_dotdot, "names/pipe.json"),
-    "plans-dotdot": (_plans_dotdot, None),
+    "plans-dotdot": (_plans_dotdot, "plans/pipe.json"),
     "live-node-link": (_live_node_link, "labels"),
     "garbage-node-link": (_garbage_node_link, "mfcc-0000000000000000"),
     "part-links": (_part_links, "labels"),
