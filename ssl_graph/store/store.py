@@ -63,8 +63,15 @@ def node_key(kind: str, fingerprint: str) -> str:
 
 
 class Store:
-    def __init__(self, location: str | None = None, storage_options: dict | None = None):
+    def __init__(self, location: str | None = None, storage_options: dict | None = None,
+                 single_writer: bool | None = None):
+        """``single_writer``: accept running on an object store whose server ignores
+        conditional writes, as its only writer (``conditional.py``; default
+        ``$SSL_GRAPH_SINGLE_WRITER``)."""
+        from .conditional import single_writer_from_env
+
         self.location = location or default_location()
+        self.single_writer = single_writer_from_env() if single_writer is None else single_writer
         self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> (segments it was read from, index): a run reads each index once, not per caller
@@ -78,6 +85,15 @@ class Store:
     @property
     def url(self) -> str:
         return self.backend.url
+
+    @property
+    def marker(self) -> dict | None:
+        """The store marker as read (None: a new store, marked at its first locked write)."""
+        return self._marker
+
+    @marker.setter
+    def marker(self, value: dict) -> None:
+        self._marker = value
 
     @property
     def local_root(self) -> Path | None:
@@ -122,8 +138,11 @@ class Store:
     @contextmanager
     def lock(self, shared: bool = False):
         """The store lock: ``shared`` for runs (many at once, each node under ``node_lock``),
-        exclusive for gc / repair. A new store gets its format marker on the first locked write."""
-        with store_lock(self.backend, shared):
+        exclusive for gc / repair. A new store gets its format marker on the first locked write.
+        An object store is first probed for conditional writes (``conditional.py``)."""
+        from .conditional import lock_mode
+
+        with store_lock(self.backend, lock_mode(self, shared)):
             self._write_marker()
             yield
 
