@@ -102,7 +102,8 @@ class Planner:
         self.pipeline = pipeline
         self.store = store
         self.states: dict[str, NodeState] = {}
-        self._memo: IndexMemo | None = None
+        #: what this machine already checked of the store's files (indexes, changed parts)
+        self.memo = IndexMemo(store)
 
     def plan(self) -> dict[str, NodeState]:
         for node in self.pipeline.order():
@@ -124,18 +125,10 @@ class Planner:
             if problem:  # unreadable record, index or array files: recompute, say why
                 st.stale, st.reasons = True, [f"damaged: {problem}"]
             self.states[node.fingerprint] = st
-        if self._memo is not None:
-            self._memo.save()
+        self.memo.save()
         return {st.name: st for st in self.states.values()}
 
     # ---- helpers ------------------------------------------------------------------------
-    @property
-    def memo(self) -> IndexMemo:
-        """What this machine already checked of the store's files (indexes, changed parts)."""
-        if self._memo is None:
-            self._memo = IndexMemo(self.store)
-        return self._memo
-
     def _inputs(self, node: Node) -> list[NodeState]:
         ins = [self.states[n.fingerprint] for n in self.pipeline.inputs(node)]
         return sorted(ins, key=lambda s: s.node.fingerprint)
