@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from .conftest import assert_same, cli, node_dir, ran, snapshot
+from .conftest import assert_same, cli, node_dir, one_line_error, ran, snapshot
 
 
 def _chunk(wd, kind: str = "mfcc"):
@@ -92,4 +92,26 @@ def test_bit_rot_that_keeps_the_mtime_is_found_by_verify_not_plan(computed):
     assert cli(wd, "verify", "--repair").exit_code == 0
     res = cli(wd, "run", str(wd / "pipe.py"), "--no-progress", "-q")
     assert res.exit_code == 0 and ran(res.output, 1), res.output
+    assert_same(snapshot(wd), snap)
+
+
+def test_a_run_that_reads_rotten_input_stops_in_one_line_then_repair_recovers(computed):
+    """Bit rot the plan cannot see, met by a node that reads it (k-means refit on ``mfcc``):
+    the run stops naming the file and ``verify --repair``; nothing else is lost."""
+    wd, snap = computed
+    chunk = _chunk(wd)
+    _flip(chunk, keep_mtime=True)
+    spec = wd / "pipe.py"
+    spec.write_text(spec.read_text().replace("k=20", "k=21"))
+    res = cli(wd, "run", str(spec), "--no-progress", "-q")
+    line = one_line_error(res, "'mfcc'", "parts/00001/c/0/0", "checksum mismatch",
+                          "verify --repair")
+    assert "Traceback" not in line
+    assert cli(wd, "verify", "--repair").exit_code == 0
+    res = cli(wd, "run", str(spec), "--no-progress", "-q")
+    assert res.exit_code == 0, res.output  # mfcc recomputed, then the new km, labels, quality
+    assert cli(wd, "verify").exit_code == 0
+    spec.write_text(spec.read_text().replace("k=21", "k=20"))
+    res = cli(wd, "run", str(spec), "--no-progress", "-q")
+    assert res.exit_code == 0 and ran(res.output, 0), res.output  # the k=20 results were kept
     assert_same(snapshot(wd), snap)
