@@ -6,7 +6,9 @@ those headers (some S3-compatible stores did for years) answers 200 to every suc
 "takes" every lease, and two runs compute one node at once. So before the first lock on an
 object store, from each endpoint, this module probes it: two create-only PUTs of one fresh key
 (the second must be refused) and a PUT whose ``If-Match`` names a wrong ETag (must be refused).
-The outcome is kept in the store marker (``conditional_writes``), so later opens do not probe.
+The outcome is kept in the store marker (``conditional_writes``), so later opens do not probe;
+a store reached through another endpoint is probed again (delete the field to re-probe one, e.g.
+after its server was upgraded).
 
 A store that fails (or a filesystem without conditional writes at all) is refused to runs,
 which write concurrently, with one line saying why, unless the user accepts single-writer use
