@@ -79,9 +79,12 @@ def plan(ctx, spec):
               help="pool: processes (default: cores); dask without --scheduler: local workers")
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="dask: scheduler address (default: a LocalCluster on this machine)")
+@click.option("--single-writer", is_flag=True, envvar="SSL_GRAPH_SINGLE_WRITER",
+              help="an object store whose server ignores conditional writes: run anyway, as its "
+              "only writer (another run or gc is refused, best effort)")
 @click.pass_context
 def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, nproc_per_node,
-        nnodes, node_rank, rdzv_endpoint, executor, workers, scheduler):
+        nnodes, node_rank, rdzv_endpoint, executor, workers, scheduler, single_writer):
     """Compute stale nodes (all, or only NODES and what they need).
 
     \b
@@ -97,6 +100,8 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     from ..runner import RunFailed
 
     project = open_project(ctx, spec)
+    if single_writer:  # (only the runner locks the store: ranks and workers need no flag)
+        project.store.single_writer = True
     sets = env_assignments() + list(overrides)
     apply_overrides(project.pipeline, sets)
     console = None if (quiet and no_progress) else make_console()

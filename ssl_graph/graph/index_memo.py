@@ -6,6 +6,10 @@ an index that parsed cleanly is remembered with (size, mtime_ns, inode) of its f
 ``Corpus(identity="stat")`` gives audio: any rewrite, truncation or replacement changes it and
 the index is parsed again. Files changed within ``RACY_NS`` are not remembered (coarse clocks),
 non-local stores are never memoised, and a memo file that cannot be read is just empty.
+
+It also remembers part files that were modified after their commit yet matched their checksum
+when the plan read them (a store copied without keeping mtimes), by (size, mtime_ns, digest),
+so such files are read once, not by every plan (``store.integrity.plan_problems``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class IndexMemo:
         self.root = None if root is None else os.path.realpath(root)
         self.backend = store.backend
         self.entries: dict[str, list] = {}
+        #: "nodes/<key>/<part>/<file>" -> [size, mtime_ns, digest] read and found intact
+        self.files: dict[str, list] = {}
         self.dirty = False
         self.path = None
         if self.root is None:
@@ -37,6 +43,8 @@ class IndexMemo:
                 doc = json.load(fh)
             if isinstance(doc, dict) and isinstance(doc.get("entries"), dict):
                 self.entries = doc["entries"]
+            if isinstance(doc, dict) and isinstance(doc.get("files"), dict):
+                self.files = doc["files"]
 
     def _files(self, record: dict) -> list[str] | None:
         """The index's file names: its segments (``store/index.py``), or one JSON (older stores)."""
@@ -74,6 +82,15 @@ class IndexMemo:
             self.entries[key] = ident
             self.dirty = True
 
+    def checked(self, path: str, stat: tuple, digest: str) -> bool:
+        """``path`` was read intact at this (size, mtime) against this digest."""
+        return self.root is not None and self.files.get(path) == [*stat, digest]
+
+    def remember_checked(self, path: str, stat: tuple, digest: str) -> None:
+        if self.root is not None and stat[1] < time.time_ns() - RACY_NS:
+            self.files[path] = [*stat, digest]
+            self.dirty = True
+
     def save(self) -> None:
         if not (self.dirty and self.path):
             return
@@ -81,7 +98,7 @@ class IndexMemo:
         with contextlib.suppress(OSError):  # a read-only cache only loses the speed-up
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"entries": self.entries}, fh)
+                json.dump({"entries": self.entries, "files": self.files}, fh)
             os.replace(tmp, self.path)
             self.dirty = False
         with contextlib.suppress(OSError):

@@ -26,7 +26,7 @@ from ..audio.manifest import Manifest, scan_corpus
 from ..specs.annotations import Alignments, Annotation, WordAlignments
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
-from ..store.integrity import size_problems
+from ..store.integrity import plan_problems
 from ..store.store import Store, node_key
 from .diff import why_new
 from .index_memo import IndexMemo
@@ -102,7 +102,8 @@ class Planner:
         self.pipeline = pipeline
         self.store = store
         self.states: dict[str, NodeState] = {}
-        self._memo: IndexMemo | None = None
+        #: what this machine already checked of the store's files (indexes, changed parts)
+        self.memo = IndexMemo(store)
 
     def plan(self) -> dict[str, NodeState]:
         for node in self.pipeline.order():
@@ -119,12 +120,12 @@ class Planner:
                 plan_checkpoint(self, st)
             else:
                 self._plan_aggregate(st)
-            problem = self.store.damaged.get(key) or self.store.damaged_arrays(key, st.record)
+            problem = self.store.damaged.get(key) or \
+                self.store.damaged_arrays(key, st.record, self.memo)
             if problem:  # unreadable record, index or array files: recompute, say why
                 st.stale, st.reasons = True, [f"damaged: {problem}"]
             self.states[node.fingerprint] = st
-        if self._memo is not None:
-            self._memo.save()
+        self.memo.save()
         return {st.name: st for st in self.states.values()}
 
     # ---- helpers ------------------------------------------------------------------------
@@ -174,17 +175,16 @@ class Planner:
         if not rec or rec.get("status") != "complete" or not rec.get("data_version") \
                 or rec.get("input_digest") != st.input_digest:
             return False
-        if self._memo is None:
-            self._memo = IndexMemo(self.store)
-        if not self._memo.intact(st.key, rec):  # parsed, so a torn index is named as before
+        if not self.memo.intact(st.key, rec):  # parsed, so a torn index is named as before
             index = self.store.index(st.key, rec)
             n = rec.get("n_utts")
             if st.key in self.store.damaged or (n is not None and len(index) != n):
                 return False
-            self._memo.remember(st.key, rec)
-        backend = self.store.backend
-        return not any(size_problems(backend, f"{st.key}/{part}", m)
-                       for part, m in (rec.get("parts") or {}).items())
+            self.memo.remember(st.key, rec)
+        backend, parts = self.store.backend, rec.get("parts") or {}
+        since = self.store.committed_ns(st.key) if parts else None
+        return not any(plan_problems(backend, f"{st.key}/{part}", m, since, self.memo)
+                       for part, m in parts.items())
 
     def _plan_per_utterance(self, st: NodeState) -> None:
         st.input_digest = self._input_digest(st)
@@ -201,7 +201,8 @@ class Planner:
             return
         index = self.store.index(st.key, rec)
         stored = {u: e[3] for u, e in index.items()}
-        damaged = [u for u in self.store.damaged_utterances(st.key, rec, index) if u in st.expected]
+        damaged = [u for u in self.store.damaged_utterances(st.key, rec, index, self.memo)
+                   if u in st.expected]
         new = [u for u in st.expected if u not in stored]
         changed = [u for u in st.expected if u in stored and stored[u] != st.expected[u]]
         st.removed = [u for u in stored if u not in st.expected]
@@ -213,7 +214,7 @@ class Planner:
         if rec.get("status") != "complete":
             done = f" ({len(stored) - len(st.removed)}/{len(st.expected)} utterances done)"
             why = self._incomplete(st, done)
-            st.reasons.append(why if why.startswith("running") else
+            st.reasons.append(why if why.startswith(("running", "repaired")) else
                               f"incomplete: {done[2:-1]} (interrupted run)")
         elif new:
             st.reasons.append(f"corpus grew: +{_plural(len(new), 'utterance')} ({_examples(new)})")
@@ -238,6 +239,10 @@ class Planner:
         w, rec = live_writer(self.store.backend, st.key), st.record or {}  # its node lock
         if w is not None and rec.get("updated", "") >= (w.get("since") or ""):
             return f"running: {describe_writer(w)}{at}"
+        if rec.get("repaired"):  # (``verify --repair`` marked it; a commit clears the mark)
+            redo = (_plural(len(st.todo), "utterance") + f" ({_examples(st.todo)})"
+                    if st.node.per_utterance else "it")
+            return f"repaired: will recompute {redo}; was damaged: {rec['repaired']}"
         return f"incomplete{at} ({what})"
 
     def _plan_aggregate(self, st: NodeState) -> None:
@@ -313,7 +318,7 @@ class Planner:
         if rec is None:
             st.reasons = self._new_reasons(st)
         elif rec.get("status") != "complete":
-            st.reasons = ["incomplete (interrupted or failed run)"]
+            st.reasons = [self._incomplete(st, what="interrupted or failed run")]
         elif rec.get("data_version") != st.data_version:
             st.reasons = [changed]
         else:
@@ -335,7 +340,7 @@ class Planner:
         if rec is None:
             st.stale, st.reasons = True, self._new_reasons(st)
         elif rec.get("status") != "complete":
-            st.stale, st.reasons = True, ["incomplete (interrupted run)"]
+            st.stale, st.reasons = True, [self._incomplete(st)]
         elif rec.get("input_version") == st.input_version and self._fit_intact(st):
             pass  # the features are those it was fit on: nothing changed, nothing grew
         else:

@@ -12,6 +12,9 @@ from .nodes import Corpus, Features
 from .pretrained import PretrainedModel
 from .training import Pretrain
 
+#: default ``chunk_seconds`` (fairseq's dump script: 1.6M samples at 16 kHz)
+CHUNK_SECONDS = 100.0
+
 
 def _default_corpus(data, kind: str):
     if isinstance(data, dict) and data.get("corpus") is None and data.get("model") is not None:
@@ -40,12 +43,20 @@ class _ModelFeatures(Features):
 
     model: Pretrain | PretrainedModel
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
-    chunk_seconds: float = runtime(100.0, description="split longer audio into chunks", gt=0.0)
+    # semantic: the model sees each chunk alone, so the frames of longer audio depend on it
+    chunk_seconds: float = Field(CHUNK_SECONDS, gt=0.0, description="split longer audio into chunks "
+                                 "(each goes through the model alone, as fairseq's dump script)")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0'")
     workers: int | None = runtime(
         None, ge=0, description="DataLoader processes decoding audio ahead of the model; "
         "None = 2 on CUDA, 0 on CPU")
     threads: int | None = threads_setting()
+
+    def semantic(self) -> dict:
+        out = super().semantic()
+        if out.get("chunk_seconds") == CHUNK_SECONDS:  # (a runtime field once: fingerprints
+            out.pop("chunk_seconds")  # of the default stay as they were)
+        return out
 
     @property
     def frame_rate(self) -> float:

@@ -128,14 +128,26 @@ class LocalBackend:
 
     def file_sizes(self, key: str) -> dict[str, int]:
         """Every file under ``key``, as relative key -> size (one directory walk)."""
+        return {rel: size for rel, (size, _) in self.file_stats(key).items()}
+
+    def file_stats(self, key: str) -> dict[str, tuple[int, int | None]]:
+        """Every file under ``key``, as relative key -> (size, mtime in ns): one directory walk,
+        the same ``stat`` calls as sizes alone."""
         base = self._p(key)
         out = {}
         for dirpath, _, files in os.walk(base):
             for f in files:
                 full = Path(dirpath) / f
                 with contextlib.suppress(FileNotFoundError):  # removed while listing
-                    out[full.relative_to(base).as_posix()] = full.lstat().st_size
+                    st = full.lstat()  # (a link counts as itself, never followed)
+                    out[full.relative_to(base).as_posix()] = (st.st_size, st.st_mtime_ns)
         return out
+
+    def mtime_ns(self, key: str) -> int | None:
+        try:
+            return self._p(key).stat().st_mtime_ns
+        except OSError:
+            return None
 
 
 def resolve_options(url: str, given: dict | None = None) -> dict:
@@ -288,14 +300,40 @@ class FsspecBackend:
         return int(self.fs.du(self._p(key)))
 
     def file_sizes(self, key: str) -> dict[str, int]:
+        return {rel: size for rel, (size, _) in self.file_stats(key).items()}
+
+    def file_stats(self, key: str) -> dict[str, tuple[int, int | None]]:
+        """relative key -> (size, last-modified in ns, None where the filesystem has none)."""
         base = self._p(key)
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return {}
         prefix = base.rstrip("/") + "/"
-        return {p.removeprefix(prefix): int(info.get("size") or 0) for p, info in found.items()
+        return {p.removeprefix(prefix): (int(info.get("size") or 0), _modified_ns(info))
+                for p, info in found.items()
                 if p.startswith(prefix) and info.get("type", "file") == "file"}
+
+    def mtime_ns(self, key: str) -> int | None:
+        try:
+            return _modified_ns(self.fs.info(self._p(key)))
+        except (FileNotFoundError, OSError):
+            return None
+
+
+def _modified_ns(info: dict) -> int | None:
+    """An fsspec entry's last-modified time in ns (S3 ``LastModified``, local ``mtime``, memory
+    ``created``), in whole seconds: S3 keeps no finer time, yet some servers list milliseconds
+    where HEAD gives seconds. None if the filesystem keeps none."""
+    import datetime
+
+    for field in ("LastModified", "mtime", "created"):
+        value = info.get(field)
+        if isinstance(value, datetime.datetime):
+            value = value.timestamp()
+        if isinstance(value, (int, float)):
+            return int(value) * 1_000_000_000
+    return None
 
 
 def open_backend(location: str, storage_options: dict | None = None) -> LocalBackend | FsspecBackend:

@@ -5,8 +5,8 @@ Each zarr array written by the store gets a manifest ``{"shape", "dtype", "chunk
 file bytes (chunk files and the array's ``zarr.json``), not the decoded values: a reader checks
 just the chunk files it is about to decode, so a truncated or bit-flipped chunk is reported with
 its file name before the codec sees it (instead of a nameless ``Zstd decompression error``), and a
-deleted chunk is reported instead of read back as zarr's fill value (zeros). Planning only
-compares file sizes (one directory listing per part), never reads data.
+deleted chunk is reported instead of read back as zarr's fill value (zeros). Planning lists each
+part once and reads only files modified after their commit (``plan_problems``).
 """
 
 from __future__ import annotations
@@ -58,20 +58,41 @@ def chunk_files(manifest: dict, start: int, end: int) -> list[str]:
             if rel == "zarr.json" or (rel.startswith("c/") and rel.split("/")[1] in touched)]
 
 
-def size_problems(backend, key: str, manifest: dict) -> list[str]:
-    """Files missing or of the wrong size (cheap: one listing, no reads)."""
+def plan_problems(backend, key: str, manifest: dict, committed_ns: int | None = None,
+                  memo=None) -> list[str]:
+    """What planning checks of one committed array (one listing; reads only changed files):
+
+    * every file its commit recorded exists with the recorded size;
+    * a file modified after its commit (an mtime later than ``committed_ns``, the mtime of the
+      node record written as that commit's last step; parts are immutable once committed) is
+      read and checked against its CRC-32C. An in-place edit of a chunk thus restales its
+      utterances, while a flipped bit that left the mtime alone (disk rot) is only found by
+      reads and ``ssl-graph verify``. Files that pass (a copy that did not keep mtimes) are
+      remembered in ``memo`` (local stores) and not read again while their stat is unchanged.
+    * a folder that is a link out of the store is unusable (never followed).
+    """
     from .paths import Uncontained
 
     try:
-        sizes = backend.file_sizes(key)
+        stats = backend.file_stats(key)
     except Uncontained as exc:  # its folder is a link out of the store: unusable, not followed
         return [f"* leads outside the node's folder ({exc.reason})"]
     out = []
-    for rel, (size, _) in manifest["files"].items():
-        if rel not in sizes:
+    for rel, (size, expected) in manifest["files"].items():
+        found = stats.get(rel)
+        if found is None:
             out.append(f"{rel} is missing")
-        elif sizes[rel] != size:
-            out.append(f"{rel} has {sizes[rel]} bytes, its commit recorded {size}")
+        elif found[0] != size:
+            out.append(f"{rel} has {found[0]} bytes, its commit recorded {size}")
+        elif committed_ns is not None and found[1] is not None and found[1] > committed_ns:
+            where = f"{key}/{rel}"
+            if memo is not None and memo.checked(where, found, expected):
+                continue
+            problem = file_problem(backend, key, rel, [size, expected])
+            if problem:
+                out.append(f"{rel} was modified after its commit and fails its checksum")
+            elif memo is not None:
+                memo.remember_checked(where, found, expected)
     return out
 
 

@@ -66,8 +66,15 @@ def node_key(kind: str, fingerprint: str) -> str:
 
 
 class Store:
-    def __init__(self, location: str | None = None, storage_options: dict | None = None):
+    def __init__(self, location: str | None = None, storage_options: dict | None = None,
+                 single_writer: bool | None = None):
+        """``single_writer``: accept running on an object store whose server ignores
+        conditional writes, as its only writer (``conditional.py``; default
+        ``$SSL_GRAPH_SINGLE_WRITER``)."""
+        from .conditional import single_writer_from_env
+
         self.location = location or default_location()
+        self.single_writer = single_writer_from_env() if single_writer is None else single_writer
         self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> (segments it was read from, index): a run reads each index once, not per caller
@@ -81,6 +88,15 @@ class Store:
     @property
     def url(self) -> str:
         return self.backend.url
+
+    @property
+    def marker(self) -> dict | None:
+        """The store marker as read (None: a new store, marked at its first locked write)."""
+        return self._marker
+
+    @marker.setter
+    def marker(self, value: dict) -> None:
+        self._marker = value
 
     @property
     def local_root(self) -> Path | None:
@@ -125,8 +141,11 @@ class Store:
     @contextmanager
     def lock(self, shared: bool = False):
         """The store lock: ``shared`` for runs (many at once, each node under ``node_lock``),
-        exclusive for gc / repair. A new store gets its format marker on the first locked write."""
-        with store_lock(self.backend, shared):
+        exclusive for gc / repair. A new store gets its format marker on the first locked write.
+        An object store is first probed for conditional writes (``conditional.py``)."""
+        from .conditional import lock_mode
+
+        with store_lock(self.backend, lock_mode(self, shared)):
             self._write_marker()
             yield
 
@@ -163,6 +182,8 @@ class Store:
     def write_record(self, key: str, record: dict) -> None:
         """Atomically replace the node's group metadata: the commit point of every write."""
         record = {**record, "updated": _now(), "format": FORMAT_VERSION}
+        if record.get("status") == "complete":  # recomputed: what a repair noted is history
+            record.pop("repaired", None)
         meta = {"zarr_format": 3, "node_type": "group", "attributes": {"ssl_graph": record}}
         write_json(self.backend, f"{key}/zarr.json", meta)
         self._records[key] = record
@@ -247,16 +268,24 @@ class Store:
             self.damaged[key] = f"{exc}; the node will be recomputed"
             return None
 
-    def damaged_utterances(self, key: str, record: dict | None, index: dict[str, list]) -> list[str]:
-        """Utterances whose part files are missing or resized (sizes only: cheap enough to plan)."""
-        from .integrity import size_problems
+    def damaged_utterances(self, key: str, record: dict | None, index: dict[str, list],
+                           memo=None) -> list[str]:
+        """Utterances whose part files are missing, resized or modified after their commit and
+        unlike their checksum (``integrity.plan_problems``: cheap enough to plan)."""
+        from .integrity import plan_problems
 
         manifests = (record or {}).get("parts") or {}
+        since = self.committed_ns(key)
         bad = set()
         for part in {e[0] for e in index.values() if e[0]}:
-            if part in manifests and size_problems(self.backend, f"{key}/{part}", manifests[part]):
+            if part in manifests and plan_problems(self.backend, f"{key}/{part}", manifests[part],
+                                                   since, memo):
                 bad.add(part)
         return [u for u, e in index.items() if e[0] in bad]
+
+    def committed_ns(self, key: str) -> int | None:
+        """When the node's last commit was written (its record's mtime, ns); None if unknown."""
+        return self.backend.mtime_ns(f"{key}/zarr.json")
 
     def node_keys(self) -> list[str]:
         return [f"nodes/{n}" for n in self.backend.listdir("nodes")
@@ -383,12 +412,14 @@ class Store:
             arrays[k.removeprefix(f"{key}/")] = self.written.pop(k)
         return arrays
 
-    def damaged_arrays(self, key: str, record: dict | None) -> str | None:
-        """First missing/resized file of a node's named arrays (sizes only, for planning)."""
-        from .integrity import size_problems
+    def damaged_arrays(self, key: str, record: dict | None, memo=None) -> str | None:
+        """First problem of a node's named arrays that planning sees (``plan_problems``)."""
+        from .integrity import plan_problems
 
-        for name, manifest in ((record or {}).get("arrays") or {}).items():
-            problems = size_problems(self.backend, f"{key}/{name}", manifest)
+        arrays = (record or {}).get("arrays") or {}
+        since = self.committed_ns(key) if arrays else None
+        for name, manifest in arrays.items():
+            problems = plan_problems(self.backend, f"{key}/{name}", manifest, since, memo)
             if problems:
                 return f"{self.url}/{key}/{name}/{problems[0]}; the node will be recomputed"
         return None

@@ -6,11 +6,15 @@ decode to the recorded shape, index offsets tile their parts, other arrays decod
 checkpoints have intact safetensors headers. ``repair`` never deletes data that still reads
 correctly: it drops damaged utterances from the index (the next run recomputes just those),
 marks damaged aggregate nodes incomplete, and rebuilds damaged names files from the records.
+A repaired record says so (``repaired``: what was damaged), so that until the next run commits
+the node, ``verify`` calls it clean (it no longer vouches for the damaged data, which only waits
+to be replaced) and ``plan`` says ``repaired: will recompute …``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from .backend import DamagedFile, read_json, write_json
@@ -176,6 +180,7 @@ def verify_node(store: Store, key: str, name: str = "?") -> NodeCheck:
         c.bad_record = True
         return c
     c.name, c.kind = rec.get("name", name), rec.get("kind", "?")
+    repaired = rec.get("repaired") if rec.get("status") != "complete" else None
     index = store.index(key, rec)
     if key in store.damaged:
         c.problems.append(store.damaged[key])
@@ -193,6 +198,10 @@ def verify_node(store: Store, key: str, name: str = "?") -> NodeCheck:
         unchecked = [p for p in utts_of if p not in manifests]
         c.summary = f"{len(index)} utterances in {len(utts_of)} parts" + (
             f" ({len(unchecked)} written without checksums: decoded only)" if unchecked else "")
+    if repaired:  # its damaged data is no longer referenced as a result: the next run redoes it
+        c.summary = "; ".join(filter(None, [c.summary, f"repaired ({repaired}): the next run "
+                                            "recomputes what was damaged"]))
+        return c
     _check_aggregate(store, c, rec)
     if not c.summary:
         c.summary = f"status {rec.get('status', '?')}"
@@ -222,19 +231,24 @@ def repair(store: Store, c: NodeCheck) -> str:
         store.forget(c.key)
         return "removed the unreadable record: the next run recomputes the node"
     rec = store.record(c.key)
+    what = c.problems[0].replace(f"node {c.name!r} ({c.key}): ", "")  # (short: from the node)
+    what = re.sub(r" \(\d+ utterances: [^()]*\)$", "", what.replace(f"{store.url}/", ""))
+    what = what.replace(f"{c.key}/", "")
     if c.bad_index:
-        store.write_record(c.key, {**rec, "status": "partial", "index": None, "parts": {}})
+        store.write_record(c.key, {**rec, "status": "partial", "index": None, "parts": {},
+                                   "repaired": what})
         return "dropped the unreadable index: the next run recomputes every utterance"
     done = []
     if c.bad_utts:
         writer = RaggedWriter(store, c.key, rec, store.index(c.key, rec))
         writer.drop(sorted(c.bad_utts))
-        writer.commit(final=False)
+        writer.commit(final=False, repaired=what)
         done.append(f"dropped {len(c.bad_utts)} damaged utterances ({_examples(c.bad_utts)}): "
                     "the next run recomputes just those")
         rec = store.record(c.key)
     if c.bad_data or c.bad_checkpoint:
-        update = {"status": "partial"}
+        # the record stops vouching for the damaged arrays: planning sees a repaired node
+        update = {"status": "partial", "repaired": what, "arrays": {}}
         if c.bad_checkpoint:
             update.update(checkpoint=None, step=0)
         store.write_record(c.key, {**rec, **update})

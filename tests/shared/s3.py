@@ -52,3 +52,35 @@ def upload(fs, files: list[Path], prefix: str) -> None:
 def copy_annotations(src: Path, dst: Path) -> None:
     for name in ("transcripts.tsv", "alignments.tsv"):
         shutil.copy2(src / name, dst / name)
+
+
+@pytest.fixture
+def s3_ignoring_conditions(s3, monkeypatch):  # noqa: F811
+    """A stand-in for an S3-compatible server that ignores conditional writes: the same moto
+    state, served by a second server on 127.0.0.1 that drops ``If-None-Match`` and ``If-Match``
+    from every request before moto sees it. ``$SSL_GRAPH_STORAGE_OPTIONS`` points at it;
+    ``s3["options"]`` still reaches the honest server. Stopped when the test ends."""
+    import threading
+
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+
+    def ignoring(environ, start_response):
+        environ.pop("HTTP_IF_NONE_MATCH", None)
+        environ.pop("HTTP_IF_MATCH", None)
+        return app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, ignoring, threaded=True,
+                         request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        options = {**s3["options"], "endpoint_url": f"http://{host}:{port}"}
+        monkeypatch.setenv("SSL_GRAPH_STORAGE_OPTIONS", json.dumps(options))
+        yield {"url": options["endpoint_url"], "options": options}
+    finally:
+        server.shutdown()
+        thread.join()
