@@ -26,8 +26,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished work is committed; rerun to resume", err=True)
+        except KeyboardInterrupt as exc:  # one that carries a message says what it stopped
+            what = f"{exc}" if str(exc) else ": finished work is committed; rerun to resume"
+            click.echo(f"interrupted{' ' if str(exc) else ''}{what}", err=True)
             sys.exit(130)
         except Exception as exc:  # one clear line instead of a traceback
             if os.environ.get("SSL_GRAPH_DEBUG"):
