@@ -39,8 +39,8 @@ class _Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt as exc:  # one that carries a message says what it stopped
-            what = f"{exc}" if str(exc) else ": finished work is committed; rerun to resume"
-            click.echo(f"interrupted{' ' if str(exc) else ''}{what}", err=True)
+            what = str(exc) or "finished work is committed; rerun to resume"
+            click.echo(f"interrupted: {what}", err=True)
             sys.exit(130)
         except Exception as exc:  # one clear line instead of a traceback
             if isinstance(exc, BrokenPipeError) and _stdout_closed():

@@ -142,8 +142,8 @@ def import_spec_module(path: Path):
     except _ExitCalled as exc:
         raise SpecError(_exit_message(path, exc, "os._exit", exc.code)) from None
     except KeyboardInterrupt as exc:
-        raise SpecInterrupted(f"while importing spec file {_where(exc, path)}; nothing was "
-                              "planned or run") from None
+        raise SpecInterrupted(f"spec file {_where(exc, path)} was being imported; nothing "
+                              "was planned or run") from None
     except SyntaxError as exc:
         raise SpecError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UnicodeDecodeError as exc:

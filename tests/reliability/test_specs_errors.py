@@ -152,7 +152,8 @@ def test_spec_that_raises_keyboardinterrupt_at_import(work, base):
         assert res.returncode == 130, res.stderr
         assert "Traceback" not in res.stderr
         assert res.stderr.strip().splitlines() == [
-            f"interrupted while importing spec file {work / 'bad.py'}:5; nothing was planned or run"]
+            f"interrupted: spec file {work / 'bad.py'}:5 was being imported; nothing was planned "
+            "or run"]
         assert "committed" not in res.stderr  # nothing ran: nothing to claim
     assert_intact(work, base[1])
 
