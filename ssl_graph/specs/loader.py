@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -99,13 +100,13 @@ class _ExitCalled(BaseException):
 @contextlib.contextmanager
 def _exit_refused():
     """While a spec file is imported, ``os._exit`` raises instead of ending the process, so
-    the loader can name the spec file. A forked child (the spec's own multiprocessing) still
-    exits for real. Code that bypasses ``os`` (``posix._exit``, a signal) cannot be stopped;
+    the loader can name the spec file. A forked child (the spec's own multiprocessing) and
+    other threads still exit for real. Code that bypasses ``os`` (``posix._exit``, a signal) cannot be stopped;
     specs are imported before any store lock is taken, so such an exit leaves none held."""
-    real, pid = os._exit, os.getpid()
+    real, pid, thread = os._exit, os.getpid(), threading.get_ident()
 
     def refuse(code):
-        if os.getpid() != pid:
+        if os.getpid() != pid or threading.get_ident() != thread:  # not the spec's own call
             real(code)
         raise _ExitCalled(code)
 
