@@ -186,10 +186,11 @@ class NodeHandle:
         stale = [u for u in (index if utts is None else utts)
                  if u in index and expected.get(u, "") != index[u][3]]
         if stale:
-            corpus = next((s for s in states.values() if s.manifest is not None
-                           and s.node == getattr(node, "corpus", None)), None)
-            path = corpus.manifest.utts[stale[0]].path if corpus is not None \
-                and stale[0] in corpus.manifest.ids else None
+            corpus = getattr(node, "corpus", None)
+            scan = next((s.manifest for s in states.values() if corpus is not None
+                         and s.node.fingerprint == corpus.fingerprint), None)
+            path = scan.utts[stale[0]].path if scan is not None and stale[0] in scan.ids \
+                else None
             audio = f"; its audio: {path}" if path is not None else ""
             more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
             raise StaleResult(
