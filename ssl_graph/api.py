@@ -27,6 +27,10 @@ class NotComputed(LookupError):
     pass
 
 
+class StaleResult(NotComputed):
+    """A stored result that ``run`` would recompute now (its input changed since)."""
+
+
 #: node kinds whose result is time-aligned segments (``NodeHandle.segments``)
 SEGMENT_KINDS = ("Alignments", "WordAlignments")
 
@@ -158,6 +162,42 @@ class NodeHandle:
     @property
     def key(self) -> str:
         return node_key(self.node.kind, self.node.fingerprint)
+
+    def require_current(self, utts: list[str] | None = None) -> None:
+        """Refuse to serve stored values that ``run`` would recompute now: an utterance whose
+        audio changed (edited, replaced, no longer decodable), an annotation whose file
+        changed, a result whose upstream result changed. The node's inputs are planned as
+        ``plan`` plans them; ``utts`` None = every stored utterance. The reading methods
+        themselves serve what is stored (the CLI's ``query`` calls this first)."""
+        from .graph.plan import make_plan
+
+        node = self.node.features if isinstance(self.node, KMeans) else self.node  # labels
+        pipeline = self.project.pipeline                  # of a KMeans come from its features
+        states = make_plan(pipeline.restricted(pipeline.ancestors([node])), self.project.store)
+        st = states[pipeline.name_of(node)]
+        run = f"run `ssl-graph run {self.project.spec_path}` to recompute it"
+        if not node.per_utterance:
+            if st.stale and st.record is not None and st.record.get("status") == "complete":
+                raise StaleResult(f"{self.name!r} is stale ({'; '.join(st.reasons)}): the stored "
+                                  f"result is of inputs that changed since; {run}")
+            return
+        if not (st.todo or st.removed) or st.record is None:
+            return
+        index, expected = self.project.store.index(st.key, st.record), st.expected
+        # changed or removed inputs; damaged part files are the reader's to name
+        stale = [u for u in (index if utts is None else utts)
+                 if u in index and expected.get(u, "") != index[u][3]]
+        if stale:
+            corpus = getattr(node, "corpus", None)
+            scan = next((s.manifest for s in states.values() if corpus is not None
+                         and s.node.fingerprint == corpus.fingerprint), None)
+            path = scan.utts[stale[0]].path if scan is not None and stale[0] in scan.ids \
+                else None
+            audio = f"; its audio: {path}" if path is not None else ""
+            more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+            raise StaleResult(
+                f"{self.name!r}: utterance {stale[0]!r}{more} is stale ({'; '.join(st.reasons)}"
+                f"{audio}): the stored value is of inputs that changed since; {run}")
 
     @cached_property
     def record(self) -> dict:

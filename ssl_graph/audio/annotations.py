@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..formats.readers import alignment_rows, transcript_rows
+from ..formats.spans import check_span
 from ..specs.base import SpecError
 from ..store.backend import read_json, write_json
 
@@ -33,7 +34,10 @@ class AlignmentSet:
 
 def parse_alignments(node, utterances) -> AlignmentSet:
     """Read, fold (``node.label``) and check an ``Alignments``/``WordAlignments`` file against
-    the corpus's ids; overlapping segments are refused unless the kind allows them (words)."""
+    the corpus's ids; overlapping segments are refused unless the kind allows them (words).
+
+    Every alignment format's rows come through here: the row rules (known utterance, times
+    by ``formats.spans.check_span``, sorted, not overlapping) are the same for all of them."""
     path = node.file()
     kind = type(node).__name__
     rows = alignment_rows(node)
@@ -51,9 +55,7 @@ def parse_alignments(node, utterances) -> AlignmentSet:
                 continue
             raise SpecError(f"{where} is not in the corpus; remove the row, or set "
                             f"{kind}(unknown='ignore')")
-        if start < 0 or end <= start:
-            raise SpecError(f"{where}: segment {start}–{end} s is negative or empty; "
-                            "start must be ≥ 0 and end > start")
+        check_span(where, start, end)
         if utt in last:
             p_start, p_end = last[utt]
             if start < p_start:

@@ -6,6 +6,7 @@ file in a corpus of thousands is found from the message alone.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,11 @@ def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
 
     file = path.file if isinstance(path, AudioSegment) else path
     try:
-        info = sf.info(file.open() if isinstance(file, RemoteFile) else str(file))
+        source = file.open() if isinstance(file, RemoteFile) else str(file)
+        check_header(source, utt, file)
+        info = sf.info(source)
+    except AudioError:
+        raise
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError with no path
         raise _cannot_read(utt, file, exc) from None
     frames = info.frames
@@ -50,6 +55,25 @@ def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
         first, stop = _checked_range(path, info.samplerate, frames, utt)
         frames = stop - first
     return info.samplerate, info.channels, frames
+
+
+def check_header(source, utt: str, shown) -> None:
+    """Headers libsndfile trusts without checking (NIST SPHERE) are checked against the file;
+    ``source`` is a path or an in-memory file. A file that cannot be opened is left to the
+    decoder, whose error names it."""
+    from .sphere import SphereError, check_sphere
+
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as fh:
+                check_sphere(fh, os.fstat(fh.fileno()).st_size, source)
+        else:
+            check_sphere(source, len(source.getbuffer()), str(shown))
+            source.seek(0)
+    except SphereError as exc:
+        raise AudioError(f"utterance {utt!r}: {exc}") from None
+    except OSError:
+        pass
 
 
 #: a segment may end this many seconds past its recording (Kaldi end times are rounded)
@@ -70,7 +94,10 @@ def _read(path: Path | AudioSegment, utt: str):
     import soundfile as sf
 
     if isinstance(path, RemoteFile):  # an object-store corpus: fetched whole, decoded in memory
-        return sf.read(path.open(), dtype="float32", always_2d=True)
+        data = path.open()
+        check_header(data, utt, path)
+        return sf.read(data, dtype="float32", always_2d=True)
+    check_header(str(path.file if isinstance(path, AudioSegment) else path), utt, path)
     if not isinstance(path, AudioSegment):
         return sf.read(str(path), dtype="float32", always_2d=True)
     info = sf.info(str(path.file))

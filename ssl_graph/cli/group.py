@@ -14,10 +14,22 @@ import click
 from ..store.store import ENV_VAR
 
 
-def make_console():
+def make_console(**options):
     from rich.console import Console
 
-    return Console(highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits 1
+            self.quiet = True
+            _reader_gone()
+
+    return _Console(**{"highlight": False, **options})
+
+
+def _reader_gone():
+    """The reader of stdout went away (`query ... | head -1`): end quietly with the status a
+    Unix tool killed by SIGPIPE has, with stdout on /dev/null so no flush fails at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(141)
 
 
 class _Group(click.Group):
@@ -26,10 +38,13 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished work is committed; rerun to resume", err=True)
+        except KeyboardInterrupt as exc:  # one that carries a message says what it stopped
+            what = str(exc) or "finished work is committed; rerun to resume"
+            click.echo(f"interrupted: {what}", err=True)
             sys.exit(130)
         except Exception as exc:  # one clear line instead of a traceback
+            if isinstance(exc, BrokenPipeError) and _stdout_closed():
+                _reader_gone()
             if os.environ.get("SSL_GRAPH_DEBUG"):
                 raise
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -37,6 +52,19 @@ class _Group(click.Group):
                 msg = str(exc.args[0]) if exc.args else msg
             click.echo(f"error: {msg}", err=True)
             sys.exit(1)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe nobody reads any more (its write end reports an error); a
+    broken pipe elsewhere (a worker's) is a real error and is reported as one."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLERR)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no fileno (captured), no poll (Windows)
+        return False
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -273,6 +273,8 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
         refuse_overwrite(out, force)
     spec, name = split_ref(ref)
     handle = open_project(ctx, spec)[name]
+    if what != "utts":  # never serve values of an input that changed since (plan says stale)
+        handle.require_current(None if every or what == "segments" else [utt] if utt else [])
     if what == "segments":
         if not utt or every or out:
             raise click.UsageError("query segments takes --utt (for a file of every "

@@ -193,9 +193,7 @@ def report(ctx, specs, out):
         table.add_column(c)
     for r in rows:
         table.add_row(*(fmt(r.get(c), c) for c in cols))
-    from rich.console import Console
-
-    Console(highlight=False, width=max(make_console().width, 150)).print(table)
+    make_console(width=max(make_console().width, 150)).print(table)
     click.echo(f"wrote {Path(out) / 'report.html'} ({images} pictures)")
 
 

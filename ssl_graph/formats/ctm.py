@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..specs.base import SpecError
+from .spans import check_span
 from .tsv import read_text_lines
 
 #: seconds a recording-keyed row may overhang the segment it is given to (one 10 ms frame)
@@ -81,6 +82,7 @@ def _read(path: Path) -> list[Row]:
                 continue  # a header row: both time columns are words
             raise SpecError(f"{where}: CTM begin and duration must be numbers, got "
                             f"{cols[2]!r} {cols[3]!r}") from None
+        check_span(f"{where}: key {cols[0]!r}", begin, begin + dur)  # before any re-basing
         out.append((where, cols[0], begin, begin + dur, cols[4]))
     return out
 

@@ -14,9 +14,10 @@ from ..specs.base import SpecError
 from .tsv import read_text_lines
 
 
-def read_manifest(tsv: Path, root: Path | None = None) -> list[tuple[str, str, Path]]:
-    """(file:line, utt, audio file) per entry; ``root`` overrides the manifest's first line
-    (relative first lines resolve against the manifest's directory)."""
+def read_manifest(tsv: Path, root: Path | None = None) -> list[tuple[str, str, Path, int]]:
+    """(file:line, utt, audio file, num_samples) per entry; ``root`` overrides the manifest's
+    first line (relative first lines resolve against the manifest's directory). The corpus
+    node compares ``num_samples`` with the file when it measures it."""
     lines = iter(read_text_lines(tsv, "fairseq manifest"))
     first = next(lines, None)
     if first is None or not first[1].strip():
@@ -34,7 +35,8 @@ def read_manifest(tsv: Path, root: Path | None = None) -> list[tuple[str, str, P
             raise SpecError(f"{tsv}:{ln}: a fairseq manifest row is 'relpath<TAB>num_samples', "
                             f"got {line!r}")
         rel = cols[0]
-        out.append((f"{tsv}:{ln}", utt_id(rel), Path(rel) if Path(rel).is_absolute() else root / rel))
+        out.append((f"{tsv}:{ln}", utt_id(rel),
+                    Path(rel) if Path(rel).is_absolute() else root / rel, int(cols[1])))
     return out
 
 
@@ -54,7 +56,7 @@ def label_rows(path: Path, tsv: Path, kind: str) -> list[tuple[str, str, str]]:
         raise SpecError(f"{path}: {len(lines)} lines but manifest {tsv} has {len(entries)} "
                         f"entries; a .{kind} file has one line per manifest row, in order")
     out = []
-    for (ln, line), (_, utt, _) in zip(lines, entries):
+    for (ln, line), (_, utt, _, _) in zip(lines, entries):
         text = letters_to_text(line) if kind == "ltr" else " ".join(line.split())
         out.append((f"{path}:{ln}", utt, text))
     return out

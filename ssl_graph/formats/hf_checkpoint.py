@@ -36,7 +36,7 @@ def read_config(path: Path, what: str) -> dict:
     if not file.is_file():
         raise SpecError(f"{what}: {path} has no config.json; point path= at a transformers "
                         "directory written by save_pretrained")
-    raw = json.loads(file.read_text())
+    raw = read_json_file(file, what)
     kind = raw.get("model_type")
     if kind not in MODEL_TYPES:
         raise SpecError(f"{what}: {file} is model_type={kind!r}; only {list(MODEL_TYPES)} "
@@ -48,11 +48,27 @@ def read_config(path: Path, what: str) -> dict:
     return {**_DEFAULTS, **raw}
 
 
+def read_json_file(file: Path, what: str) -> dict:
+    """A JSON object from a checkpoint's file; anything else is refused naming ``file:line``."""
+    try:
+        raw = json.loads(file.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{what}: {file}:{exc.lineno}: not valid JSON ({exc.msg}, column "
+                        f"{exc.colno}); restore the file save_pretrained wrote") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{what}: {file}: not UTF-8 JSON; restore the file save_pretrained "
+                        "wrote") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{what}: {file}:1: expected a JSON object, found a "
+                        f"{type(raw).__name__}; restore the file save_pretrained wrote")
+    return raw
+
+
 def read_preprocessor(path: Path, cfg: dict) -> dict:
     """Sampling rate and wave normalisation; without a preprocessor config, HF's convention
     (layer-norm extractors are fed normalised audio, group-norm ones raw audio)."""
     file = path / "preprocessor_config.json"
-    raw = json.loads(file.read_text()) if file.is_file() else {}
+    raw = read_json_file(file, "preprocessor config") if file.is_file() else {}
     return {"sampling_rate": int(raw.get("sampling_rate", 16000)),
             "do_normalize": bool(raw.get("do_normalize", cfg["feat_extract_norm"] == "layer"))}
 
@@ -103,6 +119,8 @@ def weight_files(path: Path, what: str) -> list[Path]:
     """The safetensors files of a checkpoint (one, or the shards an index lists)."""
     files = sorted(path.glob("*.safetensors"))
     if files:
+        for f in files:
+            check_safetensors(f, what)
         return files
     pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
     if pickled:
@@ -111,6 +129,37 @@ def weight_files(path: Path, what: str) -> list[Path]:
             "when loaded, so they are refused. Convert once where you trust the file: "
             "AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)")
     raise SpecError(f"{what}: {path} has no model.safetensors")
+
+
+#: a safetensors header larger than this is not one (the format's own limit is 100 MB)
+_MAX_HEADER = 100_000_000
+
+
+def check_safetensors(file: Path, what: str) -> None:
+    """The file is whole: its header parses and its tensors end exactly where the file does
+    (a truncated download otherwise fails deep in the loader, "Error while deserializing
+    header", naming no file). Reads the header only."""
+    import struct
+
+    size = file.stat().st_size
+    fix = "re-download it or save it again (save_pretrained(dir, safe_serialization=True))"
+    with open(file, "rb") as fh:
+        head = fh.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else None
+        problem = None
+        if n is None or n > _MAX_HEADER or 8 + n > size:
+            problem = f"{size} bytes, too short for its header"
+        else:
+            try:
+                header = json.loads(fh.read(n))
+                ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                header, problem = None, "its header is not valid safetensors JSON"
+            if header is not None and 8 + n + max(ends, default=0) != size:
+                problem = (f"{size} bytes but its tensors need {8 + n + max(ends, default=0)}: "
+                           "truncated or appended to")
+    if problem:
+        raise SpecError(f"{what}: {file} is damaged ({problem}); {fix}")
 
 
 def identity_files(path: Path, what: str) -> list[Path]:
@@ -125,5 +174,10 @@ def read_weights(path: Path, what: str) -> dict:
 
     state = {}
     for file in weight_files(path, what):
-        state.update(load_file(str(file)))
+        try:
+            state.update(load_file(str(file)))
+        except Exception as exc:  # safetensors' errors name no file
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpecError(f"{what}: cannot read {file} ({reason}); re-download it or save it "
+                            "again (save_pretrained(dir, safe_serialization=True))") from None
     return state

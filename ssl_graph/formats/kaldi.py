@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..audio.segment import AudioSegment
 from ..specs.base import SpecError
+from .spans import check_span
 from .tsv import read_rows, read_text_lines
 
 _ARK_OFFSET = re.compile(r"\.ark:\d+$")
@@ -54,11 +55,8 @@ def read_segments(path: Path, recordings: dict[str, tuple[str, Path]]) -> list[t
         where = f"{path}:{ln}: utterance {utt!r}"
         if reco not in recordings:
             raise SpecError(f"{where}: recording {reco!r} is not in wav.scp; add it or drop the row")
-        if end == -1:
-            end = None
-        elif start < 0 or end <= start:
-            raise SpecError(f"{where}: segment {start}–{end} s is negative or empty; "
-                            "start must be ≥ 0 and end > start (or -1 for the file's end)")
+        end = None if end == -1 else end
+        check_span(where, start, end, open_end="-1 for the file's end")
         out.append((utt, AudioSegment(recordings[reco][1], start, end)))
     return out
 

@@ -37,13 +37,24 @@ def read_layout(corpus, name: str) -> tuple[list[tuple[str, object]], dict[str, 
     if layout == "fairseq":
         from .fairseq import read_manifest
 
-        return [(utt, p) for _, utt, p in read_manifest(where, root)], {}
+        return [(utt, p) for _, utt, p, _ in read_manifest(where, root)], {}
     if layout == "lhotse":
         from .lhotse import list_manifests
 
         sup = corpus.path(corpus.supervisions) if corpus.supervisions else None
         return list_manifests(where, sup, root if root is not None else corpus.path("."))
     raise SpecError(f"{name}: unknown layout {layout!r}")
+
+
+def declared_frames(corpus) -> dict[str, tuple[str, int]]:
+    """utt → (file:line, samples) where the layout states each file's length (a fairseq
+    manifest's ``num_samples``), for the corpus node to compare with the file it measures."""
+    if corpus.layout != "fairseq":
+        return {}
+    from .fairseq import read_manifest
+
+    root = corpus.path(corpus.root)
+    return {utt: (where, n) for where, utt, _, n in read_manifest(corpus.path(corpus.manifest), root)}
 
 
 def read_speakers(path: Path) -> dict[str, str]:

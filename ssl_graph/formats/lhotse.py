@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..audio.segment import AudioSegment
 from ..specs.base import SpecError
+from .spans import check_span, seconds
 
 
 def read_objects(path: Path) -> Iterator[tuple[str, dict]]:
@@ -82,8 +83,7 @@ def list_manifests(manifest: Path, supervisions: Path | None, base: Path
                 raise SpecError(f"{where}: cut {obj.get('id')!r} is a {obj.get('type')} without "
                                 "its recording; only MonoCuts with recordings are read")
             file = recording_file(where, obj["recording"], base)
-            start = float(obj["start"])
-            pairs.append((obj["id"], AudioSegment(file, start, start + float(obj["duration"]))))
+            pairs.append((obj["id"], AudioSegment(file, *_span(where, obj, "cut"))))
             sups = [s.get("speaker") for s in obj.get("supervisions", []) if s.get("speaker")]
             if sups:
                 speakers[obj["id"]] = sups[0]
@@ -103,12 +103,20 @@ def list_manifests(manifest: Path, supervisions: Path | None, base: Path
         if sup["recording_id"] not in recordings:
             raise SpecError(f"{where}: supervision {sup['id']!r} names recording "
                             f"{sup['recording_id']!r}, which {manifest} does not hold")
-        start = float(sup["start"])
-        pairs.append((sup["id"], AudioSegment(recordings[sup["recording_id"]][1], start,
-                                              start + float(sup["duration"]))))
+        pairs.append((sup["id"], AudioSegment(recordings[sup["recording_id"]][1],
+                                              *_span(where, sup, "supervision"))))
         if sup.get("speaker"):
             speakers[sup["id"]] = sup["speaker"]
     return pairs, speakers
+
+
+def _span(where: str, obj: dict, kind: str) -> tuple[float, float]:
+    """(start, end) s of a cut or supervision, checked like every annotation's times."""
+    where = f"{where}: {kind} {obj.get('id')!r}"
+    start = seconds(where, obj.get("start"), "start")
+    end = start + seconds(where, obj.get("duration"), "duration")
+    check_span(where, start, end)
+    return start, end
 
 
 def segment_table(path: Path) -> dict[str, list[tuple[str, float, float | None]]]:

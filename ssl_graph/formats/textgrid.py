@@ -18,7 +18,8 @@ _TOKEN = re.compile(
     r"|!(?P<comment>[^\n]*)"             # comment to the end of the line
     r"|\[[^\]\n]*\]"                     # item index: [1], []
     r"|<(?P<flag>\w+)>"                  # <exists>
-    r"|(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"|(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+    r"|(?<!\w)(?i:[-+]?(?:nan|inf(?:inity)?)\b))"  # as scripts write them: refused as times, by name
 )
 
 

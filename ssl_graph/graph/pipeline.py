@@ -81,6 +81,12 @@ class Pipeline:
                 stack.extend(up for up, _ in self.edges[fp])
         return out
 
+    def restricted(self, fingerprints: set[str]) -> "Pipeline":
+        """The sub-pipeline of these nodes (closed under inputs, e.g. ``ancestors``): planning
+        it plans only what they depend on."""
+        return Pipeline(spec=self.spec, nodes={fp: self.nodes[fp] for fp in fingerprints},
+                        edges={fp: self.edges[fp] for fp in fingerprints})
+
     def descendants(self, node: Node) -> set[str]:
         out: set[str] = set()
         frontier = {node.fingerprint}

@@ -11,12 +11,25 @@ from .base import PerUttOp, RunContext, register
 class CorpusOp(PerUttOp):
     batch_utts = 256
 
+    def setup(self, st, ctx: RunContext) -> None:
+        from ..formats.layouts import declared_frames
+
+        self.stated = declared_frames(st.node)  # lengths the layout states (fairseq num_samples)
+
     def compute(self, utts, st, ctx: RunContext):
         corpus, manifest = st.node, st.manifest
+        stated = getattr(self, "stated", {})
         out = []
         for utt in utts:
             path = manifest.utts[utt].path
             sr, channels, frames = audio_info(path, utt)
+            if utt in stated and stated[utt][1] != frames:
+                where, n = stated[utt]
+                raise AudioError(
+                    f"{where}: utterance {utt!r}: num_samples is {n} but {path} holds {frames} "
+                    "samples; fix the row or regenerate the manifest (fairseq's "
+                    "wav2vec_manifest.py)"
+                )
             if not corpus.resample:
                 if sr != corpus.sample_rate:
                     raise AudioError(

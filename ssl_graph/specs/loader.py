@@ -7,7 +7,10 @@ node in a plan, error message and store index has a readable name.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -81,9 +84,51 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(parts) + more
 
 
+class SpecInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a ``KeyboardInterrupt`` the spec raised) while a spec file was imported:
+    nothing has been planned or run yet, so nothing was committed either."""
+
+
+class _ExitCalled(BaseException):
+    """``os._exit`` called by a spec file while it was imported (see ``_exit_refused``)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+@contextlib.contextmanager
+def _exit_refused():
+    """While a spec file is imported, ``os._exit`` raises instead of ending the process, so
+    the loader can name the spec file. A forked child (the spec's own multiprocessing) and
+    other threads still exit for real. Code that bypasses ``os`` (``posix._exit``, a signal) cannot be stopped;
+    specs are imported before any store lock is taken, so such an exit leaves none held."""
+    real, pid, thread = os._exit, os.getpid(), threading.get_ident()
+
+    def refuse(code):
+        if os.getpid() != pid or threading.get_ident() != thread:  # not the spec's own call
+            real(code)
+        raise _ExitCalled(code)
+
+    os._exit = refuse
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
+def _exit_message(path: Path, exc: BaseException, call: str, code) -> str:
+    return (f"{_where(exc, path)}: the spec file called {call}({code!r}) while it was imported, "
+            "so nothing was planned or run; a spec file only declares nodes: remove the call "
+            "(or guard it with `if __name__ == \"__main__\":`)")
+
+
 def import_spec_module(path: Path):
     """Execute the spec file fresh each time (no bytecode cache: edits within the same second
-    with the same size, like ``k=20`` → ``k=30``, must never load a stale .pyc)."""
+    with the same size, like ``k=20`` → ``k=30``, must never load a stale .pyc).
+
+    A spec that exits (``sys.exit``, ``exit()``, ``os._exit``) is refused naming the file and
+    line; a ``KeyboardInterrupt`` becomes :class:`SpecInterrupted`, which says so."""
     module = types.ModuleType(f"ssl_graph_spec_{path.stem}")
     module.__file__ = str(path)
     token = SPEC_DIR.set(str(path.parent))
@@ -91,7 +136,15 @@ def import_spec_module(path: Path):
     before = set(sys.modules)
     try:
         code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
-        exec(code, module.__dict__)
+        with _exit_refused():
+            exec(code, module.__dict__)
+    except SystemExit as exc:
+        raise SpecError(_exit_message(path, exc, "sys.exit", exc.code)) from None
+    except _ExitCalled as exc:
+        raise SpecError(_exit_message(path, exc, "os._exit", exc.code)) from None
+    except KeyboardInterrupt as exc:
+        raise SpecInterrupted(f"spec file {_where(exc, path)} was being imported; nothing "
+                              "was planned or run") from None
     except SyntaxError as exc:
         raise SpecError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UnicodeDecodeError as exc:

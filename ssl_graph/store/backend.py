@@ -20,6 +20,8 @@ from typing import Any
 LOCAL_SCHEMES = ("file://", "local://")
 #: JSON object of fsspec options for URL stores and corpus roots (endpoint_url, key, secret...)
 OPTIONS_ENV = "SSL_GRAPH_STORAGE_OPTIONS"
+#: fsspec protocols that read archives: a store is written in place, so it cannot be in one
+ARCHIVE_PROTOCOLS = ("zip", "tar", "libarchive")
 
 
 class DamagedFile(ValueError):
@@ -187,10 +189,38 @@ class FsspecBackend:
         import fsspec
 
         self.options = resolve_options(url, storage_options)
-        self.fs, path = fsspec.core.url_to_fs(url, **self.options)
+        protocol = url.split("://", 1)[0]
+        if protocol in ARCHIVE_PROTOCOLS:
+            raise ValueError(f"store {url}: a store cannot live inside a {protocol} archive "
+                             "(ssl_graph writes it in place); unpack the archive and pass the "
+                             "directory, or use an object store (s3://bucket/prefix)")
+        try:
+            self.fs, path = fsspec.core.url_to_fs(url, **self.options)
+        except ImportError as exc:
+            raise ValueError(f"store {url}: {exc}") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"store {url}: cannot open it ({type(exc).__name__}: {exc}); "
+                             "give a directory or a writable fsspec URL such as "
+                             f"s3://bucket/prefix (options in ${OPTIONS_ENV})") from None
         self._root = path.rstrip("/")
         self._url = url.rstrip("/")
         self.atomic = hasattr(self.fs, "call_s3")
+        if self.atomic:
+            self._check_bucket()
+
+    def _check_bucket(self) -> None:
+        """A missing bucket is named now: writes would fail deep inside a run, and reads would
+        find an empty store and plan everything as new."""
+        bucket = self.fs.split_path(self._root)[0]
+        try:
+            self.fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError:
+            where = self.options.get("endpoint_url") or "AWS"
+            raise ValueError(f"store {self._url}: bucket {bucket!r} does not exist (at "
+                             f"{where}); create it (aws s3 mb s3://{bucket}) or fix the URL or "
+                             f"the endpoint in ${OPTIONS_ENV}") from None
+        except (PermissionError, OSError):
+            pass  # no right to HEAD the bucket is not proof it is missing: let the I/O decide
 
     # ---- conditional writes (leases) ----------------------------------------------------
     def _s3(self, method: str, key: str, **kwargs):

@@ -126,3 +126,47 @@ def test_negative_seed(work, base):
 def test_zero_sample_rate(work, base):
     _refused(work, base, "c2 = Corpus(root='wav', sample_rate=0)\n", "bad.py:4", "Corpus.sample_rate",
              "greater than or equal to 1")
+
+
+# ---- specs that exit or are interrupted while imported (issue 18) ------------------------------
+@pytest.mark.parametrize("call,shown", [
+    ("import sys; sys.exit(0)", "sys.exit(0)"),
+    ("import sys; sys.exit(3)", "sys.exit(3)"),
+    ("exit()", "sys.exit(None)"),
+    ("import os; os._exit(3)", "os._exit(3)"),
+    ("from os import _exit; _exit(0)", "os._exit(0)"),
+], ids=["sys.exit-0", "sys.exit-3", "exit", "os._exit", "from-os-import-_exit"])
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_spec_that_exits_at_import_is_an_error(work, base, call, shown, command):
+    """It used to look like success (exit 0, nothing printed, nothing done) or fail silently."""
+    body = f"mfcc = MFCC(corpus=corpus)\n{call}\n"
+    line = _refused(work, base, body, "bad.py:5", f"called {shown}", "nothing was planned or run",
+                    "remove the call", command=command)
+    assert line.startswith("error: ")
+
+
+def test_spec_that_raises_keyboardinterrupt_at_import(work, base):
+    (work / "bad.py").write_text(HEAD + "mfcc = MFCC(corpus=corpus)\nraise KeyboardInterrupt\n")
+    for args in (["plan", "bad.py"], ["run", "bad.py", "--no-progress", "-q"]):
+        res = cli(work, *args)
+        assert res.returncode == 130, res.stderr
+        assert "Traceback" not in res.stderr
+        assert res.stderr.strip().splitlines() == [
+            f"interrupted: spec file {work / 'bad.py'}:5 was being imported; nothing was planned "
+            "or run"]
+        assert "committed" not in res.stderr  # nothing ran: nothing to claim
+    assert_intact(work, base[1])
+
+
+def test_spec_that_dies_at_import_holds_no_lock(work, base):
+    """``posix._exit`` (or a signal) cannot be intercepted, so its exit code is the process's;
+    specs are imported before any store lock is taken, so no run registration is left behind
+    and the next exclusive command (gc) proceeds at once."""
+    (work / "bad.py").write_text(HEAD + "mfcc = MFCC(corpus=corpus)\nimport posix; posix._exit(3)\n")
+    res = cli(work, "run", "bad.py", "--no-progress", "-q")
+    assert res.returncode == 3 and res.stdout == res.stderr == ""
+    runs = work / "store" / "locks" / "runs"
+    assert not (runs.exists() and any(runs.iterdir()))
+    res = cli(work, "gc")
+    assert res.returncode == 0, res.stderr
+    assert_intact(work, base[1])
