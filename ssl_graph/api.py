@@ -31,6 +31,14 @@ class NotComputed(LookupError):
 SEGMENT_KINDS = ("Alignments", "WordAlignments")
 
 
+def _ipython_history(var: str, value) -> bool:
+    """IPython's output history (``Out``: cell number -> value; ``In``: the inputs): a node shown
+    in a cell's output is there too, and must not be named ``Out[2]`` beside its own name.
+    (``_``, ``_2``, ``_i2`` start with an underscore, which names no node anyway.)"""
+    return (var == "Out" and isinstance(value, dict) and all(isinstance(k, int) for k in value)) \
+        or (var == "In" and isinstance(value, list))
+
+
 class Project:
     """A spec file (or nodes built in Python) bound to a store."""
 
@@ -46,7 +54,8 @@ class Project:
         variables name nodes as in a spec file; ``name`` stands for the spec file's stem in
         the store's names index (history, explain, gc)."""
         project = cls(Path.cwd() / f"{name}.py", store)
-        project._namespace = dict(nodes)
+        project._namespace = {var: value for var, value in nodes.items()
+                              if not _ipython_history(var, value)}
         return project
 
     @cached_property

@@ -51,6 +51,10 @@ def test_pipeline_built_in_python_runs_without_a_spec_file(tmp_path):
     assert len(repr(project.plan()["km"])) < 80
     assert Project.from_nodes(cell, store=str(tmp_path / "store"), name="nb").run().computed == []
     assert project.store.names("nb")["km"][-1]["fingerprint"] == km.fingerprint
+    # a notebook's globals(): IPython keeps every displayed value in Out (and the inputs in In)
+    notebook = {**cell, "In": ["", "km"], "Out": {2: km}, "_": km, "_2": km}
+    names = Project.from_nodes(notebook, store=str(tmp_path / "store"), name="nb").names
+    assert "km" in names and not any(n.startswith(("Out", "In")) for n in names)
 
 
 def test_reload_reads_an_edited_spec(workdir):

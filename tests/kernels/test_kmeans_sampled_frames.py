@@ -65,3 +65,23 @@ def test_chunks_are_the_sorted_per_utterance_sample(lengths, fraction, part_fram
     assert all(c.dtype == np.float32 and c.flags.c_contiguous for c in chunks)
     again = list(src.chunks())
     assert [c.tobytes() for c in again] == [c.tobytes() for c in chunks]
+
+
+def test_a_fit_with_few_frames_per_centroid_says_so(tmp_path):
+    from ssl_graph.api import Project
+
+    from ..conftest import make_corpus
+
+    make_corpus(tmp_path, 2)
+    (tmp_path / "p.py").write_text(
+        "from ssl_graph import MFCC, Corpus, KMeans\n"
+        "feats = MFCC(corpus=Corpus(root='wav'))\n"
+        "sparse = KMeans(features=feats, k=40, fit_fraction=0.5, max_iter=2)\n"
+        "dense = KMeans(features=feats, k=4, fit_fraction=0.5, max_iter=2)\n")
+    project = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    project.run()
+    n = project["sparse"].record["metrics"]["fit_frames"]
+    assert 40 <= n < 20 * 40
+    (warning,) = project["sparse"].record["warnings"]
+    assert f"fit on {n:,} frames, {n / 40:.1f} per centroid (fewer than 20)" in warning
+    assert not project["dense"].record["warnings"]
