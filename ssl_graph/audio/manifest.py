@@ -144,7 +144,8 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     if corpus.speakers is not None:
         from ..formats.layouts import read_speakers
 
-        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
+        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name),
+                                                 corpus.speakers_column)}
     if cache is not None and cache.hit:  # ids were checked when the list was cached
         ids = [u for u, _ in pairs]
     else:

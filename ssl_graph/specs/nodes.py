@@ -28,7 +28,7 @@ def resolve_path(base: str, rel: str) -> Path:
 
 #: Corpus fields that only name annotation files (versioned by their own nodes)
 ANNOTATION_FIELDS = ("transcripts", "alignments", "transcripts_format", "alignments_format",
-                     "speakers")
+                     "speakers", "speakers_column")
 
 #: fields added after fingerprints were in use: left out of the fingerprint at these defaults
 #: so every corpus written before them keeps its fingerprint (and its cache)
@@ -66,6 +66,9 @@ class Corpus(Node):
     transcripts_format: str = Field("tsv", description="format of transcripts= (Transcripts.format)")
     alignments_format: str = Field("tsv", description="format of alignments= (Alignments.format)")
     speakers: str | None = Field(None, description="TSV 'utt<TAB>speaker' (not fingerprinted)")
+    speakers_column: int | str = Field(
+        1, description="the speakers= TSV's speaker column: 0-based index or header name (e.g. "
+        "'speaker' of a manifest 'utt<TAB>path<TAB>speaker')")
     sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
