@@ -130,8 +130,11 @@ class NodeHandle:
         if rows is None:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; it keeps no training log")
         if as_frame:
-            import pandas as pd
-
+            try:
+                import pandas as pd
+            except ImportError:
+                raise SpecError("log(as_frame=True) needs pandas: pip install 'ssl_graph[pandas]' "
+                                "(or call log() for a list of dicts)") from None
             return pd.DataFrame(rows)
         return rows
 

@@ -103,7 +103,11 @@ class KMeansOp(AggregateOp):
                 f"{st.name}: only {x.n_frames} frames sampled for k={node.k}; raise fit_fraction "
                 "or lower k"
             )
-        task = ctx.task(f"{st.name}: fit k={node.k} on {x.n_frames:,} frames", total=None)
+        from ..kernels.jit_cache import is_cached
+
+        first = "" if is_cached("kmeans_lloyd") else \
+            " (compiling the Numba kernels first: once after install, about 1-2 min)"
+        task = ctx.task(f"{st.name}: fit k={node.k} on {x.n_frames:,} frames{first}", total=None)
 
         def progress(it, inertia):
             ctx.advance(task, 1, description=f"{st.name}: k={node.k} it {it} inertia {inertia:.3f}")

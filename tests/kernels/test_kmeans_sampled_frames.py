@@ -85,3 +85,13 @@ def test_a_fit_with_few_frames_per_centroid_says_so(tmp_path):
     (warning,) = project["sparse"].record["warnings"]
     assert f"fit on {n:,} frames, {n / 40:.1f} per centroid (fewer than 20)" in warning
     assert not project["dense"].record["warnings"]
+
+
+def test_compiled_kernels_are_found_in_the_cache_and_missing_ones_are_not():
+    from ssl_graph.kernels.jit_cache import is_cached
+    from ssl_graph.kernels.kmeans import fit_kmeans
+
+    fit_kmeans(np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32), 4, seed=0,
+               max_iter=2)  # compiles (and caches) the Lloyd kernels if nothing did yet
+    assert is_cached("kmeans_lloyd")
+    assert not is_cached("no_such_kernels")
