@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .command import CommandAudio
 from .remote import RemoteFile
 from .segment import AudioSegment
 
@@ -24,6 +25,8 @@ def _cannot_read(utt: str, path: Path, exc: Exception) -> AudioError:
     reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip() or type(exc).__name__
     if isinstance(path, RemoteFile):
         reason = "no such object" if isinstance(exc, FileNotFoundError) else reason
+    elif isinstance(path, CommandAudio):
+        pass
     elif not path.exists():
         reason = "no such file"
     elif path.is_dir():
@@ -42,7 +45,7 @@ def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
 
     file = path.file if isinstance(path, AudioSegment) else path
     try:
-        info = sf.info(file.open() if isinstance(file, RemoteFile) else str(file))
+        info = sf.info(file.open() if isinstance(file, (RemoteFile, CommandAudio)) else str(file))
     except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError with no path
         raise _cannot_read(utt, file, exc) from None
     frames = info.frames
@@ -69,10 +72,14 @@ def _checked_range(seg: AudioSegment, rate: int, frames: int, utt: str) -> tuple
 def _read(path: Path | AudioSegment, utt: str):
     import soundfile as sf
 
-    if isinstance(path, RemoteFile):  # an object-store corpus: fetched whole, decoded in memory
+    if isinstance(path, (RemoteFile, CommandAudio)):  # fetched or run whole, decoded in memory
         return sf.read(path.open(), dtype="float32", always_2d=True)
     if not isinstance(path, AudioSegment):
         return sf.read(str(path), dtype="float32", always_2d=True)
+    if isinstance(path.file, (RemoteFile, CommandAudio)):  # no seeking: decode, then cut
+        wave, sr = sf.read(path.file.open(), dtype="float32", always_2d=True)
+        first, stop = _checked_range(path, sr, len(wave), utt)
+        return wave[first:stop], sr
     info = sf.info(str(path.file))
     first, stop = _checked_range(path, info.samplerate, info.frames, utt)
     return sf.read(str(path.file), start=first, stop=stop, dtype="float32", always_2d=True)

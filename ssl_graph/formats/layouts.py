@@ -33,7 +33,8 @@ def read_layout(corpus, name: str) -> tuple[list[tuple[str, object]], dict[str, 
 
         if not where.is_dir():
             raise SpecError(f"{name}: {where} is not a Kaldi data directory")
-        return list_data_dir(where, root if root is not None else corpus.path("."))
+        return list_data_dir(where, root if root is not None else corpus.path("."),
+                             corpus.commands, corpus.sample_rate)
     if layout == "fairseq":
         from .fairseq import read_manifest
 

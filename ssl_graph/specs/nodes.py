@@ -32,7 +32,7 @@ ANNOTATION_FIELDS = ("transcripts", "alignments", "transcripts_format", "alignme
 
 #: fields added after fingerprints were in use: left out of the fingerprint at these defaults
 #: so every corpus written before them keeps its fingerprint (and its cache)
-LATER_FIELDS = {"layout": "files", "supervisions": None}
+LATER_FIELDS = {"layout": "files", "supervisions": None, "commands": "refuse"}
 
 Layout = Literal["files", "fairseq", "kaldi", "librispeech", "timit", "lhotse"]
 
@@ -60,6 +60,9 @@ class Corpus(Node):
         "(fairseq .tsv, Kaldi data dir, Lhotse recordings or cuts)")
     layout: Layout = Field("files", description="how the corpus is laid out on disk")
     supervisions: str | None = Field(None, description="Lhotse supervisions manifest")
+    commands: Literal["refuse", "run"] = Field(
+        "refuse", description="Kaldi wav.scp commands other than plain decoders (flac, sox, "
+        "ffmpeg, sph2pipe, read as their file): 'run' runs them with /bin/sh")
     transcripts: str | None = Field(None, description="TSV 'utt<TAB>text' (not fingerprinted)")
     alignments: str | None = Field(
         None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone' (not fingerprinted)")
@@ -91,7 +94,9 @@ class Corpus(Node):
     # ---- community layouts (readers in ssl_graph/formats) -------------------------------
     @classmethod
     def kaldi(cls, data_dir: str, root: str | None = None, **fields) -> "Corpus":
-        """A Kaldi data directory: ``wav.scp`` (files only; piped commands are refused),
+        """A Kaldi data directory: ``wav.scp`` (files, and the standard decode pipes ``flac -c
+        -d -s FILE |``, ``sox FILE -t wav - |``, lhotse's ``ffmpeg … -i FILE … pipe:1 |`` and
+        ``sph2pipe -f wav FILE |``, read as FILE; other commands only with ``commands="run"``),
         optional ``segments`` (utterances as time ranges of long recordings), ``utt2spk``
         (speakers) and ``text`` (transcripts). Relative ``wav.scp`` paths resolve against
         ``root`` (default: the spec file's directory, like Kaldi's recipe directory)."""
