@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -225,6 +225,9 @@ class KMeans(Node):
     ``refit_on_growth=True`` to refit whenever utterances are added.
     """
 
+    #: inertia is measured on each fit's own sample: not comparable across fit fractions
+    metrics_measured_on: ClassVar[dict[str, tuple[str, ...]]] = {
+        "inertia": ("fit_fraction", "features")}
     cost = 2
     features: FeatureNode
     k: int = Field(100, ge=2)
