@@ -29,20 +29,33 @@ def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
 
 @click.command()
 @click.argument("spec")
+@click.argument("nodes", nargs=-1)
+@click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
+              help="as `run --set` (also $SSL_GRAPH_SET): plan what that run would do")
 @click.pass_context
-def plan(ctx, spec):
+def plan(ctx, spec, nodes, overrides):
     """Show every node as fresh or stale, with the reasons (nothing is computed).
 
     \b
     ssl-graph plan specs/demo.py
+    ssl-graph plan specs/demo.py quality     # just `quality` and its inputs, as `run` would
+    ssl-graph plan specs/demo.py --set it1.precision=bf16
     """
     from rich.table import Table
 
+    from ..exec.overrides import apply_overrides, env_assignments
+
     project = open_project(ctx, spec)
-    states = project.plan()
     pipeline = project.pipeline
+    apply_overrides(pipeline, env_assignments() + list(overrides))
+    named = [pipeline.node(n) for n in nodes]  # an unknown name fails here, naming the known
+    states = project.plan()
+    if named:
+        keep = pipeline.ancestors(named)
+        states = {n: st for n, st in states.items() if st.node.fingerprint in keep}
     targets = pipeline.spec.default_targets
-    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets else None
+    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets and not named \
+        else None
     table = Table(title=f"plan: {spec}", title_justify="left")
     for col in ("node", "kind", "status", "why"):
         table.add_column(col)
@@ -55,7 +68,10 @@ def plan(ctx, spec):
     make_console().print(table)
     n = sum(st.stale for st in states.values())
     todo = sum(st.stale for st in states.values() if wanted is None or st.node.fingerprint in wanted)
-    click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
+    if named:
+        click.echo(f"{n} of {len(states)} nodes stale; `run {' '.join(nodes)}` computes {n}")
+    else:
+        click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
 
 
 @click.command()
