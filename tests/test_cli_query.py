@@ -34,6 +34,7 @@ def test_plan_run_status_explain_show_ls_gc_graph(workdir):
     assert "computed 0 of 6 nodes" in res.output
     res = cli(workdir, "status", spec)
     assert res.exit_code == 0 and res.output.count("fresh") == 6
+    assert "size" in res.output and " kB" in res.output
     write_spec(workdir, k=25)
     res = cli(workdir, "explain", f"{spec}:km")
     assert res.exit_code == 0

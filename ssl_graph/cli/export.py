@@ -25,7 +25,7 @@ def export():
     ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5
     ssl-graph export model specs/demo.py:ft out/ft --format hf
     ssl-graph export specs/demo.py:it2 out/it2 --format hf     (same as export model)
-    ssl-graph export segments specs/timit.py:words out/words.ctm
+    ssl-graph export segments specs/demo.py:quality.alignments out/phones.ctm
     """
 
 
@@ -117,8 +117,8 @@ def segments(ctx, ref, out, fmt, force):
     """The checked segments of an Alignments / WordAlignments node as a CTM or TSV file.
 
     \b
-    ssl-graph export segments specs/timit.py:words words.ctm
-    ssl-graph export segments specs/timit.py:phones phones.tsv
+    ssl-graph export segments specs/demo.py:quality.alignments phones.ctm
+    ssl-graph export segments specs/demo.py:quality.alignments phones.tsv
     """
     from ..export import export_segments
 

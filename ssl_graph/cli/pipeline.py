@@ -175,17 +175,27 @@ def status(ctx, spec):
     project = open_project(ctx, spec)
     states = project.plan()
     table = Table(title=f"status: {spec}", title_justify="left")
-    for col in ("node", "kind", "fingerprint", "status", "utts", "updated", "metrics"):
-        table.add_column(col)
+    for col in ("node", "kind", "fingerprint", "status", "utts", "size", "updated", "metrics"):
+        table.add_column(col, justify="right" if col == "size" else "left")
     for st in states.values():
         rec = st.record or {}
         running = any(r.startswith("running") for r in st.reasons)
         shown = (f"[magenta]{st.reasons[0]}[/]" if running else
                  f"[{_STATUS_STYLE[st.status]}]{st.status}[/]")
+        size = _size(project.store.backend.size(st.key)) if st.record else ""
         table.add_row(st.name, st.node.kind, st.node.fingerprint[:10], shown,
-                      str(rec.get("n_utts", "")), rec.get("updated", "-"),
+                      str(rec.get("n_utts", "")), size, rec.get("updated", "-"),
                       _metric_summary(rec.get("metrics", {})))
     make_console().print(table)
+
+
+def _size(n: int) -> str:
+    """Bytes as a short human figure (1.2 MB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
 
 
 @click.command()
@@ -272,7 +282,7 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
     ssl-graph query features specs/demo.py:mfcc --utt usf3-0009 --out x.npy
     ssl-graph query labels specs/demo.py:labels --utt usf3-0009 --json
     ssl-graph query features specs/demo.py:mfcc --all --out feats/
-    ssl-graph query segments specs/timit.py:words --utt fcjf0-sx1 --json
+    ssl-graph query segments specs/demo.py:quality.alignments --utt usf3-0009 --json
     ssl-graph query utts specs/demo.py:mfcc
     """
     import numpy as np
