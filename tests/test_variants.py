@@ -252,6 +252,22 @@ def test_report_over_variants_has_one_row_per_variant_and_the_pnmi_vs_k_plot(wor
     rows = [r for r in variant_rows([Project(s, store) for s in specs])
             if r["kind"] == "ClusterQuality"]
     assert [r["k"] for r in rows] == [20, 30, 40] and len({r["pnmi"] for r in rows}) == 3
+    # the same table as Markdown and CSV, printed and written beside the page
+    res = CliRunner().invoke(main, ["--store", store, "report", *specs, "--out", str(out),
+                                    "--format", "md"])
+    assert res.exit_code == 0 and res.output == (out / "report.md").read_text(), res.output
+    header, rule, *body = res.output.splitlines()
+    assert header.startswith("| ") and "pnmi" in header and rule.startswith("|---")
+    assert sum(f"{r['pnmi']:.3f}" in res.output for r in rows) == 3
+    res = CliRunner().invoke(main, ["--store", store, "report", *specs, "--out", str(out),
+                                    "--format", "csv"])
+    import csv
+    import io
+
+    table = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert res.exit_code == 0 and res.output == (out / "report.csv").read_text()
+    pnmi = sorted(float(r["pnmi"]) for r in table if r["pnmi"])
+    assert pnmi == sorted(r["pnmi"] for r in rows)  # full precision in CSV
 
 
 def test_a_first_run_shows_no_deltas_against_its_own_siblings(workdir):
