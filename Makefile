@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.ssl-graph-installed
+# the demo needs only the runtime dependencies; the tests add the optional integrations
+STAMP := $(VENV)/.ssl-graph-runtime
+TEST_STAMP := $(VENV)/.ssl-graph-test
 
 .PHONY: demo test bench clean-store
 
@@ -11,18 +13,22 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ssl-graph run specs/demo.py
 	$(BIN)/ssl-graph run specs/demo.py --quiet
 	$(BIN)/ssl-graph report specs/demo.py
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 

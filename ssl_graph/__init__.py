@@ -20,14 +20,20 @@ _EXPORTS = {
     **dict.fromkeys(("FineTune", "ASRScore", "Split"), "specs.finetune"),
     **dict.fromkeys(("BeamSearch", "NGramLM"), "specs.decoding"),
     "PretrainedModel": "specs.pretrained",
+    "Project": "api",
 }
+#: submodules reachable as attributes without an import of their own (``ssl_graph.datasets``)
+_SUBMODULES = ("datasets", "presets", "export")
 
 
 def __getattr__(name: str):
+    from importlib import import_module
+
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ssl_graph' has no attribute {name!r}")
-    from importlib import import_module
 
     value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
@@ -49,4 +55,5 @@ __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
     "Corpus", "Alignments", "WordAlignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "LayerSweep", "Pretrain", "PretrainedModel",
     "Adam", "Schedule", "FineTune", "ASRScore", "Split", "BeamSearch", "NGramLM", "load",
+    "Project",
 ]

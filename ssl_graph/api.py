@@ -35,6 +35,14 @@ class StaleResult(NotComputed):
 SEGMENT_KINDS = ("Alignments", "WordAlignments")
 
 
+def _ipython_history(var: str, value) -> bool:
+    """IPython's output history (``Out``: cell number -> value; ``In``: the inputs): a node shown
+    in a cell's output is there too, and must not be named ``Out[2]`` beside its own name.
+    (``_``, ``_2``, ``_i2`` start with an underscore, which names no node anyway.)"""
+    return (var == "Out" and isinstance(value, dict) and all(isinstance(k, int) for k in value)) \
+        or (var == "In" and isinstance(value, list))
+
+
 class Project:
     """A spec file (or nodes built in Python) bound to a store."""
 
@@ -50,7 +58,8 @@ class Project:
         variables name nodes as in a spec file; ``name`` stands for the spec file's stem in
         the store's names index (history, explain, gc)."""
         project = cls(Path.cwd() / f"{name}.py", store)
-        project._namespace = dict(nodes)
+        project._namespace = {var: value for var, value in nodes.items()
+                              if not _ipython_history(var, value)}
         return project
 
     @cached_property
@@ -125,8 +134,11 @@ class NodeHandle:
         if rows is None:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; it keeps no training log")
         if as_frame:
-            import pandas as pd
-
+            try:
+                import pandas as pd
+            except ImportError:
+                raise SpecError("log(as_frame=True) needs pandas: pip install 'ssl_graph[pandas]' "
+                                "(or call log() for a list of dicts)") from None
             return pd.DataFrame(rows)
         return rows
 

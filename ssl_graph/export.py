@@ -44,10 +44,38 @@ def _splits(utts: list[str], split: str, valid_percent: float, seed: int) -> dic
     return {split: [u for u in utts if u not in chosen], "valid": valid}
 
 
+def _manifest_splits(name: str, manifests: list[Path], paths: dict[str, Path],
+                     utts: list[str]) -> dict[str, list[str]]:
+    """The user's own fairseq manifests as splits: ``train.tsv`` → ``train``, its rows (matched
+    to utterances by audio file) in its order."""
+    from .formats.fairseq import read_manifest
+
+    by_file = {Path(paths[u]).resolve(): u for u in utts}
+    out: dict[str, list[str]] = {}
+    for m in manifests:
+        m = Path(m)
+        stem = m.name[:-4] if m.name.endswith(".tsv") else m.stem
+        if stem in out:
+            raise SpecError(f"{m}: two manifests are named {stem!r}; their .km files would clash")
+        rows = []
+        for where, _, audio in read_manifest(m):
+            utt = by_file.get(audio.resolve())
+            if utt is None:
+                raise SpecError(f"{where}: {audio} is not an utterance of {name}; export the "
+                                "labels of a corpus that holds every file the manifest lists")
+            rows.append(utt)
+        out[stem] = rows
+    return out
+
+
 def export_fairseq(project, name: str, out: str | Path, split: str = "train",
-                   valid_percent: float = 0.0, seed: int = 0, force: bool = False) -> list[Path]:
+                   valid_percent: float = 0.0, seed: int = 0, force: bool = False,
+                   manifests: list[Path] | None = None) -> list[Path]:
     """Write ``{split}.tsv`` + ``{split}.km`` + ``dict.km.txt`` (a Labels node) or
-    ``{split}.tsv`` + ``{split}_0_1.npy/.len`` (a feature node); returns the files written."""
+    ``{split}.tsv`` + ``{split}_0_1.npy/.len`` (a feature node); returns the files written.
+
+    ``manifests``: the user's fairseq ``train.tsv``/``valid.tsv``: a Labels node then writes one
+    ``.km`` per manifest in its row order (and ``dict.km.txt``), and no ``.tsv`` of its own."""
     import numpy as np
 
     from .formats import fairseq_units as fs
@@ -65,13 +93,18 @@ def export_fairseq(project, name: str, out: str | Path, split: str = "train",
     if odd:
         raise SpecError(f"{name}: utterance {odd[0]!r} is not a whole audio file (a segment of a "
                         "recording); fairseq manifests can only list whole files")
+    if manifests and (valid_percent or not isinstance(node, Labels)):
+        raise SpecError("--manifest takes the splits from your manifests: it writes a Labels "
+                        "node's .km files, without --valid-percent")
+    parts = _manifest_splits(name, manifests, paths, utts) if manifests else \
+        _splits(utts, split, valid_percent, seed)
     out = _target_dir(out, force)
     written = []
-    parts = _splits(utts, split, valid_percent, seed)
     if isinstance(node, Labels):
         counts = np.zeros(node.kmeans.k, dtype=np.int64)
         for name_, group in parts.items():
-            written.append(fs.write_tsv(out, name_, group, paths, samples))
+            if not manifests:
+                written.append(fs.write_tsv(out, name_, group, paths, samples))
             labels = handle.labels_many(group)
             for lab in labels:
                 counts += np.bincount(lab, minlength=node.kmeans.k)[: node.kmeans.k]

@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from .specs.base import SpecError
 from .specs.components import SSLModel
 from .specs.components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
 from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
@@ -116,7 +117,28 @@ _FT_TINY = dict(lr=1e-3, steps=300, layerdrop=0.0, freeze=60, time=0.5, channel=
                 batch_seconds=16.0, checkpoint_every=100)
 
 
-def _ft_recipe(model: SSLModel, size: str, labeled_minutes: float | None) -> dict:
+#: ``finetune(labeled_minutes=...)`` when neither it nor a ``split=`` names a budget
+DEFAULT_LABELED_MINUTES = 1.0
+
+
+def _labeled_split(labeled_minutes, split: Split | None) -> Split:
+    """One labeled budget from ``labeled_minutes=`` and ``split=``: either may name it (the other
+    takes it); two different budgets are refused rather than one silently dropped."""
+    split_names = split is not None and "labeled_minutes" in split.model_fields_set
+    if labeled_minutes is ...:
+        minutes = split.labeled_minutes if split_names else DEFAULT_LABELED_MINUTES
+    else:
+        if split_names and split.labeled_minutes != labeled_minutes:
+            raise SpecError(
+                f"finetune: labeled_minutes={labeled_minutes} but split=Split(labeled_minutes="
+                f"{split.labeled_minutes}); give the budget once (either argument)")
+        minutes = labeled_minutes
+    return (split or Split()).with_(labeled_minutes=minutes)
+
+
+def _ft_recipe(model: SSLModel, size: str, labeled_minutes, split: Split | None = None) -> dict:
+    split = _labeled_split(labeled_minutes, split)
+    labeled_minutes = split.labeled_minutes
     if size == "tiny":
         row = _FT_TINY
     elif size == "base":
@@ -125,7 +147,7 @@ def _ft_recipe(model: SSLModel, size: str, labeled_minutes: float | None) -> dic
     else:
         raise ValueError(f"fine-tuning size must be 'tiny' or 'base'; got {size!r}")
     mask = finetune_mask(model, FT_MASK.with_(prob=row["time"], channel_prob=row["channel"]))
-    return dict(split=Split(labeled_minutes=labeled_minutes),
+    return dict(split=split,
                 steps=row["steps"], optimizer=Adam(lr=row["lr"], eps=1e-8, weight_decay=0.0),
                 layerdrop=row["layerdrop"], freeze_steps=row["freeze"], mask=mask,
                 batch_seconds=row.get("batch_seconds", 1600.0),
@@ -133,21 +155,24 @@ def _ft_recipe(model: SSLModel, size: str, labeled_minutes: float | None) -> dic
 
 
 def finetune(pretrained: Pretrain, corpus: Corpus | None = None,
-             units: Literal["char", "phone"] = "char", labeled_minutes: float | None = 1.0,
+             units: Literal["char", "phone"] = "char", labeled_minutes: float | None = ...,
              size: FTSize = "base", **overrides) -> FineTune:
     """CTC fine-tuning of a ``Pretrain`` node on ``labeled_minutes`` of its (or another) corpus.
+
+    ``labeled_minutes`` (default 1.0; None = every non-test utterance) and a ``split=Split(...)``
+    combine: the budget may be named in either, and naming two different ones is an error.
 
     ``base``: fairseq's row for the budget (10m/1h: lr 5e-5, 13k updates, 10k frozen,
     layerdrop 0.1, masks 0.65 / channel 0.25; then 10h, 100h, 960h), tri-stage LR, 1,600 s
     batches. ``tiny``: 300 updates at lr 1e-3, 60 frozen. Overrides apply to the node.
     """
-    recipe = _ft_recipe(pretrained.model, size, labeled_minutes)
+    recipe = _ft_recipe(pretrained.model, size, labeled_minutes, overrides.pop("split", None))
     return FineTune(pretrained=pretrained, corpus=corpus or pretrained.corpus, units=units,
                     **{**recipe, **overrides})
 
 
 def finetune_from_scratch(model: SSLModel, corpus: Corpus, units: Literal["char", "phone"] = "char",
-                          labeled_minutes: float | None = 1.0, size: FTSize = "base",
+                          labeled_minutes: float | None = ..., size: FTSize = "base",
                           **overrides) -> FineTune:
     """The no-pretraining baseline: the same recipe on a randomly initialised ``model``.
 
@@ -155,7 +180,7 @@ def finetune_from_scratch(model: SSLModel, corpus: Corpus, units: Literal["char"
     own ``feature_grad_mult``; everything else matches :func:`finetune`, so the two differ only
     in the initial weights.
     """
-    recipe = _ft_recipe(model, size, labeled_minutes)
+    recipe = _ft_recipe(model, size, labeled_minutes, overrides.pop("split", None))
     recipe.update(freeze_steps=0, feature_grad_mult=model.feature_grad_mult or 1.0)
     return FineTune(pretrained=None, model=model, corpus=corpus, units=units,
                     **{**recipe, **overrides})

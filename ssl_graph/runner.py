@@ -336,6 +336,9 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
 
     op = get_op(st.node.kind)
     t0 = time.perf_counter()
+    # the result this run replaces under the same fingerprint (an annotation edit, a repair):
+    # the honest "before" of its numbers, since the names history holds only other fingerprints
+    replaced = st.record if (st.record or {}).get("status") == "complete" else None
     record = base_record(st, ctx.states, pipeline)
     n_utts = None
     if op.per_utterance:
@@ -359,19 +362,29 @@ def _run_node(st: NodeState, pipeline: Pipeline, ctx) -> NodeRun:
     st.record = ctx.store.record(st.key)  # the record just committed (cached by write_record)
     metrics = st.record.get("metrics", {})
     return NodeRun(st.name, st.node.kind, "computed", seconds, st.reasons, n_utts, metrics,
-                   previous_metrics(st, pipeline, ctx.store) if metrics else {},
+                   previous_metrics(st, pipeline, ctx.store, replaced) if metrics else {},
                    warnings=list(st.record.get("warnings") or []))
 
 
-def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store) -> dict:
-    """What the numbers were before: the last other result under this name, else the nearest
-    stored relative (a copied spec's original), so a rerun can print ``0.199 → 0.239``."""
-    from .graph.diff import nearest_relative, previous_record
+def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store,
+                     replaced: dict | None = None) -> dict:
+    """What the numbers were before, so a rerun can print ``0.199 → 0.239``: the result this
+    run replaced under the same fingerprint, else the last other result under this name, else
+    a stored relative under the same name (a copied spec's original) — each only when it is
+    comparable (``graph/diff.py``: same kinds of inputs, same annotations), and only the
+    metrics the node kind lets compare across their two specs. Otherwise no arrow."""
+    from .graph.diff import comparable_metrics, nearest_relative, previous_record
 
-    prev = previous_record(st.name, st.node, store, pipeline.spec_name)
+    prev = replaced
+    if prev is None:
+        prev = previous_record(st.name, st.node, store, pipeline.spec_name)
     if prev is None:
         prev = nearest_relative(st.node, store, exclude=set(pipeline.nodes), name=st.name)
-    return dict((prev or {}).get("metrics", {})) if (prev or {}).get("status") == "complete" else {}
+        if (prev or {}).get("name") != st.name:  # another name's numbers are no "before"
+            return {}
+    if (prev or {}).get("status") != "complete":
+        return {}
+    return comparable_metrics(prev, st.node, store)
 
 
 def _progress(console):

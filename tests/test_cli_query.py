@@ -34,6 +34,7 @@ def test_plan_run_status_explain_show_ls_gc_graph(workdir):
     assert "computed 0 of 6 nodes" in res.output
     res = cli(workdir, "status", spec)
     assert res.exit_code == 0 and res.output.count("fresh") == 6
+    assert "size" in res.output and " kB" in res.output
     write_spec(workdir, k=25)
     res = cli(workdir, "explain", f"{spec}:km")
     assert res.exit_code == 0
@@ -103,3 +104,26 @@ def test_plan_and_query_do_not_import_torch(workdir):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_store_after_the_subcommand_and_plan_like_run(workdir, monkeypatch):
+    spec = str(workdir / "pipe.py")
+    store = str(workdir / "store")
+    res = CliRunner().invoke(main, ["run", spec, "km", "--no-progress", "--store", store])
+    assert res.exit_code == 0 and "computed 3 of 6 nodes" in res.output, res.output
+    assert (workdir / "store" / "nodes").is_dir()
+    res = CliRunner().invoke(main, ["plan", spec, f"--store={store}"])
+    assert "3 of 6 nodes stale" in res.output, res.output  # the same store, read after `plan`
+    # plan takes node names as run does: just them and their inputs
+    res = CliRunner().invoke(main, ["plan", spec, "quality", "--store", store])
+    assert res.exit_code == 0 and "3 of 6 nodes stale; `run quality` computes 3" in res.output
+    res = CliRunner().invoke(main, ["plan", spec, "km", "--store", store])
+    assert "0 of 3 nodes stale" in res.output and "quality" not in res.output, res.output
+    res = CliRunner().invoke(main, ["plan", spec, "nope", "--store", store])
+    assert res.exit_code == 1 and "nope" in res.output and "km" in res.output
+    # and --set / $SSL_GRAPH_SET like run: a semantic field is refused by both
+    res = CliRunner().invoke(main, ["plan", spec, "--set", "km.k=3", "--store", store])
+    assert res.exit_code == 1 and "'k' is a semantic field" in res.output, res.output
+    monkeypatch.setenv("SSL_GRAPH_SET", "km.k=3")
+    res = CliRunner().invoke(main, ["plan", spec, "--store", store])
+    assert res.exit_code == 1 and "'k' is a semantic field" in res.output, res.output

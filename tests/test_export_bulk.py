@@ -80,6 +80,39 @@ def test_exported_units_load_with_fairseq_semantics(done, tmp_path):
     assert sum(d.values()) == sum(len(line.split()) for line in labels)
 
 
+def test_labels_follow_the_users_own_fairseq_manifests(done, workdir, tmp_path):
+    """The user's train.tsv/valid.tsv (their order, their split, a root of their own) get .km
+    files fairseq's loader pairs row by row; the CLI takes --manifest before the output too."""
+    utts = sorted(done["labels"].utterances())
+    wav = workdir / "wav"
+    order = {"train": utts[7:] + utts[:3], "valid": list(reversed(utts[3:7]))}
+    samples = done["corpus"].lengths()
+    for split, group in order.items():
+        rows = [f"{u}.flac\t{samples[u]}" for u in group]
+        (tmp_path / f"{split}.tsv").write_text(f"{wav}\n" + "\n".join(rows) + "\n")
+    result = CliRunner().invoke(main, [
+        "--store", str(workdir / "store"), "export", "labels", f"{workdir / 'pipe.py'}:labels",
+        str(tmp_path / "units"), "--manifest", str(tmp_path / "train.tsv"),
+        "--manifest", str(tmp_path / "valid.tsv")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "units").iterdir()) == \
+        ["dict.km.txt", "train.km", "valid.km"]
+    for split, group in order.items():
+        _, names, inds, tot, sizes = fairseq_load_audio(tmp_path / f"{split}.tsv")
+        lines = fairseq_load_label(tmp_path / "units" / f"{split}.km", inds, tot)
+        assert [n.removesuffix(".flac") for n in names] == group
+        for name, line in zip(names, lines):
+            np.testing.assert_array_equal(np.array(line.split(), dtype=np.int64),
+                                          done["labels"].labels(name.removesuffix(".flac")))
+    (tmp_path / "odd.tsv").write_text(f"{wav}\n{utts[0]}.flac\t5\nnot-there.flac\t5\n")
+    with pytest.raises(SpecError, match=r"odd.tsv:3: .*not-there.flac is not an utterance of "
+                                        "labels"):
+        export_fairseq(done, "labels", tmp_path / "odd", manifests=[tmp_path / "odd.tsv"])
+    with pytest.raises(SpecError, match="without --valid-percent"):
+        export_fairseq(done, "labels", tmp_path / "odd", manifests=[tmp_path / "odd.tsv"],
+                       valid_percent=5)
+
+
 def test_exported_features_and_valid_split(done, tmp_path):
     export_fairseq(done, "mfcc", tmp_path / "f", valid_percent=30, seed=1)
     seen = []

@@ -128,3 +128,16 @@ def test_relative_paths_resolve_against_the_spec_file(tmp_path):
     assert node.path(node.root).resolve() == (tmp_path / "wav").resolve()
     # the fingerprint holds the path as written, so moving the checkout keeps caches valid
     assert node.semantic()["root"] == "../wav"
+
+
+def test_the_readme_names_resolve_from_the_package_alone():
+    """``ssl_graph.Project.from_nodes`` and ``ssl_graph.datasets.UtteranceDataset`` as the README
+    writes them (no import of their modules first), without importing torch for Project."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ssl_graph; p = ssl_graph.Project.from_nodes; assert 'torch' not in "
+            "sys.modules; d = ssl_graph.datasets.UtteranceDataset; print(p.__qualname__, "
+            "d.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Project.from_nodes", "UtteranceDataset"]

@@ -51,6 +51,10 @@ def test_pipeline_built_in_python_runs_without_a_spec_file(tmp_path):
     assert len(repr(project.plan()["km"])) < 80
     assert Project.from_nodes(cell, store=str(tmp_path / "store"), name="nb").run().computed == []
     assert project.store.names("nb")["km"][-1]["fingerprint"] == km.fingerprint
+    # a notebook's globals(): IPython keeps every displayed value in Out (and the inputs in In)
+    notebook = {**cell, "In": ["", "km"], "Out": {2: km}, "_": km, "_2": km}
+    names = Project.from_nodes(notebook, store=str(tmp_path / "store"), name="nb").names
+    assert "km" in names and not any(n.startswith(("Out", "In")) for n in names)
 
 
 def test_reload_reads_an_edited_spec(workdir):
@@ -96,6 +100,57 @@ def test_a_rerun_prints_previous_and_new_metrics(workdir):
     assert res.exit_code == 0, res.output
     new = Project(workdir / "pipe.py", store)["quality"].metrics["pnmi"]
     assert f"pnmi={q1.metrics['pnmi']:.3f} → {new:.3f}" in res.output
+
+
+def test_previous_numbers_come_only_from_comparable_results(workdir):
+    """previous → new: after an annotation edit, the result it replaced; never another name's
+    numbers; never an inertia fit on another sample or on features of another kind."""
+    store = str(workdir / "store")
+    spec = workdir / "pipe.py"
+    spec.write_text(SPEC_TEMPLATE.format(k=20) + "km_b = km.with_(k=24)\n"
+                    "quality_b = ClusterQuality(labels=Labels(kmeans=km_b))\n")
+    first = {n.name: n for n in Project(spec, store).run().nodes}
+    before = first["quality"].metrics["pnmi"]
+    # an alignments edit: same fingerprint, recomputed; its "before" is what it replaced
+    lines = (workdir / "alignments.tsv").read_text().splitlines()
+    edited = [ln.replace("\tsil", "\tsp") if i % 3 == 0 else ln for i, ln in enumerate(lines)]
+    (workdir / "alignments.tsv").write_text("\n".join(edited) + "\n")
+    again = {n.name: n for n in Project(spec, store).run().nodes}
+    assert again["quality"].previous["pnmi"] == before != again["quality"].metrics["pnmi"]
+
+    # a new name (q_seed1) never takes another name's numbers, however close its spec
+    spec.write_text(SPEC_TEMPLATE.format(k=20) + "km_b = km.with_(k=24)\n"
+                    "q_seed1 = ClusterQuality(labels=Labels(kmeans=km.with_(seed=1)))\n")
+    runs = {n.name: n for n in Project(spec, store).run().nodes}
+    assert runs["q_seed1"].previous == {}
+
+    # the same name on another fit fraction: inertia (on each fit's sample) is left out
+    spec.write_text(SPEC_TEMPLATE.format(k=20).replace("fit_fraction=1.0", "fit_fraction=0.5"))
+    runs = {n.name: n for n in Project(spec, store).run().nodes}
+    assert "inertia" not in runs["km"].previous and "n_iter" in runs["km"].previous
+
+
+def test_inputs_of_other_roles_are_not_comparable(tmp_path):
+    """An MFCC k-means is no earlier version of a layer-feature one; quality against another
+    phone set (other alignments) is no earlier version of this one."""
+    from ssl_graph import Alignments, ClusterQuality, Corpus, KMeans, Labels, LayerFeatures
+    from ssl_graph.graph.diff import same_roles
+    from ssl_graph.presets import hubert
+    from ssl_graph.specs.nodes import MFCC
+    from ssl_graph.store.store import Store
+
+    store = Store(str(tmp_path / "store"))
+    corpus = Corpus(root="wav", alignments="a.tsv")
+    km = KMeans(features=MFCC(corpus=corpus), k=20)
+    it1 = hubert(corpus, targets=Labels(kmeans=km), size="tiny")
+    km_layer = km.with_(features=LayerFeatures(model=it1, layer=1))
+    assert same_roles(km.semantic(), km.with_(k=30).semantic(), store)
+    assert not same_roles(km.semantic(), km_layer.semantic(), store)
+    q = ClusterQuality(labels=Labels(kmeans=km))
+    other_phones = q.with_(alignments=Alignments(corpus=corpus, path="a39.tsv"))
+    assert same_roles(q.semantic(), q.with_(labels=Labels(kmeans=km.with_(k=30))).semantic(),
+                      store)
+    assert not same_roles(q.semantic(), other_phones.semantic(), store)
 
 
 SPLIT_SPEC = SPEC_TEMPLATE + '''
@@ -197,6 +252,22 @@ def test_report_over_variants_has_one_row_per_variant_and_the_pnmi_vs_k_plot(wor
     rows = [r for r in variant_rows([Project(s, store) for s in specs])
             if r["kind"] == "ClusterQuality"]
     assert [r["k"] for r in rows] == [20, 30, 40] and len({r["pnmi"] for r in rows}) == 3
+    # the same table as Markdown and CSV, printed and written beside the page
+    res = CliRunner().invoke(main, ["--store", store, "report", *specs, "--out", str(out),
+                                    "--format", "md"])
+    assert res.exit_code == 0 and res.output == (out / "report.md").read_text(), res.output
+    header, rule, *body = res.output.splitlines()
+    assert header.startswith("| ") and "pnmi" in header and rule.startswith("|---")
+    assert sum(f"{r['pnmi']:.3f}" in res.output for r in rows) == 3
+    res = CliRunner().invoke(main, ["--store", store, "report", *specs, "--out", str(out),
+                                    "--format", "csv"])
+    import csv
+    import io
+
+    table = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    assert res.exit_code == 0 and res.output == (out / "report.csv").read_text()
+    pnmi = sorted(float(r["pnmi"]) for r in table if r["pnmi"])
+    assert pnmi == sorted(r["pnmi"] for r in rows)  # full precision in CSV
 
 
 def test_a_first_run_shows_no_deltas_against_its_own_siblings(workdir):

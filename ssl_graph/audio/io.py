@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .command import CommandAudio
 from .remote import RemoteFile
 from .segment import AudioSegment
 
@@ -25,6 +26,8 @@ def _cannot_read(utt: str, path: Path, exc: Exception) -> AudioError:
     reason = reason.replace(f"Error opening {str(path)!r}: ", "").strip() or type(exc).__name__
     if isinstance(path, RemoteFile):
         reason = "no such object" if isinstance(exc, FileNotFoundError) else reason
+    elif isinstance(path, CommandAudio):
+        pass
     elif not path.exists():
         reason = "no such file"
     elif path.is_dir():
@@ -43,7 +46,7 @@ def audio_info(path: Path | AudioSegment, utt: str) -> tuple[int, int, int]:
 
     file = path.file if isinstance(path, AudioSegment) else path
     try:
-        source = file.open() if isinstance(file, RemoteFile) else str(file)
+        source = file.open() if isinstance(file, (RemoteFile, CommandAudio)) else str(file)
         check_header(source, utt, file)
         info = sf.info(source)
     except AudioError:
@@ -93,11 +96,18 @@ def _checked_range(seg: AudioSegment, rate: int, frames: int, utt: str) -> tuple
 def _read(path: Path | AudioSegment, utt: str):
     import soundfile as sf
 
-    if isinstance(path, RemoteFile):  # an object-store corpus: fetched whole, decoded in memory
+    if isinstance(path, (RemoteFile, CommandAudio)):  # fetched or run whole, decoded in memory
         data = path.open()
         check_header(data, utt, path)
         return sf.read(data, dtype="float32", always_2d=True)
-    check_header(str(path.file if isinstance(path, AudioSegment) else path), utt, path)
+    file = path.file if isinstance(path, AudioSegment) else path
+    if isinstance(file, (RemoteFile, CommandAudio)):  # a segment of one: decode, then cut
+        data = file.open()
+        check_header(data, utt, file)
+        wave, sr = sf.read(data, dtype="float32", always_2d=True)
+        first, stop = _checked_range(path, sr, len(wave), utt)
+        return wave[first:stop], sr
+    check_header(str(file), utt, path)
     if not isinstance(path, AudioSegment):
         return sf.read(str(path), dtype="float32", always_2d=True)
     info = sf.info(str(path.file))

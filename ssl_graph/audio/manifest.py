@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..formats.tsv import read_rows
 from ..specs.base import SpecError
+from .command import CommandAudio
 from .segment import AudioSegment
 
 
@@ -53,7 +54,8 @@ class Manifest:
         if self._utts is None:
             sp = self._speakers
             self._utts = {
-                u: Utterance(u, p if isinstance(p, (Path, AudioSegment)) else Path(p), i, sp.get(u))
+                u: Utterance(u, p if isinstance(p, (Path, AudioSegment, CommandAudio)) else Path(p),
+                             i, sp.get(u))
                 for u, p, i in zip(self.ids, self._paths, self.identities)}
         return self._utts
 
@@ -82,14 +84,25 @@ def file_identity(path: Path, mode: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def source_identity(source: Path | AudioSegment, mode: str, seen: dict | None = None) -> str:
+def command_identity(source: CommandAudio, mode: str) -> str:
+    """A command recording's identity: its text and the identities of the files it names."""
+    h = hashlib.sha256(source.command.encode())
+    for f in source.files():
+        h.update(f"\0{f}\0{file_identity(f, mode)}".encode())
+    return "cmd:" + h.hexdigest()[:32]
+
+
+def source_identity(source: Path | AudioSegment | CommandAudio, mode: str,
+                    seen: dict | None = None) -> str:
     """A file's identity; a segment's is its recording's plus the time range (``seen`` caches
     recordings' identities, so hashing a long recording happens once, not once per segment)."""
+    if isinstance(source, CommandAudio):
+        return command_identity(source, mode)
     if not isinstance(source, AudioSegment):
         return file_identity(source, mode)
     seen = {} if seen is None else seen
     if source.file not in seen:
-        seen[source.file] = file_identity(source.file, mode)
+        seen[source.file] = source_identity(source.file, mode)
     return f"{seen[source.file]}@{source.start!r}-{source.end!r}"
 
 
@@ -144,7 +157,8 @@ def scan_corpus(corpus, name: str = "corpus") -> Manifest:
     if corpus.speakers is not None:
         from ..formats.layouts import read_speakers
 
-        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name))}
+        speakers = {**speakers, **read_speakers(_existing(corpus, corpus.speakers, name),
+                                                 corpus.speakers_column)}
     if cache is not None and cache.hit:  # ids were checked when the list was cached
         ids = [u for u, _ in pairs]
     else:
@@ -221,6 +235,8 @@ def _stat_or_none(path: str):
 def _identity_or_error(utt: str, path, mode: str, name: str, seen: dict) -> str:
     path = Path(path) if isinstance(path, str) else path
     file = path.file if isinstance(path, AudioSegment) else path
+    if isinstance(file, CommandAudio):  # nothing to stat: the command and the files it names
+        return source_identity(path, mode, seen)
     try:
         ident = source_identity(path, mode, seen)
     except FileNotFoundError:

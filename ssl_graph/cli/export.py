@@ -25,7 +25,7 @@ def export():
     ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5
     ssl-graph export model specs/demo.py:ft out/ft --format hf
     ssl-graph export specs/demo.py:it2 out/it2 --format hf     (same as export model)
-    ssl-graph export segments specs/timit.py:words out/words.ctm
+    ssl-graph export segments specs/demo.py:quality.alignments out/phones.ctm
     """
 
 
@@ -41,7 +41,7 @@ def _common(fn):
     return click.argument("ref", metavar="SPEC:NODE")(fn)
 
 
-def _export(ctx, what, ref, out, split, valid_percent, seed, force):
+def _export(ctx, what, ref, out, split, valid_percent, seed, force, manifests=()):
     from ..export import export_fairseq
     from ..specs.nodes import Labels
 
@@ -51,24 +51,38 @@ def _export(ctx, what, ref, out, split, valid_percent, seed, force):
     if (what == "labels") != isinstance(node, Labels):
         other = "features" if what == "labels" else "labels"
         raise click.UsageError(f"{name} is a {node.kind} node: use `ssl-graph export {other}`")
-    files = export_fairseq(project, name, out, split=split,
-                           valid_percent=valid_percent, seed=seed, force=force)
+    files = export_fairseq(project, name, out, split=split, valid_percent=valid_percent,
+                           seed=seed, force=force, manifests=list(manifests) or None)
     click.echo(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
 
 
 @export.command()
 @_common
+@click.option("--manifest", "manifests", multiple=True, type=click.Path(dir_okay=False),
+              help="your fairseq train.tsv/valid.tsv: one .km each, in its order (repeatable)")
 @click.pass_context
-def labels(ctx, ref, out, fmt, split, valid_percent, seed, force):
-    """Frame labels of a Labels node: {split}.tsv, {split}.km, dict.km.txt."""
-    _export(ctx, "labels", ref, out, split, valid_percent, seed, force)
+def labels(ctx, ref, out, fmt, split, valid_percent, seed, force, manifests):
+    """Frame labels of a Labels node: {split}.tsv, {split}.km, dict.km.txt.
+
+    \b
+    ssl-graph export labels specs/demo.py:labels out/units
+    ssl-graph export labels specs/demo.py:labels out/units --valid-percent 5
+    ssl-graph export labels specs/demo.py:labels out/units \\
+        --manifest data/train.tsv --manifest data/valid.tsv   (train.km, valid.km in their order)
+    """
+    _export(ctx, "labels", ref, out, split, valid_percent, seed, force, manifests)
 
 
 @export.command()
 @_common
 @click.pass_context
 def features(ctx, ref, out, fmt, split, valid_percent, seed, force):
-    """Features of a feature node: {split}.tsv, {split}_0_1.npy, {split}_0_1.len."""
+    """Features of a feature node: {split}.tsv, {split}_0_1.npy, {split}_0_1.len.
+
+    \b
+    ssl-graph export features specs/demo.py:mfcc out/feats
+    ssl-graph export features specs/demo.py:mfcc out/feats --valid-percent 5 --seed 1
+    """
     _export(ctx, "features", ref, out, split, valid_percent, seed, force)
 
 
@@ -103,8 +117,8 @@ def segments(ctx, ref, out, fmt, force):
     """The checked segments of an Alignments / WordAlignments node as a CTM or TSV file.
 
     \b
-    ssl-graph export segments specs/timit.py:words words.ctm
-    ssl-graph export segments specs/timit.py:phones phones.tsv
+    ssl-graph export segments specs/demo.py:quality.alignments phones.ctm
+    ssl-graph export segments specs/demo.py:quality.alignments phones.tsv
     """
     from ..export import export_segments
 

@@ -32,7 +32,31 @@ def _reader_gone():
     sys.exit(141)
 
 
+def _store_first(args: list[str]) -> list[str]:
+    """``--store X`` is the group's option; accept it after the subcommand too (``ssl-graph
+    query ... --store X``), as users type it, by moving it in front."""
+    moved, rest, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest.extend(args[i:])
+            break
+        if a == "--store" and i + 1 < len(args):
+            moved += args[i:i + 2]
+            i += 2
+            continue
+        if a.startswith("--store="):
+            moved.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return moved + rest
+
+
 class _Group(click.Group):
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _store_first(list(args)))
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

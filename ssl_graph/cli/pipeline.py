@@ -29,20 +29,33 @@ def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
 
 @click.command()
 @click.argument("spec")
+@click.argument("nodes", nargs=-1)
+@click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
+              help="as `run --set` (also $SSL_GRAPH_SET): plan what that run would do")
 @click.pass_context
-def plan(ctx, spec):
+def plan(ctx, spec, nodes, overrides):
     """Show every node as fresh or stale, with the reasons (nothing is computed).
 
     \b
     ssl-graph plan specs/demo.py
+    ssl-graph plan specs/demo.py quality     # just `quality` and its inputs, as `run` would
+    ssl-graph plan specs/demo.py --set it1.precision=bf16
     """
     from rich.table import Table
 
+    from ..exec.overrides import apply_overrides, env_assignments
+
     project = open_project(ctx, spec)
-    states = project.plan()
     pipeline = project.pipeline
+    apply_overrides(pipeline, env_assignments() + list(overrides))
+    named = [pipeline.node(n) for n in nodes]  # an unknown name fails here, naming the known
+    states = project.plan()
+    if named:
+        keep = pipeline.ancestors(named)
+        states = {n: st for n, st in states.items() if st.node.fingerprint in keep}
     targets = pipeline.spec.default_targets
-    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets else None
+    wanted = pipeline.ancestors([pipeline.node(t) for t in targets]) if targets and not named \
+        else None
     table = Table(title=f"plan: {spec}", title_justify="left")
     for col in ("node", "kind", "status", "why"):
         table.add_column(col)
@@ -55,7 +68,10 @@ def plan(ctx, spec):
     make_console().print(table)
     n = sum(st.stale for st in states.values())
     todo = sum(st.stale for st in states.values() if wanted is None or st.node.fingerprint in wanted)
-    click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
+    if named:
+        click.echo(f"{n} of {len(states)} nodes stale; `run {' '.join(nodes)}` computes {n}")
+    else:
+        click.echo(f"{n} of {len(states)} nodes stale; `run` without node names computes {todo}")
 
 
 @click.command()
@@ -164,17 +180,27 @@ def status(ctx, spec):
     project = open_project(ctx, spec)
     states = project.plan()
     table = Table(title=f"status: {spec}", title_justify="left")
-    for col in ("node", "kind", "fingerprint", "status", "utts", "updated", "metrics"):
-        table.add_column(col)
+    for col in ("node", "kind", "fingerprint", "status", "utts", "size", "updated", "metrics"):
+        table.add_column(col, justify="right" if col == "size" else "left")
     for st in states.values():
         rec = st.record or {}
         running = any(r.startswith("running") for r in st.reasons)
         shown = (f"[magenta]{st.reasons[0]}[/]" if running else
                  f"[{_STATUS_STYLE[st.status]}]{st.status}[/]")
+        size = _size(project.store.backend.size(st.key)) if st.record else ""
         table.add_row(st.name, st.node.kind, st.node.fingerprint[:10], shown,
-                      str(rec.get("n_utts", "")), rec.get("updated", "-"),
+                      str(rec.get("n_utts", "")), size, rec.get("updated", "-"),
                       _metric_summary(rec.get("metrics", {})))
     make_console().print(table)
+
+
+def _size(n: int) -> str:
+    """Bytes as a short human figure (1.2 MB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
 
 
 @click.command()
@@ -261,7 +287,7 @@ def query(ctx, what, ref, utt, every, out, force, as_json):
     ssl-graph query features specs/demo.py:mfcc --utt usf3-0009 --out x.npy
     ssl-graph query labels specs/demo.py:labels --utt usf3-0009 --json
     ssl-graph query features specs/demo.py:mfcc --all --out feats/
-    ssl-graph query segments specs/timit.py:words --utt fcjf0-sx1 --json
+    ssl-graph query segments specs/demo.py:quality.alignments --utt usf3-0009 --json
     ssl-graph query utts specs/demo.py:mfcc
     """
     import numpy as np

@@ -160,8 +160,10 @@ def graph(ctx, spec, out, force):
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC [SPEC...]")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="folder for report.html and the PNGs (default reports/<first spec name>)")
+@click.option("--format", "fmt_", type=click.Choice(["table", "md", "csv"]), default="table",
+              show_default=True, help="how the table prints (md/csv also land in --out)")
 @click.pass_context
-def report(ctx, specs, out):
+def report(ctx, specs, out, fmt_):
     """Scores of every scoring node (PNMI, purities, CER/PER/WER, training time) + pictures.
 
     With several spec files (variants), one table with the variants as rows, PNMI vs k/layer
@@ -170,7 +172,9 @@ def report(ctx, specs, out):
     \b
     ssl-graph report specs/demo.py                 # table + reports/demo/report.html
     ssl-graph report specs/hubert.py --out /tmp/r
-    ssl-graph report specs/demo.py specs/demo_k200.py
+    ssl-graph report specs/demo.py specs/demo_k50.py
+    ssl-graph report specs/demo.py --format md      # Markdown table (also report.md)
+    ssl-graph report specs/demo.py --format csv     # CSV (also report.csv)
     """
     from pathlib import Path
 
@@ -187,8 +191,15 @@ def report(ctx, specs, out):
     else:
         rep = write_report(open_project(ctx, specs[0]), out)
         rows, columns, images = rep.rows, COLUMNS, len(rep.images)
+    from ..report_tables import as_csv, as_markdown, table_columns
+
+    cols = table_columns(rows, columns)
+    if fmt_ != "table":
+        text = as_markdown(rows, cols, fmt) if fmt_ == "md" else as_csv(rows, cols)
+        (Path(out) / f"report.{fmt_}").write_text(text)
+        click.echo(text, nl=False)
+        return
     table = Table(title=f"report: {' vs '.join(specs)}", title_justify="left")
-    cols = [c for c in columns if c != "kind" and any(r.get(c) is not None for r in rows)]
     for c in cols:
         table.add_column(c)
     for r in rows:

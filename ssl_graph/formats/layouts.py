@@ -33,7 +33,8 @@ def read_layout(corpus, name: str) -> tuple[list[tuple[str, object]], dict[str, 
 
         if not where.is_dir():
             raise SpecError(f"{name}: {where} is not a Kaldi data directory")
-        return list_data_dir(where, root if root is not None else corpus.path("."))
+        return list_data_dir(where, root if root is not None else corpus.path("."),
+                             corpus.commands, corpus.sample_rate)
     if layout == "fairseq":
         from .fairseq import read_manifest
 
@@ -57,8 +58,31 @@ def declared_frames(corpus) -> dict[str, tuple[str, int]]:
     return {utt: (where, n) for where, utt, _, n in read_manifest(corpus.path(corpus.manifest), root)}
 
 
-def read_speakers(path: Path) -> dict[str, str]:
-    """A ``utt<TAB>speaker`` TSV (header row detected)."""
+#: a speaker "name" ending so is a file: the column picked holds the audio paths
+_AUDIO_SUFFIXES = (".wav", ".flac", ".sph", ".mp3", ".ogg", ".opus", ".m4a")
+
+
+def read_speakers(path: Path, column: int | str = 1) -> dict[str, str]:
+    """Utterance -> speaker from a TSV: column 0 the utterance, ``column`` (index, or the
+    header's name for it) the speaker. A column of paths is refused: it would turn a speaker
+    split into an utterance split without a word."""
     from .tsv import read_rows
 
-    return {c[0]: c[1].strip() for _, c in read_rows(path, "speakers", 2)[1]}
+    header, rows = read_rows(path, "speakers", 2)
+    if isinstance(column, str):
+        if header is None or column not in header:
+            raise SpecError(f"{path}: speakers_column={column!r} names no column of its header "
+                            f"({header or 'none'}); give a header name or a 0-based index")
+        column = header.index(column)
+    out = {}
+    for lineno, cols in rows:
+        if column >= len(cols):
+            raise SpecError(f"{path}:{lineno}: speakers: no column {column} (the row has "
+                            f"{len(cols)}); set Corpus(speakers_column=...)")
+        out[cols[0]] = cols[column].strip()
+    looks_like_paths = [s for s in out.values() if "/" in s or s.lower().endswith(_AUDIO_SUFFIXES)]
+    if looks_like_paths and len(looks_like_paths) * 2 >= len(out):
+        raise SpecError(f"{path}: speakers column {column} holds file paths (e.g. "
+                        f"{looks_like_paths[0]!r}), not speakers; pick the speaker column with "
+                        "Corpus(speakers_column=<index or header name>)")
+    return out

@@ -65,6 +65,47 @@ def previous_record(name: str, node, store: Store, spec_name: str) -> dict | Non
     return None
 
 
+#: node kinds that are annotations: a different one (another phone set, another corpus's
+#: alignments, edited transcripts) makes two results measure different things
+ANNOTATION_KINDS = frozenset({"Alignments", "WordAlignments", "Transcripts", "PhoneMap"})
+
+
+def same_roles(old_spec: dict, new_spec: dict, store: Store, depth: int = 6) -> bool:
+    """Whether two specs of one kind read inputs of the same roles: every upstream that differs
+    is of the same kind, its own inputs likewise (down to ``depth`` levels: an MFCC k-means is
+    no earlier version of a layer-feature one), and no annotation differs."""
+    if old_spec.get("kind") != new_spec.get("kind"):
+        return False
+    for _, a, b in spec_diff(old_spec, new_spec):
+        if not (_is_ref(a) or _is_ref(b)):
+            continue
+        if not (_is_ref(a) and _is_ref(b)) or a["node"] != b["node"]:
+            return False
+        if a["node"] in ANNOTATION_KINDS:
+            return False
+        if depth:
+            ra = store.record(node_key(a["node"], a["fingerprint"]))
+            rb = store.record(node_key(b["node"], b["fingerprint"]))
+            if ra and rb and "spec" in ra and "spec" in rb and \
+                    not same_roles(ra["spec"], rb["spec"], store, depth - 1):
+                return False
+    return True
+
+
+def comparable_metrics(prev: dict, node, store: Store) -> dict:
+    """``prev``'s metrics that may stand beside ``node``'s new ones: none when the two read
+    inputs of other roles; without those the node kind measures on something a changed field
+    moves (``metrics_measured_on``: k-means inertia is on each fit's own sample)."""
+    new_spec = node.semantic()
+    if "spec" not in prev or not same_roles(prev["spec"], new_spec, store):
+        return {}
+    metrics = dict(prev.get("metrics", {}))
+    for metric, fields in type(node).metrics_measured_on.items():
+        if any(prev["spec"].get(f) != new_spec.get(f) for f in fields):
+            metrics.pop(metric, None)
+    return metrics
+
+
 def nearest_relative(node, store: Store, exclude: set[str] = frozenset(),
                      name: str | None = None) -> dict | None:
     """The stored complete record of the same kind closest to ``node``'s spec, from any spec

@@ -31,12 +31,39 @@ def grad_multiply(x: Tensor, scale: float) -> Tensor:
 
 
 class Fp32GroupNorm(nn.GroupNorm):
-    """GroupNorm computed in float32 so bf16/fp16 autocast keeps the statistics exact."""
+    """GroupNorm over (channels of a group × time) of a (B, C, T) tensor, in float32 so bf16/fp16
+    autocast keeps the statistics exact.
 
-    def forward(self, x: Tensor) -> Tensor:
+    ``lengths`` (B,) gives each row's valid frames: the statistics then cover those frames only,
+    so a padded row normalises exactly as it would alone (padding never enters a normalisation).
+    Padded frames come out normalised with the row's statistics; nothing valid reads them.
+    """
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         w = None if self.weight is None else self.weight.float()
         b = None if self.bias is None else self.bias.float()
-        return F.group_norm(x.float(), self.num_groups, w, b, self.eps).type_as(x)
+        if lengths is None or bool((lengths >= x.size(-1)).all()):
+            return F.group_norm(x.float(), self.num_groups, w, b, self.eps).type_as(x)
+        return masked_group_norm(x.float(), self.num_groups, w, b, self.eps, lengths).type_as(x)
+
+
+def masked_group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None,
+                      eps: float, lengths: Tensor) -> Tensor:
+    """``F.group_norm`` of each row of (B, C, T) ``x`` restricted to its first ``lengths[b]``
+    frames (biased variance, as GroupNorm)."""
+    B, C, T = x.shape
+    xg = x.reshape(B, groups, C // groups, T)
+    valid = (torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None])
+    valid = valid.to(x.dtype)[:, None, None, :]
+    n = (valid.sum(-1, keepdim=True) * (C // groups)).clamp(min=1)
+    mean = (xg * valid).sum((2, 3), keepdim=True) / n
+    var = (((xg - mean) * valid) ** 2).sum((2, 3), keepdim=True) / n
+    y = ((xg - mean) * torch.rsqrt(var + eps)).reshape(B, C, T)
+    if weight is not None:
+        y = y * weight[None, :, None]
+    if bias is not None:
+        y = y + bias[None, :, None]
+    return y
 
 
 class ChannelLayerNorm(nn.LayerNorm):

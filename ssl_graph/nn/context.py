@@ -26,10 +26,11 @@ class CausalConvLayer(nn.Module):
         self.norm = Fp32GroupNorm(1, c_out, affine=not spec.non_affine_group_norm)
         self.act = activation(spec.activation)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths``: valid frames per row; the norm's statistics cover only those."""
         if self.pad:
             x = F.pad(x, (self.pad, 0), mode=self.pad_mode)
-        return self.act(self.norm(self.dropout(self.conv(x))))
+        return self.act(self.norm(self.dropout(self.conv(x)), lengths))
 
 
 class ConvContextModule(nn.Module):
@@ -62,15 +63,19 @@ class ConvContextModule(nn.Module):
     ) -> tuple[Tensor, list[Tensor]]:
         """(B, T, C) → (output, hidden states). ``layer`` L (1-based) stops after layer L.
 
-        ``padding_mask`` is accepted for interface parity and unused: a causal stack never lets
-        padded (trailing) frames reach valid ones.
+        ``padding_mask`` (B, T), True at padded frames: a causal conv never lets padded (trailing)
+        frames reach valid ones, and each layer's GroupNorm takes its statistics over the valid
+        frames only, so a padded row computes what it computes alone.
         """
         stop = self.num_layers if layer is None else layer
+        lengths = None
+        if padding_mask is not None and bool(padding_mask.any()):
+            lengths = (~padding_mask).sum(-1)
         h = x.transpose(1, 2)
         hidden = [h.transpose(1, 2)] if return_all else []
         for i in range(stop):
             residual = h
-            h = self.layers[i](h)
+            h = self.layers[i](h, lengths)
             if self.spec.skip_connections:
                 h = (h + self.residual_proj[i](residual)) * self.residual_scale
             if return_all:

@@ -1,7 +1,9 @@
 """Waveform encoders: (B, S) samples → (B, T, C) frames.
 
 Both are strided 1-d conv stacks without padding, so T = ``spec.output_length(S)`` and a
-padded tail never leaks into earlier frames.
+padded tail never reaches a valid frame through a convolution. Their group norms normalise over
+time, so they take each row's valid frames (from the sample padding mask) and keep padding out of
+their statistics: a padded utterance encodes exactly as it does alone.
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ class ConvLayer(nn.Module):
         self.norm = norm
         self.act = activation(act)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``lengths``: valid output frames per row (None: no padding)."""
         x = self.dropout(self.conv(x))
-        if self.norm is not None:
+        if isinstance(self.norm, Fp32GroupNorm):
+            x = self.norm(x, lengths)
+        elif self.norm is not None:  # per-frame norms never see other frames
             x = self.norm(x)
         return self.act(x)
 
@@ -54,6 +59,16 @@ class _ConvStackModule(nn.Module):
         for _, k, s in self.spec.layer_geometry:
             lengths = torch.div(lengths - k, s, rounding_mode="floor") + 1
         return lengths.clamp(min=0)
+
+    def layer_lengths(self, padding_mask: Tensor | None) -> list[Tensor | None]:
+        """Valid frames per row after each conv layer, or Nones for an unpadded batch."""
+        if padding_mask is None or not bool(padding_mask.any()):
+            return [None] * len(self.spec.layer_geometry)
+        lengths, out = (~padding_mask).sum(-1), []
+        for _, k, s in self.spec.layer_geometry:
+            lengths = (torch.div(lengths - k, s, rounding_mode="floor") + 1).clamp(min=0)
+            out.append(lengths)
+        return out
 
 
 class ConvFeatureEncoderModule(_ConvStackModule):
@@ -77,8 +92,8 @@ class ConvFeatureEncoderModule(_ConvStackModule):
         if self.spec.normalize_wave:
             wave = normalize_wave(wave, padding_mask)
         x = wave.unsqueeze(1)
-        for layer in self.layers:
-            x = layer(x)
+        for layer, lengths in zip(self.layers, self.layer_lengths(padding_mask)):
+            x = layer(x, lengths)
         return x.transpose(1, 2)
 
 
@@ -97,9 +112,9 @@ class Wav2VecEncoderModule(_ConvStackModule):
 
     def forward(self, wave: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         x = wave.unsqueeze(1)
-        for layer in self.layers:
+        for layer, lengths in zip(self.layers, self.layer_lengths(padding_mask)):
             residual = x
-            x = layer(x)
+            x = layer(x, lengths)
             if self.spec.skip_connections and x.size(1) == residual.size(1):
                 step = residual.size(2) // x.size(2)  # align the residual to the strided output
                 x = (x + residual[..., ::step][..., : x.size(2)]) * self.residual_scale

@@ -144,10 +144,11 @@ class KMeansQuantizerModule(nn.Module):
     def forward(
         self, x: Tensor, valid: Tensor | None = None, generator: torch.Generator | None = None
     ) -> QuantizerOutput:
-        """``x`` is (B, T, C): the GroupNorm normalises each utterance over time."""
+        """``x`` is (B, T, C): the GroupNorm normalises each utterance over its valid frames."""
         B, T, _ = x.shape
         G, V = self.spec.groups, self.spec.entries
-        ze = self.norm(self.proj(x.transpose(1, 2))).transpose(1, 2).reshape(B * T, G, -1)
+        lengths = None if valid is None else valid.sum(-1)  # valid frames are a prefix
+        ze = self.norm(self.proj(x.transpose(1, 2)), lengths).transpose(1, 2).reshape(B * T, G, -1)
         books = self.codebook_vectors()
         with torch.no_grad():
             dist = (

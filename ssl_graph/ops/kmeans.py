@@ -76,6 +76,10 @@ class SampledFrames:
                 yield checked(np.concatenate(parts))
 
 
+#: fewer sampled frames a centroid than this and the fit says so (the centroids are mostly noise)
+MIN_FRAMES_PER_CENTROID = 20
+
+
 @register("KMeans")
 class KMeansOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
@@ -99,7 +103,11 @@ class KMeansOp(AggregateOp):
                 f"{st.name}: only {x.n_frames} frames sampled for k={node.k}; raise fit_fraction "
                 "or lower k"
             )
-        task = ctx.task(f"{st.name}: fit k={node.k} on {x.n_frames:,} frames", total=None)
+        from ..kernels.jit_cache import is_cached
+
+        first = "" if is_cached("kmeans_lloyd") else \
+            " (compiling the Numba kernels first: once after install, about 1-2 min)"
+        task = ctx.task(f"{st.name}: fit k={node.k} on {x.n_frames:,} frames{first}", total=None)
 
         def progress(it, inertia):
             ctx.advance(task, 1, description=f"{st.name}: k={node.k} it {it} inertia {inertia:.3f}")
@@ -111,6 +119,12 @@ class KMeansOp(AggregateOp):
         )
         fit_seconds = time.perf_counter() - t0
         ctx.finish(task)
+        warnings = []
+        if x.n_frames < MIN_FRAMES_PER_CENTROID * node.k:
+            warnings.append(
+                f"{st.name}: k={node.k} was fit on {x.n_frames:,} frames, "
+                f"{x.n_frames / node.k:.1f} per centroid (fewer than {MIN_FRAMES_PER_CENTROID}); "
+                "raise fit_fraction or lower k for centroids that mean something")
         ctx.write_array(st, "centroids", np.asarray(res.centroids, np.float32))
         write_json(ctx.store.backend, f"{st.key}/fit_utts.json", {u: feat_state.expected[u] for u in utts})
         return {
@@ -118,5 +132,5 @@ class KMeansOp(AggregateOp):
             "fit_utts_size": ctx.store.backend.size(f"{st.key}/fit_utts.json"),
             "metrics": {"inertia": float(res.inertia), "n_iter": int(res.n_iter),
                         "fit_frames": int(x.n_frames), "fit_seconds": round(fit_seconds, 3)},
-            "k": node.k, "dim": int(x.dim),
+            "k": node.k, "dim": int(x.dim), "warnings": warnings,
         }

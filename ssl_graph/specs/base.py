@@ -100,6 +100,9 @@ class Node(Spec):
     """Produces an artifact. Subclasses set ``op_version`` when their computation changes."""
 
     op_version: ClassVar[int] = 1
+    #: metric -> fields it is measured on: across two specs that differ in one of them, the
+    #: metric is not compared ("previous → new" leaves it out)
+    metrics_measured_on: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: per-utterance nodes store ragged arrays and are computed incrementally per utterance
     per_utterance: ClassVar[bool] = False
     #: scheduling hint, not a promise: among nodes whose inputs are ready, cheaper ranks run

@@ -101,7 +101,7 @@ class FineTune(TrainingNode):
     from scratch, ``freeze_steps`` is 0 and ``feature_grad_mult`` the architecture's own.
     """
 
-    op_version = 1
+    op_version = 2
     cost = 4
 
     pretrained: Pretrain | PretrainedModel | None = Field(
@@ -248,7 +248,7 @@ class ASRScore(Node):
     units). Rates are corpus-level: total edits / total reference length.
     """
 
-    op_version = 1
+    op_version = 2
     cost = 0
 
     model: FineTune

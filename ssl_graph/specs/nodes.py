@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr
 
@@ -28,11 +28,11 @@ def resolve_path(base: str, rel: str) -> Path:
 
 #: Corpus fields that only name annotation files (versioned by their own nodes)
 ANNOTATION_FIELDS = ("transcripts", "alignments", "transcripts_format", "alignments_format",
-                     "speakers")
+                     "speakers", "speakers_column")
 
 #: fields added after fingerprints were in use: left out of the fingerprint at these defaults
 #: so every corpus written before them keeps its fingerprint (and its cache)
-LATER_FIELDS = {"layout": "files", "supervisions": None}
+LATER_FIELDS = {"layout": "files", "supervisions": None, "commands": "refuse"}
 
 Layout = Literal["files", "fairseq", "kaldi", "librispeech", "timit", "lhotse"]
 
@@ -60,12 +60,18 @@ class Corpus(Node):
         "(fairseq .tsv, Kaldi data dir, Lhotse recordings or cuts)")
     layout: Layout = Field("files", description="how the corpus is laid out on disk")
     supervisions: str | None = Field(None, description="Lhotse supervisions manifest")
+    commands: Literal["refuse", "run"] = Field(
+        "refuse", description="Kaldi wav.scp commands other than plain decoders (flac, sox, "
+        "ffmpeg, sph2pipe, read as their file): 'run' runs them with /bin/sh")
     transcripts: str | None = Field(None, description="TSV 'utt<TAB>text' (not fingerprinted)")
     alignments: str | None = Field(
         None, description="TSV 'utt<TAB>start<TAB>end<TAB>phone' (not fingerprinted)")
     transcripts_format: str = Field("tsv", description="format of transcripts= (Transcripts.format)")
     alignments_format: str = Field("tsv", description="format of alignments= (Alignments.format)")
     speakers: str | None = Field(None, description="TSV 'utt<TAB>speaker' (not fingerprinted)")
+    speakers_column: int | str = Field(
+        1, description="the speakers= TSV's speaker column: 0-based index or header name (e.g. "
+        "'speaker' of a manifest 'utt<TAB>path<TAB>speaker')")
     sample_rate: int = Field(16000, ge=1)
     resample: bool = Field(False, description="resample other rates instead of refusing them")
     identity: Literal["stat", "hash"] = Field(
@@ -88,7 +94,9 @@ class Corpus(Node):
     # ---- community layouts (readers in ssl_graph/formats) -------------------------------
     @classmethod
     def kaldi(cls, data_dir: str, root: str | None = None, **fields) -> "Corpus":
-        """A Kaldi data directory: ``wav.scp`` (files only; piped commands are refused),
+        """A Kaldi data directory: ``wav.scp`` (files, and the standard decode pipes ``flac -c
+        -d -s FILE |``, ``sox FILE -t wav - |``, lhotse's ``ffmpeg … -i FILE … pipe:1 |`` and
+        ``sph2pipe -f wav FILE |``, read as FILE; other commands only with ``commands="run"``),
         optional ``segments`` (utterances as time ranges of long recordings), ``utt2spk``
         (speakers) and ``text`` (transcripts). Relative ``wav.scp`` paths resolve against
         ``root`` (default: the spec file's directory, like Kaldi's recipe directory)."""
@@ -217,6 +225,9 @@ class KMeans(Node):
     ``refit_on_growth=True`` to refit whenever utterances are added.
     """
 
+    #: inertia is measured on each fit's own sample: not comparable across fit fractions
+    metrics_measured_on: ClassVar[dict[str, tuple[str, ...]]] = {
+        "inertia": ("fit_fraction", "features")}
     cost = 2
     features: FeatureNode
     k: int = Field(100, ge=2)

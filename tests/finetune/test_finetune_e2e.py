@@ -57,6 +57,11 @@ def test_ctc_loss_falls(trained, name):
     assert 0 < rec["labeled_seconds"] <= 30.0 and rec["n_labeled"] >= 1
 
 
+def test_log_as_a_data_frame(trained):
+    frame = trained["ft"].log(as_frame=True)
+    assert frame["loss"].tolist() == curve(trained, "ft") and len(frame) == 20
+
+
 @pytest.mark.parametrize("name", ["score", "scratch_score"])
 def test_scores_and_hypotheses_for_every_test_utterance(trained, name):
     rec = trained[name].record

@@ -65,3 +65,27 @@ def test_scratch_preset_differs_only_in_initialisation():
     assert (b.pretrained, b.model, b.freeze_steps, b.feature_grad_mult) == (None, pre.model, 0, 0.1)
     same = ("steps", "optimizer", "schedule", "mask", "split", "batch_seconds", "layerdrop")
     assert all(getattr(a, f) == getattr(b, f) for f in same)
+
+
+@pytest.mark.parametrize("preset", ["finetune", "finetune_from_scratch"])
+def test_labeled_minutes_and_split_combine_or_refuse(preset):
+    from ssl_graph.specs.base import SpecError
+    from ssl_graph.specs.finetune import Split
+
+    pre = wav2vec2(Corpus(root="wav"), size="tiny")
+
+    def make(**kw):
+        if preset == "finetune":
+            return finetune(pre, size="base", **kw)
+        return finetune_from_scratch(pre.model, pre.corpus, size="base", **kw)
+
+    assert make().split.labeled_minutes == 1.0
+    # the budget named in one place reaches the split, whichever place it is
+    both = make(labeled_minutes=60.0, split=Split(by="speaker"))
+    assert (both.split.by, both.split.labeled_minutes) == ("speaker", 60.0)
+    inside = make(split=Split(by="speaker", labeled_minutes=60.0))
+    assert inside.split.labeled_minutes == 60.0
+    assert inside.optimizer == both.optimizer and inside.steps == both.steps  # the 1 h row
+    assert inside.fingerprint == both.fingerprint
+    with pytest.raises(SpecError, match="labeled_minutes=2.0 but split=Split"):
+        make(labeled_minutes=2.0, split=Split(labeled_minutes=3.0))

@@ -75,6 +75,34 @@ def test_speakers_tsv_names_speakers_with_its_header_detected(tmp_path):
         [f"voice-{utts[0].split('-')[0]}", f"voice-{utts[1].split('-')[0]}", None]
 
 
+def test_speakers_from_a_wider_tsv_by_column_and_a_path_column_refused(tmp_path):
+    from ssl_graph.specs.base import SpecError
+
+    utts = plain_corpus(tmp_path, 4)
+    wav = tmp_path / "plain" / "wav"
+    rows = "".join(f"{u}\t{wav / u}.flac\tvoice-{i % 2}\n" for i, u in enumerate(utts))
+    (tmp_path / "m.tsv").write_text("utt_id\tpath\tspeaker\n" + rows)
+    (tmp_path / "bare.tsv").write_text(rows)
+
+    def speakers(path, **kw):
+        manifest = scan_corpus(Corpus(root=str(wav), speakers=str(tmp_path / path), **kw))
+        return [manifest.utts[u].speaker for u in utts]
+
+    expected = [f"voice-{i % 2}" for i in range(4)]
+    assert speakers("m.tsv", speakers_column="speaker") == expected
+    assert speakers("bare.tsv", speakers_column=2) == expected
+    # the manifest itself as speakers= would have made every utterance its own "speaker"
+    with pytest.raises(SpecError, match="m.tsv: speakers column 1 holds file paths"):
+        speakers("m.tsv")
+    with pytest.raises(SpecError, match="speakers_column='voice' names no column"):
+        speakers("m.tsv", speakers_column="voice")
+    with pytest.raises(SpecError, match="bare.tsv:1: speakers: no column 5"):
+        speakers("bare.tsv", speakers_column=5)
+    # which column names the speakers is annotation, like speakers= itself: no fingerprint moves
+    assert Corpus(root="w", speakers="m.tsv", speakers_column=2).fingerprint == \
+        Corpus(root="w").fingerprint
+
+
 def test_finetune_on_a_librispeech_tree_holds_test_speakers_apart(tmp_path):
     """End to end: the layout's speakers and transcripts reach FineTune's split and vocabulary."""
     from ssl_graph.api import Project

@@ -65,3 +65,33 @@ def test_chunks_are_the_sorted_per_utterance_sample(lengths, fraction, part_fram
     assert all(c.dtype == np.float32 and c.flags.c_contiguous for c in chunks)
     again = list(src.chunks())
     assert [c.tobytes() for c in again] == [c.tobytes() for c in chunks]
+
+
+def test_a_fit_with_few_frames_per_centroid_says_so(tmp_path):
+    from ssl_graph.api import Project
+
+    from ..conftest import make_corpus
+
+    make_corpus(tmp_path, 2)
+    (tmp_path / "p.py").write_text(
+        "from ssl_graph import MFCC, Corpus, KMeans\n"
+        "feats = MFCC(corpus=Corpus(root='wav'))\n"
+        "sparse = KMeans(features=feats, k=40, fit_fraction=0.5, max_iter=2)\n"
+        "dense = KMeans(features=feats, k=4, fit_fraction=0.5, max_iter=2)\n")
+    project = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    project.run()
+    n = project["sparse"].record["metrics"]["fit_frames"]
+    assert 40 <= n < 20 * 40
+    (warning,) = project["sparse"].record["warnings"]
+    assert f"fit on {n:,} frames, {n / 40:.1f} per centroid (fewer than 20)" in warning
+    assert not project["dense"].record["warnings"]
+
+
+def test_compiled_kernels_are_found_in_the_cache_and_missing_ones_are_not():
+    from ssl_graph.kernels.jit_cache import is_cached
+    from ssl_graph.kernels.kmeans import fit_kmeans
+
+    fit_kmeans(np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32), 4, seed=0,
+               max_iter=2)  # compiles (and caches) the Lloyd kernels if nothing did yet
+    assert is_cached("kmeans_lloyd")
+    assert not is_cached("no_such_kernels")

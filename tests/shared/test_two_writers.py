@@ -94,3 +94,39 @@ def test_a_killed_runs_node_is_taken_over(shared):
     p = ssl_graph.load(wd / "b.py", str(wd / "store"))
     assert p["km"].centroids.shape == (20, 39)
     assert statuses(start(wd, "a.py"))[0]["km"][0] == "fresh"  # A's rerun reuses B's result
+
+
+def test_ctrl_c_while_waiting_for_another_runs_node_exits_at_once(shared):
+    import subprocess
+    import sys
+    import time
+
+    wd = shared
+    (wd / "a.py").write_text(spec_text(SLOW_KM.format(n=200)))
+    (wd / "b.py").write_text(spec_text(SLOW_KM.format(n=200)))
+    a = start(wd, "a.py")
+    b = None
+    try:
+        wait_for(lambda: holding(wd, "kmeans", a.pid) or a.poll() is not None,
+                 what="run A to start its k-means")
+        assert a.poll() is None, a.communicate()
+        err = wd / "b.err"
+        with open(err, "w") as fh:
+            b = subprocess.Popen([sys.executable, "-m", "ssl_graph", "run", "b.py",
+                                  "--store", str(wd / "store"), "--no-progress"],
+                                 cwd=wd, stdout=fh, stderr=subprocess.STDOUT)
+            wait_for(lambda: "waiting for km" in err.read_text() or b.poll() is not None,
+                     what="run B to wait for A's k-means")
+            assert b.poll() is None, err.read_text()
+            t0 = time.monotonic()
+            b.send_signal(signal.SIGINT)
+            rc = b.wait(30)
+            waited = time.monotonic() - t0
+        assert a.poll() is None  # A computes on; B only stopped waiting
+    finally:
+        a.kill()
+        if b is not None:
+            b.kill()
+    text = err.read_text()
+    assert rc == 130 and "Traceback" not in text, text
+    assert waited < 5, f"SIGINT took {waited:.1f}s to end a waiting run"
