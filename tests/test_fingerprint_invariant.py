@@ -55,7 +55,7 @@ ELSEWHERE = {
     ("Corpus", "transcripts"), ("Corpus", "alignments"), ("Corpus", "transcripts_format"),
     ("Corpus", "alignments_format"),
     # the speaker map is read at plan time and versioned only into what splits by speaker
-    ("Corpus", "speakers"),
+    ("Corpus", "speakers"), ("Corpus", "speakers_column"),
 }
 #: fields with a single valid value today (kept for formats that are not supported yet)
 ONE_VALUE = {("PretrainedModel", "format"),  # fairseq checkpoints are refused

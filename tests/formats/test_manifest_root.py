@@ -24,7 +24,7 @@ def test_manifest_without_root_takes_absolute_paths_and_resolves_relative_ones_b
 
 def test_piped_wav_scp_fails_plan_with_one_line(tmp_path):
     (tmp_path / "kaldi").mkdir()
-    (tmp_path / "kaldi" / "wav.scp").write_text("r1 sph2pipe -f wav a.sph |\n")
+    (tmp_path / "kaldi" / "wav.scp").write_text("r1 sph2pipe -f wav a.sph | sox -t wav - -t wav - vol 2 |\n")
     (tmp_path / "p.py").write_text("from ssl_graph import *\ncorpus = Corpus.kaldi('kaldi')\n"
                                    "mfcc = MFCC(corpus=corpus)\n")
     run = subprocess.run([sys.executable, "-m", "ssl_graph", "--store", str(tmp_path / "store"),
@@ -32,4 +32,4 @@ def test_piped_wav_scp_fails_plan_with_one_line(tmp_path):
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
-    assert "wav.scp:1: recording 'r1' is a piped command" in run.stderr + run.stdout
+    assert "wav.scp:1: recording 'r1' is a command ssl_graph does not run" in run.stderr + run.stdout
