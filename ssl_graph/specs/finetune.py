@@ -88,8 +88,8 @@ class FineTune(TrainingNode):
     Xavier-initialised ``Linear(d, V)`` (blank = 0). For the first ``freeze_steps`` updates the
     whole backbone runs under ``no_grad`` and only that head trains; ``feature_grad_mult=0``
     keeps the conv encoder frozen throughout. Batches are whole labeled utterances, padded, up to
-    ``batch_seconds`` of padded audio, drawn with a generator seeded by (seed, step) so a resumed
-    run repeats the uninterrupted one. The CTC loss is summed over frames and divided by the
+    ``batch_seconds`` of padded audio, length-sorted as fairseq's (``train/batching.py``) and
+    shuffled per epoch by (seed, epoch), so a resumed run repeats the uninterrupted one. The CTC loss is summed over frames and divided by the
     number of utterances in the batch (fairseq's ``sentence_avg``).
 
     With ``split.dev_fraction > 0`` the dev utterances are decoded greedily every
@@ -101,7 +101,8 @@ class FineTune(TrainingNode):
     from scratch, ``freeze_steps`` is 0 and ``feature_grad_mult`` the architecture's own.
     """
 
-    op_version = 1
+    #: 2: length-sorted batches (``train/batching.py``) replaced random draws
+    op_version = 2
     cost = 4
 
     pretrained: Pretrain | PretrainedModel | None = Field(

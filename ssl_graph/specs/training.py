@@ -91,17 +91,22 @@ class TrainingNode(Node):
 class Pretrain(TrainingNode):
     """Self-supervised pre-training of an ``SSLModel`` on a corpus.
 
-    Batches are random crops (every item cropped to the shortest in its batch, random start, as
-    fairseq does) filling ``batch_seconds`` of audio (the global batch of one update; see
-    ``TrainingNode.max_batch_seconds`` to split it). Everything random is derived from ``seed``
-    and the step number, so a resumed run reproduces the uninterrupted loss curve.
+    Batches are built as fairseq builds them (``train/batching.py``): utterances of at least
+    ``min_seconds`` (``min_sample_size``) sorted by length capped at ``crop_seconds``
+    (``max_sample_size``), equal lengths shuffled per epoch, cut into batches of ``batch_seconds``
+    of cropped audio (the global batch of one update, fairseq's ``max_tokens`` × GPUs ×
+    ``update_freq``; see ``TrainingNode.max_batch_seconds`` to split it) whose order is shuffled
+    per epoch; rows of similar length are cropped to their shortest from a random start.
+    Everything random is derived from ``seed`` and the step number, so a resumed run reproduces
+    the uninterrupted loss curve.
 
     ``valid`` (a held-out fraction or another corpus) adds ``valid_loss`` / ``valid_accuracy``
     every ``valid_every`` steps, the same objective in eval mode on fixed batches
     (``train/validation.py``); which utterances are held out is semantic, the interval is not.
     """
 
-    op_version = 1
+    #: 2: length-sorted batches (``train/batching.py``) replaced one random draw per step
+    op_version = 2
     cost = 4
 
     corpus: Corpus

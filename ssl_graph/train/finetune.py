@@ -1,7 +1,7 @@
 """The fine-tuning loop (``FineTune`` nodes), on the pattern of ``train/loop.py``.
 
-Resumable the same way: the LR is a pure function of the step, batches and masks are seeded by
-(seed, step), checkpoints carry optimiser and RNG state and the node record points at the last
+Resumable the same way: the LR is a pure function of the step, batches (length-sorted,
+``batching.PaddedPlan``) and masks are seeded by (seed, step), checkpoints carry optimiser and RNG state and the node record points at the last
 one, so an interrupted run resumes where it stopped. Which utterances train and test is written
 to ``split.json`` so ``ASRScore`` scores exactly the utterances this run held apart.
 """
@@ -83,15 +83,15 @@ def prepare(st, ctx) -> LabeledData:
 
 
 def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
-    """CTC forward + backward in micro-batches (rows of the padded batch, same width);
-    returns (summed loss, utterances). Each micro-batch draws its own fine-tuning masks."""
+    """CTC forward + backward of this rank's rows of the padded global batch (the loader
+    decoded only those, at the global batch's width), in micro-batches; returns (summed loss,
+    utterances). Each micro-batch draws its own fine-tuning masks."""
     from ..nn.ctc import ctc_loss
     from .micro import micro_seed
 
     device, ranks = session.device, session.ranks
-    mine, stand_in = session.shard(len(batch["utts"]))
-    wave, pad, all_utts = batch["wave"][mine], batch["padding_mask"], batch["utts"][mine]
-    pad = None if pad is None else pad[mine]
+    stand_in = batch["stand_in"]
+    wave, pad, all_utts = batch["wave"], batch["padding_mask"], batch["utts"]
     slices = session.micro_slices(*wave.shape)
     loss_sum = 0.0
     for i, rows in enumerate(slices):
@@ -165,7 +165,7 @@ def train_finetune(st, ctx) -> dict:
             session.end_step(step, {
                 "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
                 "batch_size": n_utts,
-                "audio_s_per_s": round(batch["wave"].numel() / sr / secs, 2),
+                "audio_s_per_s": round(batch["samples"] / sr / secs, 2),
                 **({"skipped": True} if skipped else {}), **evals}, f"CTC loss {value:.3f}")
     rows = session.rows
     write_json(backend, f"{st.key}/split.json",

@@ -3,6 +3,7 @@
 The dataset is indexed by *step*: batch k is ``make_batch(k)``, a pure function of (seed, k), so
 the batches are the same whatever the number of workers (each worker computes whole steps, and
 the loader hands them back in step order) and a resumed run starts at its checkpoint's step.
+Under DDP ``make_batch`` is bound to the rank: each rank's loader decodes only its rows.
 """
 
 from __future__ import annotations
@@ -13,15 +14,32 @@ import numpy as np
 
 
 def _as_tensors(batch) -> dict:
+    """A rank's batch as tensors: a crop step's groups (``data.StepBatch``) or padded rows
+    (``utterances.PaddedBatch``), with the global batch's row and sample counts."""
     import torch
 
+    if hasattr(batch, "groups"):
+        return {"groups": [_group_tensors(g) for g in batch.groups], "rows": batch.rows,
+                "samples": batch.samples, "stand_in": batch.stand_in, "utts": batch.utts}
     pad = getattr(batch, "padding_mask", None)
     return {
         "wave": torch.from_numpy(batch.wave),
         "padding_mask": None if pad is None else torch.from_numpy(pad),
         "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in getattr(batch, "labels", [])],
         "utts": list(batch.utts),
+        "rows": getattr(batch, "rows", len(batch.utts)),
+        "samples": getattr(batch, "samples", batch.wave.size),
+        "stand_in": getattr(batch, "stand_in", False),
     }
+
+
+def _group_tensors(g) -> dict:
+    import torch
+
+    return {"wave": torch.from_numpy(g.wave),
+            "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in g.labels],
+            "utts": list(g.utts), "rows": torch.from_numpy(g.rows), "group": g.group,
+            "group_rows": g.group_rows, "offset": g.offset}
 
 
 class StepBatches:

@@ -67,8 +67,10 @@ def test_hubert_batch_in_four_micro_batches_gives_the_same_gradients(tmp_path):
                   crop_seconds=1.0)
     spec = _no_dropout(node.model)
     rng = np.random.default_rng(0)
-    batch = {"wave": torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32)),
-             "labels": [torch.from_numpy(rng.integers(0, 20, (8, 100)))]}
+    group = {"wave": torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32)),
+             "labels": [torch.from_numpy(rng.integers(0, 20, (8, 100)))], "group": 0,
+             "group_rows": 8, "offset": 0}
+    batch = {"groups": [group], "stand_in": False}
     results = []
     for max_samples in (None, 2 * SR):
         torch.manual_seed(0)
@@ -95,7 +97,8 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
     utts = [f"u{i}" for i in range(8)]
     padded = pad_batch(waves, utts)
     batch = {"wave": torch.from_numpy(padded.wave),
-             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts}
+             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts,
+             "stand_in": False}
     targets = {u: torch.from_numpy(rng.integers(1, 10, 5)) for u in utts}
     results = []
     for max_samples in (None, 2 * 16000):
