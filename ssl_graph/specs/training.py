@@ -93,10 +93,11 @@ class Pretrain(TrainingNode):
 
     Batches are built as fairseq builds them (``train/batching.py``): utterances of at least
     ``min_seconds`` (``min_sample_size``) sorted by length capped at ``crop_seconds``
-    (``max_sample_size``), equal lengths shuffled per epoch, cut into batches of ``batch_seconds``
-    of cropped audio (the global batch of one update, fairseq's ``max_tokens`` × GPUs ×
-    ``update_freq``; see ``TrainingNode.max_batch_seconds`` to split it) whose order is shuffled
-    per epoch; rows of similar length are cropped to their shortest from a random start.
+    (``max_sample_size``), equal lengths shuffled per epoch, cut into groups of
+    ``group_seconds`` (fairseq's ``max_tokens``: rows × longest), each cropped to its shortest row
+    from a random start; the groups are shuffled per epoch and a step takes
+    ``batch_seconds // group_seconds`` of them (the global batch of one update, fairseq's GPUs ×
+    ``update_freq``; see ``TrainingNode.max_batch_seconds`` to split it).
     Everything random is derived from ``seed`` and the step number, so a resumed run reproduces
     the uninterrupted loss curve.
 
@@ -116,6 +117,10 @@ class Pretrain(TrainingNode):
     schedule: Schedule = Schedule()
     clip_norm: float = Field(10.0, ge=0.0, description="0 = no clipping")
     batch_seconds: float = Field(87.5, gt=0.0, description="audio seconds per update")
+    group_seconds: float | None = Field(
+        None, gt=0.0, description="audio seconds of one group of similar-length crops (fairseq's "
+        "max_tokens of one GPU): a batch is batch_seconds // group_seconds groups from random "
+        "places in the length order; None = one group of batch_seconds")
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = Field(0, ge=0)
@@ -144,6 +149,12 @@ class Pretrain(TrainingNode):
                 f"Pretrain.crop_seconds ({self.crop_seconds}) exceeds batch_seconds "
                 f"({self.batch_seconds}); a batch must hold at least one crop"
             )
+        group = self.group_seconds
+        if group is not None and not self.crop_seconds <= group <= self.batch_seconds:
+            raise SpecError(
+                f"Pretrain.group_seconds ({group}) must lie between crop_seconds "
+                f"({self.crop_seconds}) and batch_seconds ({self.batch_seconds}): a group holds "
+                "at least one crop and a batch at least one group")
         return self
 
     def semantic(self) -> dict:

@@ -1,24 +1,23 @@
-"""Which rows each training step holds: a pure function of (lengths, seed, step, global budget).
+"""Which rows each training step holds: a pure function of (lengths, seed, step, the budgets).
 
-Batches are built as fairseq builds them (reference/ssl_models.md §7), for the *global* batch of
-one update:
+Batches are built as fairseq builds them (reference/ssl_models.md §7):
 
-* an epoch orders the utterances by their (capped) length, longest first, with ties broken by a
-  permutation seeded by (seed, epoch): utterances of equal capped length (all those longer than
-  the crop cap, for one) are shuffled among themselves each epoch;
-* that order is cut into consecutive batches filling ``budget`` samples. Pre-training crops
-  (``CropPlan``): a batch holds ``Σ rows × crop ≤ budget``; its rows form *crop groups* of
-  similar length, each cropped to its shortest row (at most ``max_samples``, fairseq's
-  ``max_sample_size``) from a seeded random start, so crops lose little audio (a global batch
-  wider than one length — a corpus smaller than the batch — is several groups, as fairseq's
-  global batch is several per-GPU batches). Fine-tuning (``PaddedPlan``): whole utterances,
-  ``rows × longest ≤ budget`` of padded audio;
-* the order of the batches is shuffled per epoch, seeded by (seed, epoch).
+* an epoch orders the utterances by length (capped at ``max_samples``, fairseq's
+  ``max_sample_size``, for crops), longest first, ties broken by a permutation seeded by
+  (seed, epoch): utterances of equal capped length (all those longer than the cap) are shuffled
+  among themselves each epoch;
+* that order is cut into *groups* of consecutive rows with ``rows × longest ≤ group budget``
+  (fairseq's ``batch_by_size`` with ``max_tokens``: one GPU's batch; rows rounded down to a
+  multiple of 8 where that leaves any, as fairseq's default); a pre-training group is
+  cropped to its shortest row from seeded random starts (``random_crop``), a fine-tuning group
+  padded to its longest, so rows of similar length lose little to either;
+* the groups are shuffled per epoch, seeded by (seed, epoch), and each step takes the next
+  ``groups_per_step`` of them (fairseq's GPUs × ``update_freq``): the global batch of one update.
 
-The sorted lengths are the same every epoch, so every epoch has the same number of batches and
-step k is batch ``k mod n`` of epoch ``k div n``: any step's rows are computed directly, so a
-resumed run, a DataLoader worker and every rank agree on them. A rank then decodes only its
-contiguous block of rows (``rank_rows``), after the global batch is fixed.
+The sorted lengths are the same every epoch, so every epoch has the same groups' sizes and the
+same number of steps, and step k is step ``k mod n`` of epoch ``k div n``: any step's rows are
+computed directly, so a resumed run, a DataLoader worker and every rank agree on them. A rank
+then decodes only its contiguous block of the global rows (``rank_rows``).
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: rows of a pre-training batch share a crop width while they are within this fraction of
-#: their group's longest row; a shorter row starts a new group (bounds what cropping discards)
-GROUP_SPREAD = 0.05
+#: rows of a group are rounded down to a multiple of this where that leaves any (fairseq's
+#: ``required_batch_size_multiple`` default): smaller groups of wide-spread lengths lose less
+ROWS_MULTIPLE = 8
 
 
 def rank_rows(total: int, rank: int, world: int) -> tuple[int, int, bool]:
@@ -46,37 +45,8 @@ def length_order(sizes: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     return np.lexsort((tie, sizes))[::-1]
 
 
-def crop_cuts(sizes: np.ndarray, budget: int, spread: float = GROUP_SPREAD
-              ) -> list[list[tuple[int, int, int]]]:
-    """Cut descending ``sizes`` into batches of crop groups ``(lo, hi, width)``: consecutive rows
-    while ``Σ rows × width ≤ budget`` (at least one row), a new group where a row is shorter than
-    ``(1 - spread)`` × its group's longest, each group's width its shortest size."""
-    batches, i, n = [], 0, len(sizes)
-    while i < n:
-        groups, closed = [], 0
-        g_lo, g_first, width = i, int(sizes[i]), int(sizes[i])
-        j = i + 1
-        while j < n:
-            x = int(sizes[j])
-            if x >= g_first * (1.0 - spread):
-                if closed + (j + 1 - g_lo) * x > budget:
-                    break
-                width = x
-            else:
-                if closed + (j - g_lo) * width + x > budget:
-                    break
-                groups.append((g_lo, j, width))
-                closed += (j - g_lo) * width
-                g_lo, g_first, width = j, x, x
-            j += 1
-        groups.append((g_lo, j, width))
-        batches.append(groups)
-        i = j
-    return batches
-
-
-def padded_cuts(sizes: np.ndarray, budget: int, multiple: int = 1) -> list[tuple[int, int]]:
-    """Cut descending ``sizes`` into ``(lo, hi)`` batches with ``rows × longest ≤ budget`` (at
+def size_cuts(sizes: np.ndarray, budget: int, multiple: int = ROWS_MULTIPLE) -> list[tuple[int, int]]:
+    """Cut descending ``sizes`` into ``(lo, hi)`` groups with ``rows × longest ≤ budget`` (at
     least one row), rows rounded down to a multiple of ``multiple`` where that leaves any
     (fairseq's ``required_batch_size_multiple``)."""
     cuts, i, n = [], 0, len(sizes)
@@ -136,71 +106,60 @@ class StepPlan:
         return pieces, stand_in
 
 
-class _EpochPlan:
-    """Shared by both rules: the usable utterances, their sort sizes, the epoch orders."""
+class LengthPlan:
+    """The steps of a training: length-sorted groups, ``groups_per_step`` of them per step.
 
-    def __init__(self, lengths: dict[str, int], sizes: dict[str, int], seed: int, n_batches: int):
-        self.utts = sorted(sizes)
-        self.lengths = np.array([lengths[u] for u in self.utts], dtype=np.int64)
-        self.sizes = np.array([sizes[u] for u in self.utts], dtype=np.int64)
-        self.seed = seed
-        self.n_batches = n_batches
-        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
+    ``max_samples`` set: pre-training crops (each group cropped to its shortest, at most
+    ``max_samples``; utterances under ``min_samples`` left out). ``None``: whole utterances,
+    each group padded to its longest."""
 
-    def _locate(self, step: int) -> tuple[np.ndarray, int]:
-        """(this epoch's length order, which of its batches) for ``step``."""
-        epoch, k = divmod(step, self.n_batches)
-        if self._epoch is None or self._epoch[0] != epoch:
-            order = length_order(self.sizes, self.seed, epoch)
-            batches = np.random.default_rng([self.seed, epoch, 1]).permutation(self.n_batches)
-            self._epoch = (epoch, order, batches)
-        return self._epoch[1], int(self._epoch[2][k])
-
-
-class CropPlan(_EpochPlan):
-    """Pre-training: length-sorted crop batches (see the module docstring)."""
-
-    def __init__(self, lengths: dict[str, int], *, budget: int, max_samples: int,
-                 min_samples: int, seed: int, random_crop: bool = True):
-        usable = {u: n for u, n in lengths.items() if n >= min_samples}
+    def __init__(self, lengths: dict[str, int], *, group_budget: int, groups_per_step: int,
+                 seed: int, max_samples: int | None = None, min_samples: int = 0,
+                 random_crop: bool = True):
+        usable = sorted(u for u, n in lengths.items() if n >= min_samples)
         if not usable:
             raise ValueError(f"no utterance is at least {min_samples} samples (min_seconds) "
                              "long; lower min_seconds")
-        sizes = {u: min(n, max_samples) for u, n in usable.items()}
-        super().__init__(usable, sizes, seed, 0)
-        self.cuts = crop_cuts(np.sort(self.sizes)[::-1], budget)
-        self.n_batches = len(self.cuts)
-        self.random_crop = random_crop
+        self.utts = usable
+        self.lengths = np.array([lengths[u] for u in usable], dtype=np.int64)
+        self.crop = max_samples is not None
+        self.sizes = np.minimum(self.lengths, max_samples) if self.crop else self.lengths
+        self.seed, self.random_crop = seed, random_crop
+        self.cuts = size_cuts(np.sort(self.sizes)[::-1], group_budget)
+        self.per_step = max(1, groups_per_step)
+        #: steps of one epoch (its last may hold fewer groups, as fairseq's last update does)
+        self.steps_per_epoch = -(-len(self.cuts) // self.per_step)
+        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def _epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(this epoch's length order, its order of groups)."""
+        if self._epoch is None or self._epoch[0] != epoch:
+            order = length_order(self.sizes, self.seed, epoch)
+            groups = np.random.default_rng([self.seed, epoch, 1]).permutation(len(self.cuts))
+            self._epoch = (epoch, order, groups)
+        return self._epoch[1], self._epoch[2]
 
     def step(self, step: int) -> StepPlan:
-        order, b = self._locate(step)
+        epoch, k = divmod(step, self.steps_per_epoch)
+        order, perm = self._epoch_order(epoch)
         # crop starts: one draw per global row from (seed, step), so no split moves them
         rng = np.random.default_rng([self.seed, step, 2])
         groups, row = [], 0
-        for gi, (lo, hi, width) in enumerate(self.cuts[b]):
+        for gi, c in enumerate(perm[k * self.per_step:(k + 1) * self.per_step]):
+            lo, hi = self.cuts[c]
             idx = order[lo:hi]
-            room = self.lengths[idx] - width
-            starts = rng.integers(0, room + 1) if self.random_crop else np.zeros_like(room)
+            if self.crop:
+                width = int(self.sizes[idx].min())
+                room = self.lengths[idx] - width
+                starts = rng.integers(0, room + 1) if self.random_crop else np.zeros_like(room)
+            else:
+                width, starts = int(self.lengths[idx].max()), np.zeros(len(idx), dtype=np.int64)
             groups.append(Group(gi, row, hi - lo, width, 0, tuple(self.utts[i] for i in idx),
-                                tuple(int(s) for s in starts)))
+                                tuple(int(x) for x in starts)))
             row += hi - lo
         return StepPlan(step, tuple(groups))
 
 
-class PaddedPlan(_EpochPlan):
-    """Fine-tuning: length-sorted batches of whole utterances, padded to their longest."""
-
-    def __init__(self, lengths: dict[str, int], *, budget: int, seed: int, multiple: int = 1):
-        if not lengths:
-            raise ValueError("no utterance to batch")
-        super().__init__(lengths, lengths, seed, 0)
-        self.cuts = padded_cuts(np.sort(self.sizes)[::-1], budget, multiple)
-        self.n_batches = len(self.cuts)
-
-    def step(self, step: int) -> StepPlan:
-        order, b = self._locate(step)
-        lo, hi = self.cuts[b]
-        idx = order[lo:hi]
-        width = int(self.lengths[idx].max())
-        return StepPlan(step, (Group(0, 0, hi - lo, width, 0, tuple(self.utts[i] for i in idx),
-                                     (0,) * (hi - lo)),))
+def groups_per_step(batch_seconds: float, group_seconds: float | None) -> int:
+    """Groups of ``group_seconds`` in a global batch of ``batch_seconds`` (None: one)."""
+    return 1 if group_seconds is None else max(1, int(batch_seconds / group_seconds + 1e-9))

@@ -1,4 +1,4 @@
-"""Training batches: the rows ``batching.CropPlan`` gives a step, decoded and cropped, with their
+"""Training batches: the rows ``batching.LengthPlan`` gives a step, decoded and cropped, with their
 label slices.
 
 The plan of every step is a pure function of (lengths, seed, step, batch_seconds); this module
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio.io import read_audio
-from .batching import CropPlan, Group
+from .batching import Group, LengthPlan, groups_per_step
 
 
 @dataclass
@@ -66,16 +66,18 @@ class WaveCache:
 
 
 class CropSampler:
-    """The crop batches of a training (``batching.CropPlan``), decoded per rank."""
+    """The crop batches of a training (``batching.LengthPlan``), decoded per rank."""
 
     def __init__(self, paths: dict[str, object], lengths: dict[str, int], *, sample_rate: int,
                  batch_seconds: float, crop_seconds: float, min_seconds: float, seed: int,
+                 group_seconds: float | None = None,
                  label_sets: list[tuple[dict[str, np.ndarray], float]] | None = None,
                  cache_bytes: int = 2 << 30):
         self.sr = sample_rate
-        self.plan = CropPlan(lengths, budget=int(batch_seconds * sample_rate),
-                             max_samples=int(crop_seconds * sample_rate),
-                             min_samples=int(min_seconds * sample_rate), seed=seed)
+        self.plan = LengthPlan(
+            lengths, group_budget=int((group_seconds or batch_seconds) * sample_rate),
+            groups_per_step=groups_per_step(batch_seconds, group_seconds), seed=seed,
+            max_samples=int(crop_seconds * sample_rate), min_samples=int(min_seconds * sample_rate))
         self.utts = self.plan.utts
         self.label_sets = label_sets or []
         self.wave = WaveCache(paths, sample_rate, cache_bytes)

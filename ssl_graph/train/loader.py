@@ -14,32 +14,34 @@ import numpy as np
 
 
 def _as_tensors(batch) -> dict:
-    """A rank's batch as tensors: a crop step's groups (``data.StepBatch``) or padded rows
-    (``utterances.PaddedBatch``), with the global batch's row and sample counts."""
-    import torch
-
+    """A rank's batch as tensors: its pieces of the step's groups (``data.StepBatch``), with the
+    global batch's row and sample counts; or one padded batch."""
     if hasattr(batch, "groups"):
         return {"groups": [_group_tensors(g) for g in batch.groups], "rows": batch.rows,
                 "samples": batch.samples, "stand_in": batch.stand_in, "utts": batch.utts}
-    pad = getattr(batch, "padding_mask", None)
-    return {
-        "wave": torch.from_numpy(batch.wave),
-        "padding_mask": None if pad is None else torch.from_numpy(pad),
-        "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in getattr(batch, "labels", [])],
-        "utts": list(batch.utts),
-        "rows": getattr(batch, "rows", len(batch.utts)),
-        "samples": getattr(batch, "samples", batch.wave.size),
-        "stand_in": getattr(batch, "stand_in", False),
-    }
+    return _group_tensors(batch)
 
 
 def _group_tensors(g) -> dict:
     import torch
 
+    pad = getattr(g, "padding_mask", None)
     return {"wave": torch.from_numpy(g.wave),
-            "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in g.labels],
-            "utts": list(g.utts), "rows": torch.from_numpy(g.rows), "group": g.group,
-            "group_rows": g.group_rows, "offset": g.offset}
+            "padding_mask": None if pad is None else torch.from_numpy(pad),
+            "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in getattr(g, "labels", [])],
+            "utts": list(g.utts), "rows": _global_rows(g), "group": getattr(g, "group", 0),
+            "group_rows": getattr(g, "group_rows", 0) or len(g.utts),
+            "offset": getattr(g, "offset", 0)}
+
+
+def _global_rows(g):
+    """Global row indices of these rows in their step's batch (0.. when not given)."""
+    import torch
+
+    rows = getattr(g, "rows", None)
+    if rows is None or len(rows) != len(g.utts):
+        rows = np.arange(len(g.utts), dtype=np.int64)
+    return torch.from_numpy(np.asarray(rows, dtype=np.int64))
 
 
 class StepBatches:

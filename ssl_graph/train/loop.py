@@ -67,7 +67,8 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
             f"and leaves none of at least min_seconds={node.min_seconds:g} to train on; lower valid")
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
-                          min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
+                          min_seconds=node.min_seconds, seed=node.seed,
+                          group_seconds=node.group_seconds, label_sets=label_sets)
     valid = []
     if node.valid is not None:
         from ..audio.io import read_audio

@@ -46,6 +46,8 @@ def test_padded_batches_identical_with_two_workers(tmp_path):
     got = list(step_batches(batcher.batch, 0, 4, workers=2, device="cpu"))
     for step, b in got:
         want = batcher.batch(step)
-        assert b["utts"] == want.utts and np.array_equal(b["wave"].numpy(), want.wave)
-        pad = None if b["padding_mask"] is None else b["padding_mask"].numpy()
-        assert (pad is None and want.padding_mask is None) or np.array_equal(pad, want.padding_mask)
+        assert b["utts"] == want.utts and len(b["groups"]) == len(want.groups)
+        for g, w in zip(b["groups"], want.groups):
+            assert np.array_equal(g["wave"].numpy(), w.wave)
+            pad = None if g["padding_mask"] is None else g["padding_mask"].numpy()
+            assert (pad is None and w.padding_mask is None) or np.array_equal(pad, w.padding_mask)

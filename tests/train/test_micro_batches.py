@@ -96,9 +96,9 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
     waves = [rng.standard_normal(n).astype(np.float32) for n in lengths]
     utts = [f"u{i}" for i in range(8)]
     padded = pad_batch(waves, utts)
-    batch = {"wave": torch.from_numpy(padded.wave),
-             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts,
-             "stand_in": False}
+    group = {"wave": torch.from_numpy(padded.wave),
+             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts, "group": 0}
+    batch = {"groups": [group], "stand_in": False}
     targets = {u: torch.from_numpy(rng.integers(1, 10, 5)) for u in utts}
     results = []
     for max_samples in (None, 2 * 16000):
