@@ -86,7 +86,7 @@ def _rank_main(rank: int, world: int, port: int, args, out) -> None:
     for _, batch in step_batches(make, 0, args.steps, workers=0, device="cpu"):
         rows += len(batch["utts"])
         audio += sum(g["wave"].numel() for g in batch["groups"]) / 16000
-        global_rows += batch["rows"]
+        global_rows += batch["batch_rows"]
     cpu = time.process_time() - t0
     got = [None] * world
     dist.all_gather_object(got, (ranks.rank, cpu, rows, audio, global_rows))

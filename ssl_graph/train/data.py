@@ -38,7 +38,7 @@ class StepBatch:
     """What one rank trains on at a step: its pieces of the step's crop groups."""
 
     groups: list[Batch]
-    rows: int  # rows of the global batch
+    batch_rows: int  # rows of the global batch
     samples: int  # audio samples of the global batch
     stand_in: bool  # the global batch has fewer rows than ranks: this rank's row weighs 0
 

@@ -17,8 +17,9 @@ def _as_tensors(batch) -> dict:
     """A rank's batch as tensors: its pieces of the step's groups (``data.StepBatch``), with the
     global batch's row and sample counts; or one padded batch."""
     if hasattr(batch, "groups"):
-        return {"groups": [_group_tensors(g) for g in batch.groups], "rows": batch.rows,
-                "samples": batch.samples, "stand_in": batch.stand_in, "utts": batch.utts}
+        return {"groups": [_group_tensors(g) for g in batch.groups],
+                "batch_rows": batch.batch_rows, "samples": batch.samples,
+                "stand_in": batch.stand_in, "utts": batch.utts}
     return _group_tensors(batch)
 
 

@@ -175,7 +175,8 @@ def train(st, ctx) -> dict:
                 "loss": value, "lr": lr, "grad_norm": gnorm, **scalars,
                 "sample_size": float(size),
                 "audio_s_per_s": batch["samples"] / node.corpus.sample_rate / secs,
-                "batch_size": int(batch["rows"]), **({"skipped": True} if skipped else {})},
+                "batch_size": int(batch["batch_rows"]),
+                **({"skipped": True} if skipped else {})},
                 f"train loss {value:.3f}")
         train_rows = [r for r in session.rows if "loss" in r]
         last = train_rows[-10:]
