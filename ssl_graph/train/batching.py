@@ -119,7 +119,7 @@ class LengthPlan:
         usable = sorted(u for u, n in lengths.items() if n >= min_samples)
         if not usable:
             raise ValueError(f"no utterance is at least {min_samples} samples (min_seconds) "
-                             "long; lower min_seconds")
+                             "long; lower min_seconds" if min_samples else "no utterance to batch")
         self.utts = usable
         self.lengths = np.array([lengths[u] for u in usable], dtype=np.int64)
         self.crop = max_samples is not None

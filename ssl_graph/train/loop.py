@@ -60,11 +60,14 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     elif node.valid is not None:
         vlengths, vpaths = _audio(ctx, node.valid)
     train_lengths = {u: n for u, n in lengths.items() if u not in held}
-    if held and not any(n >= node.min_seconds * node.corpus.sample_rate
-                        for n in train_lengths.values()):
-        raise ValueError(
-            f"{st.name}: valid={node.valid:g} holds out {len(held)} of {len(lengths)} utterances "
-            f"and leaves none of at least min_seconds={node.min_seconds:g} to train on; lower valid")
+    if not any(n >= node.min_seconds * node.corpus.sample_rate for n in train_lengths.values()):
+        if held:
+            raise ValueError(
+                f"{st.name}: valid={node.valid:g} holds out {len(held)} of {len(lengths)} "
+                f"utterances and leaves none of at least min_seconds={node.min_seconds:g} to "
+                "train on; lower valid")
+        raise ValueError(f"{st.name}: no utterance of the corpus is at least min_seconds="
+                         f"{node.min_seconds:g} long; lower min_seconds")
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
                           min_seconds=node.min_seconds, seed=node.seed,
