@@ -140,3 +140,18 @@ def test_a_rank_decodes_only_its_rows(tmp_path):
             g = whole.groups[p.group]
             assert np.array_equal(p.wave, g.wave[p.offset:p.offset + len(p.utts)])
             assert p.labels == [] and p.group_rows == len(g.utts)
+
+
+def test_no_utterance_reaching_min_seconds_is_one_line_naming_the_node(tmp_path):
+    from ssl_graph.api import Project
+
+    from ..conftest import make_corpus
+
+    make_corpus(tmp_path, 3)  # 2-6 s utterances
+    (tmp_path / "p.py").write_text(
+        "from ssl_graph import Corpus\nfrom ssl_graph.presets import wav2vec2\n"
+        "pre = wav2vec2(Corpus(root='wav'), size='tiny', steps=1, batch_seconds=30.0,\n"
+        "               crop_seconds=10.0, min_seconds=20.0)\n")
+    with pytest.raises(ValueError, match=r"^pre: no utterance of the corpus is at least "
+                                         r"min_seconds=20 long; lower min_seconds$"):
+        Project(tmp_path / "p.py", str(tmp_path / "store")).run()
