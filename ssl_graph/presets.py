@@ -41,7 +41,8 @@ def wav2vec(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
         "base": dict(steps=400_000, optimizer=Adam(lr=5e-3, betas=(0.9, 0.999), eps=1e-8,
                                                    weight_decay=0.0),
                      schedule=Schedule(curve="cosine", warmup=500 / 400_000, init_lr_scale=2e-5),
-                     batch_seconds=16 * 1.5e6 / 16000, crop_seconds=150_000 / 16000),
+                     batch_seconds=16 * 1.5e6 / 16000, group_seconds=1.5e6 / 16000,
+                     crop_seconds=150_000 / 16000),
     }
     recipe["large"] = recipe["base"]
     return _pretrain(corpus, wav2vec_model(size), recipe[size], overrides)
@@ -57,7 +58,8 @@ def vq_wav2vec(corpus: Corpus, size: Size = "base", quantizer: Literal["gumbel",
                                                    weight_decay=0.0),
                      schedule=Schedule(curve="cosine", warmup=500 / 400_000, init_lr_scale=2e-5,
                                        final_lr_scale=2e-4),
-                     batch_seconds=8 * 10 * 150_000 / 16000, crop_seconds=150_000 / 16000),
+                     batch_seconds=8 * 10 * 150_000 / 16000, group_seconds=10 * 150_000 / 16000,
+                     crop_seconds=150_000 / 16000),
     }
     recipe["large"] = recipe["base"]
     return _pretrain(corpus, vq_wav2vec_model(size, quantizer=quantizer), recipe[size], overrides)
@@ -71,9 +73,11 @@ def wav2vec2(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
     recipe = {
         "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
         "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
-                     batch_seconds=64 * 1.4e6 / 16000, crop_seconds=250_000 / 16000),
+                     batch_seconds=64 * 1.4e6 / 16000, group_seconds=1.4e6 / 16000,
+                     crop_seconds=250_000 / 16000),
         "large": dict(steps=600_000, optimizer=Adam(lr=3e-4), schedule=Schedule(warmup=0.08),
-                      batch_seconds=128 * 1.2e6 / 16000, crop_seconds=320_000 / 16000),
+                      batch_seconds=128 * 1.2e6 / 16000, group_seconds=1.2e6 / 16000,
+                      crop_seconds=320_000 / 16000),
     }
     return _pretrain(corpus, wav2vec2_model(size), recipe[size], overrides)
 
@@ -89,9 +93,11 @@ def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "bas
     recipe = {
         "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
         "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
-                     clip_norm=10.0, batch_seconds=32 * 87.5, crop_seconds=250_000 / 16000),
+                     clip_norm=10.0, batch_seconds=32 * 87.5, group_seconds=87.5,
+                     crop_seconds=250_000 / 16000),
         "large": dict(steps=400_000, optimizer=Adam(lr=1.5e-3), schedule=Schedule(warmup=0.08),
-                      clip_norm=1.0, batch_seconds=128 * 56.25, crop_seconds=250_000 / 16000),
+                      clip_norm=1.0, batch_seconds=128 * 56.25, group_seconds=56.25,
+                      crop_seconds=250_000 / 16000),
     }
     return _pretrain(corpus, hubert_model(size, labels=targets), recipe[size], overrides)
 
@@ -151,6 +157,7 @@ def _ft_recipe(model: SSLModel, size: str, labeled_minutes, split: Split | None 
                 steps=row["steps"], optimizer=Adam(lr=row["lr"], eps=1e-8, weight_decay=0.0),
                 layerdrop=row["layerdrop"], freeze_steps=row["freeze"], mask=mask,
                 batch_seconds=row.get("batch_seconds", 1600.0),
+                group_seconds=row.get("group_seconds", 200.0 if size == "base" else None),
                 checkpoint_every=row.get("checkpoint_every", 500))
 
 

@@ -88,8 +88,9 @@ class FineTune(TrainingNode):
     Xavier-initialised ``Linear(d, V)`` (blank = 0). For the first ``freeze_steps`` updates the
     whole backbone runs under ``no_grad`` and only that head trains; ``feature_grad_mult=0``
     keeps the conv encoder frozen throughout. Batches are whole labeled utterances, padded, up to
-    ``batch_seconds`` of padded audio, drawn with a generator seeded by (seed, step) so a resumed
-    run repeats the uninterrupted one. The CTC loss is summed over frames and divided by the
+    ``batch_seconds`` of padded audio in groups of ``group_seconds`` (each padded to its longest),
+    length-sorted as fairseq's (``train/batching.py``) and shuffled per epoch by (seed, epoch),
+    so a resumed run repeats the uninterrupted one. The CTC loss is summed over frames and divided by the
     number of utterances in the batch (fairseq's ``sentence_avg``).
 
     With ``split.dev_fraction > 0`` the dev utterances are decoded greedily every
@@ -101,6 +102,8 @@ class FineTune(TrainingNode):
     from scratch, ``freeze_steps`` is 0 and ``feature_grad_mult`` the architecture's own.
     """
 
+    #: 2: length-sorted batches (``train/batching.py``) replaced random draws, and padding
+    #: no longer enters the conv encoder's group norm
     op_version = 2
     cost = 4
 
@@ -128,6 +131,10 @@ class FineTune(TrainingNode):
     activation_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     clip_norm: float = Field(0.0, ge=0.0, description="0 = no clipping (fairseq FT default)")
     batch_seconds: float = Field(1600.0, gt=0.0, description="padded audio seconds per update")
+    group_seconds: float | None = Field(
+        None, gt=0.0, description="padded audio seconds of one group of similar-length "
+        "utterances (fairseq's max_tokens of one GPU): a batch is batch_seconds // group_seconds "
+        "groups from random places in the length order; None = one group of batch_seconds")
     seed: int = Field(0, ge=0)
     dev_every: int = Field(
         100, ge=1, description="with split.dev_fraction > 0: steps between dev evaluations "
@@ -181,6 +188,10 @@ class FineTune(TrainingNode):
                 "FineTune.model differs from pretrained.model; leave model unset to fine-tune "
                 "the pretrained architecture"
             )
+        if self.group_seconds is not None and self.group_seconds > self.batch_seconds:
+            raise SpecError(
+                f"FineTune.group_seconds ({self.group_seconds}) exceeds batch_seconds "
+                f"({self.batch_seconds}); a batch holds at least one group")
         return self
 
     @property

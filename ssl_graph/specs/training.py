@@ -91,17 +91,23 @@ class TrainingNode(Node):
 class Pretrain(TrainingNode):
     """Self-supervised pre-training of an ``SSLModel`` on a corpus.
 
-    Batches are random crops (every item cropped to the shortest in its batch, random start, as
-    fairseq does) filling ``batch_seconds`` of audio (the global batch of one update; see
-    ``TrainingNode.max_batch_seconds`` to split it). Everything random is derived from ``seed``
-    and the step number, so a resumed run reproduces the uninterrupted loss curve.
+    Batches are built as fairseq builds them (``train/batching.py``): utterances of at least
+    ``min_seconds`` (``min_sample_size``) sorted by length capped at ``crop_seconds``
+    (``max_sample_size``), equal lengths shuffled per epoch, cut into groups of
+    ``group_seconds`` (fairseq's ``max_tokens``: rows × longest), each cropped to its shortest row
+    from a random start; the groups are shuffled per epoch and a step takes
+    ``batch_seconds // group_seconds`` of them (the global batch of one update, fairseq's GPUs ×
+    ``update_freq``; see ``TrainingNode.max_batch_seconds`` to split it).
+    Everything random is derived from ``seed`` and the step number, so a resumed run reproduces
+    the uninterrupted loss curve.
 
     ``valid`` (a held-out fraction or another corpus) adds ``valid_loss`` / ``valid_accuracy``
     every ``valid_every`` steps, the same objective in eval mode on fixed batches
     (``train/validation.py``); which utterances are held out is semantic, the interval is not.
     """
 
-    op_version = 1
+    #: 2: length-sorted batches (``train/batching.py``) replaced one random draw per step
+    op_version = 2
     cost = 4
 
     corpus: Corpus
@@ -111,6 +117,10 @@ class Pretrain(TrainingNode):
     schedule: Schedule = Schedule()
     clip_norm: float = Field(10.0, ge=0.0, description="0 = no clipping")
     batch_seconds: float = Field(87.5, gt=0.0, description="audio seconds per update")
+    group_seconds: float | None = Field(
+        None, gt=0.0, description="audio seconds of one group of similar-length crops (fairseq's "
+        "max_tokens of one GPU): a batch is batch_seconds // group_seconds groups from random "
+        "places in the length order; None = one group of batch_seconds")
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = Field(0, ge=0)
@@ -139,6 +149,12 @@ class Pretrain(TrainingNode):
                 f"Pretrain.crop_seconds ({self.crop_seconds}) exceeds batch_seconds "
                 f"({self.batch_seconds}); a batch must hold at least one crop"
             )
+        group = self.group_seconds
+        if group is not None and not self.crop_seconds <= group <= self.batch_seconds:
+            raise SpecError(
+                f"Pretrain.group_seconds ({group}) must lie between crop_seconds "
+                f"({self.crop_seconds}) and batch_seconds ({self.batch_seconds}): a group holds "
+                "at least one crop and a batch at least one group")
         return self
 
     def semantic(self) -> dict:

@@ -1,74 +1,97 @@
-"""Training batches: random crops filling a budget of audio seconds, with their label slices.
+"""Training batches: the rows ``batching.LengthPlan`` gives a step, decoded and cropped, with their
+label slices.
 
-Every choice (which utterances, where to crop) comes from a generator seeded by (seed, step), so
-batch k is the same whether a run went straight through or resumed from a checkpoint.
+The plan of every step is a pure function of (lengths, seed, step, batch_seconds); this module
+only decodes. A rank decodes only its block of the global batch's rows, so ranks share the
+decoding instead of each decoding the whole batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..audio.io import read_audio
+from .batching import Group, LengthPlan, groups_per_step
 
 
 @dataclass
 class Batch:
+    """Rows of one width: a crop group of a step (or a rank's piece of it), or a fixed
+    validation batch."""
+
     wave: np.ndarray  # (B, S) float32
     utts: list[str]
     starts: list[int]
     #: one (B, T_lab) int64 array per label set (cropped to the same audio span)
     labels: list[np.ndarray]
+    #: global row indices of these rows in their step's batch
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    group: int = 0  # group number within the step
+    group_rows: int = 0  # rows of the whole group (0: these rows are the whole group)
+    offset: int = 0  # first of these rows within the group
+
+
+@dataclass
+class StepBatch:
+    """What one rank trains on at a step: its pieces of the step's crop groups."""
+
+    groups: list[Batch]
+    batch_rows: int  # rows of the global batch
+    samples: int  # audio samples of the global batch
+    stand_in: bool  # the global batch has fewer rows than ranks: this rank's row weighs 0
+
+    @property
+    def utts(self) -> list[str]:
+        return [u for g in self.groups for u in g.utts]
+
+
+class WaveCache:
+    """Decoded utterances kept up to ``max_bytes`` (first come, first kept)."""
+
+    def __init__(self, paths: dict[str, object], sample_rate: int, max_bytes: int):
+        self.paths, self.sr, self.max_bytes = paths, sample_rate, max_bytes
+        self._waves: dict[str, np.ndarray] = {}
+        self._bytes = 0
+
+    def __call__(self, utt: str) -> np.ndarray:
+        w = self._waves.get(utt)
+        if w is None:
+            w = read_audio(self.paths[utt], utt, self.sr)
+            if self._bytes + w.nbytes <= self.max_bytes:
+                self._waves[utt] = w
+                self._bytes += w.nbytes
+        return w
 
 
 class CropSampler:
+    """The crop batches of a training (``batching.LengthPlan``), decoded per rank."""
+
     def __init__(self, paths: dict[str, object], lengths: dict[str, int], *, sample_rate: int,
                  batch_seconds: float, crop_seconds: float, min_seconds: float, seed: int,
+                 group_seconds: float | None = None,
                  label_sets: list[tuple[dict[str, np.ndarray], float]] | None = None,
                  cache_bytes: int = 2 << 30):
         self.sr = sample_rate
-        self.paths = paths
-        self.utts = sorted(u for u, n in lengths.items() if n >= min_seconds * sample_rate)
-        if not self.utts:
-            raise ValueError(
-                f"no utterance is at least min_seconds={min_seconds} long; lower min_seconds"
-            )
-        self.lengths = lengths
-        self.batch_samples = int(batch_seconds * sample_rate)
-        self.crop_samples = int(crop_seconds * sample_rate)
-        self.seed = seed
+        self.plan = LengthPlan(
+            lengths, group_budget=int((group_seconds or batch_seconds) * sample_rate),
+            groups_per_step=groups_per_step(batch_seconds, group_seconds), seed=seed,
+            max_samples=int(crop_seconds * sample_rate), min_samples=int(min_seconds * sample_rate))
+        self.utts = self.plan.utts
         self.label_sets = label_sets or []
-        self._cache: dict[str, np.ndarray] = {}
-        self._cache_bytes = cache_bytes
+        self.wave = WaveCache(paths, sample_rate, cache_bytes)
 
-    def _wave(self, utt: str) -> np.ndarray:
-        w = self._cache.get(utt)
-        if w is None:
-            w = read_audio(self.paths[utt], utt, self.sr)
-            if sum(a.nbytes for a in self._cache.values()) + w.nbytes <= self._cache_bytes:
-                self._cache[utt] = w
-        return w
+    def _decode(self, g: Group) -> Batch:
+        waves = [self.wave(u)[s:s + g.width] for u, s in zip(g.utts, g.starts)]
+        return Batch(np.stack(waves).astype(np.float32), list(g.utts), list(g.starts),
+                     crop_labels(self.label_sets, list(g.utts), list(g.starts), g.width, self.sr),
+                     np.asarray(g.global_rows, dtype=np.int64), g.index, g.rows, g.offset)
 
-    def batch(self, step: int) -> Batch:
-        rng = np.random.default_rng([self.seed, step])
-        order = rng.permutation(len(self.utts))
-        chosen: list[str] = []
-        size = self.crop_samples
-        for i in order:
-            u = self.utts[i]
-            new_size = min(size, self.lengths[u])
-            if chosen and (len(chosen) + 1) * new_size > self.batch_samples:
-                break
-            chosen.append(u)
-            size = new_size
-        waves, starts = [], []
-        for u in chosen:
-            start = int(rng.integers(0, self.lengths[u] - size + 1))
-            waves.append(self._wave(u)[start:start + size])
-            starts.append(start)
-        labels = crop_labels(self.label_sets, chosen, starts, size, self.sr)
-        return Batch(np.stack(waves).astype(np.float32), chosen, starts, labels)
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> StepBatch:
+        plan = self.plan.step(step)
+        pieces, stand_in = plan.share(rank, world)
+        return StepBatch([self._decode(g) for g in pieces], plan.rows, plan.samples, stand_in)
 
 
 def crop_labels(label_sets, utts: list[str], starts: list[int], size: int,

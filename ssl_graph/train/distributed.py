@@ -1,10 +1,10 @@
 """Data parallelism inside a training: which rank this is, its rows of the global batch, DDP.
 
 torchrun (``ssl_graph/exec/torchrun.py``) starts the ranks; here a training only asks whether a
-process group is up. Every rank reads the whole global batch (so the one time mask of the batch
-is the same as in one process) and keeps its contiguous block of rows; DDP averages the
-gradients, and the sample size and logged sums are summed over ranks with one all-reduce, so the
-update equals the single-process one.
+process group is up. Every rank plans the whole global batch (cheap: lengths only), decodes only
+its contiguous block of rows, and slices its rows out of the batch's one time mask (drawn from
+shapes, as in one process); DDP averages the gradients, and the sample size and logged sums are
+summed over ranks with one all-reduce, so the update equals the single-process one.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ class Ranks:
         return device
 
     def rows(self, batch_rows: int) -> tuple[slice, bool]:
-        """This rank's contiguous block of rows, and whether it is a stand-in: a batch with
-        fewer rows than ranks leaves some ranks without any, and those still run row 0 with
-        weight 0 (as fairseq's dummy batches) so every rank joins the gradient all-reduce."""
-        lo = self.rank * batch_rows // self.world
-        hi = (self.rank + 1) * batch_rows // self.world
-        return (slice(lo, hi), False) if hi > lo else (slice(0, 1), True)
+        """This rank's contiguous block of rows, and whether it is a stand-in
+        (``batching.rank_rows``: the rule the loader also splits decoding by)."""
+        from .batching import rank_rows
+
+        lo, hi, stand_in = rank_rows(batch_rows, self.rank, self.world)
+        return slice(lo, hi), stand_in
 
     def wrap(self, model, device: str, find_unused: bool):
         """DDP around ``model``; ``find_unused`` when a step may leave parameters unused."""

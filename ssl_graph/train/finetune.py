@@ -1,9 +1,10 @@
 """The fine-tuning loop (``FineTune`` nodes), on the pattern of ``train/loop.py``.
 
-Resumable the same way: the LR is a pure function of the step, batches and masks are seeded by
-(seed, step), checkpoints carry optimiser and RNG state and the node record points at the last
-one, so an interrupted run resumes where it stopped. Which utterances train and test is written
-to ``split.json`` so ``ASRScore`` scores exactly the utterances this run held apart.
+Resumable the same way: the LR is a pure function of the step, batches (length-sorted,
+``batching.LengthPlan``) and masks are seeded by (seed, step), checkpoints carry optimiser and
+RNG state and the node record points at the last one, so an interrupted run resumes where it
+stopped. Which utterances train and test is written to ``split.json`` so ``ASRScore`` scores
+exactly the utterances this run held apart.
 """
 
 from __future__ import annotations
@@ -83,32 +84,37 @@ def prepare(st, ctx) -> LabeledData:
 
 
 def _forward_backward(session, batch, targets, frozen: bool, mask_seed: int):
-    """CTC forward + backward in micro-batches (rows of the padded batch, same width);
-    returns (summed loss, utterances). Each micro-batch draws its own fine-tuning masks."""
+    """CTC forward + backward of this rank's rows of the global batch (the loader decoded only
+    those, each padded to its group's longest), per group in micro-batches; returns (summed
+    loss, utterances). Each micro-batch draws its own fine-tuning masks."""
     from ..nn.ctc import ctc_loss
-    from .micro import micro_seed
+    from .micro import group_seed, micro_seed
 
     device, ranks = session.device, session.ranks
-    mine, stand_in = session.shard(len(batch["utts"]))
-    wave, pad, all_utts = batch["wave"][mine], batch["padding_mask"], batch["utts"][mine]
-    pad = None if pad is None else pad[mine]
-    slices = session.micro_slices(*wave.shape)
-    loss_sum = 0.0
-    for i, rows in enumerate(slices):
-        utts = all_utts[rows]
-        p = None if pad is None else pad[rows]
-        p = None if p is None or not bool(p.any()) else p.to(device, non_blocking=True)
-        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
-            with session.autocast():
-                logits, frames = session.ddp(wave[rows].to(device, non_blocking=True), p,
-                                             mask_seed=micro_seed(mask_seed, ranks.rank, i),
-                                             frozen=frozen)
-            # ctc_loss averages over utterances; the sum is normalised over the global batch
-            weight = 0 if stand_in else len(utts)
-            loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * weight
-            session.backward(loss)
-        loss_sum += float(loss.detach())
-    total = session.reduce({"loss": loss_sum, "utts": 0.0 if stand_in else float(len(all_utts))})
+    stand_in = batch["stand_in"]
+    pieces = [(g, session.micro_slices(*g["wave"].shape)) for g in batch["groups"]]
+    n_forwards = sum(len(slices) for _, slices in pieces)
+    loss_sum, done, n_utts = 0.0, 0, 0
+    for g, slices in pieces:
+        wave, pad, all_utts = g["wave"], g["padding_mask"], g["utts"]
+        seed = group_seed(mask_seed, g["group"])
+        n_utts += len(all_utts)
+        for i, rows in enumerate(slices):
+            utts = all_utts[rows]
+            p = None if pad is None else pad[rows]
+            p = None if p is None or not bool(p.any()) else p.to(device, non_blocking=True)
+            done += 1
+            with ranks.no_sync(session.ddp, last=done == n_forwards):
+                with session.autocast():
+                    logits, frames = session.ddp(wave[rows].to(device, non_blocking=True), p,
+                                                 mask_seed=micro_seed(seed, ranks.rank, i),
+                                                 frozen=frozen)
+                # ctc_loss averages over utterances; the sum is normalised over the global batch
+                weight = 0 if stand_in else len(utts)
+                loss = ctc_loss(logits, frames, [targets[u] for u in utts]) * weight
+                session.backward(loss)
+            loss_sum += float(loss.detach())
+    total = session.reduce({"loss": loss_sum, "utts": 0.0 if stand_in else float(n_utts)})
     return total["loss"], int(total["utts"])
 
 
@@ -133,7 +139,8 @@ def train_finetune(st, ctx) -> dict:
         model.load_pretrained(load(raw), pre.name)
     targets = {u: torch.from_numpy(data.vocab.encode(data.refs[u], u)) for u in data.labeled}
     batcher = UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.labeled},
-                               sample_rate=sr, batch_seconds=node.batch_seconds, seed=node.seed)
+                               sample_rate=sr, batch_seconds=node.batch_seconds, seed=node.seed,
+                               group_seconds=node.group_seconds)
     # fixed dev batches of ASRScore's default size: a runtime field never moves the dev error
     dev = list(UtteranceBatcher(data.paths, {u: data.lengths[u] for u in data.dev},
                                 sample_rate=sr, batch_seconds=DEV_BATCH_SECONDS,
@@ -165,7 +172,7 @@ def train_finetune(st, ctx) -> dict:
             session.end_step(step, {
                 "loss": value, "lr": lr, "grad_norm": gnorm, "frozen": frozen,
                 "batch_size": n_utts,
-                "audio_s_per_s": round(batch["wave"].numel() / sr / secs, 2),
+                "audio_s_per_s": round(batch["samples"] / sr / secs, 2),
                 **({"skipped": True} if skipped else {}), **evals}, f"CTC loss {value:.3f}")
     rows = session.rows
     write_json(backend, f"{st.key}/split.json",

@@ -3,6 +3,7 @@
 The dataset is indexed by *step*: batch k is ``make_batch(k)``, a pure function of (seed, k), so
 the batches are the same whatever the number of workers (each worker computes whole steps, and
 the loader hands them back in step order) and a resumed run starts at its checkpoint's step.
+Under DDP ``make_batch`` is bound to the rank: each rank's loader decodes only its rows.
 """
 
 from __future__ import annotations
@@ -13,15 +14,35 @@ import numpy as np
 
 
 def _as_tensors(batch) -> dict:
+    """A rank's batch as tensors: its pieces of the step's groups (``data.StepBatch``), with the
+    global batch's row and sample counts; or one padded batch."""
+    if hasattr(batch, "groups"):
+        return {"groups": [_group_tensors(g) for g in batch.groups],
+                "batch_rows": batch.batch_rows, "samples": batch.samples,
+                "stand_in": batch.stand_in, "utts": batch.utts}
+    return _group_tensors(batch)
+
+
+def _group_tensors(g) -> dict:
     import torch
 
-    pad = getattr(batch, "padding_mask", None)
-    return {
-        "wave": torch.from_numpy(batch.wave),
-        "padding_mask": None if pad is None else torch.from_numpy(pad),
-        "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in getattr(batch, "labels", [])],
-        "utts": list(batch.utts),
-    }
+    pad = getattr(g, "padding_mask", None)
+    return {"wave": torch.from_numpy(g.wave),
+            "padding_mask": None if pad is None else torch.from_numpy(pad),
+            "labels": [torch.from_numpy(np.ascontiguousarray(t)) for t in getattr(g, "labels", [])],
+            "utts": list(g.utts), "rows": _global_rows(g), "group": getattr(g, "group", 0),
+            "group_rows": getattr(g, "group_rows", 0) or len(g.utts),
+            "offset": getattr(g, "offset", 0)}
+
+
+def _global_rows(g):
+    """Global row indices of these rows in their step's batch (0.. when not given)."""
+    import torch
+
+    rows = getattr(g, "rows", None)
+    if rows is None or len(rows) != len(g.utts):
+        rows = np.arange(len(g.utts), dtype=np.int64)
+    return torch.from_numpy(np.asarray(rows, dtype=np.int64))
 
 
 class StepBatches:

@@ -60,14 +60,18 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     elif node.valid is not None:
         vlengths, vpaths = _audio(ctx, node.valid)
     train_lengths = {u: n for u, n in lengths.items() if u not in held}
-    if held and not any(n >= node.min_seconds * node.corpus.sample_rate
-                        for n in train_lengths.values()):
-        raise ValueError(
-            f"{st.name}: valid={node.valid:g} holds out {len(held)} of {len(lengths)} utterances "
-            f"and leaves none of at least min_seconds={node.min_seconds:g} to train on; lower valid")
+    if not any(n >= node.min_seconds * node.corpus.sample_rate for n in train_lengths.values()):
+        if held:
+            raise ValueError(
+                f"{st.name}: valid={node.valid:g} holds out {len(held)} of {len(lengths)} "
+                f"utterances and leaves none of at least min_seconds={node.min_seconds:g} to "
+                "train on; lower valid")
+        raise ValueError(f"{st.name}: no utterance of the corpus is at least min_seconds="
+                         f"{node.min_seconds:g} long; lower min_seconds")
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
-                          min_seconds=node.min_seconds, seed=node.seed, label_sets=label_sets)
+                          min_seconds=node.min_seconds, seed=node.seed,
+                          group_seconds=node.group_seconds, label_sets=label_sets)
     valid = []
     if node.valid is not None:
         from ..audio.io import read_audio
@@ -92,34 +96,40 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
 
 
 def _forward_backward(session, model, batch, mask_seed: int):
-    """Forward + backward of the global batch in micro-batches; (summed loss, size, logs)."""
-    from .micro import batch_time_mask, micro_seed
+    """Forward + backward of this rank's rows of the global batch (its pieces of the step's crop
+    groups), in micro-batches; (summed loss, size, logs) summed over ranks."""
+    from .micro import group_seed, micro_seed, rows_time_mask
 
     device, ranks = session.device, session.ranks
-    wave, targets = batch["wave"], batch["labels"]
-    mine, stand_in = session.shard(wave.shape[0])
-    weight = 0.0 if stand_in else 1.0
-    # one time mask for the global batch, sliced by rows: neither micro-batches nor ranks
-    # change it (unsplit in one process, the forward draws this very mask itself)
-    split = ranks.on or session.micro_slices(*wave.shape) != [slice(0, wave.shape[0])]
-    mask = batch_time_mask(model, wave, targets, mask_seed) if split else None
-    wave, targets = wave[mine], [x[mine] for x in targets]
-    mask = None if mask is None else mask[mine]
-    slices = session.micro_slices(*wave.shape)
-    loss_sum, size, logs = 0.0, 0, {}
-    for i, rows in enumerate(slices):
-        w = wave[rows].to(device, non_blocking=True)
-        t = [x[rows].to(device, non_blocking=True) for x in targets] or None
-        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
-            with session.autocast():
-                out = session.ddp(w, None, t, mask_seed=micro_seed(mask_seed, ranks.rank, i),
-                                  mask=None if mask is None else mask[rows])
-            loss = out.loss.float() * weight
-            session.backward(loss)
-        loss_sum += float(loss.detach())
-        size += out.sample_size * int(weight)
-        for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
-            logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
+    weight = 0.0 if batch["stand_in"] else 1.0
+    pieces = [(g, session.micro_slices(*g["wave"].shape)) for g in batch["groups"]]
+    n_forwards = sum(len(slices) for _, slices in pieces)
+    loss_sum, size, logs, done = 0.0, 0, {}, 0
+    for g, slices in pieces:
+        wave, targets = g["wave"], g["labels"]
+        seed = group_seed(mask_seed, g["group"])
+        rows = wave.shape[0]
+        mask = None
+        if ranks.rank != 0 or g["group_rows"] != rows or len(slices) > 1:
+            # the time mask of the whole group, sliced by rows: neither micro-batches nor ranks
+            # change it (a whole group in rank 0's one forward draws this very mask itself)
+            mask = rows_time_mask(model, g["group_rows"], wave.shape[1],
+                                  [t.size(-1) for t in targets], seed)
+            mask = None if mask is None else mask[g["offset"]:g["offset"] + rows]
+        for i, sl in enumerate(slices):
+            w = wave[sl].to(device, non_blocking=True)
+            t = [x[sl].to(device, non_blocking=True) for x in targets] or None
+            done += 1
+            with ranks.no_sync(session.ddp, last=done == n_forwards):
+                with session.autocast():
+                    out = session.ddp(w, None, t, mask_seed=micro_seed(seed, ranks.rank, i),
+                                      mask=None if mask is None else mask[sl])
+                loss = out.loss.float() * weight
+                session.backward(loss)
+            loss_sum += float(loss.detach())
+            size += out.sample_size * int(weight)
+            for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
+                logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
     total = session.reduce({**logs, "__loss": loss_sum, "__size": float(size)})
     size = int(total.pop("__size"))
     return total.pop("__loss"), size, total
@@ -160,7 +170,6 @@ def train(st, ctx) -> dict:
             t0 = time.perf_counter()
             denom = max(size, 1)
             scalars = {k: v / denom for k, v in logs.items() if k not in ("loss", "sample_size")}
-            wave = batch["wave"]
             if valid and session.validation_due(step, node.valid_every):
                 from .validation import pretrain_valid
 
@@ -168,8 +177,9 @@ def train(st, ctx) -> dict:
             session.end_step(step, {
                 "loss": value, "lr": lr, "grad_norm": gnorm, **scalars,
                 "sample_size": float(size),
-                "audio_s_per_s": wave.numel() / node.corpus.sample_rate / secs,
-                "batch_size": int(wave.shape[0]), **({"skipped": True} if skipped else {})},
+                "audio_s_per_s": batch["samples"] / node.corpus.sample_rate / secs,
+                "batch_size": int(batch["batch_rows"]),
+                **({"skipped": True} if skipped else {})},
                 f"train loss {value:.3f}")
         train_rows = [r for r in session.rows if "loss" in r]
         last = train_rows[-10:]

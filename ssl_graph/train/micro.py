@@ -21,12 +21,25 @@ def micro_seed(mask_seed: int, rank: int, index: int) -> int:
     return mask_seed + (rank << 48) + (index << 40)
 
 
+def group_seed(mask_seed: int, group: int) -> int:
+    """Mask seed of crop group ``group`` of a step; group 0 keeps the step's seed."""
+    return mask_seed + (group << 32)
+
+
 def batch_time_mask(model, wave, targets, mask_seed: int):
     """The (B, T) time mask the unsplit forward would draw for this crop batch, or None.
 
     Drawn once for the global batch and sliced by rows, so the masked frames do not depend on
     how the batch is split. Crops have no padding: every row has T valid frames.
     """
+    return rows_time_mask(model, wave.shape[0], wave.shape[1],
+                          [t.size(-1) for t in targets], mask_seed)
+
+
+def rows_time_mask(model, rows: int, width: int, label_frames: list[int], mask_seed: int):
+    """``batch_time_mask`` from shapes alone: a crop group of ``rows`` rows of ``width``
+    samples whose label sets have ``label_frames`` frames per row. A rank holding some of the
+    group's rows slices its rows out of it, without the others' audio."""
     import torch
 
     from ..nn.masking import time_mask
@@ -36,9 +49,8 @@ def batch_time_mask(model, wave, targets, mask_seed: int):
     spec = model.spec
     if spec.mask is None:
         return None
-    B, S = wave.shape
-    T = int(model.frame_lengths(torch.tensor([S]))[0])
+    T = int(model.frame_lengths(torch.tensor([width]))[0])
     if isinstance(spec.target, ClusterTargets):
         ratio = spec.label_ratio(spec.target.label_rate)
-        T = aligned_frames(min(t.size(-1) for t in targets), T, ratio)
-    return time_mask(spec.mask, torch.full((B,), T, dtype=torch.long), T, mask_seed)
+        T = aligned_frames(min(label_frames), T, ratio)
+    return time_mask(spec.mask, torch.full((rows,), T, dtype=torch.long), T, mask_seed)

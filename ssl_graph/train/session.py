@@ -112,13 +112,17 @@ class TrainSession:
 
     # ------------------------------------------------------------------ data
     def batches(self, make_batch):
-        """(step, tensors) from the step the run resumes at, through a DataLoader."""
+        """(step, tensors) from the step the run resumes at, through a DataLoader;
+        ``make_batch(step, rank=, world=)`` decodes this rank's rows of the global batch."""
+        from functools import partial
+
         from .loader import default_workers, step_batches
 
         workers = self.node.workers
         if workers is None:
             workers = default_workers(self.device)
-        return step_batches(make_batch, self.start, self.node.steps, workers=workers,
+        mine = partial(make_batch, rank=self.ranks.rank, world=self.ranks.world)
+        return step_batches(mine, self.start, self.node.steps, workers=workers,
                             device=self.device)
 
     def shard(self, batch_rows: int) -> tuple[slice, bool]:

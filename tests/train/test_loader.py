@@ -32,9 +32,12 @@ def test_crop_batches_identical_whatever_the_workers(tmp_path, workers):
     for step, b in got:
         want = sampler.batch(step)
         assert b["utts"] == want.utts
-        assert np.array_equal(b["wave"].numpy(), want.wave)
-        assert np.array_equal(b["labels"][0].numpy(), want.labels[0])
-    assert not np.array_equal(got[0][1]["wave"].numpy()[:1], got[1][1]["wave"].numpy()[:1])
+        assert len(b["groups"]) == len(want.groups)
+        for g, w in zip(b["groups"], want.groups):
+            assert np.array_equal(g["wave"].numpy(), w.wave)
+            assert np.array_equal(g["labels"][0].numpy(), w.labels[0])
+    first = [b["groups"][0]["wave"].numpy()[:1] for _, b in got[:2]]
+    assert not np.array_equal(*first)
 
 
 def test_padded_batches_identical_with_two_workers(tmp_path):
@@ -43,6 +46,8 @@ def test_padded_batches_identical_with_two_workers(tmp_path):
     got = list(step_batches(batcher.batch, 0, 4, workers=2, device="cpu"))
     for step, b in got:
         want = batcher.batch(step)
-        assert b["utts"] == want.utts and np.array_equal(b["wave"].numpy(), want.wave)
-        pad = None if b["padding_mask"] is None else b["padding_mask"].numpy()
-        assert (pad is None and want.padding_mask is None) or np.array_equal(pad, want.padding_mask)
+        assert b["utts"] == want.utts and len(b["groups"]) == len(want.groups)
+        for g, w in zip(b["groups"], want.groups):
+            assert np.array_equal(g["wave"].numpy(), w.wave)
+            pad = None if g["padding_mask"] is None else g["padding_mask"].numpy()
+            assert (pad is None and w.padding_mask is None) or np.array_equal(pad, w.padding_mask)

@@ -67,8 +67,10 @@ def test_hubert_batch_in_four_micro_batches_gives_the_same_gradients(tmp_path):
                   crop_seconds=1.0)
     spec = _no_dropout(node.model)
     rng = np.random.default_rng(0)
-    batch = {"wave": torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32)),
-             "labels": [torch.from_numpy(rng.integers(0, 20, (8, 100)))]}
+    group = {"wave": torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32)),
+             "labels": [torch.from_numpy(rng.integers(0, 20, (8, 100)))], "group": 0,
+             "group_rows": 8, "offset": 0}
+    batch = {"groups": [group], "stand_in": False}
     results = []
     for max_samples in (None, 2 * SR):
         torch.manual_seed(0)
@@ -94,8 +96,9 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
     waves = [rng.standard_normal(n).astype(np.float32) for n in lengths]
     utts = [f"u{i}" for i in range(8)]
     padded = pad_batch(waves, utts)
-    batch = {"wave": torch.from_numpy(padded.wave),
-             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts}
+    group = {"wave": torch.from_numpy(padded.wave),
+             "padding_mask": torch.from_numpy(padded.padding_mask), "utts": utts, "group": 0}
+    batch = {"groups": [group], "stand_in": False}
     targets = {u: torch.from_numpy(rng.integers(1, 10, 5)) for u in utts}
     results = []
     for max_samples in (None, 2 * 16000):
@@ -105,3 +108,50 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
         results.append((loss / n, {k: g / n for k, g in _grads(model).items()}))
     assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
     _assert_same(results[0][1], results[1][1])
+
+
+def test_two_crop_groups_split_by_ranks_and_micro_batches_give_the_same_update(tmp_path):
+    """A step of two groups of different widths: rank 1 holds the end of group 0 and all of
+    group 1; each group's mask is drawn for the whole group, so the summed update is the
+    one-process one."""
+    from ssl_graph.nn import build_model
+    from ssl_graph.train.loop import _forward_backward
+
+    corpus = Corpus(root=str(tmp_path))
+    labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=20))
+    node = hubert(corpus, targets=labels, size="tiny", steps=1, batch_seconds=8.0,
+                  crop_seconds=1.0)
+    spec = _no_dropout(node.model)
+    rng = np.random.default_rng(2)
+    groups = []
+    for index, (rows, width) in enumerate([(5, SR), (3, 12000)]):
+        groups.append({"wave": torch.from_numpy(rng.standard_normal((rows, width)).astype(np.float32)),
+                       "labels": [torch.from_numpy(rng.integers(0, 20, (rows, width // 160)))],
+                       "group": index, "group_rows": rows, "offset": 0})
+
+    def piece(g, lo, hi):
+        return {**g, "wave": g["wave"][lo:hi], "labels": [t[lo:hi] for t in g["labels"]],
+                "offset": lo}
+
+    def run(model, batches, max_samples):
+        loss = size = 0
+        for rank, groups_of_rank in enumerate(batches):
+            session = _session(max_samples, model)
+            session.ranks = SimpleNamespace(rank=rank, on=len(batches) > 1,
+                                            no_sync=lambda ddp, last: nullcontext())
+            step_loss, step_size, _ = _forward_backward(
+                session, model, {"groups": groups_of_rank, "stand_in": False}, mask_seed=11)
+            loss, size = loss + step_loss, size + step_size
+        return loss, size, _grads(model)
+
+    results = []
+    split = [[piece(groups[0], 0, 4)], [piece(groups[0], 4, 5), groups[1]]]
+    for batches, max_samples in (([groups], None), (split, None), (split, SR)):
+        torch.manual_seed(0)
+        model = build_model(spec).train()
+        results.append(run(model, batches, max_samples))
+    (l1, n1, g1) = results[0]
+    for loss, size, grads in results[1:]:
+        assert size == n1 > 0
+        assert loss == pytest.approx(l1, rel=1e-5)
+        _assert_same(g1, grads)
