@@ -263,7 +263,8 @@ class Planner:
     def _speaker_version(self, node: Node) -> list[str]:
         """A split by speaker reads the corpus's speaker map, which the audio versions do not
         cover: only such a node gets a version of it (every other input version is unchanged)."""
-        if getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
+        reads = getattr(node, "reads_speakers", None)  # Probe(task='sid') reads them always
+        if not reads and getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
             return []
         manifest = self.states[node.corpus.fingerprint].manifest
         return [digest(sorted((u, manifest.speaker(u) or "") for u in manifest.ids))]

@@ -1,0 +1,183 @@
+"""Probe nodes (SUPERB): PR, SID and frame phone classification over MFCC and over a tiny
+trained model, on 24 demo utterances (8 voices); few steps, CPU, deterministic, resumable."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from ssl_graph.api import Project
+from ssl_graph.specs.base import SpecError
+from ssl_graph.store.backend import read_json
+
+from ..conftest import make_corpus
+from ..interrupts import ctrl_c_at_step
+
+SPEC = '''
+from ssl_graph import MFCC, Corpus, LayerSweep, Probe
+from ssl_graph.presets import wav2vec2
+
+corpus = Corpus(root="wav", alignments="alignments.tsv", speakers="speakers.tsv")
+mfcc = MFCC(corpus=corpus)
+pre = wav2vec2(corpus, size="tiny", steps=4, batch_seconds=2.0, crop_seconds=1.0)
+sweep = LayerSweep(model=pre, layers=(0, 1, 2))  # declared by the user: the probes share it
+pr_mfcc = Probe(upstream=mfcc, task="pr", steps=30)
+sid_mfcc = Probe(upstream=mfcc, task="sid", steps=30)
+pr_pre = Probe(upstream=pre, task="pr", steps=30)
+sid_pre = Probe(upstream=pre, task="sid", steps=30)
+pc_pre = Probe(upstream=pre, task="pc", steps=30)
+sid_top = Probe(upstream=pre, task="sid", steps=30, layers=(1, 2), head="mlp", hidden=16)
+resumable = Probe(upstream=pre, task="sid", steps=12, checkpoint_every=4)
+'''
+PROBES = ("pr_mfcc", "sid_mfcc", "pr_pre", "sid_pre", "pc_pre", "sid_top")
+
+
+def write_project(d, spec: str = SPEC) -> None:
+    utts = make_corpus(d, 24)
+    (d / "speakers.tsv").write_text("".join(f"{u}\t{u.split('-')[0]}\n" for u in utts))
+    (d / "p.py").write_text(spec)
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("probe")
+    write_project(d)
+    project = Project(d / "p.py", str(d / "store"))
+    project.run(list(PROBES))
+    return project
+
+
+def curve(project, name):
+    return [r["loss"] for r in read_json(project.store.backend, f"{project[name].key}/log.json")]
+
+
+@pytest.mark.parametrize("name", PROBES)
+def test_metrics_in_the_record(probed, name):
+    rec = probed[name].record
+    task = rec["task"]
+    metric = {"pr": "per", "sid": "accuracy", "pc": "accuracy"}[task]
+    value = rec["metrics"][metric]
+    assert np.isfinite(value) and value >= 0.0 and (task == "pr" or value <= 1.0)
+    assert rec["n_train"] > 0 and rec["n_test"] > 0
+    losses = curve(probed, name)
+    assert len(losses) == 30 and np.isfinite(losses).all()
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]), losses
+    outputs = read_json(probed.store.backend, f"{probed[name].key}/test_outputs.json")
+    assert len(outputs) == rec["n_test"]
+    if task == "pc":  # one accuracy per layer, the best one is the headline
+        assert len(rec["layer_accuracy"]) == 3 == len(rec["layers"])
+        assert rec["metrics"]["accuracy"] == max(rec["layer_accuracy"])
+    else:  # a softmax over the probed layers, stored
+        w = np.array(rec["layer_weights"])
+        assert len(w) == len(rec["layers"]) and np.isclose(w.sum(), 1.0) and (w > 0).all()
+
+
+def test_layers_and_vocabularies(probed):
+    assert probed["pr_mfcc"].record["layers"] == [0]
+    assert probed["pr_pre"].record["layers"] == [0, 1, 2]
+    assert probed["sid_top"].record["layers"] == [1, 2]
+    # the PR vocabulary is the folded phones without silences, blank first
+    vocab = probed["pr_pre"].record["classes"]
+    assert vocab[0] == "<blank>" and "sil" not in vocab and len(vocab) > 10
+    # SID: every test utterance's speaker is a training speaker (stratified split)
+    speakers = probed["sid_pre"].record["classes"]
+    tsv = (probed.spec_path.parent / "speakers.tsv").read_text().split()
+    assert speakers == sorted(set(tsv[1::2])) and len(speakers) == 8
+    outputs = read_json(probed.store.backend, f"{probed['sid_pre'].key}/test_outputs.json")
+    assert {o["ref"] for o in outputs.values()} <= set(speakers)
+    # the weighted sum moved away from uniform: the layer weights learn
+    assert len(set(np.round(probed["pr_pre"].record["layer_weights"], 6))) > 1
+
+
+def test_one_sweep_one_forward(probed):
+    """Every probe of the model reads the user's sweep: one node, one pass per utterance."""
+    sweeps = [n for n in probed.pipeline.nodes.values() if n.kind == "LayerSweep"]
+    assert len(sweeps) == 1 and sweeps[0] == probed["sweep"].node
+    rec = probed["sweep"].record
+    assert rec["utterances"] == 24 and rec["forward_passes"] >= 1
+    updated = rec["updated"]
+    # a new probe of the same model computes only itself: the sweep stays fresh, untouched
+    d = probed.spec_path.parent
+    (d / "more.py").write_text(SPEC + 'pr_long = Probe(upstream=pre, task="pr", steps=2)\n')
+    more = Project(d / "more.py", probed.store)
+    plan = more.plan()
+    assert [n for n, st in plan.items() if st.stale] == ["pr_long", "resumable"]
+    more.run(["pr_long"])
+    assert more["sweep"].record["updated"] == updated
+    assert more["sweep"].record["forward_passes"] == rec["forward_passes"]
+
+
+def test_same_spec_twice_same_weights(probed, tmp_path):
+    write_project(tmp_path)
+    again = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    again.run(["pr_pre", "sid_mfcc"])
+    for name in ("pr_pre", "sid_mfcc"):
+        a, b = probed[name], again[name]
+        assert a.key == b.key
+        assert a.record["metrics"]["loss"] == b.record["metrics"]["loss"]
+        assert {k: v for k, v in a.record["metrics"].items() if k != "train_seconds"} == \
+            {k: v for k, v in b.record["metrics"].items() if k != "train_seconds"}
+        raw = [p.store.backend.read_bytes(f"{p[name].key}/model.safetensors")
+               for p in (probed, again)]
+        assert raw[0] == raw[1]
+
+
+def test_resume_after_an_interruption_repeats_the_run(probed, tmp_path, monkeypatch):
+    from ssl_graph.train import probe
+
+    src = probed.spec_path.parent
+    shutil.copytree(src / "store", tmp_path / "store")  # holds `pre` and its sweep
+    shutil.copytree(src / "wav", tmp_path / "wav")
+    for f in ("alignments.tsv", "speakers.tsv", "p.py"):
+        shutil.copy2(src / f, tmp_path / f)
+    straight = Project(probed.spec_path, probed.store)
+    straight.run(["resumable"])
+    crashed = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    with ctrl_c_at_step(monkeypatch, probe.ProbeBatcher, 6):
+        crashed.run(["resumable"])
+    again = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    assert again.plan()["resumable"].reasons == ["incomplete at step 4/12 (interrupted run)"]
+    again.run(["resumable"])
+    assert curve(again, "resumable") == curve(straight, "resumable")
+    weights = [p.store.backend.read_bytes(f"{p['resumable'].key}/model.safetensors")
+               for p in (straight, again)]
+    assert weights[0] == weights[1]
+    assert again["resumable"].record["metrics"]["accuracy"] == \
+        straight["resumable"].record["metrics"]["accuracy"]
+
+
+BAD = '''
+from ssl_graph import MFCC, Corpus, KMeans, Probe
+corpus = Corpus(root="wav", alignments="alignments.tsv")
+km = KMeans(features=MFCC(corpus=corpus), k=4)
+bad = Probe(upstream=km, task="pr")
+'''
+
+
+def test_planner_refuses_a_bad_upstream(tmp_path):
+    make_corpus(tmp_path, 2)
+    (tmp_path / "p.py").write_text(BAD)
+    with pytest.raises(SpecError, match=r"p\.py:5: .*a KMeans cannot be probed; give a Pretrain") as e:
+        Project(tmp_path / "p.py", str(tmp_path / "store")).plan()
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("line, message", [
+    ('Probe(upstream=MFCC(corpus=Corpus(root="wav")), task="sid")',
+     r"task='sid' needs speakers but corpus .* names none; set Corpus\(speakers="),
+    ('Probe(upstream=MFCC(corpus=Corpus(root="wav")), task="pr")',
+     r"task='pr' needs phone alignments but corpus .* has none"),
+    ('Probe(upstream=MFCC(corpus=Corpus(root="wav")), task="pc", layers=(3,))',
+     r"Probe.layers=\[3\]: give distinct layers in increasing order among \[0\]"),
+    ('Probe(upstream=MFCC(corpus=Corpus(root="wav", speakers="s.tsv")), task="sid", '
+     'split=Split(by="speaker"))', r"split.by='speaker' would test only unseen speakers"),
+])
+def test_spec_errors_name_the_problem(tmp_path, line, message):
+    make_corpus(tmp_path, 2)
+    (tmp_path / "p.py").write_text(
+        f"from ssl_graph import MFCC, Corpus, Probe, Split\nbad = {line}\n")
+    with pytest.raises(SpecError, match=message) as e:
+        Project(tmp_path / "p.py", str(tmp_path / "store")).plan()
+    assert "\n" not in str(e.value)
