@@ -1,7 +1,8 @@
 """``Probe``: SUPERB's evaluation of a frozen upstream — a learnable softmax-weighted sum of its
 layers and a small downstream head per task, with a recipe fixed per task so upstreams compare.
 
-The upstream is a model (``Pretrain``, ``PretrainedModel``) or any feature node (``MFCC`` as the
+The upstream is a model (``Pretrain``, ``PretrainedModel``, a ``FineTune``'s backbone without
+its CTC head) or any feature node (``MFCC`` as the
 baseline, a ``LayerSweep``, a ``LayerFeatures``). A model's layers come from a ``LayerSweep``
 over all of them (0 = the context input .. L), derived from the probe and read as an input: an
 identical sweep declared anywhere else in the spec is the same node and one cache, so probing
@@ -27,8 +28,8 @@ from pydantic import Field, model_validator
 
 from .annotations import Alignments, corpus_alignments
 from .base import Node, SpecError
-from .finetune import Split
-from .layer_features import LayerFeatures, LayerSweep
+from .finetune import FineTune, Split
+from .layer_features import LayerFeatures, LayerSweep, network_of
 from .nodes import Corpus, Features
 from .pretrained import PretrainedModel
 from .training import Adam, Pretrain, Schedule, TrainingNode
@@ -44,12 +45,14 @@ RECIPES: dict[str, dict] = {
 }
 
 #: upstream kinds a probe reads, for the one-line refusal of anything else
-UPSTREAMS = "a Pretrain, PretrainedModel or feature node (MFCC, LayerSweep, LayerFeatures)"
+UPSTREAMS = ("a Pretrain, PretrainedModel, FineTune (its backbone) or feature node (MFCC, "
+             "LayerSweep, LayerFeatures)")
+MODELS = (Pretrain, PretrainedModel, FineTune)
 
 
-def sweep_of(model: Pretrain | PretrainedModel, corpus: Corpus) -> LayerSweep:
+def sweep_of(model: Pretrain | PretrainedModel | FineTune, corpus: Corpus) -> LayerSweep:
     """Every layer of ``model`` (0 = context input .. L) over ``corpus``, one forward each."""
-    n = model.model.context.num_layers
+    n = network_of(model).context.num_layers
     return LayerSweep(model=model, corpus=corpus, layers=tuple(range(n + 1)))
 
 
@@ -92,7 +95,7 @@ class Probe(TrainingNode):
             return data
         data = dict(data)
         up = data.get("upstream")
-        if up is not None and not isinstance(up, (Pretrain, PretrainedModel, Features)):
+        if up is not None and not isinstance(up, (*MODELS, Features)):
             what = type(up).__name__
             raise SpecError(f"Probe.upstream: a {what} cannot be probed; give {UPSTREAMS}")
         for name, value in RECIPES.get(data.get("task"), {}).items():
@@ -135,7 +138,7 @@ class Probe(TrainingNode):
     def features(self) -> Features:
         """The feature node read: a sweep of every layer of a model, or the upstream itself."""
         up = self.upstream
-        if isinstance(up, (Pretrain, PretrainedModel)):
+        if isinstance(up, MODELS):
             return sweep_of(up, self.corpus)
         return up
 
@@ -165,7 +168,7 @@ class Probe(TrainingNode):
 
     def extra_inputs(self) -> list[tuple[str, Node]]:
         up = self.upstream
-        return [("features", self.features)] if isinstance(up, (Pretrain, PretrainedModel)) else []
+        return [("features", self.features)] if isinstance(up, MODELS) else []
 
     def check(self, resolve_name) -> None:
         name, feats = resolve_name(self), self.features

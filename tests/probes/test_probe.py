@@ -17,7 +17,7 @@ from ..interrupts import ctrl_c_at_step
 
 SPEC = '''
 from ssl_graph import MFCC, Corpus, LayerSweep, Probe
-from ssl_graph.presets import wav2vec2
+from ssl_graph.presets import finetune, wav2vec2
 
 corpus = Corpus(root="wav", alignments="alignments.tsv", speakers="speakers.tsv")
 mfcc = MFCC(corpus=corpus)
@@ -30,8 +30,11 @@ sid_pre = Probe(upstream=pre, task="sid", steps=30)
 pc_pre = Probe(upstream=pre, task="pc", steps=30)
 sid_top = Probe(upstream=pre, task="sid", steps=30, layers=(1, 2), head="mlp", hidden=16)
 resumable = Probe(upstream=pre, task="sid", steps=12, checkpoint_every=4)
+ft = finetune(pre, units="phone", labeled_minutes=0.5, size="tiny", steps=3, freeze_steps=0,
+              batch_seconds=4.0)
+pr_ft = Probe(upstream=ft, task="pr", steps=30)  # the fine-tuned backbone, without its head
 '''
-PROBES = ("pr_mfcc", "sid_mfcc", "pr_pre", "sid_pre", "pc_pre", "sid_top")
+PROBES = ("pr_mfcc", "sid_mfcc", "pr_pre", "sid_pre", "pc_pre", "sid_top", "pr_ft")
 
 
 def write_project(d, spec: str = SPEC) -> None:
@@ -94,7 +97,8 @@ def test_layers_and_vocabularies(probed):
 def test_one_sweep_one_forward(probed):
     """Every probe of the model reads the user's sweep: one node, one pass per utterance."""
     sweeps = [n for n in probed.pipeline.nodes.values() if n.kind == "LayerSweep"]
-    assert len(sweeps) == 1 and sweeps[0] == probed["sweep"].node
+    assert len(sweeps) == 2 and probed["sweep"].node in sweeps  # pre's and ft's
+    assert probed["pr_pre"].node.features == probed["sweep"].node
     rec = probed["sweep"].record
     assert rec["utterances"] == 24 and rec["forward_passes"] >= 1
     updated = rec["updated"]
@@ -103,10 +107,20 @@ def test_one_sweep_one_forward(probed):
     (d / "more.py").write_text(SPEC + 'pr_long = Probe(upstream=pre, task="pr", steps=2)\n')
     more = Project(d / "more.py", probed.store)
     plan = more.plan()
-    assert [n for n, st in plan.items() if st.stale] == ["pr_long", "resumable"]
+    assert sorted(n for n, st in plan.items() if st.stale) == ["pr_long", "resumable"]
     more.run(["pr_long"])
     assert more["sweep"].record["updated"] == updated
     assert more["sweep"].record["forward_passes"] == rec["forward_passes"]
+
+
+def test_finetuned_backbone_is_probed(probed):
+    """pr_ft reads a sweep of the fine-tuned backbone: other frames than the pretrained one's."""
+    ft_sweep = probed["pr_ft"].node.features
+    assert ft_sweep.model == probed["ft"].node and ft_sweep.layers == (0, 1, 2)
+    name = probed.pipeline.name_of(ft_sweep)
+    utt = probed[name].utterances()[0]
+    a, b = probed[name].features(utt), probed["sweep"].features(utt)
+    assert a.shape == b.shape and not np.allclose(a[:, -128:], b[:, -128:])
 
 
 def test_same_spec_twice_same_weights(probed, tmp_path):
