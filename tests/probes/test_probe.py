@@ -195,3 +195,33 @@ def test_spec_errors_name_the_problem(tmp_path, line, message):
     with pytest.raises(SpecError, match=message) as e:
         Project(tmp_path / "p.py", str(tmp_path / "store")).plan()
     assert "\n" not in str(e.value)
+
+
+def test_compare_shows_two_upstreams_side_by_side(probed):
+    from click.testing import CliRunner
+
+    from ssl_graph.cli import main
+
+    spec, store = probed.spec_path, str(probed.store.location)
+    for a, b, metric in (("pr_mfcc", "pr_pre", "per"), ("sid_mfcc", "sid_pre", "accuracy")):
+        res = CliRunner().invoke(main, ["--store", store, "compare", f"{spec}:{a}", f"{spec}:{b}"],
+                                 terminal_width=250)
+        assert res.exit_code == 0, res.output
+        va, vb = (probed[n].metrics[metric] for n in (a, b))
+        assert "upstream" in res.output and f"{metric}={va:.3f}" in res.output
+        assert f"{metric}={vb:.3f}" in res.output and f"({vb - va:+.3f})" in res.output
+
+
+def test_report_draws_layer_weights_and_per_layer_accuracy(probed, tmp_path):
+    from ssl_graph.report import write_report
+
+    rep = write_report(probed, tmp_path)
+    rows = {r["node"]: r for r in rep.rows}
+    assert rows["pr_pre"]["what"] == "pre → PR probe, linear, 3 layers"
+    assert rows["sid_mfcc"]["what"] == "mfcc → SID probe, linear, 1 layer"
+    assert rows["pr_pre"]["per"] == probed["pr_pre"].metrics["per"]
+    assert rows["sid_pre"]["accuracy"] == probed["sid_pre"].metrics["accuracy"]
+    files = dict((f, t) for t, f in rep.images)
+    assert {"probe-weights.png", "probe-layers.png"} <= set(files)
+    assert all((tmp_path / f).stat().st_size > 0 for f in ("probe-weights.png", "probe-layers.png"))
+    assert "SID probe" in (tmp_path / "report.html").read_text()
