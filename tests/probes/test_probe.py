@@ -16,7 +16,7 @@ from ..conftest import make_corpus
 from ..interrupts import ctrl_c_at_step
 
 SPEC = '''
-from ssl_graph import MFCC, Corpus, LayerSweep, Probe
+from ssl_graph import MFCC, Corpus, LayerSweep, PretrainedModel, Probe
 from ssl_graph.presets import finetune, wav2vec2
 
 corpus = Corpus(root="wav", alignments="alignments.tsv", speakers="speakers.tsv")
@@ -33,13 +33,23 @@ resumable = Probe(upstream=pre, task="sid", steps=12, checkpoint_every=4)
 ft = finetune(pre, units="phone", labeled_minutes=0.5, size="tiny", steps=3, freeze_steps=0,
               batch_seconds=4.0)
 pr_ft = Probe(upstream=ft, task="pr", steps=30)  # the fine-tuned backbone, without its head
+released = PretrainedModel(path="released")  # a transformers checkpoint (random, 3 layers)
+sid_released = Probe(upstream=released, corpus=corpus, task="sid", steps=30)
 '''
-PROBES = ("pr_mfcc", "sid_mfcc", "pr_pre", "sid_pre", "pc_pre", "sid_top", "pr_ft")
+PROBES = ("pr_mfcc", "sid_mfcc", "pr_pre", "sid_pre", "pc_pre", "sid_top", "pr_ft",
+          "sid_released")
 
 
 def write_project(d, spec: str = SPEC) -> None:
-    utts = make_corpus(d, 24)
-    (d / "speakers.tsv").write_text("".join(f"{u}\t{u.split('-')[0]}\n" for u in utts))
+    import torch
+    import transformers
+
+    make_corpus(d, 24)  # with speakers.tsv: the voice of each utterance
+    torch.manual_seed(0)
+    cfg = transformers.HubertConfig(
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    transformers.HubertModel(cfg).save_pretrained(d / "released")
     (d / "p.py").write_text(spec)
 
 
@@ -81,13 +91,14 @@ def test_layers_and_vocabularies(probed):
     assert probed["pr_mfcc"].record["layers"] == [0]
     assert probed["pr_pre"].record["layers"] == [0, 1, 2]
     assert probed["sid_top"].record["layers"] == [1, 2]
+    assert probed["sid_released"].record["layers"] == [0, 1, 2, 3]
     # the PR vocabulary is the folded phones without silences, blank first
     vocab = probed["pr_pre"].record["classes"]
     assert vocab[0] == "<blank>" and "sil" not in vocab and len(vocab) > 10
     # SID: every test utterance's speaker is a training speaker (stratified split)
     speakers = probed["sid_pre"].record["classes"]
     tsv = (probed.spec_path.parent / "speakers.tsv").read_text().split()
-    assert speakers == sorted(set(tsv[1::2])) and len(speakers) == 8
+    assert speakers == sorted(set(tsv[3::2])) and len(speakers) == 8  # after the header
     outputs = read_json(probed.store.backend, f"{probed['sid_pre'].key}/test_outputs.json")
     assert {o["ref"] for o in outputs.values()} <= set(speakers)
     # the weighted sum moved away from uniform: the layer weights learn
@@ -97,7 +108,7 @@ def test_layers_and_vocabularies(probed):
 def test_one_sweep_one_forward(probed):
     """Every probe of the model reads the user's sweep: one node, one pass per utterance."""
     sweeps = [n for n in probed.pipeline.nodes.values() if n.kind == "LayerSweep"]
-    assert len(sweeps) == 2 and probed["sweep"].node in sweeps  # pre's and ft's
+    assert len(sweeps) == 3 and probed["sweep"].node in sweeps  # pre's, ft's and released's
     assert probed["pr_pre"].node.features == probed["sweep"].node
     rec = probed["sweep"].record
     assert rec["utterances"] == 24 and rec["forward_passes"] >= 1
@@ -144,6 +155,7 @@ def test_resume_after_an_interruption_repeats_the_run(probed, tmp_path, monkeypa
     src = probed.spec_path.parent
     shutil.copytree(src / "store", tmp_path / "store")  # holds `pre` and its sweep
     shutil.copytree(src / "wav", tmp_path / "wav")
+    shutil.copytree(src / "released", tmp_path / "released")
     for f in ("alignments.tsv", "speakers.tsv", "p.py"):
         shutil.copy2(src / f, tmp_path / f)
     straight = Project(probed.spec_path, probed.store)
