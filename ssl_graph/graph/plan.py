@@ -97,6 +97,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _speakers_changed(node: Node) -> str:
+    why = "split by speaker" if getattr(getattr(node, "split", None), "by", "") == "speaker" \
+        else "speaker identification"
+    return f"speakers changed ({why})"
+
+
 class Planner:
     def __init__(self, pipeline: Pipeline, store: Store):
         self.pipeline = pipeline
@@ -257,7 +263,7 @@ class Planner:
             st.stale = True
             moved = self._changed_inputs(st)
             st.reasons = [f"upstream changed: {', '.join(moved)}" if moved else
-                          "speakers changed (split by speaker)" if speakers else
+                          _speakers_changed(st.node) if speakers else
                           "upstream changed: inputs"]
 
     def _speaker_version(self, node: Node) -> list[str]:

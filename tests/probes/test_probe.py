@@ -237,3 +237,21 @@ def test_report_draws_layer_weights_and_per_layer_accuracy(probed, tmp_path):
     assert {"probe-weights.png", "probe-layers.png"} <= set(files)
     assert all((tmp_path / f).stat().st_size > 0 for f in ("probe-weights.png", "probe-layers.png"))
     assert "SID probe" in (tmp_path / "report.html").read_text()
+
+
+def test_edited_speakers_restale_only_speaker_probes(probed, tmp_path):
+    """SID reads the speaker map, which no audio version covers: editing it restales the SID
+    probes (and nothing that only reads audio or phones)."""
+    src = probed.spec_path.parent
+    for f in ("alignments.tsv", "p.py"):
+        shutil.copy2(src / f, tmp_path / f)
+    shutil.copytree(src / "wav", tmp_path / "wav")
+    shutil.copytree(src / "released", tmp_path / "released")
+    lines = (src / "speakers.tsv").read_text().splitlines()
+    utt, _ = lines[1].split("\t")
+    (tmp_path / "speakers.tsv").write_text("\n".join([lines[0], f"{utt}\tsomeone"] + lines[2:]))
+    plan = Project(tmp_path / "p.py", probed.store).plan()
+    stale = {n: st.reasons for n, st in plan.items() if st.stale}
+    sid = {"sid_mfcc", "sid_pre", "sid_top", "sid_released"}
+    assert sid <= set(stale) and not {"pr_mfcc", "pr_pre", "pc_pre", "sweep", "pre"} & set(stale)
+    assert stale["sid_pre"] == ["speakers changed (speaker identification)"]
