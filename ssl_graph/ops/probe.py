@@ -25,8 +25,9 @@ def _columns(node) -> np.ndarray | None:
 
 def probe_data(st, ctx: RunContext):
     """Features, targets and the train/test split of a ``Probe`` node."""
+    from ..train.finetune import ctc_frames_needed
     from ..train.probe import ProbeData
-    from ..train.split import held_apart, stratified_test
+    from ..train.split import held_apart, labeled_utterances, stratified_test
 
     node = st.node
     feats_node = node.features
@@ -37,15 +38,16 @@ def probe_data(st, ctx: RunContext):
     if node.task == "sid":
         targets, classes, utts = _speaker_targets(utts, speakers)
         test = stratified_test(utts, node.split.test_fraction, node.split.seed, speakers)
-    else:
+        train = sorted(set(utts) - set(test))
+    else:  # FineTune's rule: test by hash, dev apart, train within split.labeled_minutes
         targets, classes, utts = _phone_targets(node, ctx, utts, reader)
         test = held_apart(utts, node.split, speakers)
+        rate = feats_node.frame_rate
+        # CTC cannot emit more phones than frames (+ blanks between repeats)
+        usable = {u: reader.length(u) / rate for u in utts if node.task != "pr"
+                  or reader.length(u) >= ctc_frames_needed(targets[u])}
+        train = labeled_utterances(usable, node.split, speakers)
     test_set = set(test)
-    train = [u for u in utts if u not in test_set]
-    if node.task == "pr":  # CTC cannot emit more phones than frames (+ blanks between repeats)
-        from ..train.finetune import ctc_frames_needed
-
-        train = [u for u in train if reader.length(u) >= ctc_frames_needed(targets[u])]
     if not train or not test:
         raise ValueError(
             f"{st.name}: {len(train)} training and {len(test)} test utterance(s) of "

@@ -77,7 +77,8 @@ class Probe(TrainingNode):
     alignments: Alignments | None = Field(
         None, description="pr/pc: phone references (default: the corpus's alignments=)")
     split: Split = Field(Split(labeled_minutes=None), description="held-apart test utterances "
-                         "(pr/pc: by utterance or speaker; sid: stratified by speaker)")
+                         "(pr/pc: by utterance or speaker, dev apart, training within "
+                         "labeled_minutes; sid: stratified by speaker, all the rest trains)")
     head: Literal["linear", "mlp"] = Field(
         "linear", description="pr/sid: linear, or a 2-layer MLP (hidden units, ReLU)")
     hidden: int = Field(256, ge=1, description="head='mlp': hidden units")
@@ -117,6 +118,11 @@ class Probe(TrainingNode):
             raise SpecError("Probe(task='sid'): split.by='speaker' would test only unseen "
                             "speakers; speaker identification tests held-apart utterances of "
                             "the training speakers (leave split.by='utterance')")
+        if self.task == "sid" and (self.split.labeled_minutes is not None
+                                   or self.split.dev_fraction > 0):
+            raise SpecError("Probe(task='sid'): trains on every utterance outside the "
+                            "stratified test split; give Split(test_fraction=..., seed=..., "
+                            "labeled_minutes=None) without dev_fraction")
         if self.layers is not None:
             available = self.available_layers
             bad = [x for x in self.layers if x not in available]

@@ -255,3 +255,23 @@ def test_edited_speakers_restale_only_speaker_probes(probed, tmp_path):
     sid = {"sid_mfcc", "sid_pre", "sid_top", "sid_released"}
     assert sid <= set(stale) and not {"pr_mfcc", "pr_pre", "pc_pre", "sweep", "pre"} & set(stale)
     assert stale["sid_pre"] == ["speakers changed (speaker identification)"]
+
+
+def test_pr_split_follows_finetune_rules(tmp_path):
+    """PR/pc split as FineTune does: test by hash, dev apart, training within the budget."""
+    from ssl_graph.train.split import split_of
+
+    utts = make_corpus(tmp_path, 20)
+    (tmp_path / "p.py").write_text('''
+from ssl_graph import MFCC, Corpus, Probe, Split
+corpus = Corpus(root="wav", alignments="alignments.tsv", speakers="speakers.tsv")
+split = Split(test_fraction=0.25, dev_fraction=0.1, labeled_minutes=0.1)
+budget = Probe(upstream=MFCC(corpus=corpus), task="pr", steps=3, split=split)
+''')
+    p = Project(tmp_path / "p.py", str(tmp_path / "store"))
+    p.run()
+    rec, split = p["budget"].record, p["budget"].node.split
+    outputs = read_json(p.store.backend, f"{p['budget'].key}/test_outputs.json")
+    assert sorted(outputs) == [u for u in utts if split_of(u, split) == "test"]
+    train = [u for u in utts if split_of(u, split) == "train"]
+    assert 1 <= rec["n_train"] < len(train)  # 6 s of the training utterances' audio
