@@ -47,45 +47,10 @@ def standardiser(data: ProbeData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_net(node, data: ProbeData):
-    import torch
-    from torch import nn
+    from .probe_net import ProbeNet
 
-    class ProbeNet(nn.Module):
-        """Standardise → (pr/sid) softmax-weighted layer sum → head; (pc) a linear per layer."""
-
-        def __init__(self, mean, std):
-            super().__init__()
-            L, D, C = data.n_layers, data.dim, len(data.classes)
-            self.register_buffer("mean", torch.from_numpy(mean))
-            self.register_buffer("std", torch.from_numpy(std))
-            self.L, self.D = L, D
-            if node.task == "pc":
-                self.heads = nn.ModuleList(nn.Linear(D, C) for _ in range(L))
-                return
-            self.layer_logits = nn.Parameter(torch.zeros(L))  # s3prl: uniform at start
-            self.head = nn.Linear(D, C) if node.head == "linear" else nn.Sequential(
-                nn.Linear(D, node.hidden), nn.ReLU(), nn.Linear(node.hidden, C))
-
-        def layers(self, x):  # (..., L·D) → (..., L, D), standardised
-            x = (x - self.mean) / self.std
-            return x.reshape(*x.shape[:-1], self.L, self.D)
-
-        def weights(self):
-            return torch.softmax(self.layer_logits, 0)
-
-        def forward(self, x):
-            """(T, L·D) frames → (T, C) logits (pr/sid) or (T, L, C) per-layer logits (pc)."""
-            h = self.layers(x)
-            if node.task == "pc":
-                return torch.stack([head(h[..., i, :]) for i, head in enumerate(self.heads)], -2)
-            return self.head((h * self.weights()[:, None]).sum(-2))
-
-        def utterance(self, x):
-            """sid: mean over time of the weighted sum → (C,) logits."""
-            h = (self.layers(x) * self.weights()[:, None]).sum(-2)
-            return self.head(h.mean(0))
-
-    return ProbeNet(*standardiser(data))
+    return ProbeNet(node.task, data.n_layers, data.dim, len(data.classes), *standardiser(data),
+                    head=node.head, hidden=node.hidden)
 
 
 def _loss(net, node, data: ProbeData, utts: list[str], device: str):
