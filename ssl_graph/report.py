@@ -75,7 +75,8 @@ def build_report(project, states: dict | None = None) -> Report:
             "pnmi": m.get("pnmi"), "phone_purity": m.get("phone_purity"),
             "cluster_purity": m.get("cluster_purity"),
             "cer": m.get("cer"), "per": m.get("per"), "wer": m.get("wer"),
-            "accuracy": m.get("accuracy"), "loss": m.get("loss"), "valid": _valid_cell(node, m, rec),
+            "accuracy": m.get("accuracy") if node.kind == "Probe" else None,  # SID / pc
+            "loss": m.get("loss"), "valid": _valid_cell(node, m, rec),
             "seconds": m.get("train_seconds", rec.get("seconds")),
         })
     return rep
