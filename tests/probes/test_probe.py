@@ -199,6 +199,8 @@ def test_planner_refuses_a_bad_upstream(tmp_path):
      r"Probe.layers=\[3\]: give distinct layers in increasing order among \[0\]"),
     ('Probe(upstream=MFCC(corpus=Corpus(root="wav", speakers="s.tsv")), task="sid", '
      'split=Split(by="speaker"))', r"split.by='speaker' would test only unseen speakers"),
+    ('Probe(upstream=MFCC(corpus=Corpus(root="wav")), corpus=Corpus(root="wav", glob="*.wav"), '
+     'task="sid")', r"upstream .* holds features of corpus .*, not of .*; probe the corpus"),
 ])
 def test_spec_errors_name_the_problem(tmp_path, line, message):
     make_corpus(tmp_path, 2)
