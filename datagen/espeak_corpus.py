@@ -185,7 +185,8 @@ def _one(
 
 
 def write_split(utts: list[Utterance], root: Path, wav_dir: Path) -> None:
-    """``<wav_dir>/<utt>.flac`` + ``<root>/transcripts.tsv`` + ``<root>/alignments.tsv``."""
+    """``<wav_dir>/<utt>.flac`` + ``<root>/transcripts.tsv`` + ``<root>/alignments.tsv`` +
+    ``<root>/speakers.tsv`` (the voice tag of each ``<voice>-<nnnn>`` id)."""
     if wav_dir.exists():
         for old in wav_dir.glob("*.flac"):
             old.unlink()
@@ -206,6 +207,9 @@ def write_split(utts: list[Utterance], root: Path, wav_dir: Path) -> None:
         align += [f"{u.utt}\t{a:.3f}\t{b:.3f}\t{p}" for a, b, p in u.segments]
     (root / "transcripts.tsv").write_text("\n".join(trans) + "\n")
     (root / "alignments.tsv").write_text("\n".join(align) + "\n")
+    speakers = ["utt\tspeaker"] + [f"{u.utt}\t{u.utt.split('-')[0]}"
+                                   for u in sorted(utts, key=lambda u: u.utt)]
+    (root / "speakers.tsv").write_text("\n".join(speakers) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

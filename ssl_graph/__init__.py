@@ -20,6 +20,7 @@ _EXPORTS = {
     **dict.fromkeys(("FineTune", "ASRScore", "Split"), "specs.finetune"),
     **dict.fromkeys(("BeamSearch", "NGramLM"), "specs.decoding"),
     "PretrainedModel": "specs.pretrained",
+    "Probe": "specs.probe",
     "Project": "api",
 }
 #: submodules reachable as attributes without an import of their own (``ssl_graph.datasets``)
@@ -54,6 +55,6 @@ def load(spec_path, store=None):
 __all__ = [
     "Spec", "Component", "Node", "SpecError", "runtime",
     "Corpus", "Alignments", "WordAlignments", "Transcripts", "PhoneMap", "MFCC", "KMeans", "Labels", "ClusterQuality", "LayerFeatures", "LayerSweep", "Pretrain", "PretrainedModel",
-    "Adam", "Schedule", "FineTune", "ASRScore", "Split", "BeamSearch", "NGramLM", "load",
+    "Adam", "Schedule", "FineTune", "ASRScore", "Split", "BeamSearch", "NGramLM", "Probe", "load",
     "Project",
 ]

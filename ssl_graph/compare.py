@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from .graph.diff import describe_changes
 
 #: the numbers a researcher reads first, in this order
-HEADLINE = ("pnmi", "phone_purity", "cluster_purity", "cer", "per", "wer", "loss", "inertia")
+HEADLINE = ("pnmi", "phone_purity", "cluster_purity", "cer", "per", "wer", "accuracy", "loss",
+            "inertia")
 
 
 @dataclass

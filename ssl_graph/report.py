@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .store.backend import read_json
 
-SCORE_KINDS = ("ClusterQuality", "ASRScore")
+SCORE_KINDS = ("ClusterQuality", "ASRScore", "Probe")
 TRAIN_KINDS = ("Pretrain", "FineTune")
 
 
@@ -38,6 +38,11 @@ def _describe_source(pipeline, node) -> str:
         minutes = ft.split.labeled_minutes
         budget = f", {minutes:g} min labeled" if minutes is not None else ""
         return f"{base} → {units} CTC{budget}"
+    if kind == "Probe":
+        layers = len(node.probed_layers)
+        head = "per-layer linear" if node.task == "pc" else node.head
+        return (f"{pipeline.name_of(node.upstream)} → {node.task.upper()} probe, {head}, "
+                f"{layers} layer{'s' if layers > 1 else ''}")
     return kind
 
 
@@ -70,6 +75,7 @@ def build_report(project, states: dict | None = None) -> Report:
             "pnmi": m.get("pnmi"), "phone_purity": m.get("phone_purity"),
             "cluster_purity": m.get("cluster_purity"),
             "cer": m.get("cer"), "per": m.get("per"), "wer": m.get("wer"),
+            "accuracy": m.get("accuracy") if node.kind == "Probe" else None,  # SID / pc
             "loss": m.get("loss"), "valid": _valid_cell(node, m, rec),
             "seconds": m.get("train_seconds", rec.get("seconds")),
         })
@@ -109,8 +115,33 @@ def write_report(project, out_dir: str | Path) -> Report:
     if logs:
         draw_curves(logs, str(out / "curves.png"), kinds)
         rep.images.insert(1, ("training curves", "curves.png"))
+    rep.images += _probe_images(states, out)
     (out / "report.html").write_text(_html(project, rep))
     return rep
+
+
+def _probe_images(states: dict, out: Path) -> list[tuple[str, str]]:
+    """The learned layer weights of PR/SID probes and the per-layer accuracy of frame
+    phone-classification probes, one figure each (probes over one layer have no curve)."""
+    from .viz.probes import draw_per_layer
+
+    weights, accuracy = {}, {}
+    for st in states.values():
+        rec = st.record or {}
+        if st.node.kind != "Probe" or rec.get("status") != "complete" or len(rec["layers"]) < 2:
+            continue
+        if "layer_weights" in rec:
+            weights[st.name] = (rec["layers"], rec["layer_weights"])
+        if "layer_accuracy" in rec:
+            accuracy[st.name] = (rec["layers"], rec["layer_accuracy"])
+    images = []
+    for series, fname, ylabel, title in (
+            (weights, "probe-weights.png", "softmax weight", "probes: learned layer weights"),
+            (accuracy, "probe-layers.png", "frame accuracy", "probes: phone accuracy per layer")):
+        if series:
+            draw_per_layer(series, str(out / fname), ylabel, title)
+            images.append((title, fname))
+    return images
 
 
 def valid_series(rows: list[dict]) -> list[dict]:
@@ -137,7 +168,7 @@ def _valid_cell(node, m: dict, rec: dict):
 
 
 COLUMNS = ("node", "kind", "what", "decoder", "status", "pnmi", "phone_purity", "cluster_purity", "cer",
-           "per", "wer", "loss", "valid", "seconds")
+           "per", "wer", "accuracy", "loss", "valid", "seconds")
 
 
 def fmt(v, column: str = "") -> str:

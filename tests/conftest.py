@@ -54,6 +54,7 @@ def make_corpus(dst: Path, n: int) -> list[str]:
     utts = {f.stem for f in chosen}
     _filter_tsv(DEMO / "transcripts.tsv", dst / "transcripts.tsv", utts)
     _filter_tsv(DEMO / "alignments.tsv", dst / "alignments.tsv", utts)
+    _filter_tsv(DEMO / "speakers.tsv", dst / "speakers.tsv", utts)
     return sorted(utts)
 
 
@@ -61,7 +62,7 @@ def add_extra_utterance(dst: Path, index: int = 0) -> str:
     """Move one of the demo's held-back utterances into a test corpus (audio + annotations)."""
     extra = sorted((DEMO / "extra").glob("*.flac"))[index]
     shutil.copy2(extra, dst / "wav" / extra.name)
-    for tsv in ("transcripts.tsv", "alignments.tsv"):
+    for tsv in ("transcripts.tsv", "alignments.tsv", "speakers.tsv"):
         rows = [ln for ln in (DEMO / "extra" / tsv).read_text().splitlines()[1:]
                 if ln.split("\t", 1)[0] == extra.stem]
         with open(dst / tsv, "a") as fh:

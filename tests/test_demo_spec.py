@@ -19,6 +19,7 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     report = Project(DEMO, store).run()
     names = {n.name for n in report.nodes if n.status == "computed"}
     assert {"quality", "it1", "quality2", "it2", "ft", "score", "scratch", "scratch_score"} <= names
+    assert {f"{t}_{u}" for t in ("pr", "sid") for u in ("mfcc", "it1", "it2")} <= names
     started = {n.name: n.started for n in report.nodes}
     assert started["quality"] < started["it1"]  # the cheap diagnostic does not wait for training
     p = Project(DEMO, store)
@@ -49,6 +50,11 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     assert rows["quality2"]["what"] == "it1 layer 1, k=100"
     assert rows["score"]["what"] == "it2 → char CTC, 2 min labeled"
     assert rows["scratch_score"]["what"] == "from scratch → char CTC, 2 min labeled"
+    # probes: PER and speaker accuracy of each frozen upstream; a model's layers are swept once
+    for u in ("mfcc", "it1", "it2"):
+        assert 0 <= p[f"pr_{u}"].metrics["per"] < 10 and 0 <= p[f"sid_{u}"].metrics["accuracy"] <= 1
+    assert rows["pr_it2"]["what"] == "it2 → PR probe, linear, 3 layers"
+    assert p["pr_it1"].node.features == p["sid_it1"].node.features
 
     # change iteration 2's k: only what depends on it reruns
     text = DEMO.read_text().replace("km2 = KMeans(features=feats2, k=100", "km2 = KMeans(features=feats2, k=50")
@@ -56,7 +62,8 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     spec.parent.mkdir()
     spec.write_text(text)
     stale = {n for n, st in Project(spec, store).plan().items() if st.stale}
-    assert stale == {"km2", "labels2", "quality2", "it2", "ft", "score"}
+    assert stale == {"km2", "labels2", "quality2", "it2", "ft", "score", "pr_it2.features",
+                     "pr_it2", "sid_it2"}
 
     # edit one transcript: only the fine-tunings and their scores read transcripts
     tsv = tmp_path / "data" / "transcripts.tsv"
@@ -68,10 +75,11 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
     stale = {n for n, st in plan.items() if st.stale}
     assert stale == {"ft.transcripts", "ft", "score", "scratch", "scratch_score"}
     assert plan["ft.transcripts"].reasons == [f"transcripts file changed ({tsv})"]
-    # and editing alignments restales exactly the two cluster-quality scores
+    # and editing alignments restales exactly the two cluster-quality scores and the PR probes
     tsv.write_text("\n".join([lines[0], lines[1].removesuffix(" again")] + lines[2:]) + "\n")
     ali = tmp_path / "data" / "alignments.tsv"
     rows = ali.read_text().splitlines()
     ali.write_text("\n".join(r for r in rows if not r.endswith("\tsil")) + "\n")
     stale = {n for n, st in Project(DEMO, store).plan().items() if st.stale}
-    assert stale == {"quality.alignments", "quality", "quality2", "ft.transcripts"}
+    assert stale == {"quality.alignments", "quality", "quality2", "ft.transcripts", "pr_mfcc",
+                     "pr_it1", "pr_it2"}

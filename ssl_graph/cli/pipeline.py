@@ -14,7 +14,7 @@ _STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan", "faile
 
 def _metric_summary(metrics: dict, previous: dict | None = None) -> str:
     """``pnmi=0.239``, or ``pnmi=0.199 → 0.239`` when the previous result is known."""
-    keys = ("pnmi", "phone_purity", "inertia", "cer", "per", "wer", "loss")
+    keys = ("pnmi", "phone_purity", "inertia", "cer", "per", "wer", "accuracy", "loss")
     previous = previous or {}
     parts = []
     for k in keys:

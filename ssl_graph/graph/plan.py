@@ -97,6 +97,12 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _speakers_changed(node: Node) -> str:
+    why = "split by speaker" if getattr(getattr(node, "split", None), "by", "") == "speaker" \
+        else "speaker identification"
+    return f"speakers changed ({why})"
+
+
 class Planner:
     def __init__(self, pipeline: Pipeline, store: Store):
         self.pipeline = pipeline
@@ -262,13 +268,14 @@ class Planner:
             st.stale = True
             moved = self._changed_inputs(st)
             st.reasons = [f"upstream changed: {', '.join(moved)}" if moved else
-                          "speakers changed (split by speaker)" if speakers else
+                          _speakers_changed(st.node) if speakers else
                           "upstream changed: inputs"]
 
     def _speaker_version(self, node: Node) -> list[str]:
         """A split by speaker reads the corpus's speaker map, which the audio versions do not
         cover: only such a node gets a version of it (every other input version is unchanged)."""
-        if getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
+        reads = getattr(node, "reads_speakers", None)  # Probe(task='sid') reads them always
+        if not reads and getattr(getattr(node, "split", None), "by", "utterance") != "speaker":
             return []
         manifest = self.states[node.corpus.fingerprint].manifest
         return [digest(sorted((u, manifest.speaker(u) or "") for u in manifest.ids))]

@@ -16,5 +16,6 @@ from . import (  # noqa: F401
     mfcc,
     pretrain,
     pretrained,
+    probe,
     quality,
 )

@@ -88,16 +88,14 @@ class LayerFeaturesOp(PerUttOp):
         if st.node.sweep is not None:
             self.sweep = ctx.reader(st.node.sweep)
             return
-        from ..nn import build_model
-        from ..train.checkpoint import load_weights
         from ..train.session import resolve_device
+        from .networks import model_network
 
         node = st.node
         self._refuse_short(st, ctx)
         self.device = resolve_device(node.device)
-        model = build_model(node.model.model)
-        load_weights(ctx.store.backend, ctx.state(node.model).key, model, self.device)
-        self.model = model.to(self.device).eval()
+        self.model = model_network(node.model, ctx.store.backend, ctx.state(node.model).key,
+                                   self.device)
         manifest = ctx.state(node.corpus).manifest
         self.audio = AudioPrefetch(
             {u: manifest.utts[u].path for u in st.todo}, st.todo,

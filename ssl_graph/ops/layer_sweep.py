@@ -23,14 +23,11 @@ from .base import PerUttOp, RunContext, Tallied, register
 
 def load_model(node, ctx: RunContext):
     """The node's model with its stored weights, in eval mode, and the device it is on."""
-    from ..nn import build_model
-    from ..train.checkpoint import load_weights
     from ..train.session import resolve_device
+    from .networks import model_network
 
     device = resolve_device(node.device)
-    model = build_model(node.model.model)
-    load_weights(ctx.store.backend, ctx.state(node.model).key, model, device)
-    return model.to(device).eval(), device
+    return model_network(node.model, ctx.store.backend, ctx.state(node.model).key, device), device
 
 
 def _batches(lengths: list[int], max_samples: int) -> list[list[int]]:

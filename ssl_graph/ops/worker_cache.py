@@ -26,10 +26,12 @@ def model_ref(model_node, ctx) -> dict:
     weights version, and its architecture (the ``SSLModel`` spec value, a few KB; a HuBERT's
     holds the label nodes that size its heads, so its semantic JSON alone would not rebuild it).
     Never weights: those are read from the store, once per worker and version."""
+    from ..specs.layer_features import network_of
+
     st = ctx.state(model_node)
     return {"url": ctx.store.url, "key": st.key,
             "version": content_version(st.record or {}, *WEIGHTS_FIELDS),
-            "config": model_node.model}
+            "config": network_of(model_node), "finetuned": model_node.kind == "FineTune"}
 
 
 #: (url, key, version, device) -> (network, device); the two most recent, per process
@@ -37,21 +39,19 @@ _MODELS: OrderedDict = OrderedDict()
 _MODELS_LOCK = threading.Lock()  # a Dask worker may run several tasks in threads
 
 
-def model(url: str, key: str, version: str, config, device: str):
+def model(url: str, key: str, version: str, config, device: str, finetuned: bool = False):
     """(network in eval mode with the node's stored weights, resolved device), built once per
     process and weights version; ``device`` as the node says ('auto' resolves here)."""
-    from ..nn import build_model
     from ..store.store import Store
-    from ..train.checkpoint import load_weights
     from ..train.session import resolve_device
+    from .networks import build_network
 
     entry = (url, key, version, device)
     with _MODELS_LOCK:
         if entry not in _MODELS:
             dev = resolve_device(device)
-            net = build_model(config)
-            load_weights(Store(url).backend, key, net, dev)
-            _MODELS[entry] = (net.to(dev).eval(), dev)
+            net = build_network(config, Store(url).backend, key, dev, finetuned)
+            _MODELS[entry] = (net, dev)
             while len(_MODELS) > 2:
                 _MODELS.popitem(last=False)
         _MODELS.move_to_end(entry)

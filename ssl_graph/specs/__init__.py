@@ -1,5 +1,5 @@
 """What users write: spec bases (``base``), node definitions (``nodes``, ``annotations``,
-``training``, ``layer_features``, ``finetune``), file loading (``loader``).
+``training``, ``layer_features``, ``finetune``, ``probe``), file loading (``loader``).
 
 Each module imports only the ones below it: ``KMeans``/``Labels`` take any ``Features`` node, so
 ``LayerFeatures`` (which needs ``Pretrain``, which needs ``Labels``) is just one more subclass.
@@ -12,4 +12,8 @@ def __getattr__(name: str):
         from . import layer_features
 
         return getattr(layer_features, name)
+    if name == "Probe":
+        from . import probe
+
+        return probe.Probe
     raise AttributeError(f"module 'ssl_graph.specs' has no attribute {name!r}")

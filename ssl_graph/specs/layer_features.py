@@ -1,6 +1,9 @@
 """``LayerFeatures``: a trained model's layer output per utterance, the input of HuBERT's next
 iteration (it2 clusters layer 6 of the it1 model). ``LayerSweep``: several layers from one
 forward pass, so a layer sweep (HuBERT Fig. 2, PNMI vs layer) costs one pass, not one per layer.
+
+The model is a ``Pretrain``, a ``PretrainedModel`` or a ``FineTune`` (its fine-tuned backbone,
+without the CTC head).
 """
 
 from __future__ import annotations
@@ -8,12 +11,21 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from .base import SpecError, runtime, threads_setting
+from .components_model import SSLModel
+from .finetune import FineTune
 from .nodes import Corpus, Features
 from .pretrained import PretrainedModel
 from .training import Pretrain
 
 #: default ``chunk_seconds`` (fairseq's dump script: 1.6M samples at 16 kHz)
 CHUNK_SECONDS = 100.0
+
+ModelNode = Pretrain | PretrainedModel | FineTune
+
+
+def network_of(model: ModelNode) -> SSLModel:
+    """The architecture whose layers a model node's features are: a fine-tune's backbone."""
+    return model.architecture if isinstance(model, FineTune) else model.model
 
 
 def _default_corpus(data, kind: str):
@@ -22,12 +34,12 @@ def _default_corpus(data, kind: str):
         if isinstance(model, PretrainedModel):
             raise SpecError(f"{kind}: PretrainedModel({model.path!r}) has no training corpus; "
                             "pass corpus= (the utterances to extract features of)")
-        data = {**data, "corpus": model.corpus if isinstance(model, Pretrain) else None}
+        data = {**data, "corpus": model.corpus if isinstance(model, (Pretrain, FineTune)) else None}
     return data
 
 
 def _check_layer(node, layer: int, resolve_name) -> None:
-    n = node.model.model.context.num_layers
+    n = node.network.context.num_layers
     if layer > n:
         raise SpecError(
             f"{resolve_name(node)}: layer={layer} but model {resolve_name(node.model)} "
@@ -41,7 +53,7 @@ class _ModelFeatures(Features):
     per_utterance = True
     cost = 3
 
-    model: Pretrain | PretrainedModel
+    model: ModelNode
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
     # semantic: the model sees each chunk alone, so the frames of longer audio depend on it
     chunk_seconds: float = Field(CHUNK_SECONDS, gt=0.0, description="split longer audio into chunks "
@@ -59,20 +71,24 @@ class _ModelFeatures(Features):
         return out
 
     @property
+    def network(self) -> SSLModel:
+        return network_of(self.model)
+
+    @property
     def frame_rate(self) -> float:
-        return self.model.model.frame_rate
+        return self.network.frame_rate
 
     @property
     def frame_offset(self) -> float:
         """Centre of frame 0 (half the encoder's receptive field), to align with phone times."""
-        enc = self.model.model.encoder
-        return enc.receptive_field / 2 / self.model.model.sample_rate
+        enc = self.network.encoder
+        return enc.receptive_field / 2 / self.network.sample_rate
 
     @property
     def min_samples(self) -> int:
         """Shortest audio with one frame (the encoder's receptive field); shorter utterances are
         refused before the model is loaded (see ``ops/base.py``)."""
-        return self.model.model.encoder.receptive_field
+        return self.network.encoder.receptive_field
 
 
 class LayerSweep(_ModelFeatures):
@@ -102,7 +118,7 @@ class LayerSweep(_ModelFeatures):
 
     @property
     def dim(self) -> int:
-        return self.model.model.context.dim * len(self.layers)
+        return self.network.context.dim * len(self.layers)
 
     def layer(self, layer: int) -> "LayerFeatures":
         """Layer ``layer`` of this sweep as a ``LayerFeatures`` node (a slice, no forward)."""
@@ -139,7 +155,7 @@ class LayerFeatures(_ModelFeatures):
 
     @property
     def dim(self) -> int:
-        return self.model.model.context.dim
+        return self.network.context.dim
 
     def check(self, resolve_name) -> None:
         _check_layer(self, self.layer, resolve_name)

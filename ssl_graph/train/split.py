@@ -71,3 +71,21 @@ def valid_holdout(utts, fraction: float, seed: int) -> set[str]:
     """``Pretrain(valid=fraction)``'s held-out utterances: hash(seed, id) < fraction, so an
     utterance's side never changes as the corpus grows."""
     return {u for u in utts if unit_hash(seed, "valid", u) < fraction}
+
+
+def stratified_test(utts, fraction: float, seed: int,
+                    speakers: dict[str, str | None]) -> list[str]:
+    """Held-apart utterances *of every speaker* (speaker identification: the test speakers are
+    the training speakers): each speaker's utterances in hash(seed, id) order, the first
+    round(fraction · n) of them, at least one when the speaker has two or more and never all.
+    Speakers with a single utterance only train. Returns ids sorted."""
+    by: dict[str, list[str]] = {}
+    for u in utts:
+        by.setdefault(speakers.get(u) or u, []).append(u)
+    out = []
+    for own in by.values():
+        if len(own) < 2:
+            continue
+        own.sort(key=lambda u: (unit_hash(seed, "test", u), u))
+        out += own[:min(len(own) - 1, max(1, round(fraction * len(own))))]
+    return sorted(out)

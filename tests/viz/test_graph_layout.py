@@ -1,6 +1,6 @@
 """The pipeline picture, checked as geometry: no edge behind a box, no boxes on top of each other,
-no more crossings than the layout it replaced (none at all on the demo graphs), labels inside
-their boxes at a legible size on an 8-inch page, and the same picture on every run."""
+no more crossings than the layout it replaced (none at all on the demo's k=50 variant), labels
+inside their boxes at a legible size on an 8-inch page, and the same picture on every run."""
 
 from __future__ import annotations
 
@@ -153,9 +153,11 @@ def test_fewer_crossings_than_the_layout_it_replaced(plots):
     print("crossings (new, old, old edges passing behind a box):", counts)
     for name, (ours, before, behind) in counts.items():
         assert ours <= before and behind > 0, (name, counts[name])
-    for name in ("demo", "demo_k50"):
-        # the demo graphs can be drawn level-planar (no crossings), and the layout finds it
-        assert counts[name][0] == 0 < counts[name][1], counts[name]
+    # the k=50 variant can be drawn level-planar (no crossings), and the layout finds it; the
+    # demo's six probes read the corpus, its alignments and three upstreams each, which leaves
+    # some crossings (13 of the old layout's 106 when they were added)
+    assert counts["demo_k50"][0] == 0 < counts["demo_k50"][1], counts["demo_k50"]
+    assert counts["demo"][0] * 5 <= counts["demo"][1], counts["demo"]
 
 
 @pytest.mark.parametrize("name", GRAPHS)
@@ -175,7 +177,7 @@ def test_labels_fit_their_boxes_at_page_width(plots, name):
 
 def test_layers_keep_edges_short():
     """Each node sits tight against the side with more edges: an input read only by late
-    nodes (the alignments, read by the cluster-quality nodes) sits right above its first
+    nodes (the alignments, read by cluster-quality nodes and PR probes) sits right above its first
     reader instead of at the top."""
     for g in (load_pipeline(ROOT / "specs" / "demo.py").graph, synthetic_dag()):
         layer = assign_layers(g, lambda n, g=g: g.nodes[n]["name"])
@@ -188,8 +190,9 @@ def test_layers_keep_edges_short():
             if len(ups) > len(downs):
                 assert min(ups) == 1, g.nodes[n]["name"]
         names = {g.nodes[n]["name"]: n for n in g}
-        if "quality.alignments" in names:
-            assert layer[names["quality.alignments"]] == layer[names["quality"]] - 1
+        if "quality.alignments" in names:  # right above its first reader (a PR probe)
+            al = names["quality.alignments"]
+            assert layer[al] == min(layer[s] for s in g.successors(al)) - 1 > 0
 
 
 def test_long_edges_get_a_slot_in_every_row_they_cross():
