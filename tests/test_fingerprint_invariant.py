@@ -107,6 +107,7 @@ def example_roots(tmp_path) -> list[Spec]:
     from ssl_graph.specs.decoding import BeamSearch, NGramLM
     from ssl_graph.specs.finetune import Split
     from ssl_graph.specs.pretrained import PretrainedModel
+    from ssl_graph.specs.probe import Probe
 
     corpus = Corpus(root="wav", transcripts="t.tsv", alignments="a.tsv")
     mfcc = MFCC(corpus=corpus)
@@ -132,6 +133,9 @@ def example_roots(tmp_path) -> list[Spec]:
         finetune(released, corpus=corpus, units="char", labeled_minutes=0.5, size="tiny"),
         CodeTargets(),  # (no fields; no preset uses it)
         PretrainedModel(path=_released(tmp_path / "released2")),  # (another valid path)
+        Probe(upstream=mfcc, task="pr"), Probe(upstream=it1, task="sid"),
+        Probe(upstream=it1, task="pc", layers=(1, 2)),
+        Probe(upstream=mfcc, task="sid", head="mlp"),  # (hidden counts with an MLP head only)
     ]
 
 
