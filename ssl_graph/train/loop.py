@@ -92,28 +92,21 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
 
 
 def _forward_backward(session, model, batch, mask_seed: int):
-    """Forward + backward of the global batch in micro-batches; (summed loss, size, logs)."""
-    from .micro import batch_time_mask, micro_seed
+    """Forward + backward of the global batch in micro-batches; (summed loss, size, logs).
+
+    Neither micro-batches nor ranks change the update (``micro.SplitBatch``)."""
+    from .micro import SplitBatch
 
     device, ranks = session.device, session.ranks
-    wave, targets = batch["wave"], batch["labels"]
-    mine, stand_in = session.shard(wave.shape[0])
-    weight = 0.0 if stand_in else 1.0
-    # one time mask for the global batch, sliced by rows: neither micro-batches nor ranks
-    # change it (unsplit in one process, the forward draws this very mask itself)
-    split = ranks.on or session.micro_slices(*wave.shape) != [slice(0, wave.shape[0])]
-    mask = batch_time_mask(model, wave, targets, mask_seed) if split else None
-    wave, targets = wave[mine], [x[mine] for x in targets]
-    mask = None if mask is None else mask[mine]
-    slices = session.micro_slices(*wave.shape)
+    split = SplitBatch(session, model, batch["wave"], batch["labels"], mask_seed)
+    weight = split.weight
     loss_sum, size, logs = 0.0, 0, {}
-    for i, rows in enumerate(slices):
-        w = wave[rows].to(device, non_blocking=True)
-        t = [x[rows].to(device, non_blocking=True) for x in targets] or None
-        with ranks.no_sync(session.ddp, last=i == len(slices) - 1):
+    for i, part in enumerate(split.parts):
+        w = part.wave.to(device, non_blocking=True)
+        t = [x.to(device, non_blocking=True) for x in part.targets] or None
+        with ranks.no_sync(session.ddp, last=i == len(split.parts) - 1):
             with session.autocast():
-                out = session.ddp(w, None, t, mask_seed=micro_seed(mask_seed, ranks.rank, i),
-                                  mask=None if mask is None else mask[rows])
+                out = session.ddp(w, None, t, **part.kwargs)
             loss = out.loss.float() * weight
             session.backward(loss)
         loss_sum += float(loss.detach())
