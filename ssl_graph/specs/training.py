@@ -99,9 +99,15 @@ class Pretrain(TrainingNode):
     ``valid`` (a held-out fraction or another corpus) adds ``valid_loss`` / ``valid_accuracy``
     every ``valid_every`` steps, the same objective in eval mode on fixed batches
     (``train/validation.py``); which utterances are held out is semantic, the interval is not.
+
+    Micro-batches (``max_batch_seconds``) and ranks give the update of the unsplit batch
+    (``train/micro.py``), except with cross-sample distractors: they come from the frames of one
+    forward, so there ``max_batch_seconds`` is part of the fingerprint and one process trains.
     """
 
-    op_version = 1
+    #: 2: distractors and Gumbel noise drawn per global row, auxiliary losses of the global
+    #: batch, so micro-batches and ranks give the unsplit update (1 drew them per forward)
+    op_version = 2
     cost = 4
 
     corpus: Corpus
@@ -149,6 +155,8 @@ class Pretrain(TrainingNode):
             out.pop("valid_seed", None)
         if out.get("valid") is None:  # models trained without validation keep their fingerprints
             out.pop("valid", None)
+        if self.model.cross_sample:  # its distractors' pool is one forward: the split is semantic
+            out["max_batch_seconds"] = self.max_batch_seconds
         return out
 
     @property

@@ -133,6 +133,10 @@ def train(st, ctx) -> dict:
         load_init(model, st, ctx)
     sampler, valid = _sampler(st, ctx)
     with TrainSession(st, ctx, model, "train") as session:
+        if session.ranks.on and node.model.cross_sample:
+            raise ValueError(
+                f"{st.name}: cross_sample_negatives draw distractors from the frames of one "
+                "forward, so ranks would change the update; train it in one process")
         model = session.model
         model.train()
         t0 = time.perf_counter()
