@@ -75,6 +75,13 @@ class TrainingNode(Node):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = runtime(
         "auto", description="auto: bf16 on CUDA where supported, else fp16 + GradScaler; fp32 "
         "on CPU")
+    fp16_init_scale: float = runtime(128.0, gt=0.0, description="fp16: first loss scale "
+                                     "(fairseq's fp16_init_scale)")
+    fp16_scale_window: int | None = runtime(
+        None, ge=1, description="fp16: updates without overflow before the loss scale doubles; "
+        "None = fairseq's 2**14 / (ranks x micro-batches per update)")
+    min_loss_scale: float = runtime(1e-4, gt=0.0, description="fp16: a loss scale that falls "
+                                    "this low stops the training (the loss is diverging)")
     checkpoint_every: int = runtime(100, ge=1, description="steps between checkpoints")
     log_every: int = runtime(1, ge=1, description="steps between logged metric rows")
     max_batch_seconds: float | None = runtime(

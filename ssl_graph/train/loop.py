@@ -140,12 +140,12 @@ def train(st, ctx) -> dict:
         model = session.model
         model.train()
         t0 = time.perf_counter()
-        for step, batch in session.batches(sampler.batch):
+        for step, index, batch in session.batches(sampler.batch):
             lr = session.set_lr(step)
             model.set_num_updates(step)
             session.zero_grad()
             loss_sum, size, logs = _forward_backward(session, model, batch,
-                                                     node.seed * 1_000_003 + step)
+                                                     node.seed * 1_000_003 + index)
             value = loss_sum / max(1, size)
             if not math.isfinite(value) and session.scaler is None:
                 raise FloatingPointError(
@@ -158,7 +158,7 @@ def train(st, ctx) -> dict:
             denom = max(size, 1)
             scalars = {k: v / denom for k, v in logs.items() if k not in ("loss", "sample_size")}
             wave = batch["wave"]
-            if valid and session.validation_due(step, node.valid_every):
+            if valid and not skipped and session.validation_due(step, node.valid_every):
                 from .validation import pretrain_valid
 
                 scalars.update(pretrain_valid(session, valid, node.valid_seed))
