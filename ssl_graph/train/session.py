@@ -200,9 +200,10 @@ class TrainSession:
                     f"{self.node.min_loss_scale:g}) at step {step + 1}: the loss is diverging; "
                     "lower optimizer.lr, raise schedule.warmup or use precision='bf16' or "
                     "'fp32' (the last checkpoint is kept)")
-            print(f"{self.st.name}: step {step + 1} skipped, fp16 gradients overflowed (loss "
-                  f"scale now {scale:g}); the next batch tries it again", file=sys.stderr,
-                  flush=True)
+            if self.ranks.main:
+                print(f"{self.st.name}: step {step + 1} skipped, fp16 gradients overflowed "
+                      f"(loss scale now {scale:g}); the next batch tries it again",
+                      file=sys.stderr, flush=True)
         return gnorm, not finite
 
     # ------------------------------------------------------------------ bookkeeping
