@@ -112,9 +112,6 @@ class Pretrain(TrainingNode):
     forward, so there ``max_batch_seconds`` is part of the fingerprint and one process trains.
     """
 
-    #: 2: distractors and Gumbel noise drawn per global row, auxiliary losses of the global
-    #: batch, so micro-batches and ranks give the unsplit update (1 drew them per forward)
-    op_version = 2
     cost = 4
 
     corpus: Corpus
@@ -165,6 +162,18 @@ class Pretrain(TrainingNode):
         if self.model.cross_sample:  # its distractors' pool is one forward: the split is semantic
             out["max_batch_seconds"] = self.max_batch_seconds
         return out
+
+    @property
+    def op_version(self) -> int:  # type: ignore[override]
+        """2: distractors and Gumbel noise drawn per global row, channel masks and auxiliary
+        losses of the global batch, so micro-batches and ranks give the unsplit update (1 drew
+        them per forward). 1 still for HuBERT-like models (cluster targets, no quantizer or
+        channel mask, as many masked frames in every row), which compute what they computed
+        (unsplit or split): their trained models stay valid."""
+        m = self.model
+        same = (isinstance(m.target, ClusterTargets) and not m.quantized
+                and m.mask is not None and m.mask.channel_prob == 0 and m.mask.require_same_masks)
+        return 1 if same else 2
 
     @property
     def frame_rate(self) -> float:

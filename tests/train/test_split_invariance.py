@@ -108,3 +108,15 @@ def test_cross_sample_distractors_make_the_split_semantic(tmp_path):
     apply_overrides(project.pipeline, ["w2v2.max_batch_seconds=1"])
     with pytest.raises(SpecError, match=r"--set cross: max_batch_seconds changes what"):
         apply_overrides(project.pipeline, ["cross.max_batch_seconds=1"])
+
+
+def test_only_models_whose_draws_changed_have_a_new_op_version(tmp_path):
+    """Models trained before per-row draws restale (op version 2) unless every run of theirs
+    computes what it did: HuBERT's trained models stay valid, unless it masks channels."""
+    project = _project(tmp_path)
+    versions = {n: project.pipeline.node(n).op_version for n in NODES}
+    assert versions == {"w2v": 2, "vq": 2, "vqk": 2, "w2v2": 2, "hb": 1}
+    hb = project.pipeline.node("hb")
+    assert hb.fingerprint_payload()["op_version"] == 1
+    chans = hb.with_(model=hb.model.with_(mask=hb.model.mask.with_(channel_prob=0.1)))
+    assert chans.op_version == 2
