@@ -46,11 +46,13 @@ def _describe_source(pipeline, node) -> str:
     return kind
 
 
-def _describe_training(node) -> str:
+def _describe_training(node, rec: dict) -> str:
+    """e.g. ``QuantizedLatents, 400000 steps, bf16`` (the precision it ran in, once run)."""
+    ran = f", {rec['precision']}" if rec.get("precision") else ""
     if node.kind == "Pretrain":
-        return f"{node.model.target.kind}, {node.steps} steps"
+        return f"{node.model.target.kind}, {node.steps} steps{ran}"
     pre = getattr(node, "pretrained", None)
-    return f"{'pretrained' if pre is not None else 'from scratch'}, {node.steps} steps"
+    return f"{'pretrained' if pre is not None else 'from scratch'}, {node.steps} steps{ran}"
 
 
 def build_report(project, states: dict | None = None) -> Report:
@@ -67,7 +69,7 @@ def build_report(project, states: dict | None = None) -> Report:
             continue  # e.g. paper-size models declared next to their tiny twins
         m = rec.get("metrics", {}) if rec.get("status") == "complete" else {}
         what = (_describe_source(pipeline, node) if node.kind in SCORE_KINDS
-                else _describe_training(node))
+                else _describe_training(node, rec))
         rep.rows.append({
             "node": st.name, "kind": node.kind, "what": what,
             "decoder": node.decoder_name if node.kind == "ASRScore" else None,

@@ -124,7 +124,7 @@ def reproducibility(projects) -> dict:
                                         ).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         info["commit"] = None
-    corpora, seeds, devices = {}, {}, set()
+    corpora, seeds, devices, precisions = {}, {}, set(), set()
     for project in projects:
         for st in project.plan().values():
             rec, node = st.record or {}, st.node
@@ -136,8 +136,11 @@ def reproducibility(projects) -> dict:
                 seeds[f"{project.spec_path.stem}:{st.name}"] = node.seed
             if rec.get("device"):
                 devices.add(str(rec["device"]))
+            if rec.get("precision"):
+                precisions.add(str(rec["precision"]))
     info["corpora"], info["seeds"] = corpora, seeds
     info["devices"] = sorted(devices) or ["cpu"]
+    info["precisions"] = sorted(precisions)
     return info
 
 

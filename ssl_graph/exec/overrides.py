@@ -56,7 +56,10 @@ def apply_overrides(pipeline, items: list[str]) -> None:
         except ValueError as exc:
             msg = str(exc).strip().splitlines()
             raise SpecError(f"--set {name}: {' '.join(msg[:3])}") from None
-        assert new.fingerprint == old.fingerprint
+        if new.fingerprint != old.fingerprint:  # a runtime field this node's result depends on
+            raise SpecError(
+                f"--set {name}: {', '.join(fields)} changes what this {old.kind} computes (e.g. "
+                "max_batch_seconds with cross-sample negatives); edit the spec instead")
         spec = pipeline.spec
         for alias, node in list(spec.nodes.items()):
             if node.fingerprint == old.fingerprint:

@@ -88,6 +88,16 @@ class NodeState:
         return f"<{self.name} {self.node.kind} {self.status}{why}>"
 
 
+def precision_notes(node: Node, record: dict) -> list[str]:
+    """A training reused under another precision than it ran in says so (``precision`` is a
+    runtime field: it never restales a trained model). ``auto`` depends on the device, which
+    planning does not look at, so only an explicit precision is compared."""
+    asked, ran = getattr(node, "precision", None), record.get("precision")
+    if ran is None or asked in (None, "auto") or asked == ran:
+        return []
+    return [f"trained in {ran}; {asked} asked"]
+
+
 def _examples(utts: list[str], n: int = 3) -> str:
     shown = ", ".join(utts[:n])
     return shown + (", …" if len(utts) > n else "")
@@ -270,6 +280,8 @@ class Planner:
             st.reasons = [f"upstream changed: {', '.join(moved)}" if moved else
                           _speakers_changed(st.node) if speakers else
                           "upstream changed: inputs"]
+        else:
+            st.notes += precision_notes(st.node, rec)
 
     def _speaker_version(self, node: Node) -> list[str]:
         """A split by speaker reads the corpus's speaker map, which the audio versions do not

@@ -87,8 +87,7 @@ class CTCModel(nn.Module):
             B, T = z.shape[:2]
             pad = net.frame_padding(padding_mask, T)
             valid = torch.ones(B, T, dtype=torch.bool, device=z.device) if pad is None else ~pad
-            gen = None if mask_seed is None else make_generator(mask_seed, GUMBEL_STREAM, z.device)
-            x, _, _ = net._context_input(z, valid, gen)
+            x, _, _ = net._context_input(z, valid, _gumbel(mask_seed, z.device))
             if self.training and self.mask_spec is not None and mask_seed is not None:
                 x = self._mask(x, valid, mask_seed)
             c, _ = net.context(x, pad)
@@ -102,6 +101,14 @@ class CTCModel(nn.Module):
             tmask = time_mask(spec, valid.sum(-1), T, seed).to(x.device) & valid
         chans = channel_mask(spec, B, C, seed, x.device)
         return apply_masks(x, tmask, self.mask_emb, chans)
+
+
+def _gumbel(seed: int | None, device):
+    """Gumbel noise of a fine-tuned quantizer input: the micro-batch's, from one generator."""
+    if seed is None:
+        return None
+    gen = make_generator(seed, GUMBEL_STREAM, device)
+    return lambda shape: -torch.empty(shape, device=device).exponential_(generator=gen).log()
 
 
 def ctc_loss(logits: Tensor, lengths: Tensor, targets: list[Tensor]) -> Tensor:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..specs.components import Contrastive, MaskedPrediction, StepPrediction
 from . import losses as L
+from .row_random import CROSS_STREAM, NEGATIVES_STREAM, RowRandom
 
 
 @dataclass
@@ -32,17 +33,23 @@ class ContrastiveHead(nn.Module):
         self.final_proj = nn.Linear(context_dim, final_dim)
         self.project_q = nn.Linear(target_dim, final_dim)
 
-    def forward(
-        self, c: Tensor, y: Tensor, rows: Tensor, generator: torch.Generator | None
-    ) -> HeadResult:
-        """``c`` (N, Dc) context at masked frames, ``y`` (N, Dq) their targets, ``rows`` (N,)."""
+    def forward(self, c: Tensor, y: Tensor, rows: Tensor, rand: RowRandom) -> HeadResult:
+        """``c`` (N, Dc) context at masked frames, ``y`` (N, Dq) their targets, ``rows`` (N,)
+        their local rows (non-decreasing); each row draws its distractors from its own stream.
+        Cross-sample distractors come from the N frames of this forward."""
         x, y = self.final_proj(c), self.project_q(y)
-        neg_idx = L.sample_negatives(
-            rows, self.spec.negatives, self.spec.cross_sample_negatives, generator
-        )
+        counts = torch.bincount(rows, minlength=len(rand.rows)).tolist()
+        same = rand.uniform(NEGATIVES_STREAM, counts, self.spec.negatives)
+        cross = rand.uniform(CROSS_STREAM, counts, self.spec.cross_sample_negatives)
+        neg_idx = L.sample_negatives(rows, same, cross)
         logits = L.similarity_logits(x, y, y[neg_idx], self.spec.temperature)
         wins = L.positive_wins(logits).float().mean().detach()
-        return HeadResult(L.info_nce(logits), c.size(0), {"accuracy": wins})
+        return HeadResult(L.info_nce(logits), self.count(rows), {"accuracy": wins})
+
+    @staticmethod
+    def count(rows: Tensor) -> int:
+        """Predictions (sample size): one per masked frame."""
+        return int(rows.numel())
 
 
 class MaskedPredictionHead(nn.Module):
@@ -90,6 +97,11 @@ class MaskedPredictionHead(nn.Module):
                 out[tag] = HeadResult(weight * loss, int(sel.sum()), logs)
         return out
 
+    def count(self, masked: Tensor, valid: Tensor) -> int:
+        """Predictions (sample size) of :meth:`forward`: the frames of each weighted term."""
+        return sum(int((sel & valid).sum()) for weight, sel in (
+            (self.spec.masked_weight, masked), (self.spec.unmasked_weight, ~masked)) if weight > 0)
+
 
 class StepPredictionHead(nn.Module):
     """wav2vec: one affine map per future step k, scored by dot product (BCE or InfoNCE).
@@ -107,30 +119,25 @@ class StepPredictionHead(nn.Module):
         self.spec, self.steps, self.offset = spec, steps, offset
         self.project_to_steps = nn.Linear(context_dim, target_dim * steps)
 
-    def forward(
-        self, c: Tensor, y: Tensor, valid: Tensor, generator: torch.Generator | None
-    ) -> HeadResult:
-        """``c`` (B, T, Dc) context, ``y`` (B, T, D) features to predict, ``valid`` (B, T)."""
+    def forward(self, c: Tensor, y: Tensor, valid: Tensor, rand: RowRandom) -> HeadResult:
+        """``c`` (B, T, Dc) context, ``y`` (B, T, D) features to predict, ``valid`` (B, T);
+        each row draws its distractors from its own stream."""
         B, T, D = y.shape
         lengths = valid.sum(-1)
         t = torch.arange(T, device=y.device).expand(B, T)
-        neg = L.sample_excluding_self(
-            lengths[:, None].expand(B, T), t, self.spec.negatives, generator
-        )  # (B, T, K) row-local
+        same = rand.uniform(NEGATIVES_STREAM, [T] * B, self.spec.negatives).view(B, T, -1)
+        neg = L.sample_excluding_self(lengths[:, None].expand(B, T), t, same)  # row-local
         flat = neg + (torch.arange(B, device=y.device) * T)[:, None, None]
         if self.spec.cross_sample_negatives:
-            flat = torch.cat(
-                [flat, self._cross(valid, self.spec.cross_sample_negatives, generator)], dim=-1
-            )
+            cross = rand.uniform(CROSS_STREAM, [T] * B, self.spec.cross_sample_negatives)
+            flat = torch.cat([flat, self._cross(valid, cross.view(B, T, -1))], dim=-1)
         y_flat = y.reshape(B * T, D)
         negs = y_flat[flat]  # (B, T, K, D) distractors for target frame t
         pred = self.project_to_steps(c).view(B, T, self.steps, D)
         scores = []
-        for k in range(self.steps):
-            off = self.offset + k
-            if off >= T:
-                break
+        for off in self._offsets(T):
             keep = valid[:, off:]  # the predicted frame exists (so does its source)
+            k = off - self.offset
             scores.append(
                 L.step_scores(pred[:, : T - off, k][keep], y[:, off:][keep], negs[:, off:][keep])
             )
@@ -141,12 +148,21 @@ class StepPredictionHead(nn.Module):
         loss = L.step_loss(s, self.spec.infonce, self.spec.balanced_classes)
         return HeadResult(loss, s.size(0), {"accuracy": L.positive_wins(s).float().mean()})
 
+    def _offsets(self, T: int) -> list[int]:
+        """How far ahead each step predicts, for the steps that fit in T frames."""
+        return [self.offset + k for k in range(self.steps) if self.offset + k < T]
+
+    def count(self, valid: Tensor) -> int:
+        """Predictions (sample size) of :meth:`forward`."""
+        return sum(int(valid[:, off:].sum()) for off in self._offsets(valid.size(1)))
+
     @staticmethod
-    def _cross(valid: Tensor, num: int, generator: torch.Generator | None) -> Tensor:
-        """Distractors from every valid frame of the batch (flat B·T indices), self excluded."""
+    def _cross(valid: Tensor, u: Tensor) -> Tensor:
+        """Distractors from every valid frame of this forward (flat B·T indices), self
+        excluded; ``u`` (B, T, num) uniforms."""
         B, T = valid.shape
         valid_idx = valid.reshape(-1).nonzero().squeeze(-1)
         pos = (valid.reshape(-1).long().cumsum(0) - 1).clamp(min=0)
         n = torch.full_like(pos, valid_idx.numel())
-        r = L.sample_excluding_self(n, pos, num, generator)
-        return valid_idx[r].view(B, T, num)
+        r = L.sample_excluding_self(n, pos, u.reshape(B * T, -1))
+        return valid_idx[r].view(B, T, -1)

@@ -12,40 +12,36 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def sample_excluding_self(
-    n: Tensor, pos: Tensor, num: int, generator: torch.Generator | None = None
-) -> Tensor:
-    """Uniform draws (with replacement) from [0, n) without ``pos``, ``num`` per item.
+def sample_excluding_self(n: Tensor, pos: Tensor, u: Tensor) -> Tensor:
+    """Uniform draws (with replacement) from [0, n) without ``pos``, one per uniform in ``u``.
 
-    Draw r from [0, n−1) and shift r ≥ pos up by one (fairseq's self-exclusion trick). An item
-    with n == 1 has no other candidate and gets itself, which callers mask as a duplicate.
-    Returns local indices shaped ``n.shape + (num,)``.
+    ``u`` (``n.shape + (num,)``, in [0, 1)) gives r = ⌊u·(n−1)⌋ in [0, n−1); r ≥ pos shifts up
+    by one (fairseq's self-exclusion trick). An item with n == 1 has no other candidate and gets
+    itself, which callers mask as a duplicate. Returns local indices shaped like ``u``.
     """
     high = (n - 1).clamp(min=1).unsqueeze(-1)
-    u = torch.rand(*n.shape, num, generator=generator, device=n.device, dtype=torch.float64)
     r = torch.minimum((u * high).long(), high - 1)
     return r + ((r >= pos.unsqueeze(-1)) & (n.unsqueeze(-1) > 1)).long()
 
 
-def sample_negatives(
-    rows: Tensor, num: int, cross_num: int = 0, generator: torch.Generator | None = None
-) -> Tensor:
+def sample_negatives(rows: Tensor, same: Tensor | None, cross: Tensor | None = None) -> Tensor:
     """Distractor indices for N candidates grouped by utterance.
 
     ``rows`` (N,) is each candidate's utterance, non-decreasing (masked frames in row-major
-    order). ``num`` distractors come from the same utterance and ``cross_num`` from all N,
-    never the candidate itself. Returns (N, num + cross_num) indices into the N candidates.
+    order). ``same`` (N, num) uniforms draw distractors from the candidate's utterance and
+    ``cross`` (N, cross_num) from all N, never the candidate itself. Returns
+    (N, num + cross_num) indices into the N candidates.
     """
     N = rows.numel()
     idx = torch.arange(N, device=rows.device)
     parts = []
-    if num > 0:
+    if same is not None and same.size(-1) > 0:
         counts = torch.bincount(rows)
         starts = (torch.cumsum(counts, 0) - counts)[rows]
-        local = sample_excluding_self(counts[rows], idx - starts, num, generator)
+        local = sample_excluding_self(counts[rows], idx - starts, same)
         parts.append(starts.unsqueeze(-1) + local)
-    if cross_num > 0:
-        parts.append(sample_excluding_self(torch.full_like(idx, N), idx, cross_num, generator))
+    if cross is not None and cross.size(-1) > 0:
+        parts.append(sample_excluding_self(torch.full_like(idx, N), idx, cross))
     return torch.cat(parts, dim=-1)
 
 

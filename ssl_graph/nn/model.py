@@ -7,9 +7,11 @@ their mixes share this code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..specs.components import (
@@ -27,16 +29,18 @@ from ..specs.components import (
     Transformer,
 )
 from . import losses as L
-from .common import grad_multiply, lengths_to_padding_mask, make_generator
+from .batch_stats import BatchStats
+from .common import grad_multiply, lengths_to_padding_mask
 from .context import ConvContextModule
 from .encoders import build_encoder
 from .heads import ContrastiveHead, HeadResult, MaskedPredictionHead, StepPredictionHead
 from .masking import apply_masks, channel_mask, time_mask
-from .quantizers import QuantizerOutput, build_quantizer
+from .quantizers import GumbelNoise, QuantizerOutput, build_quantizer, perplexity
+from .row_random import GUMBEL_STREAM, RowRandom
 from .targets import align_targets
 from .transformer import TransformerModule
 
-GUMBEL_STREAM, NEGATIVES_STREAM = 3, 4
+__all__ = ["GUMBEL_STREAM", "BatchStats", "ModelOutput", "SSLNet", "build_model"]
 
 
 @dataclass
@@ -125,13 +129,13 @@ class SSLNet(nn.Module):
                 return self.encoder(wave, padding_mask)
         return grad_multiply(self.encoder(wave, padding_mask), mult)
 
-    def _context_input(self, z: Tensor, valid: Tensor | None, generator=None):
+    def _context_input(self, z: Tensor, valid: Tensor | None, gumbel: GumbelNoise | None = None):
         """LayerNorm, [input quantization]; returns (context input, unmasked copy, q result)."""
         if self.feature_norm is not None:
             z = self.feature_norm(z)
         qres = None
         if self.spec.quantize_input:
-            qres = self.quantizer(z, valid, generator)
+            qres = self.quantizer(z, valid, gumbel)
             z = qres.x
         x = self.feature_proj(z) if self.feature_proj is not None else z
         return x, z, qres
@@ -161,13 +165,19 @@ class SSLNet(nn.Module):
         *,
         mask_seed: int,
         mask: Tensor | None = None,
+        channels: Tensor | None = None,
+        rows: Sequence[int] | None = None,
+        stats: BatchStats | None = None,
     ) -> ModelOutput:
         """One pre-training forward pass with every loss of the spec.
 
         ``wave`` (B, S); ``padding_mask`` (B, S) True at padded samples; ``targets`` one
         (B, T_lab) LongTensor per ``ClusterTargets`` label set, at the labels' rate. Masks,
-        distractors and Gumbel noise are a function of ``mask_seed`` (e.g. seed + step);
-        ``mask`` (B, T) overrides the time mask (e.g. computed in the data loader).
+        distractors and Gumbel noise are a function of ``mask_seed`` (e.g. seed + step) and,
+        for distractors and noise, of each row's index in the global batch (``rows``, default
+        0..B−1). A forward over part of a global batch passes the batch's time ``mask`` (B, T)
+        and ``channels`` mask (B, C), sliced to its rows, and its ``stats``
+        (:meth:`batch_stats`): auxiliary losses then add their share of the batch's terms.
         """
         spec = self.spec
         z = self._encode(wave, padding_mask)
@@ -179,22 +189,72 @@ class SSLNet(nn.Module):
             T = z.size(1)
         valid = torch.ones(B, T, dtype=torch.bool, device=z.device) if pad is None else ~pad
         penalty = L.feature_penalty(z) if _has(spec, FeaturePenalty) else None
-        gumbel_gen = make_generator(mask_seed, GUMBEL_STREAM, z.device)
-        x, u, qres = self._context_input(z, valid, gumbel_gen)
+        rand = RowRandom(mask_seed, range(B) if rows is None else rows, z.device)
+        x, u, qres = self._context_input(z, valid, rand.gumbel_noise)
         u = self.dropout_features(u)
         x = self.dropout_input(x)
         if spec.mask is not None:
             if mask is None:
                 mask = time_mask(spec.mask, valid.sum(-1), T, mask_seed)
             mask = mask.to(x.device) & valid
-            chans = channel_mask(spec.mask, B, x.size(-1), mask_seed, x.device)
-            x = apply_masks(x, mask, self.mask_emb, chans)
+            if channels is None:
+                channels = channel_mask(spec.mask, B, x.size(-1), mask_seed, x.device)
+            x = apply_masks(x, mask, self.mask_emb,
+                            None if channels is None else channels.to(x.device))
         else:
             mask = None
         c, _ = self.context(x, pad)
         c = self.dropout_context(c)
-        results, qres = self._heads(c, u, qres, labels, mask, valid, mask_seed, gumbel_gen)
-        return self._combine(results, qres, penalty, mask, pad)
+        results, qres = self._heads(c, u, qres, labels, mask, valid, rand)
+        return self._combine(results, qres, penalty, mask, pad, stats, valid.numel())
+
+    def _quantized_frames(self, mask: Tensor | None, valid: Tensor) -> Tensor:
+        """The frames the quantizer's statistics (usage, k-means loss) average over: the
+        masked ones when it quantizes wav2vec 2.0's targets, else every valid frame."""
+        if isinstance(self.spec.target, QuantizedLatents) and not self.spec.quantize_input:
+            return mask & valid
+        return valid
+
+    def sample_size(self, mask: Tensor | None, valid: Tensor) -> int:
+        """The predictions a forward makes for a batch with these (B, T) masks."""
+        spec = self.spec
+        if isinstance(spec.target, QuantizedLatents):
+            return self.heads["contrastive"].count((mask & valid).nonzero()[:, 0])
+        if isinstance(spec.target, FutureFrames):
+            return self.heads["step_prediction"].count(valid)
+        return self.heads["masked_prediction"].count(mask, valid)
+
+    def batch_stats(self, mask: Tensor | None, valid: Tensor) -> BatchStats:
+        """The counts of a global batch with these (B, T) masks (crops: ``valid`` all True);
+        add the codebook usage with :meth:`codebook_usage` when a loss needs it."""
+        return BatchStats(rows=valid.size(0), sample_size=self.sample_size(mask, valid),
+                          scored=int(self._quantized_frames(mask, valid).sum()),
+                          frames=valid.numel())
+
+    @property
+    def needs_usage(self) -> bool:
+        """Whether a loss is a function of the batch's averaged codebook usage (Diversity)."""
+        return _has(self.spec, Diversity) and self.spec.quantizer.kind == "GumbelQuantizer"
+
+    @torch.no_grad()
+    def codebook_usage(self, wave: Tensor, targets: list[Tensor] | None,
+                       mask: Tensor | None) -> tuple[Tensor, Tensor, int]:
+        """(soft usage summed over the quantized frames (G, V) in float64, hard code counts
+        (G, V), frames) of part of a crop batch, as :meth:`forward` computes them (encoder and
+        quantizer only): summed over the parts, they give the batch's :class:`BatchStats`."""
+        z = self._encode(wave, None)
+        if isinstance(self.spec.target, ClusterTargets):
+            z, _, _ = self._align(z, None, targets)
+        valid = torch.ones(z.shape[:2], dtype=torch.bool, device=z.device)
+        if self.feature_norm is not None:
+            z = self.feature_norm(z)
+        if not self.spec.quantize_input:
+            z = self.dropout_features(z)
+        sel = self._quantized_frames(None if mask is None else mask.to(z.device), valid)
+        logits = self.quantizer.logits(z[sel])
+        hard = F.one_hot(logits.argmax(-1), self.spec.quantizer.entries)
+        return (torch.softmax(logits, -1).sum(0).double(), hard.sum(0).double(),
+                int(sel.sum()))
 
     def _align(self, z: Tensor, pad: Tensor | None, targets: list[Tensor] | None):
         n_sets = len(self.spec.target.labels)
@@ -208,29 +268,28 @@ class SSLNet(nn.Module):
         pad = None if pad is None else pad[:, :kept]
         return z[:, :kept], pad, [a[0].long() for a in aligned]
 
-    def _targets_from_quantizer(self, u: Tensor, qres, valid: Tensor, gen):
+    def _targets_from_quantizer(self, u: Tensor, qres, frames: Tensor, gumbel):
         """Quantize the unmasked copy unless the input was already quantized."""
         if qres is not None or self.quantizer is None:
             return qres
-        return self.quantizer(u, valid, gen)
+        return self.quantizer(u, frames, gumbel)
 
-    def _heads(self, c, u, qres, labels, mask, valid, seed, gumbel_gen):
+    def _heads(self, c, u, qres, labels, mask, valid, rand: RowRandom):
         spec, out = self.spec, {}
-        neg_gen = make_generator(seed, NEGATIVES_STREAM, c.device)
+        if self.quantizer is not None and not isinstance(spec.target, ClusterTargets):
+            qres = self._targets_from_quantizer(u, qres, self._quantized_frames(mask, valid),
+                                                rand.gumbel_noise)
         if isinstance(spec.target, QuantizedLatents):
             sel = mask & valid
-            qres = self._targets_from_quantizer(u, qres, sel, gumbel_gen)
             y = u if qres is None else qres.x
             rows = sel.nonzero()[:, 0]
             if rows.numel():
-                out["contrastive"] = self.heads["contrastive"](c[sel], y[sel], rows, neg_gen)
+                out["contrastive"] = self.heads["contrastive"](c[sel], y[sel], rows, rand)
         elif isinstance(spec.target, FutureFrames):
-            qres = self._targets_from_quantizer(u, qres, valid, gumbel_gen)
             y = u if qres is None else qres.x
-            out["step"] = self.heads["step_prediction"](c, y, valid, neg_gen)
+            out["step"] = self.heads["step_prediction"](c, y, valid, rand)
         else:
             if isinstance(spec.target, CodeTargets):
-                qres = self._targets_from_quantizer(u, qres, valid, gumbel_gen)
                 labels = list(qres.best.detach().unbind(-1))
             out.update(self.heads["masked_prediction"](c, labels, mask, valid))
         return out, qres
@@ -242,6 +301,8 @@ class SSLNet(nn.Module):
         penalty: Tensor | None,
         mask: Tensor | None,
         pad: Tensor | None,
+        stats: BatchStats | None,
+        frames: int,
     ) -> ModelOutput:
         spec = self.spec
         weights = {type(loss): loss.weight for loss in spec.losses if hasattr(loss, "weight")}
@@ -257,13 +318,22 @@ class SSLNet(nn.Module):
         for tag in ("unmasked", "masked"):  # HuBERT reports masked accuracy when it has one
             if tag in results:
                 logs["accuracy"] = results[tag].logs[f"accuracy_{tag}"]
+        # auxiliary terms: batch means × sample_size, or this part's share of the global
+        # batch's terms (``stats``), so that split batches give the unsplit update
         if Diversity in weights and qres is not None and qres.prob_perplexity is not None:
-            div = L.diversity_loss(qres.prob_perplexity, qres.num_vars)
-            terms["diversity"] = weights[Diversity] * div * sample_size
+            if stats is None:
+                div = L.diversity_loss(qres.prob_perplexity, qres.num_vars) * sample_size
+            else:
+                div = stats.diversity_share(qres.prob_sum, qres.scored, sample_size, qres.num_vars)
+            terms["diversity"] = weights[Diversity] * div
         if FeaturePenalty in weights and penalty is not None:
-            terms["feature_penalty"] = weights[FeaturePenalty] * penalty * sample_size
+            pen = (penalty * sample_size if stats is None
+                   else stats.mean_share(penalty, frames, stats.frames))
+            terms["feature_penalty"] = weights[FeaturePenalty] * pen
         if CommitmentLoss in weights and qres is not None and qres.loss is not None:
-            terms["commitment"] = weights[CommitmentLoss] * qres.loss * sample_size
+            com = (qres.loss * sample_size if stats is None
+                   else stats.mean_share(qres.loss, qres.scored, stats.scored))
+            terms["commitment"] = weights[CommitmentLoss] * com
         if not terms:  # no prediction this batch (e.g. nothing masked): a zero with a graph
             terms["empty"] = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
         loss = sum(terms.values())
@@ -275,6 +345,9 @@ class SSLNet(nn.Module):
             logs["code_perplexity"] = qres.code_perplexity.detach()
             if qres.prob_perplexity is not None:
                 logs["prob_perplexity"] = qres.prob_perplexity.detach()
+            if stats is not None and stats.probs is not None:  # the global batch's usage
+                logs["code_perplexity"] = perplexity(stats.codes / max(stats.scored, 1)).float()
+                logs["prob_perplexity"] = perplexity(stats.probs).float()
             if qres.temperature is not None:
                 logs["temperature"] = torch.tensor(qres.temperature)
         logs["sample_size"] = torch.tensor(float(sample_size))

@@ -7,6 +7,7 @@ Both map (B, T, C) → (B, T, dim) with G groups of V entries each, report codeb
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,11 @@ class QuantizerOutput:
     prob_perplexity: Tensor | None = None  # Σ_g exp H(mean softmax of group g), Gumbel only
     temperature: float | None = None
     loss: Tensor | None = None  # k-means: latent + γ·commitment
+    scored: int = 0  # frames marked ``valid`` (those the statistics and the loss average over)
+    prob_sum: Tensor | None = None  # (G, V) softmax summed over those frames, Gumbel only
+
+#: Gumbel noise of a given shape (B, T, G, V): the caller decides how it is seeded
+GumbelNoise = Callable[[tuple[int, ...]], Tensor]
 
 
 def perplexity(probs: Tensor) -> Tensor:
@@ -34,10 +40,14 @@ def perplexity(probs: Tensor) -> Tensor:
     return torch.exp(-(probs * torch.log(probs + 1e-7)).sum(-1)).sum()
 
 
-def _valid_rows(n: int, valid: Tensor | None, device: torch.device) -> Tensor:
-    if valid is None or not bool(valid.any()):
-        return torch.ones(n, dtype=torch.bool, device=device)
-    return valid.reshape(-1)
+def _valid_rows(n: int, valid: Tensor | None, device: torch.device) -> tuple[Tensor, int]:
+    """(rows the statistics average over, how many of them are valid): every row when none is
+    marked valid (then the count is 0, so a share of the batch's statistics is 0)."""
+    if valid is None:
+        return torch.ones(n, dtype=torch.bool, device=device), n
+    if not bool(valid.any()):
+        return torch.ones(n, dtype=torch.bool, device=device), 0
+    return valid.reshape(-1), int(valid.sum())
 
 
 class GumbelQuantizerModule(nn.Module):
@@ -83,19 +93,23 @@ class GumbelQuantizerModule(nn.Module):
         return self.weight_proj(x.reshape(-1, x.size(-1))).float().view(-1, G, V)
 
     def forward(
-        self, x: Tensor, valid: Tensor | None = None, generator: torch.Generator | None = None
+        self, x: Tensor, valid: Tensor | None = None, gumbel: GumbelNoise | None = None
     ) -> QuantizerOutput:
+        """``gumbel`` draws the training noise (default: the global torch RNG)."""
         lead = x.shape[:-1]
         logits = self.logits(x)
-        rows = _valid_rows(logits.size(0), valid, x.device)
+        rows, scored = _valid_rows(logits.size(0), valid, x.device)
         with torch.no_grad():
             hard_ids = logits.argmax(-1)
             hist = F.one_hot(hard_ids[rows], self.spec.entries).float().mean(0)
             code_ppl = perplexity(hist)
-        prob_ppl = perplexity(torch.softmax(logits[rows], dim=-1).mean(0))
+        probs = torch.softmax(logits[rows], dim=-1)
+        prob_ppl = perplexity(probs.mean(0))
         if self.training:
-            gumbel = -torch.empty_like(logits).exponential_(generator=generator).log()
-            soft = torch.softmax((logits + gumbel) / self.temperature, dim=-1)
+            G, V = self.spec.groups, self.spec.entries
+            noise = (-torch.empty_like(logits).exponential_().log() if gumbel is None
+                     else gumbel((*lead, G, V)).to(logits.device).view_as(logits))
+            soft = torch.softmax((logits + noise) / self.temperature, dim=-1)
             ids = soft.argmax(-1)
             hard = F.one_hot(ids, self.spec.entries).to(soft.dtype)
             onehot = hard - soft.detach() + soft
@@ -112,6 +126,8 @@ class GumbelQuantizerModule(nn.Module):
             code_perplexity=code_ppl,
             prob_perplexity=prob_ppl,
             temperature=self.temperature,
+            scored=scored,
+            prob_sum=probs.sum(0) if scored else probs.sum(0) * 0.0,
         )
 
 
@@ -142,9 +158,10 @@ class KMeansQuantizerModule(nn.Module):
         return books.expand(self.spec.groups, -1, -1) if self.spec.combine_groups else books
 
     def forward(
-        self, x: Tensor, valid: Tensor | None = None, generator: torch.Generator | None = None
+        self, x: Tensor, valid: Tensor | None = None, gumbel: GumbelNoise | None = None
     ) -> QuantizerOutput:
-        """``x`` is (B, T, C): the GroupNorm normalises each utterance over its valid frames."""
+        """``x`` is (B, T, C): the GroupNorm normalises each utterance over its valid frames
+        (``gumbel``, for interface parity, is unused: the assignment is deterministic)."""
         B, T, _ = x.shape
         G, V = self.spec.groups, self.spec.entries
         lengths = None if valid is None else valid.sum(-1)  # valid frames are a prefix
@@ -158,7 +175,7 @@ class KMeansQuantizerModule(nn.Module):
             )
             ids = dist.argmin(-1)  # (N, G)
         zq = books[torch.arange(G, device=x.device)[None, :], ids]  # (N, G, d)
-        rows = _valid_rows(B * T, valid, x.device)
+        rows, scored = _valid_rows(B * T, valid, x.device)
         with torch.no_grad():
             code_ppl = perplexity(F.one_hot(ids[rows], V).float().mean(0))
         latent = F.mse_loss(zq[rows].float(), ze[rows].detach().float())
@@ -171,6 +188,7 @@ class KMeansQuantizerModule(nn.Module):
             num_vars=V,
             code_perplexity=code_ppl,
             loss=latent + self.spec.gamma * commit,
+            scored=scored,
         )
 
 

@@ -89,6 +89,12 @@ class SSLModel(Component):
     def quantized(self) -> bool:
         return not isinstance(self.quantizer, NoQuantizer)
 
+    @property
+    def cross_sample(self) -> bool:
+        """Whether distractors come from other utterances (``cross_sample_negatives``): drawn
+        from the frames of one forward, so the micro-batch split is part of the result."""
+        return any(getattr(loss, "cross_sample_negatives", 0) > 0 for loss in self.losses)
+
     def step_offset(self) -> int:
         """Frames between a context frame and its first predicted future frame."""
         assert isinstance(self.target, FutureFrames)

@@ -75,6 +75,13 @@ class TrainingNode(Node):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = runtime(
         "auto", description="auto: bf16 on CUDA where supported, else fp16 + GradScaler; fp32 "
         "on CPU")
+    fp16_init_scale: float = runtime(128.0, gt=0.0, description="fp16: first loss scale "
+                                     "(fairseq's fp16_init_scale)")
+    fp16_scale_window: int | None = runtime(
+        None, ge=1, description="fp16: updates without overflow before the loss scale doubles; "
+        "None = fairseq's 2**14 / forwards per update (crop groups x micro-batches)")
+    min_loss_scale: float = runtime(1e-4, gt=0.0, description="fp16: a loss scale that falls "
+                                    "this low stops the training (the loss is diverging)")
     checkpoint_every: int = runtime(100, ge=1, description="steps between checkpoints")
     log_every: int = runtime(1, ge=1, description="steps between logged metric rows")
     max_batch_seconds: float | None = runtime(
@@ -104,9 +111,15 @@ class Pretrain(TrainingNode):
     ``valid`` (a held-out fraction or another corpus) adds ``valid_loss`` / ``valid_accuracy``
     every ``valid_every`` steps, the same objective in eval mode on fixed batches
     (``train/validation.py``); which utterances are held out is semantic, the interval is not.
+
+    Micro-batches (``max_batch_seconds``) and ranks give the update of the unsplit batch
+    (``train/micro.py``), except with cross-sample distractors: they come from the frames of one
+    forward, so there ``max_batch_seconds`` is part of the fingerprint and one process trains.
     """
 
-    #: 2: length-sorted batches (``train/batching.py``) replaced one random draw per step
+    #: 2: length-sorted batches (``train/batching.py``) replaced one random draw per step, and
+    #: distractors, Gumbel noise, channel masks and auxiliary losses became the step's (split-
+    #: invariant): every pre-training model trained before retrains once
     op_version = 2
     cost = 4
 
@@ -165,6 +178,8 @@ class Pretrain(TrainingNode):
             out.pop("valid_seed", None)
         if out.get("valid") is None:  # models trained without validation keep their fingerprints
             out.pop("valid", None)
+        if self.model.cross_sample:  # its distractors' pool is one forward: the split is semantic
+            out["max_batch_seconds"] = self.max_batch_seconds
         return out
 
     @property

@@ -65,3 +65,14 @@ class Ranks:
         t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=dev)
         dist.all_reduce(t)
         return dict(zip(keys, t.tolist()))
+
+    def sum_tensor(self, t, device: str):
+        """``t`` summed over ranks (a CPU copy; ``t`` itself in one process)."""
+        if not self.on:
+            return t
+        import torch.distributed as dist
+
+        dev = device if device.startswith("cuda") else "cpu"
+        out = t.to(dev).clone()
+        dist.all_reduce(out)
+        return out.cpu()

@@ -148,12 +148,12 @@ def train_finetune(st, ctx) -> dict:
     with TrainSession(st, ctx, model, "fine-tune") as session:
         model.train()
         t0 = time.perf_counter()
-        for step, batch in session.batches(batcher.batch):
+        for step, index, batch in session.batches(batcher.batch):
             lr = session.set_lr(step)
             frozen = step < node.freeze_steps
             session.zero_grad()
             loss_sum, n_utts = _forward_backward(session, batch, targets, frozen,
-                                                 node.seed * 1_000_003 + step)
+                                                 node.seed * 1_000_003 + index)
             value = loss_sum / n_utts
             if not math.isfinite(value) and session.scaler is None:
                 raise FloatingPointError(
@@ -163,7 +163,7 @@ def train_finetune(st, ctx) -> dict:
             gnorm, skipped = session.update(n_utts, step)
             secs = time.perf_counter() - t0
             evals = {}
-            if dev and session.validation_due(step, node.dev_every):
+            if dev and not skipped and session.validation_due(step, node.dev_every):
                 from .validation import dev_error
 
                 evals = dev_error(session, dev, data.refs, data.vocab, node.dev_metric)

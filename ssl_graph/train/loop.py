@@ -96,40 +96,28 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
 
 
 def _forward_backward(session, model, batch, mask_seed: int):
-    """Forward + backward of this rank's rows of the global batch (its pieces of the step's crop
-    groups), in micro-batches; (summed loss, size, logs) summed over ranks."""
-    from .micro import group_seed, micro_seed, rows_time_mask
+    """Forward + backward of this rank's rows of the step (its pieces of the step's crop groups),
+    in micro-batches; (summed loss, size, logs) summed over ranks.
+
+    Neither micro-batches nor ranks change the update (``micro.SplitBatch``)."""
+    from .micro import SplitBatch
 
     device, ranks = session.device, session.ranks
-    weight = 0.0 if batch["stand_in"] else 1.0
-    pieces = [(g, session.micro_slices(*g["wave"].shape)) for g in batch["groups"]]
-    n_forwards = sum(len(slices) for _, slices in pieces)
-    loss_sum, size, logs, done = 0.0, 0, {}, 0
-    for g, slices in pieces:
-        wave, targets = g["wave"], g["labels"]
-        seed = group_seed(mask_seed, g["group"])
-        rows = wave.shape[0]
-        mask = None
-        if ranks.rank != 0 or g["group_rows"] != rows or len(slices) > 1:
-            # the time mask of the whole group, sliced by rows: neither micro-batches nor ranks
-            # change it (a whole group in rank 0's one forward draws this very mask itself)
-            mask = rows_time_mask(model, g["group_rows"], wave.shape[1],
-                                  [t.size(-1) for t in targets], seed)
-            mask = None if mask is None else mask[g["offset"]:g["offset"] + rows]
-        for i, sl in enumerate(slices):
-            w = wave[sl].to(device, non_blocking=True)
-            t = [x[sl].to(device, non_blocking=True) for x in targets] or None
-            done += 1
-            with ranks.no_sync(session.ddp, last=done == n_forwards):
-                with session.autocast():
-                    out = session.ddp(w, None, t, mask_seed=micro_seed(seed, ranks.rank, i),
-                                      mask=None if mask is None else mask[sl])
-                loss = out.loss.float() * weight
-                session.backward(loss)
-            loss_sum += float(loss.detach())
-            size += out.sample_size * int(weight)
-            for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
-                logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
+    split = SplitBatch(session, model, batch["groups"], mask_seed, batch["stand_in"])
+    weight = split.weight
+    loss_sum, size, logs = 0.0, 0, {}
+    for i, part in enumerate(split.parts):
+        w = part.wave.to(device, non_blocking=True)
+        t = [x.to(device, non_blocking=True) for x in part.targets] or None
+        with ranks.no_sync(session.ddp, last=i == len(split.parts) - 1):
+            with session.autocast():
+                out = session.ddp(w, None, t, **part.kwargs)
+            loss = out.loss.float() * weight
+            session.backward(loss)
+        loss_sum += float(loss.detach())
+        size += out.sample_size * int(weight)
+        for k, v in out.logs.items():  # per-prediction averages, weighted back to sums
+            logs[k] = logs.get(k, 0.0) + float(v) * max(out.sample_size, 1) * weight
     total = session.reduce({**logs, "__loss": loss_sum, "__size": float(size)})
     size = int(total.pop("__size"))
     return total.pop("__loss"), size, total
@@ -150,15 +138,19 @@ def train(st, ctx) -> dict:
         load_init(model, st, ctx)
     sampler, valid = _sampler(st, ctx)
     with TrainSession(st, ctx, model, "train") as session:
+        if session.ranks.on and node.model.cross_sample:
+            raise ValueError(
+                f"{st.name}: cross_sample_negatives draw distractors from the frames of one "
+                "forward, so ranks would change the update; train it in one process")
         model = session.model
         model.train()
         t0 = time.perf_counter()
-        for step, batch in session.batches(sampler.batch):
+        for step, index, batch in session.batches(sampler.batch):
             lr = session.set_lr(step)
             model.set_num_updates(step)
             session.zero_grad()
             loss_sum, size, logs = _forward_backward(session, model, batch,
-                                                     node.seed * 1_000_003 + step)
+                                                     node.seed * 1_000_003 + index)
             value = loss_sum / max(1, size)
             if not math.isfinite(value) and session.scaler is None:
                 raise FloatingPointError(
@@ -170,7 +162,7 @@ def train(st, ctx) -> dict:
             t0 = time.perf_counter()
             denom = max(size, 1)
             scalars = {k: v / denom for k, v in logs.items() if k not in ("loss", "sample_size")}
-            if valid and session.validation_due(step, node.valid_every):
+            if valid and not skipped and session.validation_due(step, node.valid_every):
                 from .validation import pretrain_valid
 
                 scalars.update(pretrain_valid(session, valid, node.valid_seed))

@@ -46,7 +46,7 @@ class TrainSession:
 
         from .checkpoint import load_checkpoint
         from .distributed import Ranks
-        from .precision import autocast_dtype, make_scaler
+        from .precision import autocast_dtype, make_scaler, precision_name, scale_window
 
         self.st, self.ctx, self.node = st, ctx, st.node
         node = self.node
@@ -55,7 +55,10 @@ class TrainSession:
         if self.device.startswith("cuda:"):
             torch.cuda.set_device(self.device)
         self.dtype = autocast_dtype(node.precision, self.device)
-        self.scaler = make_scaler(self.dtype, self.device)
+        #: what this training runs in (``auto`` resolved), recorded with its weights
+        self.precision = precision_name(self.dtype)
+        self.scaler = make_scaler(self.dtype, self.device, node.fp16_init_scale,
+                                  scale_window(node, self.ranks.world))
         self.model = model.to(self.device)
         self.backend = ctx.store.backend
         self.opt = torch.optim.AdamW(
@@ -112,8 +115,11 @@ class TrainSession:
 
     # ------------------------------------------------------------------ data
     def batches(self, make_batch):
-        """(step, tensors) from the step the run resumes at, through a DataLoader;
-        ``make_batch(step, rank=, world=)`` decodes this rank's rows of the global batch."""
+        """(update, batch index, tensors) from the update the run resumes at until ``steps``
+        updates are made, through a DataLoader. Batch k is ``make_batch(k, rank=, world=)``
+        (this rank's rows of the global batch): k is the update until an fp16 step overflows;
+        that batch makes no update and, as in fairseq, the next batch tries it again, so
+        k = update + skipped steps (which a checkpoint keeps)."""
         from functools import partial
 
         from .loader import default_workers, step_batches
@@ -122,8 +128,15 @@ class TrainSession:
         if workers is None:
             workers = default_workers(self.device)
         mine = partial(make_batch, rank=self.ranks.rank, world=self.ranks.world)
-        return step_batches(mine, self.start, self.node.steps, workers=workers,
-                            device=self.device)
+        step, first = self.start, self.start + self.skipped
+        while step < self.node.steps:  # a new loader only after a skipped step
+            for index, batch in step_batches(mine, first, first + self.node.steps - step,
+                                             workers=workers, device=self.device):
+                skipped = self.skipped
+                yield step, index, batch
+                first = index + 1
+                if self.skipped == skipped:
+                    step += 1
 
     def shard(self, batch_rows: int) -> tuple[slice, bool]:
         """This rank's rows of the global batch (all of them in one process), and whether
@@ -187,19 +200,34 @@ class TrainSession:
             self.opt.step()
         if not finite:
             self.skipped += 1
-            print(f"{self.st.name}: step {step + 1} skipped, fp16 gradients overflowed (loss "
-                  f"scale now {self.scaler.get_scale():g})", file=sys.stderr, flush=True)
+            scale = self.scaler.get_scale()
+            if scale <= self.node.min_loss_scale:
+                raise FloatingPointError(
+                    f"{self.st.name}: fp16 loss scale fell to {scale:g} (min_loss_scale "
+                    f"{self.node.min_loss_scale:g}) at step {step + 1}: the loss is diverging; "
+                    "lower optimizer.lr, raise schedule.warmup or use precision='bf16' or "
+                    "'fp32' (the last checkpoint is kept)")
+            if self.ranks.main:
+                print(f"{self.st.name}: step {step + 1} skipped, fp16 gradients overflowed "
+                      f"(loss scale now {scale:g}); the next batch tries it again",
+                      file=sys.stderr, flush=True)
         return gnorm, not finite
 
     # ------------------------------------------------------------------ bookkeeping
     def end_step(self, step: int, row: dict, description: str) -> None:
         """Log the row (every ``log_every``), advance progress, checkpoint every N steps, and
-        after a SIGINT/SIGTERM checkpoint this step and stop."""
+        after a SIGINT/SIGTERM checkpoint this step and stop. A skipped (fp16 overflow) step is
+        no update: nothing is logged or advanced, a signal checkpoints the updates made."""
         node = self.node
         if self.ranks.on and self.reduce({"stop": float(bool(self.stop))})["stop"]:
             self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
+        if row.get("skipped"):
+            if self.stop:
+                self.checkpoint(step)
+                raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step}; rerun to resume")
+            return
         if self.scaler is not None:
-            row = {**row, "skipped": row.get("skipped", False), "loss_scale": self.scaler.get_scale()}
+            row = {**row, "loss_scale": self.scaler.get_scale()}
         evaluated = any(k.startswith(("valid_", "dev_")) for k in row)
         if (step + 1) % node.log_every == 0 or step + 1 == node.steps or evaluated:
             self.rows.append({"step": step + 1, **row})
@@ -251,7 +279,8 @@ class TrainSession:
         save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra)
         write_json(self.backend, f"{st.key}/log.json", self.rows)
         old = (st.record or {}).get("checkpoint")
-        st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps}
+        st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps,
+                     "precision": self.precision}
         if self.best is not None:
             st.record["best"] = self.best
         self.ctx.store.write_record(st.key, st.record)
@@ -282,5 +311,5 @@ class TrainSession:
             record = {"best": {k: v for k, v in self.best.items() if k != "key"}, **record}
             metrics[f"best_dev_{self.best['metric']}"] = self.best["value"]
         return {"metrics": metrics, "steps": self.node.steps, "step": self.node.steps,
-                "device": self.device, "checkpoint": None, "weights": "model.safetensors",
-                **record}
+                "device": self.device, "precision": self.precision, "checkpoint": None,
+                "weights": "model.safetensors", **record}

@@ -44,29 +44,23 @@ def pretrain_valid(session, batches, seed: int) -> dict[str, float]:
     objective logs one) over the fixed ``batches`` (``data.fixed_crops``)."""
     import torch
 
-    from .micro import batch_time_mask, micro_seed
+    from .micro import SplitBatch
 
-    device, rank = session.device, session.ranks.rank
+    device = session.device
     tot = {"loss": 0.0, "size": 0.0, "acc": 0.0, "acc_n": 0.0}
     with evaluating(session) as model:
         for i, b in enumerate(batches):
-            mine, stand_in = session.shard(b.wave.shape[0])
-            if stand_in:  # fewer rows than ranks: nothing to score here
+            # the batch's masks, per-row distractors and statistics, as in training: neither
+            # ranks nor max_batch_seconds (runtime) change what is scored
+            split = SplitBatch.whole(session, model, torch.from_numpy(b.wave),
+                                     [torch.from_numpy(t) for t in b.labels],
+                                     valid_mask_seed(seed, i))
+            if not split.weight:  # fewer rows than ranks: nothing to score here
                 continue
-            wave = torch.from_numpy(b.wave)
-            targets = [torch.from_numpy(t) for t in b.labels]
-            mseed = valid_mask_seed(seed, i)
-            # the time mask of the whole batch, sliced by rank and micro-batch, as in training:
-            # neither ranks nor max_batch_seconds (runtime) change which frames are scored
-            mask = batch_time_mask(model, wave, targets, mseed)
-            wave, targets = wave[mine], [x[mine] for x in targets]
-            mask = None if mask is None else mask[mine]
-            for j, rows in enumerate(session.micro_slices(*wave.shape)):
-                t = [x[rows].to(device) for x in targets] or None
+            for part in split.parts:
+                t = [x.to(device) for x in part.targets] or None
                 with session.autocast():
-                    out = model(wave[rows].to(device), None, t,
-                                mask_seed=micro_seed(mseed, rank, j),
-                                mask=None if mask is None else mask[rows])
+                    out = model(part.wave.to(device), None, t, **part.kwargs)
                 tot["loss"] += float(out.loss.float())
                 tot["size"] += out.sample_size
                 if "accuracy" in out.logs:

@@ -11,6 +11,7 @@ import torch
 from ssl_graph.nn import losses as L
 from ssl_graph.nn.heads import MaskedPredictionHead, StepPredictionHead
 from ssl_graph.nn.quantizers import perplexity
+from ssl_graph.nn.row_random import RowRandom
 from ssl_graph.specs.components import MaskedPrediction, StepPrediction
 
 
@@ -65,16 +66,17 @@ def test_feature_penalty():
 
 def test_negatives_same_row_never_self_and_seeded():
     rows = torch.tensor([0] * 5 + [1] * 3 + [2] * 1)  # row 2 has a single masked frame
-    g = lambda: torch.Generator().manual_seed(11)
-    idx = L.sample_negatives(rows, 50, generator=g())
-    assert torch.equal(idx, L.sample_negatives(rows, 50, generator=g()))
+    u = lambda num: torch.rand(9, num, generator=torch.Generator().manual_seed(11),
+                               dtype=torch.float64)
+    idx = L.sample_negatives(rows, u(50))
+    assert torch.equal(idx, L.sample_negatives(rows, u(50)))
     assert idx.shape == (9, 50)
     self_idx = torch.arange(9)[:, None]
     assert torch.equal(rows[idx], rows[:, None].expand(-1, 50))  # same utterance
     assert not (idx[:8] == self_idx[:8]).any()  # never the frame itself ...
     assert (idx[8] == 8).all()  # ... unless it is alone (then masked as a duplicate)
     assert set(idx[:5].flatten().tolist()) == set(range(5))  # uniform over the others
-    cross = L.sample_negatives(rows, 0, cross_num=40, generator=g())
+    cross = L.sample_negatives(rows, None, u(40))
     assert not (cross == self_idx).any() and cross.max() <= 8
 
 
@@ -144,7 +146,7 @@ def test_step_head_counts_and_padding():
     valid = torch.ones(2, 6, dtype=torch.bool)
     valid[1, 4:] = False  # row 1 has 4 frames
     c, y = torch.randn(2, 6, 4), torch.randn(2, 6, 3)
-    out = head(c, y, valid, torch.Generator().manual_seed(0))
+    out = head(c, y, valid, RowRandom(0, range(c.size(0)), "cpu"))
     # step k predicts t + 1 + k: row 0 has 5 + 4 targets, row 1 has 3 + 2
     assert out.count == 14
     assert torch.isfinite(out.loss)
