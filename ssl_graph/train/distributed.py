@@ -2,9 +2,10 @@
 
 torchrun (``ssl_graph/exec/torchrun.py``) starts the ranks; here a training only asks whether a
 process group is up. Every rank plans the whole global batch (cheap: lengths only), decodes only
-its contiguous block of rows, and slices its rows out of the batch's one time mask (drawn from
-shapes, as in one process); DDP averages the gradients, and the sample size and logged sums are
-summed over ranks with one all-reduce, so the update equals the single-process one.
+its contiguous block of rows, and slices its rows out of each crop group's masks (drawn from
+shapes, as in one process); DDP averages the gradients, the step's batch statistics
+(``micro.SplitBatch``) and the sample size and logged sums are summed over ranks, so the update
+equals the single-process one.
 """
 
 from __future__ import annotations

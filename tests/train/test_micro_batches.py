@@ -69,7 +69,7 @@ def test_hubert_batch_in_four_micro_batches_gives_the_same_gradients(tmp_path):
     rng = np.random.default_rng(0)
     group = {"wave": torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32)),
              "labels": [torch.from_numpy(rng.integers(0, 20, (8, 100)))], "group": 0,
-             "group_rows": 8, "offset": 0}
+             "group_rows": 8, "offset": 0, "rows": torch.arange(8)}
     batch = {"groups": [group], "stand_in": False}
     results = []
     for max_samples in (None, 2 * SR):
@@ -112,8 +112,8 @@ def test_finetune_batch_in_four_micro_batches_gives_the_same_gradients():
 
 def test_two_crop_groups_split_by_ranks_and_micro_batches_give_the_same_update(tmp_path):
     """A step of two groups of different widths: rank 1 holds the end of group 0 and all of
-    group 1; each group's mask is drawn for the whole group, so the summed update is the
-    one-process one."""
+    group 1; each group's masks are drawn for the whole group and the feature penalty is the
+    step's, so the summed update is the one-process one."""
     from ssl_graph.nn import build_model
     from ssl_graph.train.loop import _forward_backward
 
@@ -123,22 +123,37 @@ def test_two_crop_groups_split_by_ranks_and_micro_batches_give_the_same_update(t
                   crop_seconds=1.0)
     spec = _no_dropout(node.model)
     rng = np.random.default_rng(2)
-    groups = []
+    groups, first = [], 0
     for index, (rows, width) in enumerate([(5, SR), (3, 12000)]):
         groups.append({"wave": torch.from_numpy(rng.standard_normal((rows, width)).astype(np.float32)),
                        "labels": [torch.from_numpy(rng.integers(0, 20, (rows, width // 160)))],
-                       "group": index, "group_rows": rows, "offset": 0})
+                       "group": index, "group_rows": rows, "offset": 0,
+                       "rows": torch.arange(first, first + rows)})
+        first += rows
 
     def piece(g, lo, hi):
         return {**g, "wave": g["wave"][lo:hi], "labels": [t[lo:hi] for t in g["labels"]],
-                "offset": lo}
+                "offset": lo, "rows": g["rows"][lo:hi]}
+
+    def ranks(rank, world, summed):
+        return SimpleNamespace(rank=rank, on=world > 1, no_sync=lambda ddp, last: nullcontext(),
+                               sum_tensor=summed)
 
     def run(model, batches, max_samples):
+        """The ranks one after the other; their one all-reduce (the step's batch statistics:
+        HuBERT's feature penalty is a mean over the step's frames) done by hand first."""
+        from ssl_graph.train.micro import SplitBatch
+
+        parts = []
+        for rank, groups_of_rank in enumerate(batches):
+            session = _session(max_samples, model)
+            session.ranks = ranks(rank, len(batches), lambda t, device: parts.append(t) or t)
+            SplitBatch(session, model, groups_of_rank, 11, False)
+        total = sum(parts)
         loss = size = 0
         for rank, groups_of_rank in enumerate(batches):
             session = _session(max_samples, model)
-            session.ranks = SimpleNamespace(rank=rank, on=len(batches) > 1,
-                                            no_sync=lambda ddp, last: nullcontext())
+            session.ranks = ranks(rank, len(batches), lambda t, device: total)
             step_loss, step_size, _ = _forward_backward(
                 session, model, {"groups": groups_of_rank, "stand_in": False}, mask_seed=11)
             loss, size = loss + step_loss, size + step_size
