@@ -39,8 +39,11 @@ RUNTIME: dict[str, set[str]] = {
     "_ModelFeatures": {"device", "workers", "threads"},
     "LayerSweep": {"batch_seconds"},
     # device and precision change numerics, not what is computed (README: Training at scale)
+    # fp16's loss scaling, like precision, changes numerics (which steps overflow), not what is
+    # computed
     "TrainingNode": {"device", "precision", "checkpoint_every", "log_every", "max_batch_seconds",
-                     "threads", "workers", "print_seconds"},
+                     "threads", "workers", "print_seconds", "fp16_init_scale",
+                     "fp16_scale_window", "min_loss_scale"},
     "Pretrain": {"valid_every"},  # evaluation changes no weight
     "ASRScore": {"batch_seconds", "device", "threads"},
 }

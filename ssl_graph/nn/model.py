@@ -225,8 +225,9 @@ class SSLNet(nn.Module):
         return self.heads["masked_prediction"].count(mask, valid)
 
     def batch_stats(self, mask: Tensor | None, valid: Tensor) -> BatchStats:
-        """The counts of a global batch with these (B, T) masks (crops: ``valid`` all True);
-        add the codebook usage with :meth:`codebook_usage` when a loss needs it."""
+        """The counts of rows with these (B, T) masks (crops: ``valid`` all True); a step's are
+        the sums over its groups' pieces (``train/micro.py``), with the codebook usage from
+        :meth:`codebook_usage` when a loss needs it."""
         return BatchStats(rows=valid.size(0), sample_size=self.sample_size(mask, valid),
                           scored=int(self._quantized_frames(mask, valid).sum()),
                           frames=valid.numel())

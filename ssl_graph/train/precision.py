@@ -42,6 +42,8 @@ def scale_window(node, ranks: int) -> int:
         return node.fp16_scale_window
     from .batching import groups_per_step
 
+    if getattr(node, "batch_seconds", None) is None:  # a probe: its batches are not in seconds
+        return max(1, int(2**14 / ranks))
     groups = groups_per_step(node.batch_seconds, getattr(node, "group_seconds", None))
     mbs = node.max_batch_seconds
     per_group = 1 if mbs is None else max(1, math.ceil(node.batch_seconds / groups / mbs))
