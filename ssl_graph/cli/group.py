@@ -26,9 +26,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished work is committed; rerun to resume", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:  # train/signals.py's Stopped says which signal
+            if not getattr(exc, "said", False):
+                click.echo("interrupted: finished work is committed; rerun to resume", err=True)
+            sys.exit(getattr(exc, "exit_status", 130))
         except Exception as exc:  # one clear line instead of a traceback
             if os.environ.get("SSL_GRAPH_DEBUG"):
                 raise

@@ -15,9 +15,11 @@ any failure resumes from the last checkpoint like a single-process run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -38,7 +40,7 @@ class Torchrun:
     overrides: list[str] = field(default_factory=list)
 
     def command(self, name: str) -> list[str]:
-        cmd = [sys.executable, "-m", "torch.distributed.run",
+        cmd = [sys.executable, "-m", "ssl_graph.exec.agent",
                f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}"]
         if self.rdzv_endpoint:
             cmd += [f"--node-rank={self.node_rank}", "--rdzv-backend=c10d",
@@ -62,21 +64,51 @@ class Torchrun:
         return env
 
     def compute(self, st, ctx) -> dict:
+        from ..train.distributed import rank_device
+
+        rank_device(st.node.device, 0, True, st.name)  # a pinned cuda:N: refused before any rank
         backend = ctx.store.backend
         backend.delete(f"{st.key}/{RESULT}")
-        proc = subprocess.Popen(self.command(st.name), env=self.rank_env(st.node))
-        try:
+        # its own session: a Ctrl-C reaches the agent only through relay() below, once
+        proc = subprocess.Popen(self.command(st.name), env=self.rank_env(st.node),
+                                start_new_session=True)
+        with relay(proc) as got:
             rc = proc.wait()
-        except KeyboardInterrupt:  # the ranks got the signal too: let them checkpoint
-            proc.wait()
-            raise
         result = read_json(backend, f"{st.key}/{RESULT}")
+        backend.delete(f"{st.key}/{RESULT}")
+        if got:
+            from ..train.signals import Stopped
+
+            said = bool(result and result.get("stopped"))  # rank 0 said where it checkpointed
+            raise Stopped(f"{st.name}: stopped by {signal.Signals(got[0]).name} before it could "
+                          "checkpoint; rerun to resume from the last one", got[0], said=said)
         if rc != 0 or result is None:
             raise RuntimeError(
                 f"{st.name}: torchrun exited with status {rc} (the ranks' output is above); "
                 "rerun to resume from the last checkpoint")
-        backend.delete(f"{st.key}/{RESULT}")
         return result
+
+
+@contextmanager
+def relay(proc):
+    """SIGINT/SIGTERM of this process go to ``proc`` (whose ranks checkpoint and stop) instead of
+    interrupting the wait for it; yields the signals received, in order."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum, frame):
+        got.append(signum)
+        with suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 class InGroup:
@@ -104,14 +136,20 @@ def run_as_rank(project, run):
     from .worker import init_group, train_node
 
     trainers = [n for n in project.pipeline.nodes.values() if n.kind in ("Pretrain", "FineTune")]
-    init_group(trainers[0] if trainers else project.pipeline.order()[0])
+    first = trainers[0] if trainers else project.pipeline.order()[0]
+    init_group(first, project.pipeline.name_of(first))
     try:
         if dist.get_rank() == 0:
+            stopped = False
             try:
                 with launching(InGroup()):
                     return run()
+            except KeyboardInterrupt:  # every rank stopped at the same step: none waits
+                stopped = True
+                raise
             finally:
-                dist.broadcast_object_list([None], src=0)
+                if not stopped:
+                    dist.broadcast_object_list([None], src=0)
         while True:
             name = [None]
             dist.broadcast_object_list(name, src=0)

@@ -9,6 +9,7 @@ record; every rank resumes from the checkpoint that record names.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .orphans import die_with_parent
 
@@ -27,15 +28,25 @@ def train_node(project, name: str) -> dict:
         return get_op(st.node.kind).compute(st, ctx)
 
 
-def init_group(node) -> None:
+def init_group(node, name: str) -> None:
+    """Join the job's process group on this rank's own device: a GPU rank takes its GPU
+    (``LOCAL_RANK``) before the first collective, so NCCL never puts two ranks on cuda:0."""
+    import os
     from datetime import timedelta
 
-    import torch
     import torch.distributed as dist
 
-    cuda = torch.cuda.is_available() and not node.device.startswith("cpu")
+    from ..train.distributed import backend_for, rank_device
+    from ..train.session import resolve_device
+
+    device = rank_device(resolve_device(getattr(node, "device", "cpu")), int(os.environ.get("LOCAL_RANK", 0)),
+                         True, name)
+    if device.startswith("cuda:"):
+        import torch
+
+        torch.cuda.set_device(device)
     # ranks may wait while rank 0 computes the inputs (k-means can take hours)
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(hours=24))
+    dist.init_process_group(backend_for(device), timeout=timedelta(hours=24))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,13 +67,19 @@ def main(argv: list[str] | None = None) -> None:
 
     project = Project(args.spec, args.store)
     apply_overrides(project.pipeline, args.overrides)
-    init_group(project.pipeline.node(args.node))
+    from ..train.signals import Stopped
+
+    init_group(project.pipeline.node(args.node), args.node)
+    key = project[args.node].key
     try:
         result = train_node(project, args.node)
         if dist.get_rank() == 0:
-            st_key = project[args.node].key
-            write_json(project.store.backend, f"{st_key}/{RESULT}", result)
+            write_json(project.store.backend, f"{key}/{RESULT}", result)
         dist.barrier()
+    except Stopped as exc:  # checkpointed (rank 0 said where): no traceback, the signal's status
+        if dist.get_rank() == 0 and exc.said:
+            write_json(project.store.backend, f"{key}/{RESULT}", {"stopped": True})
+        sys.exit(exc.exit_status)
     finally:
         dist.destroy_process_group()
 

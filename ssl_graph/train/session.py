@@ -28,15 +28,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _may_skip_parameters(node) -> bool:
-    """Whether some parameters can go without a gradient in a step (DDP must then look for
-    them): layerdrop, a conv encoder under no_grad, fine-tuning's frozen backbone."""
-    if node.kind != "Pretrain":
-        return True
-    spec = node.model
-    return spec.feature_grad_mult == 0 or getattr(spec.context, "layerdrop", 0) > 0
-
-
 class TrainSession:
     """Use as ``with TrainSession(...) as session``: SIGINT/SIGTERM then checkpoint and stop."""
 
@@ -44,13 +35,13 @@ class TrainSession:
         import torch
 
         from .checkpoint import load_checkpoint
-        from .distributed import Ranks
+        from .distributed import Ranks, unused_parameters
         from .precision import autocast_dtype, make_scaler
 
         self.st, self.ctx, self.node = st, ctx, st.node
         node = self.node
         self.ranks = Ranks()
-        self.device = self.ranks.device(resolve_device(node.device))
+        self.device = self.ranks.device(resolve_device(node.device), st.name)
         if self.device.startswith("cuda:"):
             torch.cuda.set_device(self.device)
         self.dtype = autocast_dtype(node.precision, self.device)
@@ -66,7 +57,8 @@ class TrainSession:
         self._best_keys: list[str] = []  # best weights written, the committed one included
         ckpt = (st.record or {}).get("checkpoint")
         if ckpt:
-            meta = load_checkpoint(self.backend, f"{st.key}/{ckpt}", model, self.opt, self.device)
+            meta = load_checkpoint(self.backend, f"{st.key}/{ckpt}", model, self.opt, self.device,
+                                   self.ranks.rank)
             self.start = int(meta["step"])
             self.skipped = int(meta.get("skipped", 0))
             self.best = meta.get("best")
@@ -76,7 +68,7 @@ class TrainSession:
             log = read_json(self.backend, f"{st.key}/log.json") or []
             self.rows = [r for r in log if r["step"] <= self.start]
         #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
-        self.ddp = self.ranks.wrap(self.model, self.device, _may_skip_parameters(node))
+        self.ddp = self.ranks.wrap(self.model, self.device, unused_parameters(node) is not None)
         # a bar in a terminal; in a log the monitor's richer step lines replace the task's lines
         prog = ctx.progress
         self.task = (None if prog is not None and is_plain(prog)
@@ -99,7 +91,7 @@ class TrainSession:
             tb = str(root / self.st.key / "tensorboard")
         self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
                                every_seconds=self.node.print_seconds, tb_dir=tb)
-        self._signals = stop_on_signals(self.st.name)
+        self._signals = stop_on_signals(self.st.name, announce=not self.ranks.on)
         self.stop = self._signals.__enter__()
         return self
 
@@ -189,8 +181,11 @@ class TrainSession:
         """Log the row (every ``log_every``), advance progress, checkpoint every N steps, and
         after a SIGINT/SIGTERM checkpoint this step and stop."""
         node = self.node
-        if self.ranks.on and self.reduce({"stop": float(bool(self.stop))})["stop"]:
-            self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
+        stop = bool(self.stop)  # decided once: a signal arriving later waits for the next step
+        if self.ranks.on:  # a signal on any rank stops every rank, at the same step
+            stop = bool(self.reduce({"stop": float(stop)})["stop"])
+            if stop and not self.stop:
+                self.stop.signum = 15
         if self.scaler is not None:
             row = {**row, "skipped": row.get("skipped", False), "loss_scale": self.scaler.get_scale()}
         evaluated = any(k.startswith(("valid_", "dev_")) for k in row)
@@ -200,13 +195,16 @@ class TrainSession:
             self.monitor.step(step + 1, row)
         self.ctx.advance(self.task, 1, description=f"{self.st.name}: {description}")
         last = step + 1 == node.steps
-        if not last and (self.stop or (step + 1) % node.checkpoint_every == 0):
+        if not last and (stop or (step + 1) % node.checkpoint_every == 0):
             self.checkpoint(step + 1)
-        if self.stop and not last:
+        if stop and not last:
+            from .signals import Stopped
+
             if self.ranks.main:
                 print(f"{self.st.name}: checkpoint written at step {step + 1}/{node.steps}; "
                       "rerun to resume there", file=sys.stderr, flush=True)
-            raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step + 1}; rerun to resume")
+            raise Stopped(f"{self.st.name}: stopped at step {step + 1}; rerun to resume",
+                          self.stop.signum, said=True)
 
     # ------------------------------------------------------------------ validation
     def validation_due(self, step: int, every: int) -> bool:
@@ -231,8 +229,9 @@ class TrainSession:
         return True
 
     def checkpoint(self, step: int) -> None:
-        from .checkpoint import save_checkpoint
+        from .checkpoint import rng_state, save_checkpoint
 
+        rng = self.ranks.gather(rng_state(self.device))  # every rank's streams, to resume them
         if not self.ranks.main:  # rank 0 alone writes
             return
         st, key = self.st, f"ckpt/step-{step:08d}"
@@ -241,7 +240,7 @@ class TrainSession:
             extra["best"] = self.best
         if self.scaler is not None:
             extra["scaler"] = self.scaler.state_dict()
-        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra)
+        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra, rng)
         write_json(self.backend, f"{st.key}/log.json", self.rows)
         old = (st.record or {}).get("checkpoint")
         st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps}

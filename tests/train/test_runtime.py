@@ -106,7 +106,7 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
         os.killpg(proc.pid, sig)
         rc = proc.wait(timeout=120)
     text = log.read_text()
-    assert rc == 130, text
+    assert rc == 128 + sig, text  # 130 after SIGINT, 143 after SIGTERM
     assert 6 <= seen < 30, text
     project = Project(spec, str(run_dir / "store"))
     stopped = project.store.record(project["hb"].key)["step"]
