@@ -2,10 +2,13 @@
 
 The seam between *what* a node computes and *where*: the runner in the calling process plans,
 holds the store lock, computes every non-training node once, and writes each training node's
-records as usual; only a training node's ``compute`` is handed to torchrun, whose ranks run
-``ssl_graph.exec.worker``. Rank 0 writes checkpoints, logs and the weights, and leaves the
-record fields for the final commit in the store, which the launcher reads back. A rerun after
-any failure resumes from the last checkpoint like a single-process run.
+records as usual; only a training node's ``compute`` is handed to torchrun (its agent,
+``exec/agent.py``, in a session of its own, dying with this process), whose ranks run
+``ssl_graph.exec.worker``, each on its own GPU (``train/distributed.py:rank_device``). Rank 0
+writes checkpoints, logs and the weights, and leaves the record fields for the final commit in
+the store, which the launcher reads back. A SIGINT/SIGTERM here is relayed to the agent once:
+the ranks checkpoint and stop, and the run exits 130/143. A rerun after any failure resumes
+from the last checkpoint like a single-process run.
 
 ``torchrun -m ssl_graph run SPEC`` (a cluster script starting the ranks itself) works too: rank
 0 runs the runner, and names each training node to the other ranks when it reaches it
@@ -39,7 +42,8 @@ class Torchrun:
     rdzv_endpoint: str | None = None
     overrides: list[str] = field(default_factory=list)
 
-    def command(self, name: str) -> list[str]:
+    def command(self, name: str, quiet: bool = False) -> list[str]:
+        """``quiet``: the ranks print no progress lines (``run -q``)."""
         cmd = [sys.executable, "-m", "ssl_graph.exec.agent",
                f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}"]
         if self.rdzv_endpoint:
@@ -50,7 +54,7 @@ class Torchrun:
         cmd += ["-m", "ssl_graph.exec.worker", self.spec, name, "--store", self.store]
         for item in self.overrides:
             cmd += ["--set", item]
-        return cmd
+        return cmd + (["--quiet"] if quiet else [])
 
     def rank_env(self, node) -> dict:
         """The ranks' environment: OpenMP starts at the threads each rank will fix anyway
@@ -70,7 +74,8 @@ class Torchrun:
         backend = ctx.store.backend
         backend.delete(f"{st.key}/{RESULT}")
         # its own session: a Ctrl-C reaches the agent only through relay() below, once
-        proc = subprocess.Popen(self.command(st.name), env=self.rank_env(st.node),
+        proc = subprocess.Popen(self.command(st.name, quiet=ctx.progress is None),
+                                env=self.rank_env(st.node),
                                 start_new_session=True)
         with relay(proc) as got:
             rc = proc.wait()

@@ -1,6 +1,6 @@
 """One torchrun rank: train one node of a spec under DDP (started by ``exec/torchrun.py``).
 
-    python -m torch.distributed.run --nproc-per-node 2 -m ssl_graph.exec.worker SPEC NODE --store S
+    python -m ssl_graph.exec.agent --nproc-per-node 2 -m ssl_graph.exec.worker SPEC NODE --store S
 
 The calling ``ssl-graph run`` has planned, computed the inputs and written the node's partial
 record; every rank resumes from the checkpoint that record names.
@@ -14,8 +14,9 @@ import sys
 from .orphans import die_with_parent
 
 
-def train_node(project, name: str) -> dict:
-    """Train node ``name`` on this rank (the process group is up); returns the record fields."""
+def train_node(project, name: str, progress=None) -> dict:
+    """Train node ``name`` on this rank (the process group is up); returns the record fields.
+    ``progress``: rank 0's progress lines (``PlainProgress``), or None for none."""
     from ..graph.plan import make_plan
     from ..ops.base import RunContext, get_op
     from .torchrun import launching
@@ -23,7 +24,8 @@ def train_node(project, name: str) -> dict:
     states = make_plan(project.pipeline, project.store)
     st = states[name]
     st.record = project.store.record(st.key)  # the partial record rank 0's runner wrote
-    ctx = RunContext(store=project.store, states={s.node.fingerprint: s for s in states.values()})
+    ctx = RunContext(store=project.store, states={s.node.fingerprint: s for s in states.values()},
+                     progress=progress)
     with launching(None):
         return get_op(st.node.kind).compute(st, ctx)
 
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("node")
     ap.add_argument("--store", required=True)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--quiet", action="store_true", help="no progress lines (ssl-graph run -q)")
     args = ap.parse_args(argv)
 
     import torch.distributed as dist
@@ -72,7 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     init_group(project.pipeline.node(args.node), args.node)
     key = project[args.node].key
     try:
-        result = train_node(project, args.node)
+        from ..progress import PlainProgress
+
+        lines = not args.quiet and dist.get_rank() == 0  # a rank's output is a log: lines
+        result = train_node(project, args.node, PlainProgress() if lines else None)
         if dist.get_rank() == 0:
             write_json(project.store.backend, f"{key}/{RESULT}", result)
         dist.barrier()

@@ -15,7 +15,7 @@ import sys
 import time
 
 from ..progress import is_plain
-from ..store.backend import read_json, write_json
+from ..store.train_log import HEARTBEAT_SECONDS, append_log, beat, restart_log
 
 
 def resolve_device(device: str) -> str:
@@ -65,8 +65,10 @@ class TrainSession:
             self._best_keys = [self.best["key"]] if self.best else []
             if self.scaler is not None and meta.get("scaler"):
                 self.scaler.load_state_dict(meta["scaler"])
-            log = read_json(self.backend, f"{st.key}/log.json") or []
-            self.rows = [r for r in log if r["step"] <= self.start]
+        # the log so far (a part of it past the checkpoint, from a killed run, goes)
+        self.rows = restart_log(self.backend, st.key, self.start, owner=self.ranks.main)
+        self._logged = len(self.rows)  # rows[:_logged] are in the store's log
+        self._beat = -math.inf  # when this rank last wrote its heartbeat
         #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
         self.ddp = self.ranks.wrap(self.model, self.device, unused_parameters(node) is not None)
         # a bar in a terminal; in a log the monitor's richer step lines replace the task's lines
@@ -82,12 +84,12 @@ class TrainSession:
         from .signals import stop_on_signals
 
         prog = self.ctx.progress
-        main = self.ranks.main
-        # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
-        plain = main and (self.ranks.on or (prog is not None and is_plain(prog)))
+        # lines where progress is plain (a log, --no-progress; DDP ranks: exec/worker.py), from
+        # rank 0; none with --quiet
+        plain = self.ranks.main and prog is not None and is_plain(prog)
         tb = None
         root = getattr(self.backend, "root", None)
-        if root is not None and main:
+        if root is not None and self.ranks.main:
             tb = str(root / self.st.key / "tensorboard")
         self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
                                every_seconds=self.node.print_seconds, tb_dir=tb)
@@ -193,6 +195,10 @@ class TrainSession:
             self.rows.append({"step": step + 1, **row})
         if self.ranks.main:
             self.monitor.step(step + 1, row)
+        now = time.monotonic()
+        if now - self._beat >= HEARTBEAT_SECONDS or step + 1 == node.steps:
+            beat(self.backend, self.st.key, self.ranks.rank, step + 1, node.steps)
+            self._beat = now
         self.ctx.advance(self.task, 1, description=f"{self.st.name}: {description}")
         last = step + 1 == node.steps
         if not last and (stop or (step + 1) % node.checkpoint_every == 0):
@@ -241,7 +247,7 @@ class TrainSession:
         if self.scaler is not None:
             extra["scaler"] = self.scaler.state_dict()
         save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra, rng)
-        write_json(self.backend, f"{st.key}/log.json", self.rows)
+        self._append_log()
         old = (st.record or {}).get("checkpoint")
         st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps}
         if self.best is not None:
@@ -254,6 +260,11 @@ class TrainSession:
             self.backend.delete(f"{st.key}/{k}")
         self._best_keys = [current] if current else []
 
+    def _append_log(self) -> None:
+        """The rows since the last checkpoint join the store's log (rank 0)."""
+        append_log(self.backend, self.st.key, self.rows[self._logged:])
+        self._logged = len(self.rows)
+
     def finish(self, metrics: dict, **record) -> dict:
         """Write the final weights and log; the record fields for the runner's final commit."""
         from safetensors.torch import save
@@ -265,7 +276,7 @@ class TrainSession:
                 raw = save({k: v.detach().cpu().contiguous()
                             for k, v in self.model.state_dict().items()})
             self.backend.write_bytes(f"{self.st.key}/model.safetensors", raw)
-            write_json(self.backend, f"{self.st.key}/log.json", self.rows)
+            self._append_log()
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - self.t_start, 2)}
         if self.scaler is not None:
             metrics["skipped_steps"] = self.skipped

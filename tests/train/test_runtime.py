@@ -18,7 +18,7 @@ from ssl_graph.api import Project
 from ssl_graph.cli import main
 from ssl_graph.exec.overrides import apply_overrides
 from ssl_graph.specs.base import SpecError
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 
@@ -40,7 +40,7 @@ def _spec(d, steps=12, every=100):
 
 
 def _curve(project, name="hb"):
-    return [r["loss"] for r in read_json(project.store.backend, f"{project[name].key}/log.json")]
+    return [r["loss"] for r in read_log(project.store.backend, project[name].key)]
 
 
 def test_set_changes_runtime_fields_only(tmp_path, monkeypatch):
