@@ -105,6 +105,7 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     if launcher == "torchrun":
         ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
                        sets)
+        ddp.check(project.pipeline)
 
     def go():
         progress = False if quiet else "lines" if no_progress else True

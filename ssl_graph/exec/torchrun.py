@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ..store.backend import read_json
 
 RESULT = "launch_result.json"
+TRAINERS = ("Pretrain", "FineTune")  # the node kinds torchrun trains
 _CURRENT: ContextVar[Torchrun | None] = ContextVar("ssl_graph_launcher", default=None)
 
 
@@ -67,10 +68,15 @@ class Torchrun:
             env["OMP_NUM_THREADS"] = str(getattr(node, "threads", None) or default_threads(cores))
         return env
 
-    def compute(self, st, ctx) -> dict:
+    def check(self, pipeline) -> None:
+        """Refuse, before any work, a training node pinned to one GPU (``cuda:N``)."""
         from ..train.distributed import rank_device
 
-        rank_device(st.node.device, 0, True, st.name)  # a pinned cuda:N: refused before any rank
+        for node in pipeline.nodes.values():
+            if node.kind in TRAINERS:
+                rank_device(node.device, 0, True, pipeline.name_of(node))
+
+    def compute(self, st, ctx) -> dict:
         backend = ctx.store.backend
         backend.delete(f"{st.key}/{RESULT}")
         # its own session: a Ctrl-C reaches the agent only through relay() below, once
@@ -140,7 +146,7 @@ def run_as_rank(project, run):
 
     from .worker import init_group, train_node
 
-    trainers = [n for n in project.pipeline.nodes.values() if n.kind in ("Pretrain", "FineTune")]
+    trainers = [n for n in project.pipeline.nodes.values() if n.kind in TRAINERS]
     first = trainers[0] if trainers else project.pipeline.order()[0]
     init_group(first, project.pipeline.name_of(first))
     try:

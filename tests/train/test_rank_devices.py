@@ -131,3 +131,22 @@ def test_a_checkpoint_with_one_rng_state_still_loads():
     torch.manual_seed(99)
     assert load_checkpoint(backend, "ck", model, opt, rank=1)["step"] == 3
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_the_launcher_refuses_a_pinned_gpu_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from ssl_graph.api import Project
+    from ssl_graph.cli import main
+
+    from .test_runtime import _spec
+
+    spec = _spec(tmp_path)
+    store = str(tmp_path / "store")
+    res = CliRunner().invoke(main, ["--store", store, "run", str(spec), "--launcher", "torchrun",
+                                    "--nproc-per-node", "2", "--set", "hb.device=cuda:1", "-q"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == [
+        "error: hb: device='cuda:1' would put every torchrun rank on one GPU; set device='cuda' "
+        "(each rank takes the GPU of its LOCAL_RANK; pick GPUs with CUDA_VISIBLE_DEVICES)"]
+    assert all(st.record is None for st in Project(spec, store).plan().values())  # nothing ran
