@@ -27,7 +27,7 @@ if [ "$CPU" = 1 ]; then
   export CUDA_VISIBLE_DEVICES=""
   DEV=cpu; NPROC=2; GROUP=gloo; SLOW=3
   STEPS=4; MICRO=1; SHORT="steps=4, batch_seconds=4.0, crop_seconds=1.0, checkpoint_every=2"
-  BENCH=(--size tiny --batch 1 --seconds 1 --steps 1 --warmup 1)
+  BENCH=(--size tiny --batch 1 --seconds 1 --steps 1 --warmup 0)
 else
   NPROC=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
   if [ "$NPROC" = "0" ]; then
