@@ -92,3 +92,16 @@ def test_heartbeats_per_rank(tmp_path):
     got = sorted((b["step"], b["steps"]) for b in heartbeats(backend, KEY))
     assert got == [(6, 400), (8, 400)]
     assert all(b["updated"] for b in heartbeats(backend, KEY))
+
+
+def test_every_reader_goes_through_train_log():
+    """Only ``store/train_log.py`` names the log's files: report, ``node.log()``, verify and the
+    training session all read and write through it."""
+    from pathlib import Path
+
+    import ssl_graph
+
+    package = Path(ssl_graph.__file__).parent
+    naming = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                    if "log.json" in p.read_text() or "heartbeat/" in p.read_text())
+    assert naming == ["store/train_log.py"]
