@@ -41,8 +41,8 @@ def init_group(node, name: str) -> None:
     from ..train.distributed import backend_for, rank_device
     from ..train.session import resolve_device
 
-    device = rank_device(resolve_device(getattr(node, "device", "cpu")), int(os.environ.get("LOCAL_RANK", 0)),
-                         True, name)
+    requested = resolve_device(getattr(node, "device", "cpu"))
+    device = rank_device(requested, int(os.environ.get("LOCAL_RANK", 0)), True, name)
     if device.startswith("cuda:"):
         import torch
 
@@ -64,19 +64,17 @@ def main(argv: list[str] | None = None) -> None:
     import torch.distributed as dist
 
     from ..api import Project
+    from ..progress import PlainProgress
     from ..store.backend import write_json
+    from ..train.signals import Stopped
     from .overrides import apply_overrides
     from .torchrun import RESULT
 
     project = Project(args.spec, args.store)
     apply_overrides(project.pipeline, args.overrides)
-    from ..train.signals import Stopped
-
     init_group(project.pipeline.node(args.node), args.node)
     key = project[args.node].key
     try:
-        from ..progress import PlainProgress
-
         lines = not args.quiet and dist.get_rank() == 0  # a rank's output is a log: lines
         result = train_node(project, args.node, PlainProgress() if lines else None)
         if dist.get_rank() == 0:
