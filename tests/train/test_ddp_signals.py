@@ -62,16 +62,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_checkpoints_every_rank_and_exits_quietly(tmp_path, sig):
+@pytest.mark.parametrize(("sig", "to"), [
+    (signal.SIGINT, "job"),  # Ctrl-C: the terminal signals the foreground job (the run)
+    (signal.SIGTERM, "run"),  # `kill PID`
+    (signal.SIGTERM, "all"),  # a cluster's scancel: every process at once, torchrun's too
+])
+def test_a_signal_checkpoints_every_rank_and_exits_quietly(tmp_path, sig, to):
     proc, out, err = _start(tmp_path)
     try:
         seen = _wait_for_step(proc, out, 3)
         ranks = _descendants(proc.pid)
-        if sig == signal.SIGINT:
-            os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the foreground job
+        if to == "job":
+            os.killpg(proc.pid, sig)
+        elif to == "run":
+            proc.send_signal(sig)
         else:
-            proc.send_signal(sig)  # `kill PID`: the run alone
+            for p in [proc.pid, *ranks]:
+                os.kill(p, sig)
         rc = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
