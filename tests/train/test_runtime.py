@@ -118,6 +118,12 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
     assert f"hb: step {stopped + 1}/30" in res.stdout and "hb: step 1/30" not in res.stdout
     resumed = Project(spec, str(run_dir / "store"))
     assert _curve(resumed) == full
+    # the log was appended to, never rewritten: parts of consecutive steps, no whole log.json
+    node_dir = run_dir / "store" / resumed["hb"].key
+    spans = [tuple(int(x) for x in p.stem.split("-")) for p in sorted((node_dir / "log").iterdir())]
+    assert spans[0][0] == 1 and spans[-1][1] == 30 and len(spans) >= 2, spans
+    assert all(b[0] == a[1] + 1 for a, b in zip(spans, spans[1:])), spans
+    assert not (node_dir / "log.json").exists()
     pytest.importorskip("tensorboard")
     tb = _read_tensorboard(run_dir / "store" / resumed["hb"].key / "tensorboard")
     assert sorted(tb) == list(range(1, 31))
