@@ -10,7 +10,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .store.backend import read_json
+from .store.train_log import read_log
 
 SCORE_KINDS = ("ClusterQuality", "ASRScore", "Probe")
 TRAIN_KINDS = ("Pretrain", "FineTune")
@@ -105,7 +105,7 @@ def write_report(project, out_dir: str | Path) -> Report:
     for st in states.values():
         rec = st.record or {}
         if st.node.kind in TRAIN_KINDS and rec:  # partial trainings too: the curve so far
-            rows = read_json(project.store.backend, f"{st.key}/log.json")
+            rows = read_log(project.store.backend, st.key)
             if rows:
                 label = st.name if rec.get("status") == "complete" else \
                     f"{st.name} (step {rows[-1]['step']}, training)"
