@@ -96,13 +96,14 @@ class Project:
 
         return make_plan(self.pipeline, self.store)
 
-    def run(self, targets: list[str] | None = None, progress: bool = False, console=None,
+    def run(self, targets: list[str] | None = None, progress: bool | str = False, console=None,
             keep_going: bool = False, executor: str = "local", workers: int | None = None,
             scheduler: str | None = None):
         """Compute what is stale. ``keep_going``: a failing node stops only what needs it; the
         rest finishes, then ``RunFailed`` (holding the report) is raised. ``executor``: where
         per-utterance work runs (``local``, ``pool`` of ``workers``, ``dask`` on ``scheduler``
-        or a local cluster); results are identical whichever."""
+        or a local cluster); results are identical whichever. ``progress``: True for bars in a
+        terminal and plain lines elsewhere, ``"lines"`` for plain lines, False for none."""
         from .exec.executors import Lazy
         from .runner import run_plan
 
@@ -126,11 +127,11 @@ class NodeHandle:
     def log(self, as_frame: bool = False):
         """A training node's logged rows (step, loss, accuracy, lr, ...): a list of dicts, or a
         pandas DataFrame with ``as_frame=True``. Partial while the node is still training."""
-        from .store.backend import read_json
+        from .store.train_log import read_log
 
         if self.project.store.record(self.key) is None:
             self.record  # noqa: B018 - raises NotComputed with the command to run
-        rows = read_json(self.project.store.backend, f"{self.key}/log.json")
+        rows = read_log(self.project.store.backend, self.key)
         if rows is None:
             raise SpecError(f"{self.name!r} is a {self.node.kind} node; it keeps no training log")
         if as_frame:

@@ -10,7 +10,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .store.backend import read_json
+from .store.train_log import read_log
 
 SCORE_KINDS = ("ClusterQuality", "ASRScore", "Probe")
 TRAIN_KINDS = ("Pretrain", "FineTune")
@@ -22,14 +22,22 @@ class Report:
     images: list[tuple[str, str]] = field(default_factory=list)  # (title, file name)
 
 
-def _describe_source(pipeline, node) -> str:
-    """What a score measures, e.g. 'MFCC k=100' or 'tiny_it1 L1 k=500'."""
+def _describe_source(pipeline, node, rec: dict | None = None) -> str:
+    """What a score measures, e.g. 'MFCC k=100, 40 phones' or 'it1 layer 1, k=500, 40 phones,
+    fit on train, scored on dev' (the phone count once scored; the corpora when they differ)."""
     kind = node.kind
     if kind == "ClusterQuality":
         src, km = node.labels.source, node.labels.kmeans
         if src.kind == "LayerFeatures":
-            return f"{pipeline.name_of(src.model)} layer {src.layer}, k={km.k}"
-        return f"{src.kind} k={km.k}"
+            what = f"{pipeline.name_of(src.model)} layer {src.layer}, k={km.k}"
+        else:
+            what = f"{src.kind} k={km.k}"
+        if (rec or {}).get("phones"):
+            what += f", {len(rec['phones'])} phones"
+        fit, scored = km.features.corpus, node.labels.corpus
+        if fit.fingerprint != scored.fingerprint:
+            what += f", fit on {pipeline.name_of(fit)}, scored on {pipeline.name_of(scored)}"
+        return what
     if kind == "ASRScore":
         ft = node.model
         pre = getattr(ft, "pretrained", None)
@@ -68,7 +76,7 @@ def build_report(project, states: dict | None = None) -> Report:
         if not rec and wanted is not None and node.fingerprint not in wanted:
             continue  # e.g. paper-size models declared next to their tiny twins
         m = rec.get("metrics", {}) if rec.get("status") == "complete" else {}
-        what = (_describe_source(pipeline, node) if node.kind in SCORE_KINDS
+        what = (_describe_source(pipeline, node, rec) if node.kind in SCORE_KINDS
                 else _describe_training(node, rec))
         rep.rows.append({
             "node": st.name, "kind": node.kind, "what": what,
@@ -99,7 +107,7 @@ def write_report(project, out_dir: str | Path) -> Report:
     for st in states.values():
         rec = st.record or {}
         if st.node.kind in TRAIN_KINDS and rec:  # partial trainings too: the curve so far
-            rows = read_json(project.store.backend, f"{st.key}/log.json")
+            rows = read_log(project.store.backend, st.key)
             if rows:
                 label = st.name if rec.get("status") == "complete" else \
                     f"{st.name} (step {rows[-1]['step']}, training)"

@@ -27,16 +27,51 @@ def variant_rows(projects) -> list[dict]:
             node = pipeline.spec.nodes[r["node"]]
             extra = {"spec": project.spec_path.stem}
             if node.kind == "ClusterQuality":
-                extra["k"] = node.labels.kmeans.k
+                km = node.labels.kmeans
+                extra["k"] = km.k
                 src = node.labels.source
                 extra["layer"] = getattr(src, "layer", None)
                 extra["features"] = src.kind
+                extra["model"] = pipeline.name_of(src.model) if hasattr(src, "model") else None
+                rec = project.store.record(project[r["node"]].key) or {}
+                extra["phones"] = len(rec.get("phones") or []) or None
+                extra["corpora"] = (pipeline.name_of(km.features.corpus),
+                                    pipeline.name_of(node.labels.corpus))
             if node.kind == "ASRScore":
                 ft = node.model
                 extra["labeled_minutes"] = ft.split.labeled_minutes
                 extra["pretrained"] = ft.pretrained is not None
+                extra["units"] = ft.units
+                extra["corpora"] = (pipeline.name_of(ft.corpus),) * 2
             rows.append({**extra, **r})
     return rows
+
+
+def _scoring(r: dict) -> str:
+    """What a PNMI is measured against, for a series label: phone set size, and the corpora
+    when the k-means was fit on one and the labels scored on another."""
+    out = f", {r['phones']} phones" if r.get("phones") else ""
+    fit, scored = r.get("corpora") or (None, None)
+    return out + (f", fit {fit} / scored {scored}" if fit != scored else "")
+
+
+def comparable_series(series: dict[tuple[str, str], set]) -> dict[str, set]:
+    """One line per comparable series: points keyed (label, variant) join across variants
+    under their label, unless two variants put a point at the same x (then each variant is a
+    series of its own, named with its spec): a line never zig-zags between variants."""
+    by_label: dict[str, dict[str, set]] = {}
+    for (label, variant), pts in series.items():
+        by_label.setdefault(label, {}).setdefault(variant, set()).update(pts)
+    out = {}
+    for label, variants in by_label.items():
+        xs = [x for pts in variants.values() for x in {x for x, _ in pts}]
+        if len(xs) == len(set(xs)) and all(len({x for x, _ in p}) == len(p)
+                                           for p in variants.values()):
+            out[label] = set().union(*variants.values())
+        else:
+            for variant, pts in variants.items():
+                out[f"{label} ({variant})"] = pts
+    return out
 
 
 def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
@@ -49,12 +84,16 @@ def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     images = []
 
     def plot(name, title, series, xlabel, ylabel):
-        if not any(len(pts) > 1 for pts in series.values()):
+        series = comparable_series(series)
+        if not any(len({x for x, _ in pts}) > 1 for pts in series.values()):
             return
         fig, ax = plt.subplots(figsize=(4.6, 3.4))
         for label, pts in sorted(series.items()):
             pts = sorted(pts)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            xs = [x for x, _ in pts]  # one x (or one x twice): points, never a line
+            line = "-" if len(set(xs)) > 1 and len(set(xs)) == len(xs) else "none"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle=line,
+                    label=label)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -68,10 +107,13 @@ def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
     q = [r for r in rows if r["kind"] == "ClusterQuality" and r.get("pnmi") is not None]
     by_k, by_layer = {}, {}
     for r in q:
-        by_k.setdefault(f"{r['features']}" + (f" L{r['layer']}" if r.get("layer") else ""),
-                        set()).add((r["k"], r["pnmi"]))
+        source = r["model"] or r["features"]
+        scored = _scoring(r)
+        by_k.setdefault((source + (f" L{r['layer']}" if r.get("layer") else "") + scored,
+                         r["spec"]), set()).add((r["k"], r["pnmi"]))
         if r.get("layer") is not None:
-            by_layer.setdefault(f"k={r['k']}", set()).add((r["layer"], r["pnmi"]))
+            by_layer.setdefault((f"{source} k={r['k']}{scored}", r["spec"]),
+                                set()).add((r["layer"], r["pnmi"]))
     plot("pnmi-vs-k.png", "PNMI vs k", by_k, "k", "PNMI")
     plot("pnmi-vs-layer.png", "PNMI vs layer", by_layer, "layer", "PNMI")
     asr = [r for r in rows if r["kind"] == "ASRScore" and r.get("labeled_minutes") is not None]
@@ -79,8 +121,9 @@ def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         series = {}
         for r in asr:
             if r.get(metric) is not None:
-                label = "pretrained" if r["pretrained"] else "from scratch"
-                series.setdefault(label, set()).add((r["labeled_minutes"], r[metric]))
+                label = ("pretrained" if r["pretrained"] else "from scratch") + \
+                    f", {r['units']} on {r['corpora'][0]}"
+                series.setdefault((label, r["spec"]), set()).add((r["labeled_minutes"], r[metric]))
         plot(f"{metric}-vs-minutes.png", f"{metric.upper()} vs labeled minutes", series,
              "labeled minutes", metric.upper())
     return images

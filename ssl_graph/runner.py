@@ -205,9 +205,11 @@ def schedule(pipeline: Pipeline, states: dict[str, NodeState], todo: set[int]) -
 
 
 def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
-             progress: bool = True, console=None, keep_going: bool = False,
+             progress: bool | str = True, console=None, keep_going: bool = False,
              executor=None) -> RunReport:
-    """``executor``: an ``exec.executors.Lazy`` (where per-utterance jobs run), default local."""
+    """``executor``: an ``exec.executors.Lazy`` (where per-utterance jobs run), default local.
+    ``progress``: True: bars in a terminal, plain lines elsewhere; ``"lines"``: plain lines
+    (``--no-progress``); False: nothing (``--quiet``)."""
     t_start = time.perf_counter()
     with store.lock(shared=True):
         states = make_plan(pipeline, store)
@@ -226,7 +228,7 @@ def run_plan(pipeline: Pipeline, store: Store, targets: list[str] | None = None,
                                 if id(st) not in todo and st.record is not None
                                 and (wanted is None or st.node.fingerprint in wanted)])
         echo = _echo(console)
-        bar = _progress(console) if (progress and todo) else nullcontext(None)
+        bar = _progress(console, progress) if (progress and todo) else nullcontext(None)
         with bar as prog:
             ctx = None
             if todo:
@@ -387,7 +389,9 @@ def previous_metrics(st: NodeState, pipeline: Pipeline, store: Store,
     return comparable_metrics(prev, st.node, store)
 
 
-def _progress(console):
-    from .progress import make_progress
+def _progress(console, how: bool | str):
+    from .progress import PlainProgress, make_progress
 
+    if how == "lines":
+        return PlainProgress(stream=console.file if console is not None else None)
     return make_progress(console)

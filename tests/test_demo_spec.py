@@ -46,8 +46,10 @@ def test_demo_loop_runs_reports_and_reruns_only_what_changed(tmp_path, monkeypat
 
     worst = [w for w in worst_utterances([p]) if w["node"] == "score"]
     assert len(worst) == 3 and worst[0]["edits"] >= worst[-1]["edits"] and worst[0]["ref"]
-    assert rows["quality"]["what"] == "MFCC k=100"
-    assert rows["quality2"]["what"] == "it1 layer 1, k=100"
+    n_phones = len(p["quality"].record["phones"])
+    assert n_phones > 10 and n_phones == len(p["quality2"].record["phones"])
+    assert rows["quality"]["what"] == f"MFCC k=100, {n_phones} phones"
+    assert rows["quality2"]["what"] == f"it1 layer 1, k=100, {n_phones} phones"
     assert rows["score"]["what"] == "it2 → char CTC, 2 min labeled"
     assert rows["scratch_score"]["what"] == "from scratch → char CTC, 2 min labeled"
     # probes: PER and speaker accuracy of each frozen upstream; a model's layers are swept once

@@ -279,3 +279,18 @@ def test_a_first_run_shows_no_deltas_against_its_own_siblings(workdir):
     (workdir / "pipe.py").write_text(spec + "quality3 = ClusterQuality(labels=Labels(kmeans=km.with_(k=7)))\n")
     plan = Project(workdir / "pipe.py", str(workdir / "store")).plan()
     assert plan["quality3"].reasons == ["new"]  # not "vs pipe.py:quality": that is a sibling
+
+
+def test_variant_plots_join_only_comparable_points():
+    """Series by label; variants join a line unless two put a point at one x (then each is
+    its own series, named with its spec), so no line zig-zags between variants."""
+    from ssl_graph.report_variants import comparable_series
+
+    joined = comparable_series({("MFCC, 40 phones", "pipe_k20"): {(20, 0.5)},
+                                ("MFCC, 40 phones", "pipe_k30"): {(30, 0.6)},
+                                ("MFCC, 39 phones", "pipe_k30"): {(30, 0.7)}})
+    assert joined == {"MFCC, 40 phones": {(20, 0.5), (30, 0.6)},
+                      "MFCC, 39 phones": {(30, 0.7)}}
+    split = comparable_series({("pretrained", "a"): {(2.0, 0.6)},
+                               ("pretrained", "b"): {(2.0, 0.5)}})
+    assert split == {"pretrained (a)": {(2.0, 0.6)}, "pretrained (b)": {(2.0, 0.5)}}

@@ -62,10 +62,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt as exc:  # one that carries a message says what it stopped
-            what = str(exc) or "finished work is committed; rerun to resume"
-            click.echo(f"interrupted: {what}", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:  # train/signals.py's Stopped says which signal, once;
+            if not getattr(exc, "said", False):  # one that carries a message says what it stopped
+                what = str(exc) or "finished work is committed; rerun to resume"
+                click.echo(f"interrupted: {what}", err=True)
+            sys.exit(getattr(exc, "exit_status", 130))
         except Exception as exc:  # one clear line instead of a traceback
             if isinstance(exc, BrokenPipeError) and _stdout_closed():
                 _reader_gone()

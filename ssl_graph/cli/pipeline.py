@@ -77,8 +77,9 @@ def plan(ctx, spec, nodes, overrides):
 @click.command()
 @click.argument("spec")
 @click.argument("nodes", nargs=-1)
-@click.option("--no-progress", is_flag=True, help="no progress bars")
-@click.option("-q", "--quiet", is_flag=True, help="print only the summary line")
+@click.option("--no-progress", is_flag=True,
+              help="no progress bars: plain progress lines instead (as in a log file)")
+@click.option("-q", "--quiet", is_flag=True, help="no progress at all; print only the summary line")
 @click.option("--keep-going", is_flag=True,
               help="a failing node stops only what needs it; report failures at the end")
 @click.option("--set", "overrides", multiple=True, metavar="NODE.FIELD=VALUE",
@@ -125,9 +126,11 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     if launcher == "torchrun":
         ddp = Torchrun(spec, project.store.url, nproc_per_node, nnodes, node_rank, rdzv_endpoint,
                        sets)
+        ddp.check(project.pipeline)
 
     def go():
-        return project.run(targets=list(nodes) or None, progress=not no_progress, console=console,
+        progress = False if quiet else "lines" if no_progress else True
+        return project.run(targets=list(nodes) or None, progress=progress, console=console,
                            keep_going=keep_going, executor=executor, workers=workers,
                            scheduler=scheduler)
 

@@ -2,10 +2,13 @@
 
 The seam between *what* a node computes and *where*: the runner in the calling process plans,
 holds the store lock, computes every non-training node once, and writes each training node's
-records as usual; only a training node's ``compute`` is handed to torchrun, whose ranks run
-``ssl_graph.exec.worker``. Rank 0 writes checkpoints, logs and the weights, and leaves the
-record fields for the final commit in the store, which the launcher reads back. A rerun after
-any failure resumes from the last checkpoint like a single-process run.
+records as usual; only a training node's ``compute`` is handed to torchrun (its agent,
+``exec/agent.py``, in a session of its own, dying with this process), whose ranks run
+``ssl_graph.exec.worker``, each on its own GPU (``train/distributed.py:rank_device``). Rank 0
+writes checkpoints, logs and the weights, and leaves the record fields for the final commit in
+the store, which the launcher reads back. A SIGINT/SIGTERM here is relayed to the agent once:
+the ranks checkpoint and stop, and the run exits 130/143. A rerun after any failure resumes
+from the last checkpoint like a single-process run.
 
 ``torchrun -m ssl_graph run SPEC`` (a cluster script starting the ranks itself) works too: rank
 0 runs the runner, and names each training node to the other ranks when it reaches it
@@ -15,15 +18,18 @@ any failure resumes from the last checkpoint like a single-process run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from ..store.backend import read_json
 
 RESULT = "launch_result.json"
+TRAINERS = ("Pretrain", "FineTune")  # the node kinds torchrun trains
 _CURRENT: ContextVar[Torchrun | None] = ContextVar("ssl_graph_launcher", default=None)
 
 
@@ -37,8 +43,9 @@ class Torchrun:
     rdzv_endpoint: str | None = None
     overrides: list[str] = field(default_factory=list)
 
-    def command(self, name: str) -> list[str]:
-        cmd = [sys.executable, "-m", "torch.distributed.run",
+    def command(self, name: str, quiet: bool = False) -> list[str]:
+        """``quiet``: the ranks print no progress lines (``run -q``)."""
+        cmd = [sys.executable, "-m", "ssl_graph.exec.agent",
                f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}"]
         if self.rdzv_endpoint:
             cmd += [f"--node-rank={self.node_rank}", "--rdzv-backend=c10d",
@@ -48,7 +55,7 @@ class Torchrun:
         cmd += ["-m", "ssl_graph.exec.worker", self.spec, name, "--store", self.store]
         for item in self.overrides:
             cmd += ["--set", item]
-        return cmd
+        return cmd + (["--quiet"] if quiet else [])
 
     def rank_env(self, node) -> dict:
         """The ranks' environment: OpenMP starts at the threads each rank will fix anyway
@@ -61,22 +68,58 @@ class Torchrun:
             env["OMP_NUM_THREADS"] = str(getattr(node, "threads", None) or default_threads(cores))
         return env
 
+    def check(self, pipeline) -> None:
+        """Refuse, before any work, a training node pinned to one GPU (``cuda:N``)."""
+        from ..train.distributed import rank_device
+
+        for node in pipeline.nodes.values():
+            if node.kind in TRAINERS:
+                rank_device(node.device, 0, True, pipeline.name_of(node))
+
     def compute(self, st, ctx) -> dict:
         backend = ctx.store.backend
         backend.delete(f"{st.key}/{RESULT}")
-        proc = subprocess.Popen(self.command(st.name), env=self.rank_env(st.node))
-        try:
+        # its own session: a Ctrl-C reaches the agent only through relay() below, once
+        proc = subprocess.Popen(self.command(st.name, quiet=ctx.progress is None),
+                                env=self.rank_env(st.node),
+                                start_new_session=True)
+        with relay(proc) as got:
             rc = proc.wait()
-        except KeyboardInterrupt:  # the ranks got the signal too: let them checkpoint
-            proc.wait()
-            raise
         result = read_json(backend, f"{st.key}/{RESULT}")
+        backend.delete(f"{st.key}/{RESULT}")
+        if got:
+            from ..train.signals import Stopped
+
+            said = bool(result and result.get("stopped"))  # rank 0 said where it checkpointed
+            raise Stopped(f"{st.name}: stopped by {signal.Signals(got[0]).name} before it could "
+                          "checkpoint; rerun to resume from the last one", got[0], said=said)
         if rc != 0 or result is None:
             raise RuntimeError(
                 f"{st.name}: torchrun exited with status {rc} (the ranks' output is above); "
                 "rerun to resume from the last checkpoint")
-        backend.delete(f"{st.key}/{RESULT}")
         return result
+
+
+@contextmanager
+def relay(proc):
+    """SIGINT/SIGTERM of this process go to ``proc`` (whose ranks checkpoint and stop) instead of
+    interrupting the wait for it; yields the signals received, in order."""
+    got: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum, frame):
+        got.append(signum)
+        with suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 class InGroup:
@@ -103,15 +146,21 @@ def run_as_rank(project, run):
 
     from .worker import init_group, train_node
 
-    trainers = [n for n in project.pipeline.nodes.values() if n.kind in ("Pretrain", "FineTune")]
-    init_group(trainers[0] if trainers else project.pipeline.order()[0])
+    trainers = [n for n in project.pipeline.nodes.values() if n.kind in TRAINERS]
+    first = trainers[0] if trainers else project.pipeline.order()[0]
+    init_group(first, project.pipeline.name_of(first))
     try:
         if dist.get_rank() == 0:
+            stopped = False
             try:
                 with launching(InGroup()):
                     return run()
+            except KeyboardInterrupt:  # every rank stopped at the same step: none waits
+                stopped = True
+                raise
             finally:
-                dist.broadcast_object_list([None], src=0)
+                if not stopped:
+                    dist.broadcast_object_list([None], src=0)
         while True:
             name = [None]
             dist.broadcast_object_list(name, src=0)

@@ -249,11 +249,18 @@ class Planner:
     # ---- aggregate nodes ----------------------------------------------------------------
     def _incomplete(self, st: NodeState, at: str = "", what: str = "interrupted run") -> str:
         """``incomplete (interrupted run)``, or ``running: pid … step x/y`` when a live process
-        holds this node's lock and its partial record is from that run."""
+        holds this node's lock and its partial record is from that run; a training's step is
+        the live one of its ranks' heartbeats (the slowest rank's), not its last checkpoint's."""
         from ..store.lock import describe_writer, live_writer
+        from ..store.train_log import heartbeats
 
         w, rec = live_writer(self.store.backend, st.key), st.record or {}  # its node lock
-        if w is not None and rec.get("updated", "") >= (w.get("since") or ""):
+        since = w.get("since") or "" if w is not None else ""
+        if w is not None and rec.get("updated", "") >= since:
+            live = [b for b in heartbeats(self.store.backend, st.key)
+                    if b.get("updated", "") >= since]
+            if live:
+                at = f" at step {min(b['step'] for b in live)}/{live[0]['steps']}"
             return f"running: {describe_writer(w)}{at}"
         if rec.get("repaired"):  # (``verify --repair`` marked it; a commit clears the mark)
             redo = (_plural(len(st.todo), "utterance") + f" ({_examples(st.todo)})"

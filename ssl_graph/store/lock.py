@@ -218,6 +218,12 @@ def live_writer(backend, key: str | None = None) -> dict | None:
         from .lease import live_lease
 
         return live_lease(backend, node_lock_key(key)) if key else None
+    from .paths import Uncontained
+
+    try:  # (a lock file or folder that is a link out of the store is no one's lock)
+        backend.path(node_lock_key(key) if key is not None else f"{LOCKS}/runs")
+    except Uncontained:
+        return None
     if key is not None:
         return _flock_holder(Path(root) / node_lock_key(key))
     for holder in _run_holders(Path(root)):

@@ -119,6 +119,19 @@ def guard(backend, key: str) -> str:
     return contained(*folder_of(key), "file", backend)
 
 
+def check_tree(backend, key: str) -> None:
+    """Every link under folder ``key`` stays inside its node's folder (for what zarr reads by
+    itself without a checksum manifest to go through the backend first)."""
+    root = getattr(backend, "root", None)
+    if root is None:
+        return
+    for dirpath, dirs, files in os.walk(backend.path(key)):  # (never descends into a link)
+        for name in dirs + files:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                guard(backend, os.path.relpath(full, root).replace(os.sep, "/"))
+
+
 def record_paths(record: dict) -> Iterator[tuple[str, object]]:
     """(field, relative path) of every file or folder a node record names: checkpoint, weights,
     hypotheses, best weights, index file or segments, parts and named arrays with their files."""

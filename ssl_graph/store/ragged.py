@@ -18,7 +18,7 @@ import numpy as np
 
 from .chunks import ChunkReader
 from .integrity import DamagedData
-from .paths import Uncontained, contained
+from .paths import Uncontained, contained, guard
 from .store import Store
 
 #: frames of a commit, in bytes: a crash loses at most this much work, and each commit rewrites
@@ -38,8 +38,6 @@ class PartWriter:
 
     def __init__(self, store: Store, key: str, first: np.ndarray):
         import zarr
-
-        from .paths import guard
 
         if store.backend.link_target(key) is not None:  # a part is replaced, never written
             store.backend.delete(key)                   # through a link (removed, not followed)

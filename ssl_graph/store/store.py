@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
 from .lock import meta_lock, node_lock, store_lock
-from .paths import Uncontained, check_record, contained, guard
+from .paths import Uncontained, check_record, check_tree, contained, guard
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
@@ -83,6 +83,8 @@ class Store:
         self.damaged: dict[str, str] = {}
         #: checksum manifests of the arrays written through this object (committed by the runner)
         self.written: dict[str, dict] = {}
+        #: arrays without a manifest whose links were checked before zarr read them (``paths``)
+        self._trees_checked: set[str] = set()
         self._marker = self._check_format()
 
     @property
@@ -440,6 +442,9 @@ class Store:
                 rec = self.record(node) or {}
                 raise DamagedData(f"node {rec.get('name', '?')!r} ({node}): {problem}; run "
                                   "`ssl-graph verify --repair` then `ssl-graph run` to recompute it")
+        elif key not in self._trees_checked:  # no manifest (older stores): zarr reads alone
+            check_tree(self.backend, key)
+            self._trees_checked.add(key)
         return zarr.open_array(store=self.url, path=key, mode="r", zarr_format=3)
 
     def delete(self, key: str) -> None:

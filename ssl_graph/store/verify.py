@@ -22,6 +22,7 @@ from .chunks import ChunkReader
 from .integrity import DamagedData
 from .paths import Uncontained, contained
 from .store import Store
+from .train_log import LOG, read_log
 
 
 @dataclass
@@ -126,6 +127,13 @@ def _check_aggregate(store: Store, c: NodeCheck, rec: dict) -> None:
     for name in store.backend.listdir(c.key):
         sub = f"{c.key}/{name}"
         if name in skip or name.startswith("index-"):
+            continue
+        if name == LOG:  # a training's log parts
+            try:
+                read_log(store.backend, c.key)
+            except DamagedFile as exc:
+                c.problems.append(str(exc))
+                c.bad_data = True
             continue
         if name.endswith(".json"):
             try:

@@ -14,6 +14,45 @@ import os
 from contextlib import nullcontext
 
 
+def rank_device(requested: str, local_rank: int, under_torchrun: bool, name: str = "") -> str:
+    """The device a rank trains on: under torchrun ``cuda`` is the rank's own GPU,
+    ``cuda:<LOCAL_RANK>``; a pinned ``cuda:N`` would put every rank on one GPU and is refused.
+    ``requested`` is already resolved (``auto`` -> ``cuda``/``cpu``); outside torchrun it is kept.
+    The one rule the launcher (before starting ranks), the ranks (before the process group) and
+    the training session all apply."""
+    if not under_torchrun:
+        return requested
+    if requested.startswith("cuda:"):
+        who = f"{name}: " if name else ""
+        raise ValueError(
+            f"{who}device={requested!r} would put every torchrun rank on one GPU; set "
+            "device='cuda' (each rank takes the GPU of its LOCAL_RANK; pick GPUs with "
+            "CUDA_VISIBLE_DEVICES)")
+    if requested == "cuda":
+        return f"cuda:{local_rank}"
+    return requested
+
+
+def backend_for(device: str) -> str:
+    """The process group's backend: NCCL between GPUs, gloo between CPU processes."""
+    return "nccl" if device.startswith("cuda") else "gloo"
+
+
+def unused_parameters(node) -> str | None:
+    """Why a step may leave some parameters without a gradient, so DDP must look for them
+    (``find_unused_parameters``, a cost every step); None when every parameter gets one.
+    Pretrain needs it only for layerdrop or a frozen conv encoder (``feature_grad_mult`` 0);
+    FineTune always (its frozen backbone for ``freeze_steps``, layerdrop, a frozen encoder, a
+    pretrained mask embedding unused when masking is off)."""
+    if node.kind == "Pretrain":
+        spec = node.model
+        if spec.feature_grad_mult == 0:
+            return "feature_grad_mult=0"
+        layerdrop = getattr(spec.context, "layerdrop", 0)
+        return f"layerdrop={layerdrop}" if layerdrop > 0 else None
+    return f"{node.kind} (frozen or masked parts)"
+
+
 class Ranks:
     def __init__(self):
         import torch.distributed as dist
@@ -27,11 +66,19 @@ class Ranks:
     def main(self) -> bool:
         return self.rank == 0
 
-    def device(self, device: str) -> str:
-        """Each rank on its own GPU: ``cuda`` becomes ``cuda:<local rank>``."""
-        if self.on and device == "cuda":
-            return f"cuda:{self.local_rank}"
-        return device
+    def device(self, device: str, name: str = "") -> str:
+        """Each rank on its own GPU (:func:`rank_device`)."""
+        return rank_device(device, self.local_rank, self.on, name)
+
+    def gather(self, value) -> list:
+        """``value`` of every rank, in rank order (``[value]`` in one process)."""
+        if not self.on:
+            return [value]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
 
     def rows(self, batch_rows: int) -> tuple[slice, bool]:
         """This rank's contiguous block of rows, and whether it is a stand-in

@@ -15,8 +15,8 @@ import sys
 import time
 
 from ..progress import is_plain
-from ..store.backend import read_json, write_json
 from ..store.paths import contained
+from ..store.train_log import HEARTBEAT_SECONDS, append_log, beat, restart_log
 
 
 def resolve_device(device: str) -> str:
@@ -29,15 +29,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _may_skip_parameters(node) -> bool:
-    """Whether some parameters can go without a gradient in a step (DDP must then look for
-    them): layerdrop, a conv encoder under no_grad, fine-tuning's frozen backbone."""
-    if node.kind != "Pretrain":
-        return True
-    spec = node.model
-    return spec.feature_grad_mult == 0 or getattr(spec.context, "layerdrop", 0) > 0
-
-
 class TrainSession:
     """Use as ``with TrainSession(...) as session``: SIGINT/SIGTERM then checkpoint and stop."""
 
@@ -45,13 +36,13 @@ class TrainSession:
         import torch
 
         from .checkpoint import load_checkpoint
-        from .distributed import Ranks
+        from .distributed import Ranks, unused_parameters
         from .precision import autocast_dtype, make_scaler, precision_name, scale_window
 
         self.st, self.ctx, self.node = st, ctx, st.node
         node = self.node
         self.ranks = Ranks()
-        self.device = self.ranks.device(resolve_device(node.device))
+        self.device = self.ranks.device(resolve_device(node.device), st.name)
         if self.device.startswith("cuda:"):
             torch.cuda.set_device(self.device)
         self.dtype = autocast_dtype(node.precision, self.device)
@@ -71,7 +62,7 @@ class TrainSession:
         ckpt = (st.record or {}).get("checkpoint")
         if ckpt:
             meta = load_checkpoint(self.backend, contained(st.key, ckpt, "checkpoint", self.backend),
-                                   model, self.opt, self.device)
+                                   model, self.opt, self.device, self.ranks.rank)
             self.start = int(meta["step"])
             self.skipped = int(meta.get("skipped", 0))
             self.best = meta.get("best")
@@ -80,10 +71,12 @@ class TrainSession:
             self._best_keys = [self.best["key"]] if self.best else []
             if self.scaler is not None and meta.get("scaler"):
                 self.scaler.load_state_dict(meta["scaler"])
-            log = read_json(self.backend, f"{st.key}/log.json") or []
-            self.rows = [r for r in log if r["step"] <= self.start]
+        # the log so far (a part of it past the checkpoint, from a killed run, goes)
+        self.rows = restart_log(self.backend, st.key, self.start, owner=self.ranks.main)
+        self._logged = len(self.rows)  # rows[:_logged] are in the store's log
+        self._beat = -math.inf  # when this rank last wrote its heartbeat
         #: what the forward runs: the model, or its DDP wrapper (every rank resumed alike)
-        self.ddp = self.ranks.wrap(self.model, self.device, _may_skip_parameters(node))
+        self.ddp = self.ranks.wrap(self.model, self.device, unused_parameters(node) is not None)
         # a bar in a terminal; in a log the monitor's richer step lines replace the task's lines
         prog = ctx.progress
         self.task = (None if prog is not None and is_plain(prog)
@@ -97,15 +90,15 @@ class TrainSession:
         from .signals import stop_on_signals
 
         prog = self.ctx.progress
-        main = self.ranks.main
-        # DDP ranks have no bar: rank 0 prints lines (torchrun output is usually a log)
-        plain = main and (self.ranks.on or (prog is not None and is_plain(prog)))
+        # lines where progress is plain (a log, --no-progress; DDP ranks: exec/worker.py), from
+        # rank 0; none with --quiet
+        plain = self.ranks.main and prog is not None and is_plain(prog)
         tb = None
-        if getattr(self.backend, "root", None) is not None and main:
+        if getattr(self.backend, "root", None) is not None and self.ranks.main:
             tb = str(self.backend.path(f"{self.st.key}/tensorboard"))
         self.monitor = Monitor(self.st.name, self.node.steps, self.start, plain=plain,
                                every_seconds=self.node.print_seconds, tb_dir=tb)
-        self._signals = stop_on_signals(self.st.name)
+        self._signals = stop_on_signals(self.st.name, announce=not self.ranks.on)
         self.stop = self._signals.__enter__()
         return self
 
@@ -219,12 +212,14 @@ class TrainSession:
         after a SIGINT/SIGTERM checkpoint this step and stop. A skipped (fp16 overflow) step is
         no update: nothing is logged or advanced, a signal checkpoints the updates made."""
         node = self.node
-        if self.ranks.on and self.reduce({"stop": float(bool(self.stop))})["stop"]:
-            self.stop.signum = self.stop.signum or 15  # a signal on any rank stops every rank
+        stop = bool(self.stop)  # decided once: a signal arriving later waits for the next step
+        if self.ranks.on:  # a signal on any rank stops every rank, at the same step
+            stop = bool(self.reduce({"stop": float(stop)})["stop"])
+            if stop and not self.stop:
+                self.stop.signum = 15
         if row.get("skipped"):
-            if self.stop:
-                self.checkpoint(step)
-                raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step}; rerun to resume")
+            if stop:  # the updates made so far are what the checkpoint holds
+                self._stop_at(step)
             return
         if self.scaler is not None:
             row = {**row, "loss_scale": self.scaler.get_scale()}
@@ -233,15 +228,27 @@ class TrainSession:
             self.rows.append({"step": step + 1, **row})
         if self.ranks.main:
             self.monitor.step(step + 1, row)
+        now = time.monotonic()
+        if now - self._beat >= HEARTBEAT_SECONDS or step + 1 == node.steps:
+            beat(self.backend, self.st.key, self.ranks.rank, step + 1, node.steps)
+            self._beat = now
         self.ctx.advance(self.task, 1, description=f"{self.st.name}: {description}")
         last = step + 1 == node.steps
-        if not last and (self.stop or (step + 1) % node.checkpoint_every == 0):
+        if not last and stop:
+            self._stop_at(step + 1)
+        if not last and (step + 1) % node.checkpoint_every == 0:
             self.checkpoint(step + 1)
-        if self.stop and not last:
-            if self.ranks.main:
-                print(f"{self.st.name}: checkpoint written at step {step + 1}/{node.steps}; "
-                      "rerun to resume there", file=sys.stderr, flush=True)
-            raise KeyboardInterrupt(f"{self.st.name}: stopped at step {step + 1}; rerun to resume")
+
+    def _stop_at(self, updates: int) -> None:
+        """Checkpoint the ``updates`` made and stop (a signal): one line from rank 0."""
+        from .signals import Stopped
+
+        self.checkpoint(updates)
+        if self.ranks.main:
+            print(f"{self.st.name}: checkpoint written at step {updates}/{self.node.steps}; "
+                  "rerun to resume there", file=sys.stderr, flush=True)
+        raise Stopped(f"{self.st.name}: stopped at step {updates}; rerun to resume",
+                      self.stop.signum, said=True)
 
     # ------------------------------------------------------------------ validation
     def validation_due(self, step: int, every: int) -> bool:
@@ -266,8 +273,9 @@ class TrainSession:
         return True
 
     def checkpoint(self, step: int) -> None:
-        from .checkpoint import save_checkpoint
+        from .checkpoint import rng_state, save_checkpoint
 
+        rng = self.ranks.gather(rng_state(self.device))  # every rank's streams, to resume them
         if not self.ranks.main:  # rank 0 alone writes
             return
         st, key = self.st, f"ckpt/step-{step:08d}"
@@ -276,8 +284,8 @@ class TrainSession:
             extra["best"] = self.best
         if self.scaler is not None:
             extra["scaler"] = self.scaler.state_dict()
-        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra)
-        write_json(self.backend, f"{st.key}/log.json", self.rows)
+        save_checkpoint(self.backend, f"{st.key}/{key}", self.model, self.opt, step, extra, rng)
+        self._append_log()
         old = (st.record or {}).get("checkpoint")
         st.record = {**(st.record or {}), "checkpoint": key, "step": step, "steps": self.node.steps,
                      "precision": self.precision}
@@ -291,6 +299,11 @@ class TrainSession:
             self.backend.delete(contained(st.key, k, "best.key", self.backend))
         self._best_keys = [current] if current else []
 
+    def _append_log(self) -> None:
+        """The rows since the last checkpoint join the store's log (rank 0)."""
+        append_log(self.backend, self.st.key, self.rows[self._logged:])
+        self._logged = len(self.rows)
+
     def finish(self, metrics: dict, **record) -> dict:
         """Write the final weights and log; the record fields for the runner's final commit."""
         from safetensors.torch import save
@@ -303,7 +316,7 @@ class TrainSession:
                 raw = save({k: v.detach().cpu().contiguous()
                             for k, v in self.model.state_dict().items()})
             self.backend.write_bytes(f"{self.st.key}/model.safetensors", raw)
-            write_json(self.backend, f"{self.st.key}/log.json", self.rows)
+            self._append_log()
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - self.t_start, 2)}
         if self.scaler is not None:
             metrics["skipped_steps"] = self.skipped

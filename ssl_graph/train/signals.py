@@ -1,7 +1,10 @@
 """SIGINT/SIGTERM during a training: finish the current step, checkpoint, then stop.
 
 The first signal only raises a flag the loop checks after each step, so Ctrl-C (or a cluster's
-SIGTERM before preemption) loses no step; a second one stops at once, as Ctrl-C normally does.
+SIGTERM before preemption) loses no step; a second one stops at once, as Ctrl-C normally does
+(the same signal again within a second is the same request: a cluster signals every process of a
+job and torchrun relays it to its ranks too). The stop then ends the run with :class:`Stopped`,
+whose status the CLI exits with (130 for SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -9,7 +12,20 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
+
+
+class Stopped(KeyboardInterrupt):
+    """A run stopped by ``signum``; ``said``: the line telling the user is printed already."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT, said: bool = False):
+        super().__init__(message)
+        self.signum, self.said = int(signum), said
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
 
 
 class StopFlag:
@@ -21,18 +37,25 @@ class StopFlag:
 
 
 @contextmanager
-def stop_on_signals(name: str):
+def stop_on_signals(name: str, announce: bool = True):
+    """``announce``: say at once that the signal was received (DDP ranks keep quiet: the job
+    ends with one line, rank 0's)."""
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag  # signal handlers can only be set from the main thread
         return
 
+    first = [0.0]
+
     def handler(signum, frame):
         if flag:
-            raise KeyboardInterrupt(f"{name}: second signal, stopping without a checkpoint")
-        flag.signum = signum
-        print(f"{name}: {signal.Signals(signum).name} received, checkpointing after this step "
-              "(send it again to stop at once)", file=sys.stderr, flush=True)
+            if time.monotonic() - first[0] > 1.0:
+                raise Stopped(f"{name}: second signal, stopping without a checkpoint", signum)
+            return
+        flag.signum, first[0] = signum, time.monotonic()
+        if announce:
+            print(f"{name}: {signal.Signals(signum).name} received, checkpointing after this "
+                  "step (send it again to stop at once)", file=sys.stderr, flush=True)
 
     sigs = [signal.SIGINT, signal.SIGTERM]
     old = {s: signal.signal(s, handler) for s in sigs}

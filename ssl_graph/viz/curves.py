@@ -7,8 +7,8 @@ METRICS = ("accuracy", "prob_perplexity", "lr", "dev_cer", "dev_per")
 
 
 def draw_curves(logs: dict[str, list[dict]], out: str, kinds: dict[str, str] | None = None) -> None:
-    """``logs``: node name -> rows of {step, loss, ...} as stored in ``log.json``;
-    ``kinds``: node name -> node kind, to give each kind its own loss panel."""
+    """``logs``: node name -> rows of {step, loss, ...} as a training node's log holds them
+    (``store/train_log.py``); ``kinds``: node name -> node kind, to give each kind its own loss panel."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,6 +16,7 @@ import pytest
 
 from ssl_graph.api import Project
 from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 
@@ -42,7 +43,7 @@ def _dir(d, steps=12):
 
 
 def _rows(project, name="ft"):
-    return read_json(project.store.backend, f"{project[name].key}/log.json")
+    return read_log(project.store.backend, project[name].key)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,10 @@ POINTS = {
     # from outside, while the two MFCC worker processes are computing: they must die too
     "mfcc workers": (KillPoint("mfcc", workers=True), "mfcc"),
     # from inside, just after training committed its step-2 checkpoint: resume at step 3
-    "pretrain checkpoint": (KillPoint("it1", write=9, phase="after"), "it1"),
+    # (writes: record; old log dropped; heartbeat; per checkpoint model, state, log part, record)
+    "pretrain checkpoint": (KillPoint("it1", write=12, phase="after"), "it1"),
     # from outside, as fine-tuning writes its first checkpoint's optimizer state
-    "finetune": (KillPoint("ft", after_write=3), "ft"),
+    "finetune": (KillPoint("ft", after_write=5), "ft"),
     # a part written, its index and record not: was reported as a damaged record
     "labels first part": (KillPoint("labels2", write=1, phase="after"), "labels2"),
     # the first record write of an aggregate node torn: was reported as "has no record"

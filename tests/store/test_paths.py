@@ -189,3 +189,26 @@ def test_every_module_reading_a_stored_path_resolves_it_through_contained():
             "ssl_graph/store/store.py"} <= set(readers), readers
     assert not missing, f"these read a stored path without `contained`: {missing}"
     assert set(READS_ONLY) <= set(readers), "an allowance for a module that no longer reads one"
+
+
+def test_arrays_zarr_reads_alone_are_checked_for_links_first(tmp_path):
+    """An array without a checksum manifest (older stores) is read by zarr itself: a link in it
+    that leads out of the node is refused before zarr opens it."""
+    import numpy as np
+    import zarr
+
+    from ssl_graph.store.store import Store
+
+    store = Store(str(tmp_path / "store"))
+    zarr.create_array(store=store.url, name="nodes/n-1/arr", data=np.arange(6.0), chunks=(3,),
+                      zarr_format=3)
+    assert store.read_array("nodes/n-1/arr")[...].tolist() == list(np.arange(6.0))
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "store" / "nodes" / "n-1" / "other").mkdir()
+    zarr.create_array(store=store.url, name="nodes/n-1/other", data=np.arange(6.0), chunks=(3,),
+                      zarr_format=3)
+    chunks = tmp_path / "store" / "nodes" / "n-1" / "other" / "c"
+    chunks.rename(tmp_path / "victim" / "c")
+    chunks.symlink_to(tmp_path / "victim" / "c")
+    with pytest.raises(Uncontained, match="leads outside nodes/n-1"):
+        store.read_array("nodes/n-1/other")

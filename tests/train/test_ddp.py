@@ -88,4 +88,5 @@ def test_torchrun_started_ranks_run_the_cli(tmp_path, single):
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[:4000]
     assert res.stdout.count("computed 5 of 5 nodes") == 1  # one report: rank 0's
+    assert "hb: step" not in res.stdout  # -q: no progress lines from any rank
     np.testing.assert_allclose(_curve(Project(d / "p.py", str(d / "store"))), single, rtol=1e-5)

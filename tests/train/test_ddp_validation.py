@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from ssl_graph.api import Project
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 
@@ -35,7 +35,7 @@ ft = finetune_from_scratch(hb.model, corpus, size="tiny", steps=6, batch_seconds
 
 
 def _rows(project, name):
-    return read_json(project.store.backend, f"{project[name].key}/log.json")
+    return read_log(project.store.backend, project[name].key)
 
 
 def test_two_ranks_validate_like_one_process(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ssl_graph.api import Project
 from ssl_graph.exec.overrides import apply_overrides
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 from .test_runtime import _curve
@@ -42,7 +42,7 @@ def test_finetune_micro_batches_and_two_ranks_equal_the_unsplit_curve(tmp_path):
     whole.run(["ft"])
     split = _project(tmp_path / "split", "ft.max_batch_seconds=1.5")
     split.run(["ft"])
-    sizes = [r["batch_size"] for r in read_json(whole.store.backend, f"{whole['ft'].key}/log.json")]
+    sizes = [r["batch_size"] for r in read_log(whole.store.backend, whole['ft'].key)]
     assert max(sizes) >= 2 and min(sizes) == 1  # 1.5 s really splits; one batch < 2 ranks
     ref = np.array(_curve(whole, "ft"))
     np.testing.assert_allclose(_curve(split, "ft"), ref, rtol=1e-5)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ssl_graph.api import Project
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 from ..interrupts import ctrl_c_at_step
@@ -51,7 +51,7 @@ def trained(tmp_path_factory):
 
 
 def curve(project, name):
-    return read_json(project.store.backend, f"{project[name].key}/log.json")
+    return read_log(project.store.backend, project[name].key)
 
 
 @pytest.mark.parametrize("name", ["w2v", "vq", "vq_kmeans", "w2v2", "hb", "mixed"])

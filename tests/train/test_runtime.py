@@ -18,7 +18,7 @@ from ssl_graph.api import Project
 from ssl_graph.cli import main
 from ssl_graph.exec.overrides import apply_overrides
 from ssl_graph.specs.base import SpecError
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 
@@ -40,7 +40,7 @@ def _spec(d, steps=12, every=100):
 
 
 def _curve(project, name="hb"):
-    return [r["loss"] for r in read_json(project.store.backend, f"{project[name].key}/log.json")]
+    return [r["loss"] for r in read_log(project.store.backend, project[name].key)]
 
 
 def test_set_changes_runtime_fields_only(tmp_path, monkeypatch):
@@ -106,7 +106,7 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
         os.killpg(proc.pid, sig)
         rc = proc.wait(timeout=120)
     text = log.read_text()
-    assert rc == 130, text
+    assert rc == 128 + sig, text  # 130 after SIGINT, 143 after SIGTERM
     assert 6 <= seen < 30, text
     project = Project(spec, str(run_dir / "store"))
     stopped = project.store.record(project["hb"].key)["step"]
@@ -118,6 +118,12 @@ def test_sigint_checkpoints_the_step_then_resumes_there(tmp_path, workers, sig):
     assert f"hb: step {stopped + 1}/30" in res.stdout and "hb: step 1/30" not in res.stdout
     resumed = Project(spec, str(run_dir / "store"))
     assert _curve(resumed) == full
+    # the log was appended to, never rewritten: parts of consecutive steps, no whole log.json
+    node_dir = run_dir / "store" / resumed["hb"].key
+    spans = [tuple(int(x) for x in p.stem.split("-")) for p in sorted((node_dir / "log").iterdir())]
+    assert spans[0][0] == 1 and spans[-1][1] == 30 and len(spans) >= 2, spans
+    assert all(b[0] == a[1] + 1 for a, b in zip(spans, spans[1:])), spans
+    assert not (node_dir / "log.json").exists()
     pytest.importorskip("tensorboard")
     tb = _read_tensorboard(run_dir / "store" / resumed["hb"].key / "tensorboard")
     assert sorted(tb) == list(range(1, 31))

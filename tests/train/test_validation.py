@@ -9,7 +9,7 @@ import pytest
 
 from ssl_graph.api import Project
 from ssl_graph.specs.base import SpecError
-from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 from ..interrupts import ctrl_c_at_step
@@ -36,7 +36,7 @@ def _dir(d, every=4):
 
 
 def _rows(project, name="hb"):
-    return read_json(project.store.backend, f"{project[name].key}/log.json")
+    return read_log(project.store.backend, project[name].key)
 
 
 @pytest.fixture(scope="module")
