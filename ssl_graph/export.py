@@ -58,7 +58,7 @@ def _manifest_splits(name: str, manifests: list[Path], paths: dict[str, Path],
         if stem in out:
             raise SpecError(f"{m}: two manifests are named {stem!r}; their .km files would clash")
         rows = []
-        for where, _, audio in read_manifest(m):
+        for where, _, audio, *_ in read_manifest(m):
             utt = by_file.get(audio.resolve())
             if utt is None:
                 raise SpecError(f"{where}: {audio} is not an utterance of {name}; export the "

@@ -13,7 +13,7 @@ from .conftest import ROOT, make_corpus
 
 #: files that record when and how fast, not what: node records (compared by their metrics
 #: below), training logs (wall-clock columns), TensorBoard events, liveness heartbeats
-TIMED = re.compile(r"^[^/]+/zarr\.json$|(^|/)log[^/]*$|events\.out\.tfevents|heartbeat")
+TIMED = re.compile(r"^[^/]+/zarr\.json$|(^|/)log(/|[^/]*$)|events\.out\.tfevents|heartbeat")
 
 
 def _run_demo(tmp_path, data, name: str) -> dict[str, bytes]:

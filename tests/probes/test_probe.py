@@ -11,6 +11,7 @@ import pytest
 from ssl_graph.api import Project
 from ssl_graph.specs.base import SpecError
 from ssl_graph.store.backend import read_json
+from ssl_graph.store.train_log import read_log
 
 from ..conftest import make_corpus
 from ..interrupts import ctrl_c_at_step
@@ -63,7 +64,7 @@ def probed(tmp_path_factory):
 
 
 def curve(project, name):
-    return [r["loss"] for r in read_json(project.store.backend, f"{project[name].key}/log.json")]
+    return [r["loss"] for r in read_log(project.store.backend, project[name].key)]
 
 
 @pytest.mark.parametrize("name", PROBES)

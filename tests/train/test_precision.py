@@ -19,7 +19,7 @@ from ssl_graph.api import Project  # noqa: E402
 from ssl_graph.cli import main  # noqa: E402
 from ssl_graph.exec.overrides import apply_overrides  # noqa: E402
 from ssl_graph.presets import wav2vec  # noqa: E402
-from ssl_graph.store.backend import read_json  # noqa: E402
+from ssl_graph.store.train_log import read_log  # noqa: E402
 from ssl_graph.train.distributed import Ranks  # noqa: E402
 from ssl_graph.train.precision import autocast_dtype, make_scaler, scale_window  # noqa: E402
 from ssl_graph.train.session import TrainSession  # noqa: E402
@@ -103,7 +103,7 @@ def test_fp16_overflowing_steps_are_no_updates_and_precision_is_recorded(tmp_pat
     apply_overrides(p.pipeline, ["hb.precision=fp16", f"hb.fp16_init_scale={2**24}"])
     p.run()
     node, rec = p.pipeline.node("hb"), p["hb"].record
-    log = read_json(p.store.backend, f"{p['hb'].key}/log.json")
+    log = read_log(p.store.backend, p["hb"].key)
     assert rec["precision"] == "fp16" and rec["metrics"]["skipped_steps"] > 0
     assert [r["step"] for r in log] == [1, 2, 3]  # one row per update, none per skipped batch
     lrs = [node.optimizer.lr * node.schedule.factor(i, 3) for i in range(3)]
