@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/ssl-graph run specs/demo.py
 	$(BIN)/ssl-graph run specs/demo.py --quiet
 	$(BIN)/ssl-graph report specs/demo.py
+	$(BIN)/ssl-graph report specs/demo.py --format md > /dev/null   # reports/demo/report.md
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
