@@ -16,20 +16,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .damage import DamagedFile  # noqa: F401 - (re-exported: readers import it from here)
+from .paths import Uncontained, contained, folder_of, guard
+
 #: URL schemes that name a plain local directory (read and written directly, with a real lock)
 LOCAL_SCHEMES = ("file://", "local://")
 #: JSON object of fsspec options for URL stores and corpus roots (endpoint_url, key, secret...)
 OPTIONS_ENV = "SSL_GRAPH_STORAGE_OPTIONS"
 #: fsspec protocols that read archives: a store is written in place, so it cannot be in one
 ARCHIVE_PROTOCOLS = ("zip", "tar", "libarchive")
-
-
-class DamagedFile(ValueError):
-    """A store document that exists but cannot be parsed (torn write, manual edit, disk fault)."""
-
-    def __init__(self, location: str, problem: str):
-        self.location, self.problem = location, problem
-        super().__init__(f"{location}: {problem}")
 
 
 def is_url(location: str) -> bool:
@@ -53,8 +48,6 @@ class LocalBackend:
         return str(self.root)
 
     def _p(self, key: str) -> Path:
-        from .paths import guard  # (paths builds on this module's DamagedFile)
-
         return self.root / guard(self, key)
 
     def path(self, key: str) -> Path:
@@ -63,8 +56,6 @@ class LocalBackend:
         return self._p(key)
 
     def exists(self, key: str) -> bool:
-        from .paths import Uncontained, contained, folder_of
-
         contained(*folder_of(key), "file", self, on_disk=False)  # a bad key is an error
         try:
             return self._p(key).exists()
@@ -295,8 +286,6 @@ class FsspecBackend:
         return self._url
 
     def _p(self, key: str) -> str:
-        from .paths import guard  # (paths builds on this module's DamagedFile)
-
         return f"{self._root}/{guard(self, key)}"
 
     def exists(self, key: str) -> bool:

@@ -18,7 +18,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from .backend import DamagedFile
+from .damage import DamagedFile
 
 #: record fields that each name one file or folder of the node
 PATH_FIELDS = ("checkpoint", "weights", "hypotheses")
