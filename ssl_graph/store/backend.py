@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .damage import DamagedFile  # noqa: F401 - (re-exported: readers import it from here)
+from .errors import DamagedFile  # noqa: F401 - (re-exported: readers import it from here)
 from .paths import Uncontained, contained, folder_of, guard
 
 #: URL schemes that name a plain local directory (read and written directly, with a real lock)

@@ -25,6 +25,7 @@ import os
 import time
 import uuid
 
+from .errors import StoreError
 from .lock import LOCKS
 
 SINGLE_WRITER_ENV = "SSL_GRAPH_SINGLE_WRITER"
@@ -62,9 +63,6 @@ def _endpoint(backend) -> str:
 def check(store) -> str | None:
     """The remembered probe of ``store`` from this endpoint (probing and remembering it first
     if need be): None when conditional writes hold, else why not."""
-    from .backend import write_json
-    from .store import FORMAT_VERSION, MARKER, _now
-
     backend = store.backend
     endpoint = _endpoint(backend)
     known = (store.marker or {}).get(MARKER_FIELD)
@@ -72,11 +70,9 @@ def check(store) -> str | None:
         return None if known["ok"] else str(known.get("reason") or "conditional writes failed")
     reason = probe(backend)
     if backend.atomic:  # (a filesystem without them needs no probe, nor a note of one)
-        marker = dict(store.marker or {"format": FORMAT_VERSION, "created": _now()})
-        marker[MARKER_FIELD] = {"endpoint": endpoint, "ok": reason is None, "reason": reason,
-                                "probed": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_json(backend, MARKER, marker)
-        store.marker = marker
+        store.note_in_marker(MARKER_FIELD, {"endpoint": endpoint, "ok": reason is None,
+                                            "reason": reason,
+                                            "probed": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return reason
 
 
@@ -84,8 +80,6 @@ def lock_mode(store, shared: bool) -> bool:
     """Whether the store lock is taken shared, given what the probe found. Raises
     :class:`StoreError` for a run (``shared``) on a store that fails it without single-writer
     consent; with consent (or for an exclusive lock) leases fall back to read-then-write."""
-    from .store import StoreError
-
     if getattr(store.backend, "root", None) is not None:
         return shared  # a local store: the kernel's flock, nothing to probe
     reason = check(store)

@@ -18,7 +18,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from .damage import DamagedFile
+from .errors import DamagedFile
 
 #: record fields that each name one file or folder of the node
 PATH_FIELDS = ("checkpoint", "weights", "hypotheses")

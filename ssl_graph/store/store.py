@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
+from .conditional import lock_mode, single_writer_from_env
+from .errors import StoreError  # noqa: F401 - (re-exported: callers import it from here)
 from .lock import meta_lock, node_lock, store_lock
 from .paths import Uncontained, check_record, check_tree, contained, guard
 
@@ -45,10 +47,6 @@ MARKER = "ssl_graph.json"
 STORE_ENTRIES = {MARKER, ".lock", ".lock.clear", "locks", "nodes", "names", "plans", "zarr.json"}
 #: placeholders a checkout keeps in an empty store folder (the repo's own ``store/.gitignore``)
 PLACEHOLDERS = {".gitignore", ".gitkeep", ".keep", ".DS_Store"}
-
-
-class StoreError(RuntimeError):
-    """The location is not a store this ssl_graph can use (foreign directory, newer format)."""
 
 
 def _now() -> str:
@@ -71,7 +69,6 @@ class Store:
         """``single_writer``: accept running on an object store whose server ignores
         conditional writes, as its only writer (``conditional.py``; default
         ``$SSL_GRAPH_SINGLE_WRITER``)."""
-        from .conditional import single_writer_from_env
 
         self.location = location or default_location()
         self.single_writer = single_writer_from_env() if single_writer is None else single_writer
@@ -132,6 +129,13 @@ class Store:
                              f"{MARKER}); choose an empty or new directory for --store")
         return None
 
+    def note_in_marker(self, field: str, value) -> None:
+        """Keep ``field`` in the store marker (writing the marker if the store has none yet)."""
+        marker = dict(self._marker or {"format": FORMAT_VERSION, "created": _now()})
+        marker[field] = value
+        write_json(self.backend, MARKER, marker)
+        self._marker = marker
+
     def _write_marker(self) -> None:
         if self._marker is None:
             self._marker = {"format": FORMAT_VERSION, "created": _now()}
@@ -145,7 +149,6 @@ class Store:
         """The store lock: ``shared`` for runs (many at once, each node under ``node_lock``),
         exclusive for gc / repair. A new store gets its format marker on the first locked write.
         An object store is first probed for conditional writes (``conditional.py``)."""
-        from .conditional import lock_mode
 
         with store_lock(self.backend, lock_mode(self, shared)):
             self._write_marker()
