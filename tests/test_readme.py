@@ -146,6 +146,31 @@ def test_every_fenced_block_is_run_or_a_picture():
                 f"README.md:{b.line}: an unlabeled block holds commands; label it ```bash"
 
 
+def test_snippets_are_read_from_the_markdown():
+    text = textwrap.dedent("""\
+        prose `ssl-graph ls` is not a snippet
+        ```bash
+        # a comment line
+        ssl-graph run specs/demo.py \\
+            --keep-going   # trailing comment
+        ssl-graph ls
+        ```
+        - a list item:
+          ~~~~python
+          x = 1
+          ```
+          ~~~~
+        ```
+        picture
+        ```
+        """)
+    sh, py, pic = fenced_blocks(text)
+    assert (sh.lang, py.lang, pic.lang) == ("bash", "python", "")
+    assert shell_commands(sh) == [
+        (4, "ssl-graph run specs/demo.py      --keep-going   # trailing comment"), (6, "ssl-graph ls")]
+    assert [t for _, t in py.lines] == ["  x = 1", "  ```"] and pic.line == 13
+
+
 def test_every_table_entry_still_matches_a_readme_line():
     shell = [line for b in SHELL for _, line in shell_commands(b)]
     snippets = [t for b in SHELL + PYTHON for _, t in b.lines]
