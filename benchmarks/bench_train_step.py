@@ -26,6 +26,15 @@ alike; warm-up steps are excluded (they include Numba's compile / cache load) an
 of the timed steps is reported. On CUDA the device is synchronised at both ends of a timed
 region; ``--bf16`` runs the forward under bf16 autocast for both models.
 
+FLOPs and MFU: one extra, untimed step of each model runs under
+``torch.utils.flop_counter.FlopCounterMode`` (forward + backward: the matmuls, convolutions
+and attention it counts; element-wise ops, norms and the optimizer count zero). Achieved FLOP/s
+= that count / the median step time; the machine's GEMM rate is measured in the same run with
+``torch.matmul`` in the step's shapes — (B·T, D)×(D, FFN), (B·T, FFN)×(FFN, D), (B·T, D)×(D, D)
+fp32 (bf16 with ``--bf16``), same thread count, median of several — and MFU = achieved / that
+rate. Each side's own count is used for its own FLOP/s (HF scores all B·T frames, ours only the
+masked ones, so HF's count is a little larger). One torch thread by default (``--threads``).
+
 The same run then prints the 1 -> 2 process scaling of a training node under torchrun
 (``bench_ddp_scaling.py``: same spec and global batch; ``--no-scaling`` skips it).
 
@@ -47,6 +56,7 @@ HF is given that value each step with ``set_gumbel_temperature``, as its script 
 
     python benchmarks/bench_train_step.py                       # tiny, CPU
     python benchmarks/bench_train_step.py --batch 8 --seconds 4 --steps 30
+    python benchmarks/bench_train_step.py --size base --batch 2 --seconds 3 --steps 3 --warmup 1
     python benchmarks/bench_train_step.py --size base --device cuda --bf16 --batch 8 --seconds 15
 """
 
@@ -274,6 +284,55 @@ def hf_step(model, opt, wave: torch.Tensor, spec: SSLModel, autocast: Callable, 
     return run
 
 
+# ----------------------------------------------------------------------------- FLOPs
+
+
+def count_flops(run: Callable[[int], dict], step: int) -> int:
+    """FLOPs of one training step (forward + backward) as ``FlopCounterMode`` counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run(step)
+    return counter.get_total_flops()
+
+
+def gemm_rate(shapes: list[tuple[int, int, int]], dtype: torch.dtype, device: torch.device,
+              clock: Timer, reps: int = 7) -> dict[tuple[int, int, int], float]:
+    """FLOP/s of ``torch.matmul`` for each (M, K, N), median of ``reps`` timed calls."""
+    rates = {}
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device, dtype=dtype)
+        b = torch.randn(k, n, device=device, dtype=dtype)
+        inner = max(1, int(2e9 // (2 * m * k * n)))  # ~1-2 GFLOP per timed call
+        for _ in range(2):
+            torch.matmul(a, b)
+        times = []
+        for _ in range(reps):
+            t0 = clock()
+            for _ in range(inner):
+                torch.matmul(a, b)
+            times.append((clock() - t0) / inner)
+        rates[(m, k, n)] = 2 * m * k * n / statistics.median(times)
+    return rates
+
+
+def blas_info() -> str:
+    """The BLAS / OpenMP pools and their thread counts (threadpoolctl), or torch's own view."""
+    info = torch.__config__.parallel_info().splitlines()
+    keep = [x.strip() for x in info if "backend" in x or "get_num_threads" in x]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pools = []
+    else:
+        pools = [
+            f"{p.get('internal_api')} {p.get('version') or ''} ({p.get('num_threads')} threads)"
+            for p in threadpool_info()
+        ]
+    mkl = "MKL" if torch.backends.mkl.is_available() else "no MKL"
+    return "; ".join(keep + [mkl, f"mkldnn={torch.backends.mkldnn.is_available()}"] + pools)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -290,7 +349,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds per utterance")
     ap.add_argument("--steps", type=int, default=20, help="timed steps per model (median)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: as is)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--audio", choices=("demo", "random"), default="demo")
     ap.add_argument("--hf-attn", default="sdpa", help="HF attention: sdpa, eager, ...")
     ap.add_argument(
@@ -358,6 +417,13 @@ def main() -> None:
             if i >= args.warmup:
                 samples[name].append(res)
     wall = time.perf_counter() - t_start
+    flops = {name: count_flops(runs[name], args.warmup + args.steps) for name in runs}
+    d_model, ffn = spec.context.dim, spec.context.ffn_dim
+    bt = args.batch * frames
+    shapes = [(bt, d_model, ffn), (bt, ffn, d_model), (bt, d_model, d_model)]
+    gemm_dtype = torch.bfloat16 if args.bf16 else torch.float32
+    rates = gemm_rate(shapes, gemm_dtype, device, clock)
+    peak_rate = max(rates.values())
 
     def med(name: str, key: str) -> float:
         return statistics.median(s[key] for s in samples[name])
@@ -398,6 +464,25 @@ def main() -> None:
     for label, ms, iqr in rows:
         ratio = "" if label.startswith("ours") else f"{ms / ours_ms:8.2f}"
         print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio}")
+    print()
+    print(f"  threads/BLAS: {blas_info()}")
+    gemm = "  ".join(f"{m}x{k}x{n} {r / 1e9:.1f}" for (m, k, n), r in rates.items())
+    print(f"  GEMM rate (torch.matmul {str(gemm_dtype).split('.')[-1]}, GFLOP/s, median): {gemm}")
+    print(f"  {'':40s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'MFU':>6s}")
+    for name, label, ms in (
+        ("ours", "ours", med("ours", "total")),
+        ("hf", "HF model only", med("hf", "model")),
+        ("hf", "HF total", med("hf", "total")),
+    ):
+        achieved = flops[name] / ms
+        print(
+            f"  {label:40s} {flops[name] / 1e9:10.1f} {achieved / 1e9:8.1f}"
+            f" {100 * achieved / peak_rate:5.1f}%"
+        )
+    print(
+        f"  (FLOPs: FlopCounterMode, one step fwd+bwd; MFU against the best GEMM rate above,"
+        f" {peak_rate / 1e9:.1f} GFLOP/s)"
+    )
     print()
     p_ours, p_hf = n_params(ours), n_params(hf)
     print(
