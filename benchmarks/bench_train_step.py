@@ -497,10 +497,20 @@ def main() -> None:
         f"alternating order; total wall {wall:.1f} s"
     )
     print()
-    print(f"  {'':40s} {'ms/step':>9s} {'IQR ms':>21s} {'HF/ours':>8s}")
-    for label, ms, iqr in rows:
+    def paired(key: str) -> float:  # the two runs of one step are adjacent in time
+        return statistics.median(
+            h[key] / o["total"] for h, o in zip(samples["hf"], samples["ours"])
+        )
+
+    print(f"  {'':40s} {'ms/step':>9s} {'IQR ms':>21s} {'HF/ours':>8s} {'paired':>7s}")
+    for (label, ms, iqr), key in zip(rows, (None, "total", "model", None)):
         ratio = "" if label.startswith("ours") else f"{ms / ours_ms:8.2f}"
-        print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio}")
+        pair = f"{paired(key):7.2f}" if key else ""
+        print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio} {pair}")
+    print(
+        "  (HF/ours: ratio of the medians; paired: median over steps of HF step i / ours step i,"
+        " which ran back to back)"
+    )
     print()
     print(f"  threads/BLAS: {blas_info()}")
     dtype = "bf16" if args.bf16 else "fp32"
