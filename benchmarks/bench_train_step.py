@@ -28,12 +28,17 @@ region; ``--bf16`` runs the forward under bf16 autocast for both models.
 
 FLOPs and MFU: one extra, untimed step of each model runs under
 ``torch.utils.flop_counter.FlopCounterMode`` (forward + backward: the matmuls, convolutions
-and attention it counts; element-wise ops, norms and the optimizer count zero). Achieved FLOP/s
-= that count / the median step time; the machine's GEMM rate is measured in the same run with
-``torch.matmul`` in the step's shapes — (B·T, D)×(D, FFN), (B·T, FFN)×(FFN, D), (B·T, D)×(D, D)
-fp32 (bf16 with ``--bf16``), same thread count, median of several — and MFU = achieved / that
-rate. Each side's own count is used for its own FLOP/s (HF scores all B·T frames, ours only the
-masked ones, so HF's count is a little larger). One torch thread by default (``--threads``).
+and attention it counts; element-wise ops, norms and the optimizer count zero; with layerdrop the
+count is brought to the expected number of layers). Achieved FLOP/s = that count / the median
+step time. The machine's dense-op rates are measured in the same run, between the timed steps
+(same background load), same threads and dtype: ``torch.matmul`` in the transformer's shapes
+(B·T, D)×(D, FFN), (B·T, FFN)×(FFN, D), (B·T, D)×(D, D), and ``conv1d`` of the encoder's first
+512 -> 512 kernel-3 layer on the step's batch. MFU = achieved / the best matmul rate (the GEMM
+rate); "of bound" = (conv FLOPs / conv1d rate + other FLOPs / GEMM rate) / step time, i.e. how
+close the step is to running every counted FLOP at the machine's rate for its kind. Each side
+uses its own count (HF scores all B·T frames, ours only the masked ones). One torch thread by
+default (``--threads``). "paired" is the median over steps of HF step i / ours step i (run back
+to back), less sensitive to load changes than the ratio of the medians.
 
 The same run then prints the 1 -> 2 process scaling of a training node under torchrun
 (``bench_ddp_scaling.py``: same spec and global batch; ``--no-scaling`` skips it).
@@ -63,6 +68,7 @@ HF is given that value each step with ``set_gumbel_temperature``, as its script 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -287,22 +293,34 @@ def hf_step(model, opt, wave: torch.Tensor, spec: SSLModel, autocast: Callable, 
 # ----------------------------------------------------------------------------- FLOPs
 
 
-def count_flops(run: Callable[[int], dict], step: int) -> tuple[int, int]:
-    """(all, convolution) FLOPs of one training step (forward + backward), ``FlopCounterMode``."""
+def count_flops(run: Callable[[int], dict], step: int, layers: str, n_layers: int,
+                layerdrop: float) -> tuple[float, int]:
+    """(all, convolution) FLOPs of one training step (forward + backward), ``FlopCounterMode``.
+
+    With layerdrop the counted step ran a random number of transformer layers (the modules
+    named ``layers`` + index); the total is brought to the expectation, ``n_layers`` ×
+    (1 - layerdrop) layers at the counted step's mean cost per layer.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
         run(step)
-    ops = counter.get_flop_counts().get("Global", {})
-    conv = sum(n for op, n in ops.items() if "convolution" in str(op))
-    return counter.get_total_flops(), conv
+    counts = counter.get_flop_counts()
+    conv = sum(n for op, n in counts.get("Global", {}).items() if "convolution" in str(op))
+    total = float(counter.get_total_flops())
+    ran = [sum(ops.values()) for key, ops in counts.items()
+           if re.fullmatch(re.escape(layers) + r"\d+", key)]
+    if layerdrop and ran:
+        total += (n_layers * (1 - layerdrop) - len(ran)) * sum(ran) / len(ran)
+    return total, conv
 
 
 class DenseRates:
     """The machine's dense-op rate in the step's own shapes, sampled between the timed steps.
 
     ``torch.matmul`` for the transformer's (M, K, N) GEMMs and ``conv1d`` for the encoder's
-    512 -> 512, kernel 3, stride 2 layer (oneDNN; on some CPUs faster than the BLAS GEMM), each
+    first 512 -> 512, kernel 3, stride 2 layer on the step's batch (oneDNN: on this AMD CPU
+    faster than MKL's GEMM), each
     timed ``reps`` times per call; ``rate(key)`` is the median over all calls, so the bound sees
     the same background load as the steps it is compared with.
     """
@@ -315,13 +333,13 @@ class DenseRates:
             b = torch.randn(k, n, device=device, dtype=dtype)
             self.ops[f"matmul {m}x{k}x{n}"] = (lambda a=a, b=b: torch.matmul(a, b), 2 * m * k * n)
         if conv is not None:
-            c_in, c_out, kernel, stride, length = conv
-            x = torch.randn(1, c_in, length, device=device, dtype=dtype)
+            batch, c_in, c_out, kernel, stride, length = conv
+            x = torch.randn(batch, c_in, length, device=device, dtype=dtype)
             w = torch.randn(c_out, c_in, kernel, device=device, dtype=dtype)
             out = (length - kernel) // stride + 1
-            self.ops[f"conv1d {c_in}->{c_out} k{kernel} s{stride} x{out}"] = (
+            self.ops[f"conv1d {batch}x{c_in}->{c_out} k{kernel} s{stride} x{out}"] = (
                 lambda x=x, w=w: torch.nn.functional.conv1d(x, w, stride=stride),
-                2 * c_in * c_out * kernel * out,
+                2 * batch * c_in * c_out * kernel * out,
             )
         self.samples: dict[str, list[float]] = {key: [] for key in self.ops}
         for fn, _ in self.ops.values():  # warm-up (oneDNN primitive creation)
@@ -429,13 +447,11 @@ def main() -> None:
     }
     d_model, ffn = spec.context.dim, spec.context.ffn_dim
     bt = args.batch * frames
-    conv = next(
-        ((c_in, c_out, k, st, 1 + 999 * st + k - 1)  # 1000 output frames
-         for (c_in, (c_out, k, st)) in zip(
-             [1] + [c for c, _, _ in spec.encoder.conv_layers], spec.encoder.conv_layers)
-         if k == 3 and c_in > 1),
-        None,
-    )
+    conv, length, c_in = None, wave.size(1), 1  # the first c -> c, kernel 3 layer, as in the step
+    for c_out, k, st in spec.encoder.conv_layers:
+        if conv is None and k == 3 and c_in > 1:
+            conv = (args.batch, c_in, c_out, k, st, length)
+        length, c_in = (length - k) // st + 1, c_out
     rates = DenseRates(
         [(bt, d_model, ffn), (bt, ffn, d_model), (bt, d_model, d_model)],
         conv, torch.bfloat16 if args.bf16 else torch.float32, device, clock,
@@ -457,7 +473,13 @@ def main() -> None:
         if i >= args.warmup:
             rates.sample()
     wall = time.perf_counter() - t_start
-    flops = {name: count_flops(runs[name], args.warmup + args.steps) for name in runs}
+    step = args.warmup + args.steps
+    n_layers, layerdrop = spec.context.layers, spec.context.layerdrop
+    flops = {
+        "ours": count_flops(runs["ours"], step, "SSLNet.context.layers.", n_layers, layerdrop),
+        "hf": count_flops(runs["hf"], step, "Wav2Vec2ForPreTraining.wav2vec2.encoder.layers.",
+                          n_layers, cfg.layerdrop),
+    }
     conv_keys = [key for key in rates.ops if key.startswith("conv")]
     gemm_rate = max(rates.rate(key) for key in rates.ops if key.startswith("matmul"))
     conv_rate = rates.rate(conv_keys[0]) if conv_keys else gemm_rate
