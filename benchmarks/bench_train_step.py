@@ -37,7 +37,7 @@ step time. The machine's dense-op rates are measured in the same run, between th
 rate); "of bound" = (conv FLOPs / conv1d rate + other FLOPs / GEMM rate) / step time, i.e. how
 close the step is to running every counted FLOP at the machine's rate for its kind. Each side
 uses its own count (HF scores all B·T frames, ours only the masked ones). One torch thread by
-default (``--threads``). "paired" is the median over steps of HF step i / ours step i (run back
+default on the CPU (``--threads``). "paired" is the median over steps of HF step i / ours step i (run back
 to back), less sensitive to load changes than the ratio of the medians.
 
 The same run then prints the 1 -> 2 process scaling of a training node under torchrun
@@ -392,7 +392,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds per utterance")
     ap.add_argument("--steps", type=int, default=20, help="timed steps per model (median)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: 1 on the CPU, as is on a GPU)")
     ap.add_argument("--audio", choices=("demo", "random"), default="demo")
     ap.add_argument("--hf-attn", default="sdpa", help="HF attention: sdpa, eager, ...")
     ap.add_argument(
@@ -409,9 +410,10 @@ def main() -> None:
     import transformers
     from transformers import Wav2Vec2ForPreTraining
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    threads = args.threads or (1 if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # HF's mask and negative sampling draw from NumPy's global RNG
 
