@@ -26,6 +26,20 @@ alike; warm-up steps are excluded (they include Numba's compile / cache load) an
 of the timed steps is reported. On CUDA the device is synchronised at both ends of a timed
 region; ``--bf16`` runs the forward under bf16 autocast for both models.
 
+FLOPs and MFU: one extra, untimed step of each model runs under
+``torch.utils.flop_counter.FlopCounterMode`` (forward + backward: the matmuls, convolutions
+and attention it counts; element-wise ops, norms and the optimizer count zero; with layerdrop the
+count is brought to the expected number of layers). Achieved FLOP/s = that count / the median
+step time. The machine's dense-op rates are measured in the same run, between the timed steps
+(same background load), same threads and dtype: ``torch.matmul`` in the transformer's shapes
+(B·T, D)×(D, FFN), (B·T, FFN)×(FFN, D), (B·T, D)×(D, D), and ``conv1d`` of the encoder's first
+512 -> 512 kernel-3 layer on the step's batch. MFU = achieved / the best matmul rate (the GEMM
+rate); "of bound" = (conv FLOPs / conv1d rate + other FLOPs / GEMM rate) / step time, i.e. how
+close the step is to running every counted FLOP at the machine's rate for its kind. Each side
+uses its own count (HF scores all B·T frames, ours only the masked ones). One torch thread by
+default on the CPU (``--threads``). "paired" is the median over steps of HF step i / ours step i (run back
+to back), less sensitive to load changes than the ratio of the medians.
+
 The same run then prints the 1 -> 2 process scaling of a training node under torchrun
 (``bench_ddp_scaling.py``: same spec and global batch; ``--no-scaling`` skips it).
 
@@ -47,12 +61,14 @@ HF is given that value each step with ``set_gumbel_temperature``, as its script 
 
     python benchmarks/bench_train_step.py                       # tiny, CPU
     python benchmarks/bench_train_step.py --batch 8 --seconds 4 --steps 30
+    python benchmarks/bench_train_step.py --size base --batch 2 --seconds 3 --steps 3 --warmup 1
     python benchmarks/bench_train_step.py --size base --device cuda --bf16 --batch 8 --seconds 15
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -274,6 +290,92 @@ def hf_step(model, opt, wave: torch.Tensor, spec: SSLModel, autocast: Callable, 
     return run
 
 
+# ----------------------------------------------------------------------------- FLOPs
+
+
+def count_flops(run: Callable[[int], dict], step: int, layers: str, n_layers: int,
+                layerdrop: float) -> tuple[float, int]:
+    """(all, convolution) FLOPs of one training step (forward + backward), ``FlopCounterMode``.
+
+    With layerdrop the counted step ran a random number of transformer layers (the modules
+    named ``layers`` + index); the total is brought to the expectation, ``n_layers`` ×
+    (1 - layerdrop) layers at the counted step's mean cost per layer.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run(step)
+    counts = counter.get_flop_counts()
+    conv = sum(n for op, n in counts.get("Global", {}).items() if "convolution" in str(op))
+    total = float(counter.get_total_flops())
+    ran = [sum(ops.values()) for key, ops in counts.items()
+           if re.fullmatch(re.escape(layers) + r"\d+", key)]
+    if layerdrop and ran:
+        total += (n_layers * (1 - layerdrop) - len(ran)) * sum(ran) / len(ran)
+    return total, conv
+
+
+class DenseRates:
+    """The machine's dense-op rate in the step's own shapes, sampled between the timed steps.
+
+    ``torch.matmul`` for the transformer's (M, K, N) GEMMs and ``conv1d`` for the encoder's
+    first 512 -> 512, kernel 3, stride 2 layer on the step's batch (oneDNN: on this AMD CPU
+    faster than MKL's GEMM), each
+    timed ``reps`` times per call; ``rate(key)`` is the median over all calls, so the bound sees
+    the same background load as the steps it is compared with.
+    """
+
+    def __init__(self, shapes, conv, dtype, device, clock: Timer, reps: int = 3):
+        self.clock, self.reps = clock, reps
+        self.ops: dict[str, tuple[Callable[[], object], float]] = {}
+        for m, k, n in shapes:
+            a = torch.randn(m, k, device=device, dtype=dtype)
+            b = torch.randn(k, n, device=device, dtype=dtype)
+            self.ops[f"matmul {m}x{k}x{n}"] = (lambda a=a, b=b: torch.matmul(a, b), 2 * m * k * n)
+        if conv is not None:
+            batch, c_in, c_out, kernel, stride, length = conv
+            x = torch.randn(batch, c_in, length, device=device, dtype=dtype)
+            w = torch.randn(c_out, c_in, kernel, device=device, dtype=dtype)
+            out = (length - kernel) // stride + 1
+            self.ops[f"conv1d {batch}x{c_in}->{c_out} k{kernel} s{stride} x{out}"] = (
+                lambda x=x, w=w: torch.nn.functional.conv1d(x, w, stride=stride),
+                2 * batch * c_in * c_out * kernel * out,
+            )
+        self.samples: dict[str, list[float]] = {key: [] for key in self.ops}
+        for fn, _ in self.ops.values():  # warm-up (oneDNN primitive creation)
+            fn()
+
+    def sample(self) -> None:
+        for key, (fn, flops) in self.ops.items():
+            for _ in range(self.reps):
+                t0 = self.clock()
+                fn()
+                self.samples[key].append(flops / (self.clock() - t0))
+
+    def rate(self, key: str) -> float:
+        return statistics.median(self.samples[key])
+
+    def best(self) -> float:
+        return max(self.rate(key) for key in self.ops)
+
+
+def blas_info() -> str:
+    """The BLAS / OpenMP pools and their thread counts (threadpoolctl), or torch's own view."""
+    info = torch.__config__.parallel_info().splitlines()
+    keep = [x.strip() for x in info if "backend" in x or "get_num_threads" in x]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pools = []
+    else:
+        pools = [
+            f"{p.get('internal_api')} {p.get('version') or ''} ({p.get('num_threads')} threads)"
+            for p in threadpool_info()
+        ]
+    mkl = "MKL" if torch.backends.mkl.is_available() else "no MKL"
+    return "; ".join(keep + [mkl, f"mkldnn={torch.backends.mkldnn.is_available()}"] + pools)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -290,7 +392,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="seconds per utterance")
     ap.add_argument("--steps", type=int, default=20, help="timed steps per model (median)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: as is)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: 1 on the CPU, as is on a GPU)")
     ap.add_argument("--audio", choices=("demo", "random"), default="demo")
     ap.add_argument("--hf-attn", default="sdpa", help="HF attention: sdpa, eager, ...")
     ap.add_argument(
@@ -307,9 +410,10 @@ def main() -> None:
     import transformers
     from transformers import Wav2Vec2ForPreTraining
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    threads = args.threads or (1 if device.type == "cpu" else None)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # HF's mask and negative sampling draw from NumPy's global RNG
 
@@ -343,6 +447,17 @@ def main() -> None:
         "ours": ours_step(ours, opt_ours, wave, autocast, clock),
         "hf": hf_step(hf, opt_hf, wave, spec, autocast, clock),
     }
+    d_model, ffn = spec.context.dim, spec.context.ffn_dim
+    bt = args.batch * frames
+    conv, length, c_in = None, wave.size(1), 1  # the first c -> c, kernel 3 layer, as in the step
+    for c_out, k, st in spec.encoder.conv_layers:
+        if conv is None and k == 3 and c_in > 1:
+            conv = (args.batch, c_in, c_out, k, st, length)
+        length, c_in = (length - k) // st + 1, c_out
+    rates = DenseRates(
+        [(bt, d_model, ffn), (bt, ffn, d_model), (bt, d_model, d_model)],
+        conv, torch.bfloat16 if args.bf16 else torch.float32, device, clock,
+    )
     samples: dict[str, list[dict[str, float]]] = {k: [] for k in runs}
     peak: dict[str, int] = {k: 0 for k in runs}
     t_start = time.perf_counter()
@@ -357,7 +472,19 @@ def main() -> None:
                 peak[name] = max(peak[name], torch.cuda.max_memory_allocated(device) - base)
             if i >= args.warmup:
                 samples[name].append(res)
+        if i >= args.warmup:
+            rates.sample()
     wall = time.perf_counter() - t_start
+    step = args.warmup + args.steps
+    n_layers, layerdrop = spec.context.layers, spec.context.layerdrop
+    flops = {
+        "ours": count_flops(runs["ours"], step, "SSLNet.context.layers.", n_layers, layerdrop),
+        "hf": count_flops(runs["hf"], step, "Wav2Vec2ForPreTraining.wav2vec2.encoder.layers.",
+                          n_layers, cfg.layerdrop),
+    }
+    conv_keys = [key for key in rates.ops if key.startswith("conv")]
+    gemm_rate = max(rates.rate(key) for key in rates.ops if key.startswith("matmul"))
+    conv_rate = rates.rate(conv_keys[0]) if conv_keys else gemm_rate
 
     def med(name: str, key: str) -> float:
         return statistics.median(s[key] for s in samples[name])
@@ -394,10 +521,48 @@ def main() -> None:
         f"alternating order; total wall {wall:.1f} s"
     )
     print()
-    print(f"  {'':40s} {'ms/step':>9s} {'IQR ms':>21s} {'HF/ours':>8s}")
-    for label, ms, iqr in rows:
+    def paired(key: str) -> float:  # the two runs of one step are adjacent in time
+        return statistics.median(
+            h[key] / o["total"] for h, o in zip(samples["hf"], samples["ours"])
+        )
+
+    print(f"  {'':40s} {'ms/step':>9s} {'IQR ms':>21s} {'HF/ours':>8s} {'paired':>7s}")
+    for (label, ms, iqr), key in zip(rows, (None, "total", "model", None)):
         ratio = "" if label.startswith("ours") else f"{ms / ours_ms:8.2f}"
-        print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio}")
+        pair = f"{paired(key):7.2f}" if key else ""
+        print(f"  {label:40s} {1e3 * ms:9.1f} {iqr} {ratio} {pair}")
+    print(
+        "  (HF/ours: ratio of the medians; paired: median over steps of HF step i / ours step i,"
+        " which ran back to back)"
+    )
+    print()
+    print(f"  threads/BLAS: {blas_info()}")
+    dtype = "bf16" if args.bf16 else "fp32"
+    print(f"  machine's dense-op rate ({dtype}, GFLOP/s, median of {args.steps} x {rates.reps},"
+          " sampled between the timed steps):")
+    print("    " + "  ".join(f"{key}: {rates.rate(key) / 1e9:.1f}" for key in rates.ops))
+    print(
+        f"  {'':26s} {'GFLOP/step':>10s} {'(conv)':>7s} {'GFLOP/s':>8s} {'MFU':>6s}"
+        f" {'bound ms':>9s} {'of bound':>8s}"
+    )
+    for name, label, ms in (
+        ("ours", "ours", med("ours", "total")),
+        ("hf", "HF model only", med("hf", "model")),
+        ("hf", "HF total", med("hf", "total")),
+    ):
+        total, conv_flops = flops[name]
+        achieved = total / ms
+        bound = conv_flops / conv_rate + (total - conv_flops) / gemm_rate
+        print(
+            f"  {label:26s} {total / 1e9:10.1f} {conv_flops / 1e9:7.1f} {achieved / 1e9:8.1f}"
+            f" {100 * achieved / gemm_rate:5.1f}% {1e3 * bound:9.1f} {100 * bound / ms:7.1f}%"
+        )
+    print(
+        f"  FLOPs: FlopCounterMode on one extra step, fwd+bwd (matmul/conv/attention; element-wise,"
+        f" norms, optimizer count 0). MFU = achieved / GEMM rate ({gemm_rate / 1e9:.1f} GFLOP/s,"
+        f" best matmul above). bound = conv FLOPs / conv1d rate + other FLOPs / GEMM rate;"
+        f" of bound = bound / step time."
+    )
     print()
     p_ours, p_hf = n_params(ours), n_params(hf)
     print(
