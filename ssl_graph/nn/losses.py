@@ -48,13 +48,7 @@ def sample_negatives(rows: Tensor, same: Tensor | None, cross: Tensor | None = N
 def similarity_logits(x: Tensor, pos: Tensor, negs: Tensor, temperature: float) -> Tensor:
     """cos(x, [pos; negs]) / τ as (N, 1 + K); a distractor equal to the positive gets −inf."""
     cand = torch.cat([pos.unsqueeze(1), negs], dim=1).float()
-    x = x.float()
-    # = torch.cosine_similarity(x[:, None], cand, dim=-1) (each norm clamped at 1e-8) within
-    # float rounding; dot / (|x| |c|) has a backward of a few passes over cand instead of
-    # cosine_similarity's normalise-then-multiply chain: ~2x faster on (N, 101, 256)
-    dots = (cand * x.unsqueeze(1)).sum(-1)
-    norms = cand.norm(dim=-1).clamp_min(1e-8) * x.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    logits = dots / norms / temperature
+    logits = torch.cosine_similarity(x.float().unsqueeze(1), cand, dim=-1) / temperature
     dup = (negs == pos.unsqueeze(1)).all(-1)
     if dup.any():
         logits[:, 1:] = logits[:, 1:].masked_fill(dup, float("-inf"))
