@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from ssl_graph.cli import main
 
 from ..conftest import ROOT, make_corpus, write_spec
+from ._inputs import copy_base, make_base
 
 NODES = ("corpus", "mfcc", "km", "labels", "quality")
 
@@ -121,3 +122,16 @@ def wait_for(cond, timeout: float = 60.0, what: str = "condition") -> None:
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+# the good, fully cached workdir of ``_inputs.py``, built once per module that asks for it
+# (test_hostile_store.py builds a store of its own under the same names)
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_base(tmp_path_factory)
+
+
+@pytest.fixture
+def work(base, tmp_path):
+    """A private copy of the good, fully cached workdir."""
+    return copy_base(base[0], tmp_path / "w")

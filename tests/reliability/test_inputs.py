@@ -20,19 +20,7 @@ from ._inputs import (
     cli,
     copy_base,
     demo_wave,
-    make_base,
 )
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base(tmp_path_factory)
-
-
-@pytest.fixture
-def work(base, tmp_path):
-    """A private copy of the good, fully cached workdir."""
-    return copy_base(base[0], tmp_path / "w")
 
 
 def _refused_run(work, base, *needles):

@@ -7,19 +7,8 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pytest
 
-from ._inputs import assert_refused, cli, copy_base, make_base
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base(tmp_path_factory)
-
-
-@pytest.fixture
-def work(base, tmp_path):
-    return copy_base(base[0], tmp_path / "w")
+from ._inputs import assert_refused, cli
 
 
 def test_query_refuses_an_utterance_whose_audio_no_longer_decodes(work, base):

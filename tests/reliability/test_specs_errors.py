@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from ._inputs import assert_intact, assert_refused, cli, copy_base, make_base
+from ._inputs import assert_intact, assert_refused, cli
 
 HEAD = "from ssl_graph import MFCC, Corpus, KMeans, Labels, LayerFeatures\n" \
        "from ssl_graph.presets import wav2vec2\n" \
        "corpus = Corpus(root='wav', glob='*', alignments='alignments.tsv')\n"
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base(tmp_path_factory)
-
-
-@pytest.fixture
-def work(base, tmp_path):
-    return copy_base(base[0], tmp_path / "w")
 
 
 def _refused(work, base, body: str | bytes, *needles: str, command: str = "plan") -> str:

@@ -7,6 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -66,10 +70,12 @@ def test_a_node_being_computed_is_waited_for_then_reused(shared):
     assert p["quality"].metrics == q["quality"].metrics
 
 
-def test_a_killed_runs_node_is_taken_over(shared):
-    wd = shared
-    (wd / "a.py").write_text(spec_text(SLOW_KM.format(n=60)))
-    (wd / "b.py").write_text(spec_text(SLOW_KM.format(n=60)))
+@contextmanager
+def b_waiting_for_a(wd, restarts: int, start_b):
+    """Run A computing the k-means of ``a.py`` while run B (``start_b(stderr file)``) waits
+    for it; yields (A, B, B's stderr file) and ends both however the test ends."""
+    (wd / "a.py").write_text(spec_text(SLOW_KM.format(n=restarts)))
+    (wd / "b.py").write_text(spec_text(SLOW_KM.format(n=restarts)))
     a = start(wd, "a.py")
     b = None
     try:
@@ -78,17 +84,23 @@ def test_a_killed_runs_node_is_taken_over(shared):
         assert a.poll() is None, a.communicate()
         err = wd / "b.err"
         with open(err, "w") as fh:
-            b = start(wd, "b.py", stderr=fh)
+            b = start_b(fh)
             wait_for(lambda: "waiting for km" in err.read_text() or b.poll() is not None,
                      what="run B to wait for A's k-means")
             assert b.poll() is None, err.read_text()
-            os.kill(a.pid, signal.SIGKILL)
-            a.wait(30)
-            sb, _ = statuses(b)
+            yield a, b, err
     finally:
         a.kill()
         if b is not None:
             b.kill()
+
+
+def test_a_killed_runs_node_is_taken_over(shared):
+    wd = shared
+    with b_waiting_for_a(wd, 60, lambda fh: start(wd, "b.py", stderr=fh)) as (a, b, err):
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(30)
+        sb, _ = statuses(b)
     assert sb["km"][0] == "computed" and sb["quality"][0] == "computed", sb
     assert f"pid {a.pid}" in err.read_text()
     p = ssl_graph.load(wd / "b.py", str(wd / "store"))
@@ -97,36 +109,19 @@ def test_a_killed_runs_node_is_taken_over(shared):
 
 
 def test_ctrl_c_while_waiting_for_another_runs_node_exits_at_once(shared):
-    import subprocess
-    import sys
-    import time
-
     wd = shared
-    (wd / "a.py").write_text(spec_text(SLOW_KM.format(n=200)))
-    (wd / "b.py").write_text(spec_text(SLOW_KM.format(n=200)))
-    a = start(wd, "a.py")
-    b = None
-    try:
-        wait_for(lambda: holding(wd, "kmeans", a.pid) or a.poll() is not None,
-                 what="run A to start its k-means")
-        assert a.poll() is None, a.communicate()
-        err = wd / "b.err"
-        with open(err, "w") as fh:
-            b = subprocess.Popen([sys.executable, "-m", "ssl_graph", "run", "b.py",
-                                  "--store", str(wd / "store"), "--no-progress"],
-                                 cwd=wd, stdout=fh, stderr=subprocess.STDOUT)
-            wait_for(lambda: "waiting for km" in err.read_text() or b.poll() is not None,
-                     what="run B to wait for A's k-means")
-            assert b.poll() is None, err.read_text()
-            t0 = time.monotonic()
-            b.send_signal(signal.SIGINT)
-            rc = b.wait(30)
-            waited = time.monotonic() - t0
+
+    def cli_run(fh):
+        return subprocess.Popen([sys.executable, "-m", "ssl_graph", "run", "b.py", "--store",
+                                 str(wd / "store"), "--no-progress"],
+                                cwd=wd, stdout=fh, stderr=subprocess.STDOUT)
+
+    with b_waiting_for_a(wd, 200, cli_run) as (a, b, err):
+        t0 = time.monotonic()
+        b.send_signal(signal.SIGINT)
+        rc = b.wait(30)
+        waited = time.monotonic() - t0
         assert a.poll() is None  # A computes on; B only stopped waiting
-    finally:
-        a.kill()
-        if b is not None:
-            b.kill()
     text = err.read_text()
     assert rc == 130 and "Traceback" not in text, text
     assert waited < 5, f"SIGINT took {waited:.1f}s to end a waiting run"
