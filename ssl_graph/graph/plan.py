@@ -31,7 +31,7 @@ from ..store.store import Store, node_key
 from .diff import why_new
 from .index_memo import IndexMemo
 from .pipeline import Pipeline
-from .plan_checkpoint import plan_checkpoint
+from .plan_pretrained import plan_checkpoint
 from .versions import child_versions, leaf_versions
 
 

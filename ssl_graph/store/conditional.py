@@ -26,7 +26,7 @@ import time
 import uuid
 
 from .errors import StoreError
-from .lock import LOCKS
+from .lock_holders import LOCKS
 
 SINGLE_WRITER_ENV = "SSL_GRAPH_SINGLE_WRITER"
 MARKER_FIELD = "conditional_writes"

@@ -26,7 +26,7 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from .lock import (
+from .lock_holders import (
     LOCKS,
     StoreLocked,
     Waiter,

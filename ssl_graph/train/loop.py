@@ -133,7 +133,7 @@ def train(st, ctx) -> dict:
     torch.manual_seed(node.seed)
     model = build_model(node.model)
     if node.init is not None:  # continued pre-training; a resumed run's checkpoint wins below
-        from .init import load_init
+        from .warm_start import load_init
 
         load_init(model, st, ctx)
     sampler, valid = _sampler(st, ctx)
