@@ -113,7 +113,8 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     ssl-graph run specs/demo.py --executor dask --scheduler tcp://10.0.0.5:8786
     """
     from ..exec.overrides import apply_overrides, env_assignments
-    from ..exec.torchrun import Torchrun, launching, run_as_rank, under_torchrun
+    from ..exec.torchrun import Torchrun, run_as_rank, under_torchrun
+    from ..ops.launch import launching
     from ..runner import RunFailed
 
     project = open_project(ctx, spec)

@@ -23,14 +23,13 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from ..ops.launch import launching
 from ..store.backend import read_json
+from .worker import RESULT
 
-RESULT = "launch_result.json"
 TRAINERS = ("Pretrain", "FineTune")  # the node kinds torchrun trains
-_CURRENT: ContextVar[Torchrun | None] = ContextVar("ssl_graph_launcher", default=None)
 
 
 @dataclass
@@ -171,15 +170,3 @@ def run_as_rank(project, run):
         dist.destroy_process_group()
 
 
-def current_launcher() -> Torchrun | None:
-    return _CURRENT.get()
-
-
-@contextmanager
-def launching(launcher: Torchrun | None):
-    """Training nodes computed inside the block go through ``launcher`` (None: in process)."""
-    token = _CURRENT.set(launcher)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)

@@ -13,13 +13,16 @@ import sys
 
 from .orphans import die_with_parent
 
+#: where rank 0 leaves the record fields for the launcher (``exec/torchrun.py``) to read back
+RESULT = "launch_result.json"
+
 
 def train_node(project, name: str, progress=None) -> dict:
     """Train node ``name`` on this rank (the process group is up); returns the record fields.
     ``progress``: rank 0's progress lines (``PlainProgress``), or None for none."""
     from ..graph.plan import make_plan
     from ..ops.base import RunContext, get_op
-    from .torchrun import launching
+    from ..ops.launch import launching
 
     states = make_plan(project.pipeline, project.store)
     st = states[name]
@@ -68,7 +71,6 @@ def main(argv: list[str] | None = None) -> None:
     from ..store.backend import write_json
     from ..train.signals import Stopped
     from .overrides import apply_overrides
-    from .torchrun import RESULT
 
     project = Project(args.spec, args.store)
     apply_overrides(project.pipeline, args.overrides)
