@@ -35,12 +35,14 @@ from ..specs.components import (
     FutureFrames,
     MaskedPrediction,
     QuantizedLatents,
+    Regression,
     SSLModel,
     StepPrediction,
+    TeacherTargets,
 )
 from . import losses as L
 from .batch_stats import BatchStats
-from .heads import ContrastiveHead, MaskedPredictionHead, StepPredictionHead
+from .heads import ContrastiveHead, MaskedPredictionHead, RegressionHead, StepPredictionHead
 from .quantizers import QuantizerOutput
 from .target_sources import (
     ClusterTargetSource,
@@ -48,6 +50,7 @@ from .target_sources import (
     LatentTargets,
     TargetSource,
 )
+from .teacher import EmaTeacher
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ TARGET_SOURCES: dict[type, Callable[[object, SSLModel, nn.Module], TargetSource]
     FutureFrames: lambda t, spec, net: LatentTargets(masked_only=False),
     ClusterTargets: lambda t, spec, net: ClusterTargetSource(t, spec),
     CodeTargets: lambda t, spec, net: CodeTargetSource(),
+    TeacherTargets: lambda t, spec, net: EmaTeacher(t, net),
 }
 
 LOSS_HEADS: dict[type, HeadEntry] = {
@@ -89,6 +93,8 @@ LOSS_HEADS: dict[type, HeadEntry] = {
     StepPrediction: HeadEntry("step_prediction", (FutureFrames,), lambda loss, spec: (
         StepPredictionHead(loss, spec.target_of(FutureFrames).steps, spec.step_offset(),
                            spec.context_dim, _target_dim(spec)))),
+    Regression: HeadEntry("regression", (TeacherTargets,), lambda loss, spec: RegressionHead(
+        loss, spec.context_dim, spec.context_dim)),
 }
 
 

@@ -29,9 +29,12 @@ from .components_objectives import (
     NoQuantizer,
     QuantizedLatents,
     Quantizer,
+    Regression,
     SpanMask,
     StepPrediction,
     Target,
+    TeacherTargets,
+    UtteranceMixing,
 )
 from .components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
 
@@ -54,11 +57,14 @@ __all__ = [
     "NoQuantizer",
     "QuantizedLatents",
     "Quantizer",
+    "Regression",
     "SSLModel",
     "SpanMask",
     "StepPrediction",
     "Target",
+    "TeacherTargets",
     "Transformer",
+    "UtteranceMixing",
     "Wav2VecEncoder",
     "check_combination",
     "check_label_alignment",
