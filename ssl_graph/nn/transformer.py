@@ -96,6 +96,9 @@ class TransformerModule(nn.Module):
 
     def __init__(self, spec: Transformer):
         super().__init__()
+        if spec.pos_conv_layers != 1 or spec.relative_position is not None:
+            raise NotImplementedError("Transformer.pos_conv_layers > 1 / relative_position: "
+                                      "the network side is not built yet")
         self.spec = spec
         self.pos_conv = PositionalConv(
             spec.dim, spec.pos_conv_kernel, spec.pos_conv_groups, spec.activation
