@@ -11,6 +11,7 @@ from .components_networks import (
     ConvContext,
     ConvFeatureEncoder,
     Encoder,
+    GatedRelativePositionBias,
     Transformer,
     Wav2VecEncoder,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Encoder",
     "FeaturePenalty",
     "FutureFrames",
+    "GatedRelativePositionBias",
     "GumbelQuantizer",
     "KMeansQuantizer",
     "Loss",
