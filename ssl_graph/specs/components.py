@@ -37,7 +37,14 @@ from .components_objectives import (
     TeacherTargets,
     UtteranceMixing,
 )
-from .components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
+from .components_presets import (
+    data2vec_model,
+    hubert_model,
+    vq_wav2vec_model,
+    wav2vec2_model,
+    wav2vec_model,
+    wavlm_model,
+)
 
 __all__ = [
     "ClusterTargets",
@@ -70,8 +77,10 @@ __all__ = [
     "Wav2VecEncoder",
     "check_combination",
     "check_label_alignment",
+    "data2vec_model",
     "hubert_model",
     "vq_wav2vec_model",
     "wav2vec2_model",
     "wav2vec_model",
+    "wavlm_model",
 ]

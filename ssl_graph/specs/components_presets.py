@@ -223,8 +223,8 @@ def data2vec_model(size: Size = "base") -> SSLModel:
     averaged, pos conv copied (``ema_layers_only``); L2 loss (``loss_beta: 0``) scaled by
     1/√768. The paper's positional embedding is 5 convs of kernel 19 (fairseq ``conv_pos: 95``
     over ``pos_conv_depth: 5``, i.e. 95 // 5 per layer): ``Transformer.pos_conv_layers=5``.
-    LARGE: 24 layers × 1024, top 8 layers, as in the paper (its LL-60k run); fairseq ships no
-    large audio config. TINY: the tiny transformer (2 layers, both averaged) and a faster
+    LARGE: wav2vec 2.0 LARGE's backbone (24 pre-LN layers × 1024) with the BASE objective;
+    fairseq ships no large data2vec audio pretraining config. TINY: the tiny transformer (2 layers, both averaged) and a faster
     teacher (τ 0.99 → 0.999 over the tiny run's 300 updates): at base's τ a 300-update teacher
     barely leaves its initial weights.
     """
