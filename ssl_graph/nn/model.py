@@ -212,8 +212,9 @@ class SSLNet(nn.Module):
             mask = None
         c, _ = self.context(x, pad)
         c = self.dropout_context(c)
-        state = ForwardState(z=z, u=u, x=x_clean, qres=qres, labels=labels, mask=mask,
-                             valid=valid, pad=pad, rand=rand, quantize=self._quantize(rand))
+        state = ForwardState(wave=wave, wave_padding=padding_mask, z=z, u=u, x=x_clean, qres=qres,
+                             labels=labels, mask=mask, valid=valid, pad=pad, rand=rand,
+                             quantize=self._quantize(rand))
         found = [source(state) for source in self.target_sources]
         results: dict[str, HeadResult] = {}
         for name, head in self.heads.items():
