@@ -80,6 +80,9 @@ class SSLNet(nn.Module):
         self._reads: dict[str, int] = {}  # head name → index of the target source it scores
         for loss in spec.losses:
             entry = LOSS_HEADS.get(type(loss))
+            if entry is None and type(loss) not in AUX_TERMS:
+                raise ValueError(f"no head or auxiliary term is registered for {loss.kind} "
+                                 "(nn/objectives.py LOSS_HEADS / AUX_TERMS)")
             if entry is not None:
                 self.heads[entry.name] = entry.build(loss, spec)
                 self._reads[entry.name] = next(
