@@ -110,6 +110,9 @@ def load_hf_state_dict(
             new[_G] = torch.linalg.vector_norm(v, dim=(0, 1), keepdim=True)
             new[_V] = v
             continue
+        if name is not None and name.startswith("feature_proj.") and name not in ours:
+            _check_identity_projection(key, value)
+            continue
         if name is None or name not in ours:
             ignored.append(key)
             continue
@@ -126,6 +129,18 @@ def load_hf_state_dict(
         for name, value in new.items():
             ours[name].copy_(value.to(ours[name].dtype))
     return ignored
+
+
+def _check_identity_projection(key: str, value: Tensor) -> None:
+    """Our network has no feature projection where the conv and transformer widths are equal;
+    a checkpoint's projection is then only droppable if it is the identity (as we export it)."""
+    v = value.detach().float()
+    eye = torch.eye(v.size(0)) if v.dim() == 2 else torch.zeros_like(v)
+    if v.shape != eye.shape or not torch.equal(v, eye):
+        raise ValueError(
+            f"{key}: the checkpoint projects conv features to the transformer at equal widths "
+            f"({v.size(-1)}), and ssl_graph's network has no projection there; only an identity "
+            "projection can be read (use a checkpoint whose conv_dim[-1] != hidden_size)")
 
 
 def hf_backbone(config: Any) -> dict[str, Any]:

@@ -234,7 +234,9 @@ def backbone_difference(a: SSLModel, b: SSLModel) -> str:
         if hasattr(ctx, "ffn_dim"):
             out.update({f"context.{k}": getattr(ctx, k) for k in (
                 "layers", "dim", "ffn_dim", "heads", "layer_norm_first", "pos_conv_kernel",
-                "pos_conv_groups", "activation")})
+                "pos_conv_groups", "pos_conv_layers", "activation")})
+            bias = ctx.relative_position  # its table and gates (max_distance shapes no weight)
+            out["context.relative_position"] = bias and (bias.num_buckets, bias.gated)
         else:
             out["context"] = ctx.with_(dropout=0.0)
         return out

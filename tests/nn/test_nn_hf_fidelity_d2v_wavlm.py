@@ -163,3 +163,16 @@ def test_ungated_bias_is_added_as_it_is():
     probs = torch.softmax(bias, -1)  # (H, T, T)
     want = torch.einsum("hij,jhd->ihd", probs, x[0].view(6, 2, 4)).reshape(6, 8)
     torch.testing.assert_close(y[0], want, rtol=1e-5, atol=1e-6)
+
+
+def test_equal_width_projection_is_refused_unless_identity():
+    """Our network has no feature projection at equal conv/transformer widths: a checkpoint's
+    projection there is read only if it is the identity, never dropped silently."""
+    cfg = _config("wavlm", conv_dim=(64,) * 7)
+    hf = transformers.WavLMModel(cfg)
+    with pytest.raises(ValueError, match="equal widths"):
+        load_hf_state_dict(_ours(cfg), hf.state_dict())
+    with torch.no_grad():
+        hf.feature_projection.projection.weight.copy_(torch.eye(64))
+        hf.feature_projection.projection.bias.zero_()
+    assert load_hf_state_dict(_ours(cfg), hf.state_dict()) == []
