@@ -59,7 +59,12 @@ What the HF model cannot express (printed as well):
 The Gumbel temperature is the same on both sides: ours follows max(start·decay^step, end) and
 HF is given that value each step with ``set_gumbel_temperature``, as its script does.
 
+``--model data2vec|wavlm|best_rq`` times those models instead, against a transformers peer
+where one exists (``Data2VecAudioModel`` / ``WavLMModel`` + the objective, see
+``benchmarks/_ssl_peers.py``; BEST-RQ has none), with 1 and with 2 torch threads.
+
     python benchmarks/bench_train_step.py                       # tiny, CPU
+    python benchmarks/bench_train_step.py --model wavlm --steps 10
     python benchmarks/bench_train_step.py --batch 8 --seconds 4 --steps 30
     python benchmarks/bench_train_step.py --size base --batch 2 --seconds 3 --steps 3 --warmup 1
     python benchmarks/bench_train_step.py --size base --device cuda --bf16 --batch 8 --seconds 15
@@ -383,8 +388,11 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def main() -> None:
+def main() -> bool:
+    """Run the comparison; True where the DDP scaling run should follow (wav2vec 2.0)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=("wav2vec2", "data2vec", "wavlm", "best_rq"),
+                    default="wav2vec2", help="which model's step to time (see _ssl_peers.py)")
     ap.add_argument("--size", choices=("tiny", "base", "large"), default="tiny")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for both forwards")
@@ -406,6 +414,12 @@ def main() -> None:
     ap.add_argument("--no-scaling", action="store_true",
                     help="skip the 1 -> 2 process DDP scaling run (bench_ddp_scaling.py)")
     args = ap.parse_args()
+    if args.model != "wav2vec2":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _ssl_peers
+
+        _ssl_peers.run(args, make_batch, Timer, CORPUS)
+        return False
 
     import transformers
     from transformers import Wav2Vec2ForPreTraining
@@ -592,6 +606,7 @@ def main() -> None:
         "the input wave in training (one extra input-gradient conv); ours also computes code "
         "perplexity and accuracy for logging"
     )
+    return True
 
 
 def scaling() -> None:
@@ -605,6 +620,5 @@ def scaling() -> None:
 
 
 if __name__ == "__main__":
-    main()
-    if "--no-scaling" not in sys.argv:
+    if main() and "--no-scaling" not in sys.argv:
         scaling()

@@ -4,6 +4,8 @@
   quantizer trained alongside (with the diversity loss), instead of offline k-means labels.
 * `w2v2_kmeans_vq`: wav2vec 2.0's contrastive task over latents quantized by vq-wav2vec's online
   k-means codebook (with its commitment loss) instead of the Gumbel-softmax quantizer.
+* `hubert_teacher`: HuBERT's masked prediction of k-means labels *and* data2vec's regression of
+  an EMA teacher's averaged top layers, from one student (two target sources, two losses).
 
 ssl-graph run specs/mixed.py
 """
@@ -21,6 +23,8 @@ from ssl_graph.specs.components import (
     GumbelQuantizer,
     KMeansQuantizer,
     MaskedPrediction,
+    Regression,
+    TeacherTargets,
 )
 
 labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=100, fit_fraction=0.5))
@@ -42,4 +46,12 @@ w2v2_kmeans_vq = _w2v2.with_(
     )
 )
 
-__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq"]
+hubert_teacher = _hubert.with_(
+    model=_hubert.model.with_(
+        target=(_hubert.model.target, TeacherTargets(ema_decay=0.99, ema_end_decay=0.999,
+                                                     ema_anneal_end_step=300, top_k_layers=2)),
+        losses=(MaskedPrediction(), Regression(), FeaturePenalty(weight=10.0)),
+    )
+)
+
+__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq", "hubert_teacher"]

@@ -1,20 +1,27 @@
 """Prediction heads: the parameters of each objective plus its summed loss.
 
-Each head returns a :class:`HeadResult`: the summed (unweighted) loss, how many predictions it
-made (its contribution to ``sample_size``) and detached scalars to log.
+Each head's ``forward`` returns :class:`HeadResult` values: the summed (unweighted) loss, how many
+predictions it made (its contribution to ``sample_size``) and detached scalars to log. The
+model calls every head through one interface (``nn/objectives.py`` registers them by loss
+type): ``score(c, targets, state) -> {term name: HeadResult}`` with the loss's ``weight``
+applied, from the context ``c`` (B, T, Dc), the :class:`~.target_sources.Targets` of the
+source the loss reads and the :class:`~.target_sources.ForwardState`; and
+``size(mask, valid)``: the predictions ``score`` makes for a batch with these masks.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..specs.components import Contrastive, MaskedPrediction, StepPrediction
+from ..specs.components import Contrastive, MaskedPrediction, Regression, StepPrediction
 from . import losses as L
 from .row_random import CROSS_STREAM, NEGATIVES_STREAM, RowRandom
+from .target_sources import ForwardState, Targets
 
 
 @dataclass
@@ -50,6 +57,17 @@ class ContrastiveHead(nn.Module):
     def count(rows: Tensor) -> int:
         """Predictions (sample size): one per masked frame."""
         return int(rows.numel())
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        sel = state.mask & state.valid
+        rows = sel.nonzero()[:, 0]
+        if not rows.numel():
+            return {}
+        r = self(c[sel], targets.features[sel], rows, state.rand)
+        return {"contrastive": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor, valid: Tensor) -> int:
+        return self.count((mask & valid).nonzero()[:, 0])
 
 
 class MaskedPredictionHead(nn.Module):
@@ -101,6 +119,17 @@ class MaskedPredictionHead(nn.Module):
         """Predictions (sample size) of :meth:`forward`: the frames of each weighted term."""
         return sum(int((sel & valid).sum()) for weight, sel in (
             (self.spec.masked_weight, masked), (self.spec.unmasked_weight, ~masked)) if weight > 0)
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        """The masked / unmasked terms (each weighs itself); the accuracy logged is the masked
+        one when there is one, as HuBERT reports."""
+        out = self(c, targets.labels, state.mask, state.valid)
+        tag = "masked" if "masked" in out else "unmasked"
+        for r in out.values():
+            r.logs["accuracy"] = out[tag].logs[f"accuracy_{tag}"]
+        return out
+
+    size = count
 
 
 class StepPredictionHead(nn.Module):
@@ -156,6 +185,13 @@ class StepPredictionHead(nn.Module):
         """Predictions (sample size) of :meth:`forward`."""
         return sum(int(valid[:, off:].sum()) for off in self._offsets(valid.size(1)))
 
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        r = self(c, targets.features, state.valid, state.rand)
+        return {"step": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor | None, valid: Tensor) -> int:
+        return self.count(valid)
+
     @staticmethod
     def _cross(valid: Tensor, u: Tensor) -> Tensor:
         """Distractors from every valid frame of this forward (flat B·T indices), self
@@ -166,3 +202,39 @@ class StepPredictionHead(nn.Module):
         n = torch.full_like(pos, valid_idx.numel())
         r = L.sample_excluding_self(n, pos, u.reshape(B * T, -1))
         return valid_idx[r].view(B, T, -1)
+
+
+class RegressionHead(nn.Module):
+    """data2vec: ``final_proj`` of the context at masked frames regresses the teacher's targets;
+    Σ_frames Σ_d smooth L1 / L2, × ``loss_scale`` (default 1/√dim)."""
+
+    def __init__(self, spec: Regression, context_dim: int, target_dim: int):
+        super().__init__()
+        self.spec = spec
+        self.final_proj = nn.Linear(context_dim, target_dim)
+
+    def forward(self, c: Tensor, y: Tensor) -> HeadResult:
+        """``c`` (N, Dc) context at masked frames, ``y`` (N, D) their targets."""
+        pred = self.final_proj(c)
+        per_frame = L.regression_loss(pred, y, self.spec.beta)
+        scale = self.spec.loss_scale or 1.0 / math.sqrt(pred.size(-1))
+        logs = {"target_std": _std(y), "pred_std": _std(pred)}
+        return HeadResult(per_frame.sum() * scale, int(per_frame.numel()), logs)
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        sel = state.mask & state.valid
+        if not bool(sel.any()):
+            return {}
+        r = self(c[sel], targets.features[sel])
+        return {"regression": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor, valid: Tensor) -> int:
+        return int((mask & valid).sum())
+
+
+def _std(y: Tensor) -> Tensor:
+    """Mean over dimensions of the std over frames (data2vec's collapse check), detached."""
+    y = y.detach().float()
+    if y.size(0) < 2:
+        return y.new_zeros(())
+    return torch.sqrt(y.var(0) + 1e-6).mean()

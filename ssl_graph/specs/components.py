@@ -11,6 +11,7 @@ from .components_networks import (
     ConvContext,
     ConvFeatureEncoder,
     Encoder,
+    GatedRelativePositionBias,
     Transformer,
     Wav2VecEncoder,
 )
@@ -29,11 +30,21 @@ from .components_objectives import (
     NoQuantizer,
     QuantizedLatents,
     Quantizer,
+    Regression,
     SpanMask,
     StepPrediction,
     Target,
+    TeacherTargets,
+    UtteranceMixing,
 )
-from .components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
+from .components_presets import (
+    data2vec_model,
+    hubert_model,
+    vq_wav2vec_model,
+    wav2vec2_model,
+    wav2vec_model,
+    wavlm_model,
+)
 
 __all__ = [
     "ClusterTargets",
@@ -47,6 +58,7 @@ __all__ = [
     "Encoder",
     "FeaturePenalty",
     "FutureFrames",
+    "GatedRelativePositionBias",
     "GumbelQuantizer",
     "KMeansQuantizer",
     "Loss",
@@ -54,16 +66,21 @@ __all__ = [
     "NoQuantizer",
     "QuantizedLatents",
     "Quantizer",
+    "Regression",
     "SSLModel",
     "SpanMask",
     "StepPrediction",
     "Target",
+    "TeacherTargets",
     "Transformer",
+    "UtteranceMixing",
     "Wav2VecEncoder",
     "check_combination",
     "check_label_alignment",
+    "data2vec_model",
     "hubert_model",
     "vq_wav2vec_model",
     "wav2vec2_model",
     "wav2vec_model",
+    "wavlm_model",
 ]

@@ -45,8 +45,9 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     node = st.node
     lengths, paths = _audio(ctx, node.corpus)
     label_sets = []
-    if isinstance(node.model.target, ClusterTargets):
-        for lab in node.model.target.labels:
+    clusters = node.model.target_of(ClusterTargets)
+    if clusters is not None:
+        for lab in clusters.labels:
             reader = ctx.reader(lab)
             utts = reader.utterances()
             table = dict(zip(utts, reader.get_many(utts)))
@@ -71,7 +72,8 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
                           min_seconds=node.min_seconds, seed=node.seed,
-                          group_seconds=node.group_seconds, label_sets=label_sets)
+                          group_seconds=node.group_seconds, label_sets=label_sets,
+                          mixing=node.model.augmentation)
     valid = []
     if node.valid is not None:
         from ..audio.io import read_audio
@@ -158,6 +160,8 @@ def train(st, ctx) -> dict:
                     "raise schedule.warmup (the last checkpoint is kept)"
                 )
             gnorm, skipped = session.update(size, step)
+            if not skipped:  # once per update, identically on every rank (an EMA teacher)
+                model.after_update(step + 1)
             secs = time.perf_counter() - t0
             t0 = time.perf_counter()
             denom = max(size, 1)

@@ -44,7 +44,7 @@ def save_released(directory, seed: int) -> None:
     torch.manual_seed(seed)
     cfg = transformers.HubertConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     transformers.HubertModel(cfg).save_pretrained(directory)
 
 

@@ -32,7 +32,7 @@ def project(tmp_path_factory):
     torch.manual_seed(0)
     cfg = transformers.HubertConfig(  # group-norm encoder: the case padding would break
         hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     transformers.HubertModel(cfg).save_pretrained(d / "released")
     (d / "p.py").write_text(SPEC.format(batch=8.0))  # ~2-3 utterances per padded batch
     project = Project(d / "p.py", str(d / "store"))

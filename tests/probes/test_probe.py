@@ -49,7 +49,7 @@ def write_project(d, spec: str = SPEC) -> None:
     torch.manual_seed(0)
     cfg = transformers.HubertConfig(
         hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
     transformers.HubertModel(cfg).save_pretrained(d / "released")
     (d / "p.py").write_text(spec)
 
