@@ -53,13 +53,13 @@ def hf_family(spec: SSLModel, what: str = "model", hint: str | None = None) -> F
         family: Family = shaped
     elif hint in ("hubert", "wav2vec2"):
         family = hint
-    elif isinstance(spec.target, ClusterTargets) and MaskedPrediction in losses:
+    elif spec.target_of(ClusterTargets) is not None and MaskedPrediction in losses:
         family = "hubert"
-    elif isinstance(spec.target, QuantizedLatents) and Contrastive in losses:
+    elif spec.target_of(QuantizedLatents) is not None and Contrastive in losses:
         family = "wav2vec2"
     else:
         raise SpecError(
-            f"{what}: target={spec.target.kind} with losses "
+            f"{what}: target={spec.target_kind} with losses "
             f"{sorted(t.__name__ for t in losses)} is a mixed variant; transformers has HuBERT "
             "(ClusterTargets + MaskedPrediction) and wav2vec 2.0 (QuantizedLatents + Contrastive)"
             " backbones, and data2vec-audio / WavLM ones (Transformer with pos_conv_layers > 1 / "

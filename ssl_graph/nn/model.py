@@ -80,6 +80,9 @@ class SSLNet(nn.Module):
         self._reads: dict[str, int] = {}  # head name → index of the target source it scores
         for loss in spec.losses:
             entry = LOSS_HEADS.get(type(loss))
+            if entry is None and type(loss) not in AUX_TERMS:
+                raise ValueError(f"no head or auxiliary term is registered for {loss.kind} "
+                                 "(nn/objectives.py LOSS_HEADS / AUX_TERMS)")
             if entry is not None:
                 self.heads[entry.name] = entry.build(loss, spec)
                 self._reads[entry.name] = next(
@@ -212,8 +215,9 @@ class SSLNet(nn.Module):
             mask = None
         c, _ = self.context(x, pad)
         c = self.dropout_context(c)
-        state = ForwardState(z=z, u=u, x=x_clean, qres=qres, labels=labels, mask=mask,
-                             valid=valid, pad=pad, rand=rand, quantize=self._quantize(rand))
+        state = ForwardState(wave=wave, wave_padding=padding_mask, z=z, u=u, x=x_clean, qres=qres,
+                             labels=labels, mask=mask, valid=valid, pad=pad, rand=rand,
+                             quantize=self._quantize(rand))
         found = [source(state) for source in self.target_sources]
         results: dict[str, HeadResult] = {}
         for name, head in self.heads.items():

@@ -13,9 +13,16 @@
   ``aux.stats``), before the loss's weight; None when the forward has nothing to add. Terms are
   added in this registry's order.
 
-A new objective is a module plus an entry here (and its spec component and plan-time checks in
-``specs/``); other helpers may add entries from their own modules with :func:`register_target`
-/ :func:`register_loss` at import time of this module's users, but an entry here is simpler.
+A new objective is a module plus an entry here (and its spec component in ``specs/``, with its
+plan-time checks in ``check_combination`` and the loss → target table ``_LOSS_TARGETS`` of
+``specs/components_model.py``). :func:`register_target` / :func:`register_loss` add an entry from
+elsewhere, but an entry in these dicts keeps every objective in one place.
+
+Example (a target source and its loss)::
+
+    TARGET_SOURCES[MyTargets] = lambda target, spec, net: MyTargetSource(target, spec)
+    LOSS_HEADS[MyLoss] = HeadEntry("my_loss", (MyTargets,),
+                                   lambda loss, spec: MyHead(loss, spec.context_dim))
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ Quantize = Callable[[Tensor, Tensor], QuantizerOutput]
 class ForwardState:
     """What a training forward has computed when its targets are formed."""
 
+    wave: Tensor  # (B, S) the forward's input (e.g. for targets computed from the audio)
+    wave_padding: Tensor | None  # (B, S) True at padded samples, None when nothing pads
     z: Tensor  # (B, T, C) encoder output (label-trimmed), before the feature LayerNorm
     u: Tensor  # (B, T, D) unmasked copy: normed [quantized] features after dropout_features
     x: Tensor  # (B, T, Dc) context input before dropout_input and masking

@@ -54,6 +54,10 @@ class SSLModel(Component):
     (``dropout_features``) → Linear to the context width if it differs → ``dropout_input`` →
     span mask → context network → ``dropout_context`` → loss heads. With ``quantize_input``
     (vq-wav2vec) the quantizer replaces z before all of this, so the context reads codes.
+
+    ``target`` is one target source or several (HuBERT's labels and a data2vec teacher); each
+    prediction loss reads the source of the kind it needs. ``augmentation`` changes the training
+    crops before the forward (WavLM's utterance mixing), never the targets.
     """
 
     encoder: Encoder

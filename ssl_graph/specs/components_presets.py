@@ -257,10 +257,13 @@ def wavlm_model(size: Size = "base", labels: Labels | Sequence[Labels] = ()) -> 
 
     BASE: HuBERT BASE (``hubert_model``) with WavLM's gated relative position bias (320 buckets,
     max distance 800, as the released WavLM Base config and torchaudio's ``wavlm_base``) and
-    utterance mixing (p 0.2, up to 50 % overlap, energy ratio in [−5, 5] dB; paper §3.2). The
-    paper's positional conv is kept (``conv_pos`` 128 in 16 groups, as in the released
-    checkpoints). The paper mixes DNS noise too and trains on iteration-2 HuBERT labels; here
-    the labels are whatever ``labels`` gives. LARGE: HuBERT LARGE with the same additions.
+    utterance mixing (up to 50 % of the primary overlapped, energy ratio uniform in [−5, 5] dB,
+    as the paper's §3.2 describes). The mixing probability is not printed in the paper's text;
+    0.2 is this preset's choice (WavLM's released code has no training loop to read it from).
+    The conv positional embedding is kept (kernel 128 in 16 groups, as in the released
+    checkpoints). The paper also mixes DNS-challenge noise (not modelled) and trains Base on
+    labels from a HuBERT model; here the labels are whatever ``labels`` gives. LARGE: HuBERT
+    LARGE with the same additions.
     """
     from .components_networks import GatedRelativePositionBias
 

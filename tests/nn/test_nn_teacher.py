@@ -90,7 +90,7 @@ def test_targets_are_the_top_k_ffn_outputs_of_the_unmasked_input():
 
 def _state(x, valid):
     """What a forward hands its target sources (the teacher reads x, pad and valid)."""
-    return ForwardState(z=x, u=x, x=x, qres=None, labels=None, mask=None, valid=valid, pad=None,
+    return ForwardState(wave=x, wave_padding=None, z=x, u=x, x=x, qres=None, labels=None, mask=None, valid=valid, pad=None,
                         rand=None, quantize=None)
 
 
@@ -145,3 +145,15 @@ def test_hubert_with_a_teacher_builds_both_heads():
     out = m(torch.randn(2, 16000), None, [torch.randint(0, 20, (2, 100))], mask_seed=0)
     assert {"loss_masked", "loss_regression", "loss_feature_penalty"} <= set(out.logs)
     assert out.sample_size == 2 * int(out.mask.sum())
+
+
+def test_new_student_weights_restart_the_teacher_from_them():
+    """``Pretrain(init=...)`` loads a backbone into a fresh model: its teacher follows."""
+    m = _model()
+    with torch.no_grad():
+        for p in m.context.parameters():
+            p.mul_(-1.0)
+    teacher = m.target_sources[0].teacher
+    assert not all(torch.equal(a, b) for a, b in zip(teacher.parameters(), m.context.parameters()))
+    m.reset_targets()
+    assert all(torch.equal(a, b) for a, b in zip(teacher.parameters(), m.context.parameters()))
