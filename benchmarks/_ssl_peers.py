@@ -253,5 +253,6 @@ def run(args, make_batch, Timer, corpus) -> None:
         print(f"  {threads:7d} {1e3 * med('ours'):9.1f} {1e3 * med('hf'):9.1f}"
               f" {med('hf') / med('ours'):8.2f} {paired:7.2f}"
               f" {med('ours', 'masked'):7.2f}/{med('hf', 'masked'):.2f}")
-    print("  (HF/ours: ratio of the medians; paired: median of HF step i / ours step i, run back"
-          " to back; > 1 means ours is faster)")
+    if peer is not None:
+        print("  (HF/ours: ratio of the medians; paired: median of HF step i / ours step i, run"
+              " back to back; > 1 means ours is faster)")
