@@ -4,6 +4,10 @@
   quantizer trained alongside (with the diversity loss), instead of offline k-means labels.
 * `w2v2_kmeans_vq`: wav2vec 2.0's contrastive task over latents quantized by vq-wav2vec's online
   k-means codebook (with its commitment loss) instead of the Gumbel-softmax quantizer.
+* `w2v2_random_projection`: wav2vec 2.0's waveform encoder, transformer and masks, trained on
+  BEST-RQ's targets (a frozen random projection of log-mel frames, 2 × 10 ms stacked per 20 ms
+  frame) with BEST-RQ's linear softmax head, instead of contrastive prediction of its own
+  Gumbel codes: no quantizer to learn, no k-means to run.
 
 ssl-graph run specs/mixed.py
 """
@@ -21,6 +25,8 @@ from ssl_graph.specs.components import (
     GumbelQuantizer,
     KMeansQuantizer,
     MaskedPrediction,
+    NoQuantizer,
+    RandomProjectionTargets,
 )
 
 labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=100, fit_fraction=0.5))
@@ -42,4 +48,13 @@ w2v2_kmeans_vq = _w2v2.with_(
     )
 )
 
-__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq"]
+w2v2_random_projection = _w2v2.with_(
+    model=_w2v2.model.with_(
+        quantizer=NoQuantizer(),
+        target=RandomProjectionTargets(stack=2, codebook_size=512, codebook_dim=16),
+        losses=(MaskedPrediction(logits="linear"), FeaturePenalty(weight=10.0)),
+        final_dim=0,
+    )
+)
+
+__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq", "w2v2_random_projection"]

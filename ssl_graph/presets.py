@@ -1,4 +1,4 @@
-"""The four paper systems as ``Pretrain`` presets: a model from the component space plus the
+"""The paper systems as ``Pretrain`` presets: a model from the component space plus the
 paper's training recipe (reference/ssl_models.md §1), or a ``tiny`` recipe that trains on a
 laptop CPU in minutes.
 
@@ -17,7 +17,13 @@ from typing import Literal
 
 from .specs.base import SpecError
 from .specs.components import SSLModel
-from .specs.components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
+from .specs.components_presets import (
+    best_rq_model,
+    hubert_model,
+    vq_wav2vec_model,
+    wav2vec2_model,
+    wav2vec_model,
+)
 from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
 from .specs.nodes import Corpus, Labels
 from .specs.training import Adam, Pretrain, Schedule
@@ -102,7 +108,28 @@ def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "bas
     return _pretrain(corpus, hubert_model(size, labels=targets), recipe[size], overrides)
 
 
-__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "Pretrain", "Adam", "Schedule"]
+def best_rq(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
+    """BEST-RQ (Chiu et al. 2022): random-projection targets of log-mel frames, see
+    :func:`~ssl_graph.specs.components_presets.best_rq_model` for the model and how our
+    Transformer stands in for the paper's Conformer.
+
+    ``base`` (= ``large``): Adam, peak lr 4e-3 after 25k warm-up updates, batches of 2048
+    utterances, as we read the paper's LibriSpeech recipe. The paper decays the learning rate
+    with the Transformer's inverse square root; we have no such curve and decay linearly to 0
+    (Schedule(curve="linear")). 2048 utterances are taken as 2048 × 12.3 s (LibriSpeech's mean
+    utterance) in crops of at most 15.6 s, and the update count (not stated with the batch) is
+    400k like the other base recipes: change ``steps=`` to match a run you compare against.
+    ``tiny``: the shared tiny recipe at lr 1e-3.
+    """
+    base = dict(steps=400_000, optimizer=Adam(lr=4e-3),
+                schedule=Schedule(curve="linear", warmup=25_000 / 400_000),
+                batch_seconds=2048 * 12.3, group_seconds=87.5, crop_seconds=250_000 / 16000)
+    recipe = {"tiny": {**TINY, "optimizer": Adam(lr=1e-3)}, "base": base, "large": base}
+    return _pretrain(corpus, best_rq_model(size), recipe[size], overrides)
+
+
+__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "best_rq", "Pretrain", "Adam",
+           "Schedule"]
 
 
 # ----------------------------------------------------------------------------- fine-tuning

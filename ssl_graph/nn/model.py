@@ -24,6 +24,7 @@ from ..specs.components import (
     FutureFrames,
     MaskedPrediction,
     QuantizedLatents,
+    RandomProjectionTargets,
     SSLModel,
     StepPrediction,
     Transformer,
@@ -34,8 +35,9 @@ from .common import grad_multiply, lengths_to_padding_mask
 from .context import ConvContextModule
 from .encoders import build_encoder
 from .heads import ContrastiveHead, HeadResult, MaskedPredictionHead, StepPredictionHead
-from .masking import apply_masks, channel_mask, time_mask
+from .masking import apply_masks, channel_mask, mask_noise, time_mask
 from .quantizers import GumbelNoise, QuantizerOutput, build_quantizer, perplexity
+from .random_projection import RandomProjectionQuantizer
 from .row_random import GUMBEL_STREAM, RowRandom
 from .targets import align_targets
 from .transformer import TransformerModule
@@ -71,7 +73,7 @@ class SSLNet(nn.Module):
         super().__init__()
         self.spec = spec
         enc_dim = spec.encoder.dim
-        self.encoder = build_encoder(spec.encoder)
+        self.encoder = build_encoder(spec.encoder, spec.sample_rate)
         self.feature_norm = nn.LayerNorm(enc_dim) if spec.feature_layer_norm else None
         self.quantizer = build_quantizer(spec.quantizer, enc_dim)
         ctx_in = spec.quantizer.dim if spec.quantize_input else enc_dim
@@ -87,7 +89,11 @@ class SSLNet(nn.Module):
         if isinstance(spec.target, CodeTargets) and not spec.quantize_input:
             # only the code ids are used: an unused codebook would stall DDP on unused params
             self.quantizer.codebook.requires_grad_(False)
-        self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if spec.mask is not None else None
+        self.context_input_dim = ctx_in
+        embed = spec.mask is not None and spec.mask.replace == "embedding"
+        self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if embed else None
+        self.random_projection = (RandomProjectionQuantizer(spec.target, spec.sample_rate)
+                                  if isinstance(spec.target, RandomProjectionTargets) else None)
         self.dropout_input = nn.Dropout(spec.dropout_input)
         self.dropout_features = nn.Dropout(spec.dropout_features)
         self.dropout_context = nn.Dropout(spec.dropout_context)
@@ -187,6 +193,8 @@ class SSLNet(nn.Module):
         if isinstance(spec.target, ClusterTargets):
             z, pad, labels = self._align(z, pad, targets)
             T = z.size(1)
+        elif self.random_projection is not None:
+            labels = self.random_projection(wave, padding_mask, T)
         valid = torch.ones(B, T, dtype=torch.bool, device=z.device) if pad is None else ~pad
         penalty = L.feature_penalty(z) if _has(spec, FeaturePenalty) else None
         rand = RowRandom(mask_seed, range(B) if rows is None else rows, z.device)
@@ -199,8 +207,9 @@ class SSLNet(nn.Module):
             mask = mask.to(x.device) & valid
             if channels is None:
                 channels = channel_mask(spec.mask, B, x.size(-1), mask_seed, x.device)
-            x = apply_masks(x, mask, self.mask_emb,
-                            None if channels is None else channels.to(x.device))
+            fill = (self.mask_emb if spec.mask.replace == "embedding"
+                    else mask_noise(spec.mask, rand, x.shape).to(x.device))
+            x = apply_masks(x, mask, fill, None if channels is None else channels.to(x.device))
         else:
             mask = None
         c, _ = self.context(x, pad)

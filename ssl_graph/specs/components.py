@@ -11,6 +11,8 @@ from .components_networks import (
     ConvContext,
     ConvFeatureEncoder,
     Encoder,
+    FilterbankEncoder,
+    LogMel,
     Transformer,
     Wav2VecEncoder,
 )
@@ -33,9 +35,17 @@ from .components_objectives import (
     StepPrediction,
     Target,
 )
-from .components_presets import hubert_model, vq_wav2vec_model, wav2vec2_model, wav2vec_model
+from .components_presets import (
+    best_rq_model,
+    hubert_model,
+    vq_wav2vec_model,
+    wav2vec2_model,
+    wav2vec_model,
+)
+from .components_random_projection import RandomProjectionTargets
 
 __all__ = [
+    "best_rq_model",
     "ClusterTargets",
     "CodeTargets",
     "CommitmentLoss",
@@ -46,14 +56,17 @@ __all__ = [
     "Diversity",
     "Encoder",
     "FeaturePenalty",
+    "FilterbankEncoder",
     "FutureFrames",
     "GumbelQuantizer",
     "KMeansQuantizer",
+    "LogMel",
     "Loss",
     "MaskedPrediction",
     "NoQuantizer",
     "QuantizedLatents",
     "Quantizer",
+    "RandomProjectionTargets",
     "SSLModel",
     "SpanMask",
     "StepPrediction",

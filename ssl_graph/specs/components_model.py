@@ -29,6 +29,7 @@ from .components_objectives import (
     NoQuantizer,
     QuantizedLatents,
     Quantizer,
+    RandomProjectionTargets,
     SpanMask,
     StepPrediction,
     Target,
@@ -37,7 +38,7 @@ from .components_objectives import (
 #: which target each prediction loss needs
 _LOSS_TARGETS: dict[type, tuple[type, ...]] = {
     Contrastive: (QuantizedLatents,),
-    MaskedPrediction: (ClusterTargets, CodeTargets),
+    MaskedPrediction: (ClusterTargets, CodeTargets, RandomProjectionTargets),
     StepPrediction: (FutureFrames,),
 }
 
@@ -112,6 +113,8 @@ class SSLModel(Component):
             return self.target.num_classes
         if isinstance(self.target, CodeTargets):
             return (self.quantizer.entries,) * self.quantizer.groups
+        if isinstance(self.target, RandomProjectionTargets):
+            return self.target.num_classes
         return ()
 
     def check_labels(self, name: str = "model") -> None:
@@ -173,10 +176,26 @@ def check_combination(m: Any) -> None:
         raise SpecError("CodeTargets needs a quantizer (GumbelQuantizer or KMeansQuantizer)")
     if m.quantize_input and isinstance(m.quantizer, NoQuantizer):
         raise SpecError("quantize_input=True needs a quantizer")
-    if isinstance(m.target, (QuantizedLatents, ClusterTargets, CodeTargets)) and m.mask is None:
+    if isinstance(m.target, RandomProjectionTargets):
+        check_random_projection_rate(m.target, m.encoder)
+    if isinstance(m.target, (QuantizedLatents, ClusterTargets, CodeTargets,
+                             RandomProjectionTargets)) and m.mask is None:
         raise SpecError(f"target={m.target.kind} predicts masked frames; set mask=SpanMask(...)")
     if isinstance(m.target, FutureFrames) and not isinstance(m.context, ConvContext):
         raise SpecError(
             "FutureFrames needs a causal context (context=ConvContext(...)); a Transformer "
             "sees the future frames it would predict"
         )
+
+
+def check_random_projection_rate(target: RandomProjectionTargets, encoder: Any) -> None:
+    """A random-projection target frame must span exactly one encoder frame (plan time)."""
+    hop, stack, stride = target.features.hop, target.stack, encoder.stride
+    if hop * stack == stride:
+        return
+    fix = (f"set target.stack={stride // hop}" if stride % hop == 0
+           else f"use target.features.hop dividing the encoder stride {stride}")
+    raise SpecError(
+        f"SSLModel.target: RandomProjectionTargets frames every features.hop × stack = {hop} × "
+        f"{stack} = {hop * stack} samples but the encoder ({encoder.kind}) strides {stride}; "
+        f"{fix} so targets and model frames share a rate")
