@@ -58,7 +58,7 @@ def _describe_training(node, rec: dict) -> str:
     """e.g. ``QuantizedLatents, 400000 steps, bf16`` (the precision it ran in, once run)."""
     ran = f", {rec['precision']}" if rec.get("precision") else ""
     if node.kind == "Pretrain":
-        return f"{node.model.target.kind}, {node.steps} steps{ran}"
+        return f"{node.model.target_kind}, {node.steps} steps{ran}"
     pre = getattr(node, "pretrained", None)
     return f"{'pretrained' if pre is not None else 'from scratch'}, {node.steps} steps{ran}"
 

@@ -106,7 +106,7 @@ def example_roots(tmp_path) -> list[Spec]:
     )
     from ssl_graph.presets import best_rq, finetune, hubert, vq_wav2vec, wav2vec, wav2vec2
     from ssl_graph.specs.annotations import Alignments, PhoneMap, Transcripts, WordAlignments
-    from ssl_graph.specs.components_objectives import CodeTargets
+    from ssl_graph.specs.components_objectives import CodeTargets, Regression, TeacherTargets
     from ssl_graph.specs.decoding import BeamSearch, NGramLM
     from ssl_graph.specs.finetune import Split
     from ssl_graph.specs.pretrained import PretrainedModel
@@ -136,6 +136,7 @@ def example_roots(tmp_path) -> list[Spec]:
         ASRScore(model=ft, decoder=BeamSearch(beam=4, lm=NGramLM(order=2))),
         finetune(released, corpus=corpus, units="char", labeled_minutes=0.5, size="tiny"),
         CodeTargets(),  # (no fields; no preset uses it)
+        TeacherTargets(), Regression(),  # data2vec's target source and loss
         PretrainedModel(path=_released(tmp_path / "released2")),  # (another valid path)
         Probe(upstream=mfcc, task="pr"), Probe(upstream=it1, task="sid"),
         Probe(upstream=it1, task="pc", layers=(1, 2)),

@@ -20,7 +20,7 @@ from .masking import apply_masks, channel_mask, time_mask
 from .model import GUMBEL_STREAM, build_model
 
 #: state-dict prefixes of pretraining-only modules, dropped before loading pretrained weights
-PRETRAIN_ONLY = ("heads.",)
+PRETRAIN_ONLY = ("heads.", "target_sources.")
 
 
 def backbone_spec(node) -> SSLModel:
@@ -41,6 +41,7 @@ class CTCModel(nn.Module):
         super().__init__()
         self.net = build_model(spec)
         self.net.heads = nn.ModuleDict()  # pretraining heads are dropped
+        self.net.target_sources = nn.ModuleList()  # and their target sources (a teacher)
         if not spec.quantize_input:
             self.net.quantizer = None  # only targets used it
         self.mask_spec = mask

@@ -1,7 +1,12 @@
 """Prediction heads: the parameters of each objective plus its summed loss.
 
-Each head returns a :class:`HeadResult`: the summed (unweighted) loss, how many predictions it
-made (its contribution to ``sample_size``) and detached scalars to log.
+Each head's ``forward`` returns :class:`HeadResult` values: the summed (unweighted) loss, how many
+predictions it made (its contribution to ``sample_size``) and detached scalars to log. The
+model calls every head through one interface (``nn/objectives.py`` registers them by loss
+type): ``score(c, targets, state) -> {term name: HeadResult}`` with the loss's ``weight``
+applied, from the context ``c`` (B, T, Dc), the :class:`~.target_sources.Targets` of the
+source the loss reads and the :class:`~.target_sources.ForwardState`; and
+``size(mask, valid)``: the predictions ``score`` makes for a batch with these masks.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from torch import Tensor, nn
 from ..specs.components import Contrastive, MaskedPrediction, StepPrediction
 from . import losses as L
 from .row_random import CROSS_STREAM, NEGATIVES_STREAM, RowRandom
+from .target_sources import ForwardState, Targets
 
 
 @dataclass
@@ -50,6 +56,17 @@ class ContrastiveHead(nn.Module):
     def count(rows: Tensor) -> int:
         """Predictions (sample size): one per masked frame."""
         return int(rows.numel())
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        sel = state.mask & state.valid
+        rows = sel.nonzero()[:, 0]
+        if not rows.numel():
+            return {}
+        r = self(c[sel], targets.features[sel], rows, state.rand)
+        return {"contrastive": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor, valid: Tensor) -> int:
+        return self.count((mask & valid).nonzero()[:, 0])
 
 
 class MaskedPredictionHead(nn.Module):
@@ -110,6 +127,17 @@ class MaskedPredictionHead(nn.Module):
         return sum(int((sel & valid).sum()) for weight, sel in (
             (self.spec.masked_weight, masked), (self.spec.unmasked_weight, ~masked)) if weight > 0)
 
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        """The masked / unmasked terms (each weighs itself); the accuracy logged is the masked
+        one when there is one, as HuBERT reports."""
+        out = self(c, targets.labels, state.mask, state.valid)
+        tag = "masked" if "masked" in out else "unmasked"
+        for r in out.values():
+            r.logs["accuracy"] = out[tag].logs[f"accuracy_{tag}"]
+        return out
+
+    size = count
+
 
 class StepPredictionHead(nn.Module):
     """wav2vec: one affine map per future step k, scored by dot product (BCE or InfoNCE).
@@ -163,6 +191,13 @@ class StepPredictionHead(nn.Module):
     def count(self, valid: Tensor) -> int:
         """Predictions (sample size) of :meth:`forward`."""
         return sum(int(valid[:, off:].sum()) for off in self._offsets(valid.size(1)))
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        r = self(c, targets.features, state.valid, state.rand)
+        return {"step": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor | None, valid: Tensor) -> int:
+        return self.count(valid)
 
     @staticmethod
     def _cross(valid: Tensor, u: Tensor) -> Tensor:

@@ -2,7 +2,9 @@
 
 The forward pass follows fairseq's order (see ``SSLModel``); objectives differ only in which
 targets are formed and which heads score them, so wav2vec, vq-wav2vec, wav2vec 2.0, HuBERT and
-their mixes share this code.
+their mixes share this code. The model holds no branch per objective: its target sources
+(``nn/target_sources.py``), prediction heads (``nn/heads.py``) and auxiliary terms are looked up
+by spec type in ``nn/objectives.py``.
 """
 
 from __future__ import annotations
@@ -14,32 +16,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..specs.components import (
-    ClusterTargets,
-    CodeTargets,
-    CommitmentLoss,
-    Contrastive,
-    Diversity,
-    FeaturePenalty,
-    FutureFrames,
-    MaskedPrediction,
-    QuantizedLatents,
-    RandomProjectionTargets,
-    SSLModel,
-    StepPrediction,
-    Transformer,
-)
-from . import losses as L
+from ..specs.components import SSLModel, Transformer
 from .batch_stats import BatchStats
 from .common import grad_multiply, lengths_to_padding_mask
 from .context import ConvContextModule
 from .encoders import build_encoder
-from .heads import ContrastiveHead, HeadResult, MaskedPredictionHead, StepPredictionHead
+from .heads import HeadResult
 from .masking import apply_masks, channel_mask, mask_noise, time_mask
+from .objectives import AUX_TERMS, LOSS_HEADS, AuxInputs, build_target_source
 from .quantizers import GumbelNoise, QuantizerOutput, build_quantizer, perplexity
-from .random_projection import RandomProjectionQuantizer
 from .row_random import GUMBEL_STREAM, RowRandom
-from .targets import align_targets
+from .target_sources import ForwardState, Targets
 from .transformer import TransformerModule
 
 __all__ = ["GUMBEL_STREAM", "BatchStats", "ModelOutput", "SSLNet", "build_model"]
@@ -77,7 +64,6 @@ class SSLNet(nn.Module):
         self.feature_norm = nn.LayerNorm(enc_dim) if spec.feature_layer_norm else None
         self.quantizer = build_quantizer(spec.quantizer, enc_dim)
         ctx_in = spec.quantizer.dim if spec.quantize_input else enc_dim
-        target_dim = spec.quantizer.dim if spec.quantized else enc_dim
         self.feature_proj = None
         if isinstance(spec.context, Transformer):
             if ctx_in != spec.context.dim:
@@ -86,37 +72,53 @@ class SSLNet(nn.Module):
             self.context = TransformerModule(spec.context)
         else:
             self.context = ConvContextModule(spec.context, ctx_in)
-        if isinstance(spec.target, CodeTargets) and not spec.quantize_input:
-            # only the code ids are used: an unused codebook would stall DDP on unused params
-            self.quantizer.codebook.requires_grad_(False)
+        #: the context input's width (what a mask embedding and a channel mask cover)
         self.context_input_dim = ctx_in
         embed = spec.mask is not None and spec.mask.replace == "embedding"
         self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if embed else None
-        self.random_projection = (RandomProjectionQuantizer(spec.target, spec.sample_rate)
-                                  if isinstance(spec.target, RandomProjectionTargets) else None)
         self.dropout_input = nn.Dropout(spec.dropout_input)
         self.dropout_features = nn.Dropout(spec.dropout_features)
         self.dropout_context = nn.Dropout(spec.dropout_context)
         self.heads = nn.ModuleDict()
+        self._reads: dict[str, int] = {}  # head name → index of the target source it scores
         for loss in spec.losses:
-            if isinstance(loss, Contrastive):
-                self.heads["contrastive"] = ContrastiveHead(
-                    loss, spec.context_dim, target_dim, spec.head_dim
-                )
-            elif isinstance(loss, MaskedPrediction):
-                self.heads["masked_prediction"] = MaskedPredictionHead(
-                    loss, spec.context_dim, spec.head_dim, spec.num_classes()
-                )
-            elif isinstance(loss, StepPrediction):
-                self.heads["step_prediction"] = StepPredictionHead(
-                    loss, spec.target.steps, spec.step_offset(), spec.context_dim, target_dim
-                )
+            entry = LOSS_HEADS.get(type(loss))
+            if entry is not None:
+                self.heads[entry.name] = entry.build(loss, spec)
+                self._reads[entry.name] = next(
+                    i for i, t in enumerate(spec.targets) if isinstance(t, entry.reads))
+        #: one target source per ``spec.targets`` entry; built last (a teacher copies the rest)
+        self.target_sources = nn.ModuleList(
+            build_target_source(t, spec, self) for t in spec.targets)
+        # only the code ids are used: an unused codebook would stall DDP on unused params
+        if (self.quantizer is not None and not spec.quantize_input
+                and any(s.freezes_codebook for s in self.target_sources)):
+            self.quantizer.codebook.requires_grad_(False)
 
     # ------------------------------------------------------------------ helpers
     def set_num_updates(self, step: int) -> None:
         """Advance schedules that depend on the update count (Gumbel temperature)."""
         if self.quantizer is not None:
             self.quantizer.set_num_updates(step)
+
+    @torch.no_grad()
+    def after_update(self, updates: int) -> None:
+        """Once after each optimiser update (``updates`` made so far), on every rank alike:
+        the target sources' own steps (an EMA teacher). Never per micro-batch."""
+        for source in self.target_sources:
+            source.after_update(self, updates)
+
+    def reset_targets(self) -> None:
+        """The weights were replaced other than by a checkpoint (``Pretrain(init=...)``)."""
+        for source in self.target_sources:
+            source.reset(self)
+
+    def kept_frames(self, n_frames: int, label_frames: list[int]) -> int:
+        """Frames a forward keeps of ``n_frames`` encoder frames with label sets of
+        ``label_frames`` frames (the label trimming of :meth:`forward`, from shapes only)."""
+        for source in self.target_sources:
+            n_frames = source.kept_frames(n_frames, label_frames)
+        return n_frames
 
     def frame_lengths(self, sample_lengths: Tensor) -> Tensor:
         return self.encoder.output_lengths(sample_lengths)
@@ -189,16 +191,14 @@ class SSLNet(nn.Module):
         z = self._encode(wave, padding_mask)
         B, T = z.shape[:2]
         pad = self.frame_padding(padding_mask, T)
-        labels = None
-        if isinstance(spec.target, ClusterTargets):
-            z, pad, labels = self._align(z, pad, targets)
-            T = z.size(1)
-        elif self.random_projection is not None:
-            labels = self.random_projection(wave, padding_mask, T)
+        labels = targets
+        for source in self.target_sources:
+            z, pad, labels = source.align(z, pad, labels)
+        T = z.size(1)
         valid = torch.ones(B, T, dtype=torch.bool, device=z.device) if pad is None else ~pad
-        penalty = L.feature_penalty(z) if _has(spec, FeaturePenalty) else None
         rand = RowRandom(mask_seed, range(B) if rows is None else rows, z.device)
         x, u, qres = self._context_input(z, valid, rand.gumbel_noise)
+        x_clean = x
         u = self.dropout_features(u)
         x = self.dropout_input(x)
         if spec.mask is not None:
@@ -214,24 +214,34 @@ class SSLNet(nn.Module):
             mask = None
         c, _ = self.context(x, pad)
         c = self.dropout_context(c)
-        results, qres = self._heads(c, u, qres, labels, mask, valid, rand)
-        return self._combine(results, qres, penalty, mask, pad, stats, valid.numel())
+        state = ForwardState(z=z, u=u, x=x_clean, qres=qres, labels=labels, mask=mask,
+                             valid=valid, pad=pad, rand=rand, quantize=self._quantize(rand),
+                             wave=wave, sample_padding=padding_mask)
+        found = [source(state) for source in self.target_sources]
+        results: dict[str, HeadResult] = {}
+        for name, head in self.heads.items():
+            results.update(head.score(c, found[self._reads[name]], state))
+        qres = next((t.qres for t in found if t.qres is not None), qres)
+        return self._combine(results, found, qres, z, mask, pad, stats, valid.numel())
+
+    def _quantize(self, rand: RowRandom):
+        if self.quantizer is None:
+            return None
+        return lambda u, frames: self.quantizer(u, frames, rand.gumbel_noise)
 
     def _quantized_frames(self, mask: Tensor | None, valid: Tensor) -> Tensor:
-        """The frames the quantizer's statistics (usage, k-means loss) average over: the
-        masked ones when it quantizes wav2vec 2.0's targets, else every valid frame."""
-        if isinstance(self.spec.target, QuantizedLatents) and not self.spec.quantize_input:
-            return mask & valid
+        """The frames the quantizer's statistics (usage, k-means loss) average over: those of
+        the target source it quantizes for (wav2vec 2.0: the masked ones), else every valid
+        frame."""
+        for source in self.target_sources:
+            frames = source.quantized_frames(mask, valid)
+            if frames is not None:
+                return frames
         return valid
 
     def sample_size(self, mask: Tensor | None, valid: Tensor) -> int:
         """The predictions a forward makes for a batch with these (B, T) masks."""
-        spec = self.spec
-        if isinstance(spec.target, QuantizedLatents):
-            return self.heads["contrastive"].count((mask & valid).nonzero()[:, 0])
-        if isinstance(spec.target, FutureFrames):
-            return self.heads["step_prediction"].count(valid)
-        return self.heads["masked_prediction"].count(mask, valid)
+        return sum(head.size(mask, valid) for head in self.heads.values())
 
     def batch_stats(self, mask: Tensor | None, valid: Tensor) -> BatchStats:
         """The counts of rows with these (B, T) masks (crops: ``valid`` all True); a step's are
@@ -244,7 +254,8 @@ class SSLNet(nn.Module):
     @property
     def needs_usage(self) -> bool:
         """Whether a loss is a function of the batch's averaged codebook usage (Diversity)."""
-        return _has(self.spec, Diversity) and self.spec.quantizer.kind == "GumbelQuantizer"
+        return (any(loss.kind == "Diversity" for loss in self.spec.losses)
+                and self.spec.quantizer.kind == "GumbelQuantizer")
 
     @torch.no_grad()
     def codebook_usage(self, wave: Tensor, targets: list[Tensor] | None,
@@ -253,8 +264,9 @@ class SSLNet(nn.Module):
         (G, V), frames) of part of a crop batch, as :meth:`forward` computes them (encoder and
         quantizer only): summed over the parts, they give the batch's :class:`BatchStats`."""
         z = self._encode(wave, None)
-        if isinstance(self.spec.target, ClusterTargets):
-            z, _, _ = self._align(z, None, targets)
+        labels = targets
+        for source in self.target_sources:
+            z, _, labels = source.align(z, None, labels)
         valid = torch.ones(z.shape[:2], dtype=torch.bool, device=z.device)
         if self.feature_norm is not None:
             z = self.feature_norm(z)
@@ -266,84 +278,35 @@ class SSLNet(nn.Module):
         return (torch.softmax(logits, -1).sum(0).double(), hard.sum(0).double(),
                 int(sel.sum()))
 
-    def _align(self, z: Tensor, pad: Tensor | None, targets: list[Tensor] | None):
-        n_sets = len(self.spec.target.labels)
-        if targets is None or len(targets) != n_sets:
-            got = "none" if targets is None else len(targets)
-            raise ValueError(f"the model predicts {n_sets} label set(s); got {got} targets")
-        ratio = self.spec.label_ratio(self.spec.target.label_rate)
-        n_lab = min(t.size(-1) for t in targets)
-        aligned = [align_targets(t[..., :n_lab], z.size(1), ratio) for t in targets]
-        kept = aligned[0][1]
-        pad = None if pad is None else pad[:, :kept]
-        return z[:, :kept], pad, [a[0].long() for a in aligned]
-
-    def _targets_from_quantizer(self, u: Tensor, qres, frames: Tensor, gumbel):
-        """Quantize the unmasked copy unless the input was already quantized."""
-        if qres is not None or self.quantizer is None:
-            return qres
-        return self.quantizer(u, frames, gumbel)
-
-    def _heads(self, c, u, qres, labels, mask, valid, rand: RowRandom):
-        spec, out = self.spec, {}
-        if self.quantizer is not None and not isinstance(spec.target, ClusterTargets):
-            qres = self._targets_from_quantizer(u, qres, self._quantized_frames(mask, valid),
-                                                rand.gumbel_noise)
-        if isinstance(spec.target, QuantizedLatents):
-            sel = mask & valid
-            y = u if qres is None else qres.x
-            rows = sel.nonzero()[:, 0]
-            if rows.numel():
-                out["contrastive"] = self.heads["contrastive"](c[sel], y[sel], rows, rand)
-        elif isinstance(spec.target, FutureFrames):
-            y = u if qres is None else qres.x
-            out["step"] = self.heads["step_prediction"](c, y, valid, rand)
-        else:
-            if isinstance(spec.target, CodeTargets):
-                labels = list(qres.best.detach().unbind(-1))
-            out.update(self.heads["masked_prediction"](c, labels, mask, valid))
-        return out, qres
-
     def _combine(
         self,
         results: dict[str, HeadResult],
+        found: list[Targets],
         qres: QuantizerOutput | None,
-        penalty: Tensor | None,
+        z: Tensor,
         mask: Tensor | None,
         pad: Tensor | None,
         stats: BatchStats | None,
         frames: int,
     ) -> ModelOutput:
         spec = self.spec
-        weights = {type(loss): loss.weight for loss in spec.losses if hasattr(loss, "weight")}
         sample_size = sum(r.count for r in results.values())
         terms: dict[str, Tensor] = {}
         logs: dict[str, Tensor] = {}
-        # MaskedPrediction weighs its masked / unmasked terms itself
-        head_weight = {"contrastive": weights.get(Contrastive), "step": weights.get(StepPrediction)}
         for name, r in results.items():
-            w = head_weight.get(name)
-            terms[name] = r.loss if w is None else w * r.loss
+            terms[name] = r.loss
             logs.update(r.logs)
-        for tag in ("unmasked", "masked"):  # HuBERT reports masked accuracy when it has one
-            if tag in results:
-                logs["accuracy"] = results[tag].logs[f"accuracy_{tag}"]
+        for t in found:
+            logs.update(t.logs or {})
         # auxiliary terms: batch means × sample_size, or this part's share of the global
         # batch's terms (``stats``), so that split batches give the unsplit update
-        if Diversity in weights and qres is not None and qres.prob_perplexity is not None:
-            if stats is None:
-                div = L.diversity_loss(qres.prob_perplexity, qres.num_vars) * sample_size
-            else:
-                div = stats.diversity_share(qres.prob_sum, qres.scored, sample_size, qres.num_vars)
-            terms["diversity"] = weights[Diversity] * div
-        if FeaturePenalty in weights and penalty is not None:
-            pen = (penalty * sample_size if stats is None
-                   else stats.mean_share(penalty, frames, stats.frames))
-            terms["feature_penalty"] = weights[FeaturePenalty] * pen
-        if CommitmentLoss in weights and qres is not None and qres.loss is not None:
-            com = (qres.loss * sample_size if stats is None
-                   else stats.mean_share(qres.loss, qres.scored, stats.scored))
-            terms["commitment"] = weights[CommitmentLoss] * com
+        weights = {type(loss): loss.weight for loss in spec.losses if hasattr(loss, "weight")}
+        aux = AuxInputs(z=z, qres=qres, stats=stats, sample_size=sample_size, frames=frames)
+        for kind, (name, term) in AUX_TERMS.items():
+            if kind in weights:
+                value = term(aux)
+                if value is not None:
+                    terms[name] = weights[kind] * value
         if not terms:  # no prediction this batch (e.g. nothing masked): a zero with a graph
             terms["empty"] = sum(p.sum() * 0.0 for p in self.parameters() if p.requires_grad)
         loss = sum(terms.values())
@@ -364,10 +327,6 @@ class SSLNet(nn.Module):
         return ModelOutput(
             loss=loss, sample_size=sample_size, logs=logs, mask=mask, padding_mask=pad
         )
-
-
-def _has(spec: SSLModel, kind: type) -> bool:
-    return any(isinstance(loss, kind) for loss in spec.losses)
 
 
 def build_model(spec: SSLModel) -> SSLNet:

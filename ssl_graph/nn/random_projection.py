@@ -19,10 +19,11 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..specs.components_random_projection import RandomProjectionTargets
 from .filterbank import LogMelFilterbank
+from .target_sources import ForwardState, Targets, TargetSource
 
 
 def draw_quantizers(spec: RandomProjectionTargets) -> tuple[Tensor, Tensor]:
@@ -43,8 +44,10 @@ def draw_quantizers(spec: RandomProjectionTargets) -> tuple[Tensor, Tensor]:
     return torch.stack(projections).float(), torch.stack(codebooks).float()
 
 
-class RandomProjectionQuantizer(nn.Module):
-    """(B, S) wave → one (B, T) LongTensor of labels per codebook, for T model frames."""
+class RandomProjectionQuantizer(TargetSource):
+    """The ``RandomProjectionTargets`` source: :meth:`labels` turns a (B, S) wave into one
+    (B, T) LongTensor of labels per codebook for T model frames; as a target source it labels
+    the forward's wave (``ForwardState.wave``) for its frames."""
 
     def __init__(self, spec: RandomProjectionTargets, sample_rate: int = 16000):
         super().__init__()
@@ -63,8 +66,11 @@ class RandomProjectionQuantizer(nn.Module):
         mel = F.pad(mel, (0, 0, 0, need - T)) if need > T else mel[:, :need]
         return mel.reshape(B, n_frames, self.spec.stack * n_mels)
 
+    def forward(self, state: ForwardState) -> Targets:
+        return Targets(labels=self.labels(state.wave, state.sample_padding, state.valid.size(1)))
+
     @torch.no_grad()
-    def forward(self, wave: Tensor, padding_mask: Tensor | None, n_frames: int) -> list[Tensor]:
+    def labels(self, wave: Tensor, padding_mask: Tensor | None, n_frames: int) -> list[Tensor]:
         x = self.stacked_frames(wave, padding_mask, n_frames)
         labels = []
         for proj, book in zip(self.projections.double(), self.codebooks.double()):

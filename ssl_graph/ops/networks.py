@@ -11,7 +11,7 @@ quantizer when only the targets used it): those stay freshly built and are never
 from __future__ import annotations
 
 #: parameters a fine-tune's stored backbone lacks (see ``nn/ctc.py``)
-_NOT_IN_FINETUNE = ("heads.", "quantizer.")
+_NOT_IN_FINETUNE = ("heads.", "quantizer.", "target_sources.")
 
 
 def build_network(config, backend, key: str, device: str, finetuned: bool = False):

@@ -30,9 +30,11 @@ from .components_objectives import (
     QuantizedLatents,
     Quantizer,
     RandomProjectionTargets,
+    Regression,
     SpanMask,
     StepPrediction,
     Target,
+    TeacherTargets,
 )
 
 #: which target each prediction loss needs
@@ -40,6 +42,7 @@ _LOSS_TARGETS: dict[type, tuple[type, ...]] = {
     Contrastive: (QuantizedLatents,),
     MaskedPrediction: (ClusterTargets, CodeTargets, RandomProjectionTargets),
     StepPrediction: (FutureFrames,),
+    Regression: (TeacherTargets,),
 }
 
 
@@ -58,7 +61,8 @@ class SSLModel(Component):
     quantizer: Quantizer = NoQuantizer()
     quantize_input: bool = Field(False, description="context reads quantized features")
     mask: SpanMask | None = None
-    target: Target
+    target: Target | tuple[Target, ...] = Field(
+        description="the target source, or several (each prediction loss reads the one it needs)")
     losses: tuple[Loss, ...] = Field(min_length=1)
     final_dim: int = Field(256, ge=0, description="prediction-head width (0 = context width)")
     feature_grad_mult: float = Field(1.0, ge=0.0, description="0 = encoder under no_grad")
@@ -72,6 +76,21 @@ class SSLModel(Component):
     def _consistent(self):
         check_combination(self)
         return self
+
+    # ---- targets
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        """The target sources, as a tuple (``target`` may be one or several)."""
+        return self.target if isinstance(self.target, tuple) else (self.target,)
+
+    def target_of(self, kind: type | tuple[type, ...]) -> Any:
+        """The first target source of ``kind``, or None."""
+        return next((t for t in self.targets if isinstance(t, kind)), None)
+
+    @property
+    def target_kind(self) -> str:
+        """The target kind(s) for display, e.g. ``ClusterTargets+TeacherTargets``."""
+        return "+".join(t.kind for t in self.targets)
 
     # ---- geometry (pure Python, usable at plan time)
     @property
@@ -98,10 +117,11 @@ class SSLModel(Component):
 
     def step_offset(self) -> int:
         """Frames between a context frame and its first predicted future frame."""
-        assert isinstance(self.target, FutureFrames)
-        if self.target.offset == "auto":
+        target = self.target_of(FutureFrames)
+        assert target is not None
+        if target.offset == "auto":
             return math.ceil(self.encoder.receptive_field / self.encoder.stride)
-        return self.target.offset
+        return target.offset
 
     def label_ratio(self, label_rate: float) -> float:
         """Labels per model frame: label_rate × encoder stride / sample rate (HuBERT 100 Hz: 2)."""
@@ -109,18 +129,21 @@ class SSLModel(Component):
 
     def num_classes(self) -> tuple[int, ...]:
         """Classes per label set for masked prediction."""
-        if isinstance(self.target, ClusterTargets):
-            return self.target.num_classes
-        if isinstance(self.target, CodeTargets):
+        clusters = self.target_of(ClusterTargets)
+        if clusters is not None:
+            return clusters.num_classes
+        if self.target_of(CodeTargets) is not None:
             return (self.quantizer.entries,) * self.quantizer.groups
-        if isinstance(self.target, RandomProjectionTargets):
-            return self.target.num_classes
+        projection = self.target_of(RandomProjectionTargets)
+        if projection is not None:
+            return projection.num_classes
         return ()
 
     def check_labels(self, name: str = "model") -> None:
         """Plan-time check that cluster labels align with the model's frames (see below)."""
-        if isinstance(self.target, ClusterTargets):
-            rates = {lab.frame_rate for lab in self.target.labels}
+        clusters = self.target_of(ClusterTargets)
+        if clusters is not None:
+            rates = {lab.frame_rate for lab in clusters.labels}
             if len(rates) > 1:
                 raise SpecError(
                     f"{name}: ClusterTargets mixes label rates {sorted(rates)} Hz; every label "
@@ -162,30 +185,59 @@ def check_combination(m: Any) -> None:
             "SSLModel.losses has no prediction loss; add Contrastive, MaskedPrediction or "
             "StepPrediction"
         )
+    targets = m.targets
+    kinds = [type(t) for t in targets]
+    if len(set(kinds)) != len(kinds):
+        raise SpecError("SSLModel.target lists a target kind twice; give each kind once")
     for loss_t in primary:
-        if not isinstance(m.target, _LOSS_TARGETS[loss_t]):
+        if not any(isinstance(t, _LOSS_TARGETS[loss_t]) for t in targets):
             need = " or ".join(t.__name__ for t in _LOSS_TARGETS[loss_t])
-            raise SpecError(f"{loss_t.__name__} needs target={need}, got {m.target.kind}")
+            got = "+".join(t.kind for t in targets)
+            raise SpecError(f"{loss_t.__name__} needs target={need}, got {got}")
+    for t in targets:
+        if not any(isinstance(t, _LOSS_TARGETS[loss_t]) for loss_t in primary):
+            raise SpecError(f"SSLModel.target {t.kind} is read by no loss; add its loss or "
+                            "drop it from target")
+    if len(targets) > 1 and any(isinstance(t, (FutureFrames, QuantizedLatents, CodeTargets))
+                                for t in targets):
+        raise SpecError("SSLModel.target: only ClusterTargets and TeacherTargets combine; use "
+                        "one target source with FutureFrames, QuantizedLatents or CodeTargets")
+    if m.target_of(RandomProjectionTargets) is not None and m.target_of(ClusterTargets):
+        raise SpecError("SSLModel.target: ClusterTargets and RandomProjectionTargets are both "
+                        "read by MaskedPrediction; keep one")
     if Diversity in has and not isinstance(m.quantizer, GumbelQuantizer):
         raise SpecError("Diversity needs quantizer=GumbelQuantizer(...)")
     if CommitmentLoss in has and not isinstance(m.quantizer, KMeansQuantizer):
         raise SpecError("CommitmentLoss needs quantizer=KMeansQuantizer(...)")
     if isinstance(m.quantizer, KMeansQuantizer) and CommitmentLoss not in has:
         raise SpecError("KMeansQuantizer is only trained by CommitmentLoss; add it to losses")
-    if isinstance(m.target, CodeTargets) and isinstance(m.quantizer, NoQuantizer):
+    if m.target_of(CodeTargets) is not None and isinstance(m.quantizer, NoQuantizer):
         raise SpecError("CodeTargets needs a quantizer (GumbelQuantizer or KMeansQuantizer)")
     if m.quantize_input and isinstance(m.quantizer, NoQuantizer):
         raise SpecError("quantize_input=True needs a quantizer")
-    if isinstance(m.target, RandomProjectionTargets):
-        check_random_projection_rate(m.target, m.encoder)
-    if isinstance(m.target, (QuantizedLatents, ClusterTargets, CodeTargets,
-                             RandomProjectionTargets)) and m.mask is None:
-        raise SpecError(f"target={m.target.kind} predicts masked frames; set mask=SpanMask(...)")
-    if isinstance(m.target, FutureFrames) and not isinstance(m.context, ConvContext):
+    projection = m.target_of(RandomProjectionTargets)
+    if projection is not None:
+        check_random_projection_rate(projection, m.encoder)
+    masked = m.target_of((QuantizedLatents, ClusterTargets, CodeTargets, TeacherTargets,
+                          RandomProjectionTargets))
+    if masked is not None and m.mask is None:
+        raise SpecError(f"target={masked.kind} predicts masked frames; set mask=SpanMask(...)")
+    if m.target_of(FutureFrames) is not None and not isinstance(m.context, ConvContext):
         raise SpecError(
             "FutureFrames needs a causal context (context=ConvContext(...)); a Transformer "
             "sees the future frames it would predict"
         )
+    teacher = m.target_of(TeacherTargets)
+    if teacher is not None:
+        if isinstance(m.context, ConvContext):
+            raise SpecError("TeacherTargets averages transformer blocks; set context="
+                            "Transformer(...)")
+        if teacher.top_k_layers > m.context.layers:
+            raise SpecError(f"TeacherTargets.top_k_layers={teacher.top_k_layers} exceeds the "
+                            f"context's {m.context.layers} layers; lower top_k_layers")
+        if m.quantize_input:
+            raise SpecError("TeacherTargets reads the unquantized context input; set "
+                            "quantize_input=False")
 
 
 def check_random_projection_rate(target: RandomProjectionTargets, encoder: Any) -> None:

@@ -160,7 +160,42 @@ class CodeTargets(Component):
     """
 
 
-Target = FutureFrames | QuantizedLatents | ClusterTargets | CodeTargets | RandomProjectionTargets
+class TeacherTargets(Component):
+    """data2vec: regression targets from an EMA teacher of the student's context network.
+
+    The teacher is a copy of the student's transformer (data2vec audio ``ema_transformer_only``:
+    the conv encoder, feature LayerNorm and projection are the student's own; fairseq and our
+    code agree, HF ``Data2VecAudioModel`` has no pre-training objective). It reads the
+    student's context input *before* masking and input dropout, with no gradient, in eval mode.
+    After every optimiser update n it moves towards the student with τ(n) = ``ema_end_decay``
+    − (``ema_end_decay`` − ``ema_decay``)·(1 − n/``ema_anneal_end_step``), τ = ``ema_end_decay``
+    from then on; with ``ema_layers_only`` the positional conv is copied, not averaged (fairseq
+    ``ema_layers_only``, default in data2vec audio). Targets: the outputs of the top
+    ``top_k_layers`` blocks (``layer_output="ffn"``: the FFN output before the last residual
+    and LayerNorm, data2vec's choice; ``"block"``: the block output), each instance-normalised
+    over the utterance's valid frames (``instance_norm_target_layer``), averaged, then
+    optionally instance-normalised again (``instance_norm_targets``).
+    """
+
+    ema_decay: float = Field(0.999, ge=0.0, le=1.0)
+    ema_end_decay: float = Field(0.9999, ge=0.0, le=1.0)
+    ema_anneal_end_step: int = Field(30_000, ge=0)
+    ema_layers_only: bool = True
+    top_k_layers: int = Field(8, ge=1)
+    layer_output: Literal["ffn", "block"] = "ffn"
+    instance_norm_target_layer: bool = True
+    instance_norm_targets: bool = False
+
+    def decay_at(self, updates: int) -> float:
+        """τ after ``updates`` optimiser updates (fairseq ``get_annealed_rate``)."""
+        if updates >= self.ema_anneal_end_step:
+            return self.ema_end_decay
+        left = 1.0 - updates / self.ema_anneal_end_step
+        return self.ema_end_decay - (self.ema_end_decay - self.ema_decay) * left
+
+
+Target = (FutureFrames | QuantizedLatents | ClusterTargets | CodeTargets | TeacherTargets
+          | RandomProjectionTargets)
 
 # ----------------------------------------------------------------------------- losses
 
@@ -236,4 +271,19 @@ class CommitmentLoss(Component):
     weight: float = Field(1.0, ge=0.0)
 
 
-Loss = Contrastive | Diversity | FeaturePenalty | MaskedPrediction | StepPrediction | CommitmentLoss
+class Regression(Component):
+    """data2vec: regress the teacher's targets from the context at masked frames.
+
+    A linear ``final_proj`` maps the context to the target width; per frame the loss is the
+    sum over dimensions of smooth L1 with ``beta`` (``beta=0``: squared error, data2vec audio's
+    ``loss_beta: 0``), summed over masked frames and scaled by ``loss_scale`` (None: 1/√dim,
+    fairseq's default). One prediction per masked frame counts towards the sample size.
+    """
+
+    weight: float = Field(1.0, ge=0.0)
+    beta: float = Field(0.0, ge=0.0, description="smooth L1 beta; 0 = L2")
+    loss_scale: float | None = Field(None, gt=0.0, description="None = 1/sqrt(dim)")
+
+
+Loss = (Contrastive | Diversity | FeaturePenalty | MaskedPrediction | StepPrediction
+        | CommitmentLoss | Regression)

@@ -203,7 +203,7 @@ class Pretrain(TrainingNode):
                 raise SpecError(
                     f"{name}: valid corpus {vname} is {self.valid.sample_rate} Hz but the training "
                     f"corpus is {self.corpus.sample_rate} Hz; resample it (Corpus(resample=True))")
-            if isinstance(self.model.target, ClusterTargets):
+            if self.model.target_of(ClusterTargets) is not None:
                 raise SpecError(
                     f"{name}: valid={vname} has no cluster labels (the targets label the training "
                     "corpus only); hold out a fraction instead (e.g. valid=0.05)")
@@ -214,8 +214,9 @@ class Pretrain(TrainingNode):
                     f"{name}: init={resolve_name(self.init)} has a different backbone ({diff}); "
                     f"continued pre-training needs the same encoder and context (e.g. "
                     f"model={resolve_name(self.init)}.model.with_(target=..., losses=...))")
-        if isinstance(self.model.target, ClusterTargets):
-            for lab in self.model.target.labels:
+        clusters = self.model.target_of(ClusterTargets)
+        if clusters is not None:
+            for lab in clusters.labels:
                 if lab.corpus != self.corpus:
                     raise SpecError(
                         f"{name}: target labels {resolve_name(lab)} were computed on corpus "

@@ -27,3 +27,4 @@ def load_init(model, st, ctx) -> None:
         raise ValueError(f"{st.name}: init model {init.name} does not fit the backbone (missing "
                          f"{missing[:3]}, shape mismatch {bad[:3]})")
     model.load_state_dict({k: state[k] for k in wanted if k in state}, strict=False)
+    model.reset_targets()  # e.g. an EMA teacher starts from the loaded student

@@ -45,8 +45,9 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     node = st.node
     lengths, paths = _audio(ctx, node.corpus)
     label_sets = []
-    if isinstance(node.model.target, ClusterTargets):
-        for lab in node.model.target.labels:
+    clusters = node.model.target_of(ClusterTargets)
+    if clusters is not None:
+        for lab in clusters.labels:
             reader = ctx.reader(lab)
             utts = reader.utterances()
             table = dict(zip(utts, reader.get_many(utts)))

@@ -47,14 +47,9 @@ def group_masks(model, rows: int, width: int, label_frames: list[int], mask_seed
     import torch
 
     from ..nn.masking import channel_mask, time_mask
-    from ..nn.targets import aligned_frames
-    from ..specs.components_objectives import ClusterTargets
 
     spec = model.spec
-    T = int(model.frame_lengths(torch.tensor([width]))[0])
-    if isinstance(spec.target, ClusterTargets):
-        ratio = spec.label_ratio(spec.target.label_rate)
-        T = aligned_frames(min(label_frames), T, ratio)
+    T = model.kept_frames(int(model.frame_lengths(torch.tensor([width]))[0]), label_frames)
     valid = torch.ones(rows, T, dtype=torch.bool)
     if spec.mask is None:
         return None, None, valid

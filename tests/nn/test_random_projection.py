@@ -81,7 +81,7 @@ def test_labels_follow_the_papers_definition_in_a_padded_batch(utterances, stack
     quantizer = RandomProjectionQuantizer(spec)
     wave, pad = _padded(utterances)
     n_frames = encoder.output_length(wave.size(1))
-    labels = torch.stack(quantizer(wave, pad, n_frames), -1).numpy()
+    labels = torch.stack(quantizer.labels(wave, pad, n_frames), -1).numpy()
     projections = quantizer.projections.double().numpy()
     codebooks = quantizer.codebooks.double().numpy()
     spread = []
@@ -108,8 +108,8 @@ def test_projections_and_codebooks_are_seeded_frozen_buffers():
     assert float(a.projections.abs().max()) > 0.95 * bound
     net = build_model(best_rq_model("tiny"))
     state = net.state_dict()
-    assert {"random_projection.projections", "random_projection.codebooks"} <= set(state)
-    assert not any("random_projection" in n for n, _ in net.named_parameters())
+    assert {"target_sources.0.projections", "target_sources.0.codebooks"} <= set(state)
+    assert not any("target_sources" in n for n, _ in net.named_parameters())
 
 
 def test_torch_log_mel_is_the_mfcc_ops_log_mel(utterances):

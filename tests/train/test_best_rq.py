@@ -105,7 +105,7 @@ def test_the_frozen_quantizer_is_saved_and_untouched_by_training(unsplit):
     for name in ("br", "rp"):
         saved = _weights(unsplit, name)
         fresh = build_model(unsplit.pipeline.node(name).model).state_dict()
-        for key in ("random_projection.projections", "random_projection.codebooks"):
+        for key in ("target_sources.0.projections", "target_sources.0.codebooks"):
             torch.testing.assert_close(saved[key], fresh[key], rtol=0, atol=0)
 
 
