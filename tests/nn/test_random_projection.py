@@ -196,3 +196,27 @@ def test_linear_head_over_several_codebooks(utterances):
     assert 3 * np.log(64) * 0.8 < logs["loss_masked"] < 3 * np.log(64) * 1.2
     out.loss.backward()
     assert all(o.weight.grad is not None for o in head.outputs)
+
+
+def test_ctc_fine_tuning_of_best_rq_loads_the_backbone_and_honours_noise_masks(utterances):
+    from ssl_graph.nn.common import make_generator
+    from ssl_graph.nn.ctc import CTCModel
+    from ssl_graph.nn.row_random import MASK_NOISE_STREAM
+
+    spec = best_rq_model("tiny")
+    pretrained = build_model(spec).state_dict()
+    mask = SpanMask(prob=0.5, length=2, replace="noise", noise_std=0.1)
+    ctc = CTCModel(spec, vocab_size=12, mask=mask)
+    ctc.load_pretrained(pretrained, "best_rq")  # the quantizer's buffers are left behind
+    assert not any(k.startswith("net.target_sources") for k in ctc.state_dict())
+    seen = []
+    ctc.net.context.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach()))
+    wave, _ = _padded([u[:8800] for u in utterances])
+    ctc.train()
+    ctc.net.context.eval()  # (its dropout off; the masks are the CTC model's)
+    logits, frames = ctc(wave, mask_seed=3)
+    assert logits.shape[:2] == (3, spec.encoder.output_length(8800))
+    x = seen[0]
+    noise = torch.randn(x.shape, generator=make_generator(3, MASK_NOISE_STREAM, "cpu")) * 0.1
+    hit = torch.isclose(x, noise, rtol=0, atol=0).all(-1)
+    assert hit.any() and not hit.all()  # masked frames carry the noise, the others do not

@@ -24,12 +24,13 @@ from ssl_graph.store.train_log import read_log  # noqa: E402
 from ..conftest import make_corpus  # noqa: E402
 
 SPEC = '''
-from ssl_graph import Corpus
-from ssl_graph.presets import best_rq, wav2vec2
+from ssl_graph import Corpus, KMeans, Labels, LayerFeatures
+from ssl_graph.presets import best_rq, finetune, wav2vec2
+from ssl_graph.specs.finetune import ASRScore, SpanMask, Split
 from ssl_graph.specs.components import (FeaturePenalty, MaskedPrediction, NoQuantizer,
                                         RandomProjectionTargets)
 
-corpus = Corpus(root="wav")
+corpus = Corpus(root="wav", transcripts="transcripts.tsv")
 
 
 def no_dropout(node):
@@ -54,6 +55,13 @@ rp = no_dropout(random_projection(wav2vec2(corpus, **small)))
 grouped = dict(small, batch_seconds=17.0, group_seconds=8.5, crop_seconds=2.8)
 br_g = no_dropout(best_rq(corpus, **grouped))
 rp_g = no_dropout(random_projection(wav2vec2(corpus, **grouped)))
+
+# downstream of a BEST-RQ model: layer features → units, CTC fine-tuning (with noise masks) → WER
+units = Labels(kmeans=KMeans(features=LayerFeatures(model=br, layer=1), k=8, max_iter=5))
+ft = finetune(br, size="tiny", split=Split(labeled_minutes=0.5, test_fraction=0.25), steps=4,
+              batch_seconds=4.0, freeze_steps=1,
+              mask=SpanMask(prob=0.5, length=2, replace="noise", channel_prob=0.0))
+score = ASRScore(model=ft)
 '''
 NODES = ("br", "rp", "br_g", "rp_g")
 
@@ -139,3 +147,11 @@ def test_loss_falls_and_a_kill_9_resumes_to_the_uninterrupted_run(tmp_path, name
     assert _curve(resumed, name) == full
     a, b = _weights(ref, name), _weights(resumed, name)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_layer_features_units_finetuning_and_scores_read_a_best_rq_model(unsplit):
+    unsplit.run(["units", "score"])
+    assert unsplit["units"].record["status"] == "complete"
+    rows = read_log(unsplit.store.backend, unsplit["ft"].key)
+    assert len(rows) == 4 and np.isfinite([r["loss"] for r in rows]).all()
+    assert 0.0 <= unsplit["score"].record["metrics"]["wer"]
