@@ -1,6 +1,6 @@
 """BEST-RQ and the mixed wav2vec 2.0 + random-projection model train on demo audio: the loss
-falls, a split step (micro-batches, one row each) trains the unsplit weights (the noise of masked
-frames and the targets are per row), and a run killed with SIGKILL resumes to the uninterrupted
+falls, a split step (micro-batches of one row, 2 gloo ranks) trains the unsplit weights (the noise
+of masked frames and the targets are per row), downstream nodes read it, and a run killed with SIGKILL resumes to the uninterrupted
 run's curve and weights (the projections and codebooks are in the checkpoint)."""
 
 from __future__ import annotations
@@ -105,6 +105,22 @@ def test_micro_batches_train_the_unsplit_weights(tmp_path, unsplit):
         assert err <= 1e-5, f"{name}: weights differ by {err:.2e} relative"
         np.testing.assert_allclose(_curve(project, name), _curve(unsplit, name), rtol=1e-5,
                                    err_msg=name)
+
+
+def test_two_gloo_ranks_train_the_unsplit_weights(tmp_path, unsplit):
+    d = tmp_path
+    _project(d)
+    sets = [f"--set={n}.max_batch_seconds=1" for n in ("br_g", "rp")]  # ranks × micro-batches
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"), *NODES, "-q",
+           *sets]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-4000:]
+    ranks = Project(d / "p.py", str(d / "store"))
+    for name in NODES:
+        wa, wb = _flat(_weights(unsplit, name)), _flat(_weights(ranks, name))
+        err = float((wa - wb).norm() / wa.norm())
+        assert err <= 1e-5, f"{name}: weights differ by {err:.2e} relative"
 
 
 def test_the_frozen_quantizer_is_saved_and_untouched_by_training(unsplit):
