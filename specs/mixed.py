@@ -8,6 +8,8 @@
   BEST-RQ's targets (a frozen random projection of log-mel frames, 2 × 10 ms stacked per 20 ms
   frame) with BEST-RQ's linear softmax head, instead of contrastive prediction of its own
   Gumbel codes: no quantizer to learn, no k-means to run.
+* `hubert_teacher`: HuBERT's masked prediction of k-means labels *and* data2vec's regression of
+  an EMA teacher's averaged top layers, from one student (two target sources, two losses).
 
 ssl-graph run specs/mixed.py
 """
@@ -27,6 +29,8 @@ from ssl_graph.specs.components import (
     MaskedPrediction,
     NoQuantizer,
     RandomProjectionTargets,
+    Regression,
+    TeacherTargets,
 )
 
 labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=100, fit_fraction=0.5))
@@ -57,4 +61,12 @@ w2v2_random_projection = _w2v2.with_(
     )
 )
 
-__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq", "w2v2_random_projection"]
+hubert_teacher = _hubert.with_(
+    model=_hubert.model.with_(
+        target=(_hubert.model.target, TeacherTargets(ema_decay=0.99, ema_end_decay=0.999,
+                                                     ema_anneal_end_step=300, top_k_layers=2)),
+        losses=(MaskedPrediction(), Regression(), FeaturePenalty(weight=10.0)),
+    )
+)
+
+__targets__ = ["hubert_gumbel", "w2v2_kmeans_vq", "w2v2_random_projection", "hubert_teacher"]

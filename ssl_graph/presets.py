@@ -19,10 +19,12 @@ from .specs.base import SpecError
 from .specs.components import SSLModel
 from .specs.components_presets import (
     best_rq_model,
+    data2vec_model,
     hubert_model,
     vq_wav2vec_model,
     wav2vec2_model,
     wav2vec_model,
+    wavlm_model,
 )
 from .specs.finetune import FT_MASK, ASRScore, FineTune, Split, finetune_mask
 from .specs.nodes import Corpus, Labels
@@ -128,8 +130,43 @@ def best_rq(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
     return _pretrain(corpus, best_rq_model(size), recipe[size], overrides)
 
 
-__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "best_rq", "Pretrain", "Adam",
-           "Schedule"]
+def data2vec(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
+    """data2vec audio BASE (fairseq ``base_librispeech.yaml``; the paper agrees): 400k updates,
+    Adam lr 5e-4 (0.9, 0.98), eps 1e-6, weight decay 0.01, tri-stage LR (3 % warmup, 90 % hold,
+    7 % decay, from / to 1 % of the peak), no gradient clipping, 16 GPUs × 3.8M samples
+    (≈ 63 min a batch, as the paper says), crops 2–20 s. LARGE: the same recipe (fairseq ships
+    no large audio config). TINY: the tiny recipe of the other presets.
+    """
+    base = dict(steps=400_000, optimizer=Adam(lr=5e-4, betas=(0.9, 0.98), eps=1e-6,
+                                              weight_decay=0.01),
+                schedule=Schedule(curve="tri_stage", warmup=0.03, hold=0.9, init_lr_scale=0.01,
+                                  final_lr_scale=0.01),
+                clip_norm=0.0, batch_seconds=16 * 3.8e6 / 16000, group_seconds=3.8e6 / 16000,
+                crop_seconds=320_000 / 16000, min_seconds=32_000 / 16000)
+    recipe = {"tiny": {**TINY, "optimizer": Adam(lr=1e-3)}, "base": base, "large": base}
+    return _pretrain(corpus, data2vec_model(size), recipe[size], overrides)
+
+
+def wavlm(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "base",
+          **overrides) -> Pretrain:
+    """WavLM BASE: HuBERT BASE's recipe (400k updates, lr 5e-4, warmup 8 %, 32 GPUs × 87.5 s;
+    the paper trains Base "following HuBERT") on ``targets`` (the paper: HuBERT iteration-2
+    style labels, k=500 clusters of a HuBERT layer). LARGE: HuBERT LARGE's recipe.
+    """
+    recipe = {
+        "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
+        "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
+                     clip_norm=10.0, batch_seconds=32 * 87.5, group_seconds=87.5,
+                     crop_seconds=250_000 / 16000),
+        "large": dict(steps=400_000, optimizer=Adam(lr=1.5e-3), schedule=Schedule(warmup=0.08),
+                      clip_norm=1.0, batch_seconds=128 * 56.25, group_seconds=56.25,
+                      crop_seconds=250_000 / 16000),
+    }
+    return _pretrain(corpus, wavlm_model(size, labels=targets), recipe[size], overrides)
+
+
+__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "data2vec", "wavlm", "best_rq",
+           "Pretrain", "Adam", "Schedule"]
 
 
 # ----------------------------------------------------------------------------- fine-tuning

@@ -106,6 +106,7 @@ def example_roots(tmp_path) -> list[Spec]:
     )
     from ssl_graph.presets import best_rq, finetune, hubert, vq_wav2vec, wav2vec, wav2vec2
     from ssl_graph.specs.annotations import Alignments, PhoneMap, Transcripts, WordAlignments
+    from ssl_graph.specs.components_networks import GatedRelativePositionBias, Transformer
     from ssl_graph.specs.components_objectives import CodeTargets, Regression, TeacherTargets
     from ssl_graph.specs.decoding import BeamSearch, NGramLM
     from ssl_graph.specs.finetune import Split
@@ -137,6 +138,9 @@ def example_roots(tmp_path) -> list[Spec]:
         finetune(released, corpus=corpus, units="char", labeled_minutes=0.5, size="tiny"),
         CodeTargets(),  # (no fields; no preset uses it)
         TeacherTargets(), Regression(),  # data2vec's target source and loss
+        # data2vec's positional conv stack and WavLM's relative position bias
+        Transformer(pos_conv_layers=5, pos_conv_kernel=19,
+                    relative_position=GatedRelativePositionBias()),
         PretrainedModel(path=_released(tmp_path / "released2")),  # (another valid path)
         Probe(upstream=mfcc, task="pr"), Probe(upstream=it1, task="sid"),
         Probe(upstream=it1, task="pc", layers=(1, 2)),

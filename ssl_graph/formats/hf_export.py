@@ -24,16 +24,19 @@ from ..specs.components_objectives import (
     QuantizedLatents,
 )
 
-Family = Literal["hubert", "wav2vec2"]
+Family = Literal["hubert", "wav2vec2", "data2vec-audio", "wavlm"]
 _G = "context.pos_conv.conv.parametrizations.weight.original0"
 _V = "context.pos_conv.conv.parametrizations.weight.original1"
 
 
 def hf_family(spec: SSLModel, what: str = "model", hint: str | None = None) -> Family:
-    """``hubert`` or ``wav2vec2``, or ``SpecError`` naming the part transformers lacks.
+    """An HF ``model_type``, or ``SpecError`` naming the part transformers lacks.
 
-    ``hint`` (an HF ``model_type`` a released checkpoint came with) wins over the objective:
-    a fine-tune of a released HuBERT exports as HuBERT whatever head it was given.
+    A data2vec-shaped context (a positional conv stack) exports as data2vec-audio, a WavLM-
+    shaped one (a gated relative position bias) as WavLM, whatever the objective: their HF base
+    models hold the backbone only. Otherwise ``hint`` (an HF ``model_type`` a released checkpoint
+    came with) wins over the objective: a fine-tune of a released HuBERT exports as HuBERT
+    whatever head it was given.
     """
     if not isinstance(spec.encoder, ConvFeatureEncoder):
         raise SpecError(f"{what}: encoder={spec.encoder.kind} (wav2vec 1.0 / vq-wav2vec encoder) "
@@ -44,9 +47,12 @@ def hf_family(spec: SSLModel, what: str = "model", hint: str | None = None) -> F
     if spec.quantize_input:
         raise SpecError(f"{what}: quantize_input=True (vq-wav2vec's quantized context input) has "
                         "no transformers counterpart")
+    shaped = _network_family(spec, what)
     losses = {type(loss) for loss in spec.losses}
-    if hint in ("hubert", "wav2vec2"):
-        family: Family = hint
+    if shaped is not None:
+        family: Family = shaped
+    elif hint in ("hubert", "wav2vec2"):
+        family = hint
     elif isinstance(spec.target, ClusterTargets) and MaskedPrediction in losses:
         family = "hubert"
     elif isinstance(spec.target, QuantizedLatents) and Contrastive in losses:
@@ -55,11 +61,36 @@ def hf_family(spec: SSLModel, what: str = "model", hint: str | None = None) -> F
         raise SpecError(
             f"{what}: target={spec.target.kind} with losses "
             f"{sorted(t.__name__ for t in losses)} is a mixed variant; transformers has HuBERT "
-            "(ClusterTargets + MaskedPrediction) and wav2vec 2.0 (QuantizedLatents + Contrastive)")
-    if family == "wav2vec2" and not spec.feature_layer_norm:
-        raise SpecError(f"{what}: feature_layer_norm=False has no Wav2Vec2 counterpart (its "
+            "(ClusterTargets + MaskedPrediction) and wav2vec 2.0 (QuantizedLatents + Contrastive)"
+            " backbones, and data2vec-audio / WavLM ones (Transformer with pos_conv_layers > 1 / "
+            "relative_position)")
+    if family != "hubert" and not spec.feature_layer_norm:
+        raise SpecError(f"{what}: feature_layer_norm=False has no {family} counterpart (its "
                         "feature projection always layer-norms)")
     return family
+
+
+def _network_family(spec: SSLModel, what: str) -> Family | None:
+    """data2vec-audio / wavlm where the context network has their parts, else None."""
+    ctx = spec.context
+    stack, bias = ctx.pos_conv_layers > 1, ctx.relative_position
+    if stack and bias is not None:
+        raise SpecError(f"{what}: context has both pos_conv_layers={ctx.pos_conv_layers} "
+                        "(data2vec) and relative_position (WavLM); no transformers model has both")
+    if bias is not None:
+        if not bias.gated:
+            raise SpecError(f"{what}: context.relative_position.gated=False has no WavLM "
+                            "counterpart (its attention always gates the bias)")
+        return "wavlm"
+    if stack:
+        if spec.encoder.mode != "layer_norm":
+            raise SpecError(f"{what}: encoder.mode={spec.encoder.mode!r} has no data2vec-audio "
+                            "counterpart (its conv layers always layer-norm); use 'layer_norm'")
+        if ctx.layer_norm_first:
+            raise SpecError(f"{what}: context.layer_norm_first=True has no data2vec-audio "
+                            "counterpart (its transformer is post-LN)")
+        return "data2vec-audio"
+    return None
 
 
 def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None, **extra):
@@ -99,6 +130,16 @@ def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None, **e
     kw.update(extra)
     if family == "hubert":
         return transformers.HubertConfig(feat_proj_layer_norm=spec.feature_layer_norm, **kw)
+    if family == "wavlm":
+        bias = ctx.relative_position
+        return transformers.WavLMConfig(num_buckets=bias.num_buckets,
+                                        max_bucket_distance=bias.max_distance, **kw)
+    if family == "data2vec-audio":
+        for key in ("feat_extract_norm", "do_stable_layer_norm"):  # fixed in Data2VecAudio
+            kw.pop(key)
+        kw.update(num_conv_pos_embeddings=ctx.pos_conv_layers,
+                  conv_pos_kernel_size=ctx.pos_conv_kernel)
+        return transformers.Data2VecAudioConfig(**kw)
     quant = spec.quantizer
     if getattr(quant, "groups", None):
         kw.update(num_codevector_groups=quant.groups, num_codevectors_per_group=quant.entries,
@@ -106,12 +147,19 @@ def hf_config(spec: SSLModel, family: Family, vocab_size: int | None = None, **e
     return transformers.Wav2Vec2Config(**kw)
 
 
+#: (base model, CTC model) class names per family
+_HF_CLASSES: dict[str, tuple[str, str]] = {
+    "hubert": ("HubertModel", "HubertForCTC"),
+    "wav2vec2": ("Wav2Vec2Model", "Wav2Vec2ForCTC"),
+    "data2vec-audio": ("Data2VecAudioModel", "Data2VecAudioForCTC"),
+    "wavlm": ("WavLMModel", "WavLMForCTC"),
+}
+
+
 def _hf_class(family: Family, ctc: bool):
     import transformers
 
-    if family == "hubert":
-        return transformers.HubertForCTC if ctc else transformers.HubertModel
-    return transformers.Wav2Vec2ForCTC if ctc else transformers.Wav2Vec2Model
+    return getattr(transformers, _HF_CLASSES[family][int(ctc)])
 
 
 def _ours_for(hf_key: str, ctc: bool) -> str | None:

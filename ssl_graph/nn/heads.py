@@ -11,13 +11,14 @@ source the loss reads and the :class:`~.target_sources.ForwardState`; and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..specs.components import Contrastive, MaskedPrediction, StepPrediction
+from ..specs.components import Contrastive, MaskedPrediction, Regression, StepPrediction
 from . import losses as L
 from .row_random import CROSS_STREAM, NEGATIVES_STREAM, RowRandom
 from .target_sources import ForwardState, Targets
@@ -209,3 +210,39 @@ class StepPredictionHead(nn.Module):
         n = torch.full_like(pos, valid_idx.numel())
         r = L.sample_excluding_self(n, pos, u.reshape(B * T, -1))
         return valid_idx[r].view(B, T, -1)
+
+
+class RegressionHead(nn.Module):
+    """data2vec: ``final_proj`` of the context at masked frames regresses the teacher's targets;
+    Σ_frames Σ_d smooth L1 / L2, × ``loss_scale`` (default 1/√dim)."""
+
+    def __init__(self, spec: Regression, context_dim: int, target_dim: int):
+        super().__init__()
+        self.spec = spec
+        self.final_proj = nn.Linear(context_dim, target_dim)
+
+    def forward(self, c: Tensor, y: Tensor) -> HeadResult:
+        """``c`` (N, Dc) context at masked frames, ``y`` (N, D) their targets."""
+        pred = self.final_proj(c)
+        per_frame = L.regression_loss(pred, y, self.spec.beta)
+        scale = self.spec.loss_scale or 1.0 / math.sqrt(pred.size(-1))
+        logs = {"target_std": _std(y), "pred_std": _std(pred)}
+        return HeadResult(per_frame.sum() * scale, int(per_frame.numel()), logs)
+
+    def score(self, c: Tensor, targets: Targets, state: ForwardState) -> dict[str, HeadResult]:
+        sel = state.mask & state.valid
+        if not bool(sel.any()):
+            return {}
+        r = self(c[sel], targets.features[sel])
+        return {"regression": HeadResult(self.spec.weight * r.loss, r.count, r.logs)}
+
+    def size(self, mask: Tensor, valid: Tensor) -> int:
+        return int((mask & valid).sum())
+
+
+def _std(y: Tensor) -> Tensor:
+    """Mean over dimensions of the std over frames (data2vec's collapse check), detached."""
+    y = y.detach().float()
+    if y.size(0) < 2:
+        return y.new_zeros(())
+    return torch.sqrt(y.var(0) + 1e-6).mean()

@@ -1,6 +1,8 @@
-"""Import transformers ``Wav2Vec2*`` / ``Hubert*`` weights into an :class:`SSLNet`.
+"""Import transformers ``Wav2Vec2*`` / ``Hubert*`` / ``Data2VecAudio*`` / ``WavLM*`` weights
+into an :class:`SSLNet`.
 
-Name mapping, HF → ours (HF prefix ``wav2vec2.`` / ``hubert.`` stripped first, ``{i}`` = layer)::
+Name mapping, HF → ours (HF prefix ``wav2vec2.`` / ``hubert.`` / ``data2vec_audio.`` / ``wavlm.``
+stripped first, ``{i}`` = layer, ``{j}`` = positional conv layer)::
 
     feature_extractor.conv_layers.{i}.conv.*              → encoder.layers.{i}.conv.*
     feature_extractor.conv_layers.{i}.layer_norm.*        → encoder.layers.{i}.norm.*
@@ -13,7 +15,12 @@ Name mapping, HF → ours (HF prefix ``wav2vec2.`` / ``hubert.`` stripped first,
     encoder.pos_conv_embed.conv.parametrizations.weight.original1 (or old-style weight_v)
                                                           → context.pos_conv.conv.parametrizations.weight.original1
     encoder.pos_conv_embed.conv.weight (no weight norm)   → split: g = ‖w‖ over dims (0, 1), v = w
+    encoder.pos_conv_embed.layers.{j}.conv.*  (data2vec)  → context.pos_conv.layers.{j}.conv.*
     encoder.layer_norm.*                                  → context.layer_norm.*
+    encoder.layers.0.attention.rel_attn_embed.weight (WavLM)
+                                                          → context.relative_position.table.weight
+    encoder.layers.{i}.attention.gru_rel_pos_linear.*     → context.layers.{i}.attn.gate.proj.*
+    encoder.layers.{i}.attention.gru_rel_pos_const        → context.layers.{i}.attn.gate.const
     encoder.layers.{i}.attention.{q,k,v,out}_proj.*       → context.layers.{i}.attn.{q,k,v,out}_proj.*
     encoder.layers.{i}.layer_norm.*                       → context.layers.{i}.attn_norm.*
     encoder.layers.{i}.feed_forward.intermediate_dense.*  → context.layers.{i}.fc1.*
@@ -38,8 +45,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..specs.components import ConvFeatureEncoder, Transformer
-
 _G = "context.pos_conv.conv.parametrizations.weight.original0"
 _V = "context.pos_conv.conv.parametrizations.weight.original1"
 
@@ -52,7 +57,13 @@ _RULES: list[tuple[str, str]] = [
     (r"encoder\.pos_conv_embed\.conv\.bias$", "context.pos_conv.conv.bias"),
     (r"encoder\.pos_conv_embed\.conv\.(parametrizations\.weight\.original0|weight_g)$", _G),
     (r"encoder\.pos_conv_embed\.conv\.(parametrizations\.weight\.original1|weight_v)$", _V),
+    (r"encoder\.pos_conv_embed\.layers\.(\d+)\.conv\.", r"context.pos_conv.layers.\1.conv."),
     (r"encoder\.layer_norm\.", "context.layer_norm."),
+    (r"encoder\.layers\.0\.attention\.rel_attn_embed\.weight$",
+     "context.relative_position.table.weight"),
+    (r"encoder\.layers\.(\d+)\.attention\.gru_rel_pos_linear\.",
+     r"context.layers.\1.attn.gate.proj."),
+    (r"encoder\.layers\.(\d+)\.attention\.gru_rel_pos_const$", r"context.layers.\1.attn.gate.const"),
     (r"encoder\.layers\.(\d+)\.attention\.(q|k|v|out)_proj\.", r"context.layers.\1.attn.\2_proj."),
     (r"encoder\.layers\.(\d+)\.layer_norm\.", r"context.layers.\1.attn_norm."),
     (r"encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.", r"context.layers.\1.fc1."),
@@ -63,7 +74,7 @@ _RULES: list[tuple[str, str]] = [
     (r"project_hid\.", "heads.contrastive.final_proj."),
     (r"project_q\.", "heads.contrastive.project_q."),
 ]
-_PREFIXES = ("wav2vec2.", "hubert.")
+_PREFIXES = ("wav2vec2.", "hubert.", "data2vec_audio.", "wavlm.")
 #: our parameters that an HF backbone must provide (strict loading)
 _BACKBONE = ("encoder.", "feature_norm.", "feature_proj.", "context.")
 
@@ -118,36 +129,13 @@ def load_hf_state_dict(
 
 
 def hf_backbone(config: Any) -> dict[str, Any]:
-    """``SSLModel`` fields (encoder, context, dropouts) matching an HF Wav2Vec2/HuBERT config.
+    """``SSLModel`` fields (encoder, context, dropouts) matching an HF Wav2Vec2 / HuBERT /
+    Data2VecAudio / WavLM config.
 
     Use as ``SSLModel(**hf_backbone(cfg), target=..., losses=...)`` before
     :func:`load_hf_state_dict`. HF models never normalise the wave themselves (their feature
     extractor does), so ``normalize_wave`` stays False.
     """
-    layers = tuple(zip(config.conv_dim, config.conv_kernel, config.conv_stride, strict=True))
-    encoder = ConvFeatureEncoder(
-        conv_layers=layers,
-        conv_bias=config.conv_bias,
-        mode="layer_norm" if config.feat_extract_norm == "layer" else "group_norm",
-        activation=config.feat_extract_activation,
-    )
-    context = Transformer(
-        layers=config.num_hidden_layers,
-        dim=config.hidden_size,
-        ffn_dim=config.intermediate_size,
-        heads=config.num_attention_heads,
-        dropout=config.hidden_dropout,
-        attention_dropout=config.attention_dropout,
-        activation_dropout=config.activation_dropout,
-        layerdrop=config.layerdrop,
-        layer_norm_first=config.do_stable_layer_norm,
-        pos_conv_kernel=config.num_conv_pos_embeddings,
-        pos_conv_groups=config.num_conv_pos_embedding_groups,
-        activation=config.hidden_act,
-    )
-    return {
-        "encoder": encoder,
-        "context": context,
-        "dropout_input": config.feat_proj_dropout,
-        "feature_layer_norm": getattr(config, "feat_proj_layer_norm", True),
-    }
+    from ..formats.hf_checkpoint import backbone_fields, with_defaults
+
+    return backbone_fields(with_defaults(config.to_dict(), "hf_backbone"), normalize_wave=False)

@@ -1,4 +1,4 @@
-"""Loss functions of the four objectives, as plain functions on tensors.
+"""Loss functions of the objectives, as plain functions on tensors.
 
 Every prediction loss is a *sum* over predictions (fairseq convention): the training loop
 divides the total by the batch's ``sample_size`` (summed over accumulation steps and ranks).
@@ -108,3 +108,11 @@ def step_loss(scores: Tensor, infonce: bool, balanced: bool = False) -> Tensor:
         weights = torch.full_like(scores, 1.0 / max(scores.size(1) - 1, 1))
         weights[:, 0] = 1.0
     return F.binary_cross_entropy_with_logits(scores, labels, weights, reduction="sum")
+
+
+def regression_loss(pred: Tensor, target: Tensor, beta: float) -> Tensor:
+    """data2vec: per-frame Σ_d smooth L1 with ``beta`` (``beta`` 0: squared error), (N,) float32."""
+    pred, target = pred.float(), target.float()
+    if beta == 0:
+        return F.mse_loss(pred, target, reduction="none").sum(-1)
+    return F.smooth_l1_loss(pred, target, reduction="none", beta=beta).sum(-1)

@@ -100,6 +100,8 @@ class SSLNet(nn.Module):
         """Advance schedules that depend on the update count (Gumbel temperature)."""
         if self.quantizer is not None:
             self.quantizer.set_num_updates(step)
+        for source in self.target_sources:
+            source.set_num_updates(step)
 
     @torch.no_grad()
     def after_update(self, updates: int) -> None:

@@ -36,12 +36,14 @@ from ..specs.components import (
     MaskedPrediction,
     QuantizedLatents,
     RandomProjectionTargets,
+    Regression,
     SSLModel,
     StepPrediction,
+    TeacherTargets,
 )
 from . import losses as L
 from .batch_stats import BatchStats
-from .heads import ContrastiveHead, MaskedPredictionHead, StepPredictionHead
+from .heads import ContrastiveHead, MaskedPredictionHead, RegressionHead, StepPredictionHead
 from .quantizers import QuantizerOutput
 from .random_projection import RandomProjectionQuantizer
 from .target_sources import (
@@ -50,6 +52,7 @@ from .target_sources import (
     LatentTargets,
     TargetSource,
 )
+from .teacher import EmaTeacher
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ TARGET_SOURCES: dict[type, Callable[[object, SSLModel, nn.Module], TargetSource]
     ClusterTargets: lambda t, spec, net: ClusterTargetSource(t, spec),
     CodeTargets: lambda t, spec, net: CodeTargetSource(),
     RandomProjectionTargets: lambda t, spec, net: RandomProjectionQuantizer(t, spec.sample_rate),
+    TeacherTargets: lambda t, spec, net: EmaTeacher(t, net),
 }
 
 LOSS_HEADS: dict[type, HeadEntry] = {
@@ -92,6 +96,8 @@ LOSS_HEADS: dict[type, HeadEntry] = {
     StepPrediction: HeadEntry("step_prediction", (FutureFrames,), lambda loss, spec: (
         StepPredictionHead(loss, spec.target_of(FutureFrames).steps, spec.step_offset(),
                            spec.context_dim, _target_dim(spec)))),
+    Regression: HeadEntry("regression", (TeacherTargets,), lambda loss, spec: RegressionHead(
+        loss, spec.context_dim, spec.context_dim)),
 }
 
 

@@ -16,6 +16,7 @@ and implements:
   (``train/micro.py`` draws a whole crop group's masks from it); default: all.
 * ``quantized_frames(mask, valid)``: the frames the model's quantizer scores when this source
   quantizes its targets (usage statistics, k-means loss); None when it does not quantize.
+* ``set_num_updates(updates)``: before each update, the updates made so far (schedules, logs).
 * ``after_update(student, updates)``: called once after each optimiser update (never per
   micro-batch), identically on every rank, e.g. an EMA teacher's step; default: nothing.
 * ``reset(student)``: the student's weights were replaced (``Pretrain(init=...)``); default:
@@ -85,6 +86,9 @@ class TargetSource(nn.Module):
 
     def quantized_frames(self, mask: Tensor | None, valid: Tensor) -> Tensor | None:
         return None
+
+    def set_num_updates(self, updates: int) -> None:  # noqa: B027 - optional
+        """Called before each update with the updates made so far (schedules, logs)."""
 
     def after_update(self, student: nn.Module, updates: int) -> None:  # noqa: B027 - optional
         """Called once after each optimiser update."""

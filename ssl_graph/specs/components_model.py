@@ -35,6 +35,7 @@ from .components_objectives import (
     StepPrediction,
     Target,
     TeacherTargets,
+    UtteranceMixing,
 )
 
 #: which target each prediction loss needs
@@ -64,6 +65,8 @@ class SSLModel(Component):
     target: Target | tuple[Target, ...] = Field(
         description="the target source, or several (each prediction loss reads the one it needs)")
     losses: tuple[Loss, ...] = Field(min_length=1)
+    augmentation: UtteranceMixing | None = Field(
+        None, description="WavLM's utterance mixing of the training crops")
     final_dim: int = Field(256, ge=0, description="prediction-head width (0 = context width)")
     feature_grad_mult: float = Field(1.0, ge=0.0, description="0 = encoder under no_grad")
     feature_layer_norm: bool = True

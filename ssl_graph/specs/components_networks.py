@@ -195,11 +195,47 @@ class ConvContext(Component):
         return len(self.conv_layers)
 
 
+class GatedRelativePositionBias(Component):
+    """WavLM's relative position bias on the attention logits (Chen et al. 2022, §2.2).
+
+    The offset j − i between key and query frames falls into one of ``num_buckets`` buckets
+    (half per direction: exact for the nearest ``num_buckets // 4`` offsets, logarithmic up to
+    ``max_distance``, farther offsets share the last bucket). One learned table (bucket → bias
+    per head) is computed once and shared by every layer. With ``gated``, each layer scales it
+    per head and query frame by a gate computed from the query (WavLM's gated relative
+    position bias); without, the bias is added as it is (T5-style).
+    """
+
+    num_buckets: int = Field(320, ge=4, description="buckets over both directions (even)")
+    max_distance: int = Field(800, ge=2, description="frames beyond which offsets share a bucket")
+    gated: bool = Field(True, description="per-layer gate from the query (WavLM)")
+
+    @model_validator(mode="after")
+    def _buckets(self):
+        if self.num_buckets % 2:
+            raise ValueError(
+                f"GatedRelativePositionBias.num_buckets={self.num_buckets} must be even (half "
+                "the buckets per direction); WavLM uses 320"
+            )
+        exact = self.num_buckets // 4
+        if self.max_distance <= exact:
+            raise ValueError(
+                f"GatedRelativePositionBias.max_distance={self.max_distance} must exceed "
+                f"num_buckets // 4 = {exact} (the offsets that get a bucket each); WavLM uses 800"
+            )
+        return self
+
+
 class Transformer(Component):
     """wav2vec 2.0 / HuBERT context network with a conv relative positional embedding.
 
     Defaults are BASE: post-LN (``layer_norm_first=False``: LN after the positional conv and
     inside each residual block); LARGE uses pre-LN with a final LN.
+
+    ``pos_conv_layers=1`` is wav2vec 2.0's single weight-normed conv of ``pos_conv_kernel``;
+    more layers are data2vec's stack (base: 5 layers of kernel 19), each a plain conv followed
+    by a LayerNorm without affine parameters and the activation. ``relative_position`` adds
+    WavLM's (gated) relative position bias to every layer's attention logits.
     """
 
     layers: int = Field(12, ge=1)
@@ -214,6 +250,13 @@ class Transformer(Component):
     layer_norm_first: bool = False
     pos_conv_kernel: int = Field(128, ge=1)
     pos_conv_groups: int = Field(16, ge=1)
+    pos_conv_layers: int = Field(
+        1, ge=1, description="1: one weight-normed conv (wav2vec 2.0); >1: data2vec's conv → "
+        "LayerNorm → activation stack, pos_conv_kernel per layer"
+    )
+    relative_position: GatedRelativePositionBias | None = Field(
+        None, description="WavLM's gated relative position bias on the attention logits"
+    )
     activation: Literal["gelu", "relu"] = "gelu"
 
     @model_validator(mode="after")

@@ -115,6 +115,33 @@ class SpanMask(Component):
     noise_std: float = Field(0.1, gt=0.0, description="replace='noise': N(0, noise_std²)")
 
 
+# ----------------------------------------------------------------------------- augmentation
+
+
+class UtteranceMixing(Component):
+    """WavLM's utterance mixing (Chen et al. 2022, §3.2: denoising masked speech modelling).
+
+    Each crop of a step's global batch, with probability ``prob``, gets a segment of another
+    crop of the same global batch added: length uniform in [1, ``max_overlap`` × its own
+    length], at a uniform position in each, scaled so that the energy ratio (mean power of the
+    primary crop over that of the segment) is uniform in ``energy_ratio`` dB. The targets stay
+    the primary's. Draws are seeded by (seed, step, global row), so micro-batches and ranks
+    mix alike. The paper also mixes DNS-challenge noise; only utterance mixing is modelled
+    here. Validation batches are not mixed.
+    """
+
+    prob: float = Field(0.2, ge=0.0, le=1.0)
+    max_overlap: float = Field(0.5, gt=0.0, le=1.0)
+    energy_ratio: tuple[float, float] = (-5.0, 5.0)
+
+    @model_validator(mode="after")
+    def _range(self):
+        lo, hi = self.energy_ratio
+        if lo > hi:
+            raise ValueError(f"UtteranceMixing.energy_ratio=({lo}, {hi}): low above high")
+        return self
+
+
 # ----------------------------------------------------------------------------- targets
 
 

@@ -41,8 +41,11 @@ from .components_objectives import (
     KMeansQuantizer,
     MaskedPrediction,
     QuantizedLatents,
+    Regression,
     SpanMask,
     StepPrediction,
+    TeacherTargets,
+    UtteranceMixing,
 )
 from .components_random_projection import RandomProjectionTargets
 from .nodes import Labels
@@ -247,4 +250,64 @@ def best_rq_model(size: Size = "base") -> SSLModel:
         losses=(MaskedPrediction(logits="linear"),),
         final_dim=0,
         feature_grad_mult=1.0,
+    )
+
+
+def data2vec_model(size: Size = "base") -> SSLModel:
+    """data2vec audio (Baevski et al. 2022): regress an EMA teacher's averaged top layers.
+
+    BASE follows fairseq's ``examples/data2vec/config/audio/pretraining/base_librispeech.yaml``
+    and the paper (they agree): layer-norm conv encoder (``extractor_mode: layer_norm``, wave
+    normalised, no conv bias), post-LN transformer with layerdrop 0.05, no input/feature
+    dropout, encoder gradient unscaled (``feature_grad_mult`` 1); masks p=0.65, length 10;
+    teacher τ 0.999 → 0.9999 over 30k updates, top 8 FFN outputs instance-normalised and
+    averaged, pos conv copied (``ema_layers_only``); L2 loss (``loss_beta: 0``) scaled by
+    1/√768. The paper's positional embedding is 5 convs of kernel 19 (fairseq ``conv_pos: 95``
+    over ``pos_conv_depth: 5``, i.e. 95 // 5 per layer): ``Transformer.pos_conv_layers=5``.
+    LARGE: wav2vec 2.0 LARGE's backbone (24 pre-LN layers × 1024) with the BASE objective;
+    fairseq ships no large data2vec audio pretraining config. TINY: the tiny transformer (2 layers, both averaged) and a faster
+    teacher (τ 0.99 → 0.999 over the tiny run's 300 updates): at base's τ a 300-update teacher
+    barely leaves its initial weights.
+    """
+    size = _size(size)
+    backbone = _w2v2_backbone(size)
+    encoder = ConvFeatureEncoder(mode="layer_norm", normalize_wave=True)
+    if size == "tiny":
+        encoder = encoder.with_(conv_layers=_tiny_conv(W2V2_CONV))
+        teacher = TeacherTargets(ema_decay=0.99, ema_end_decay=0.999, ema_anneal_end_step=300,
+                                 top_k_layers=2)
+    else:
+        teacher = TeacherTargets()
+    context = backbone["context"]
+    if size == "base":
+        context = context.with_(layerdrop=0.05)
+    return SSLModel(
+        encoder=encoder,
+        context=context.with_(pos_conv_layers=5, pos_conv_kernel=19),
+        mask=SpanMask(prob=0.65, length=10),
+        target=teacher,
+        losses=(Regression(beta=0.0),),
+        final_dim=0,
+        feature_grad_mult=1.0,
+    )
+
+
+def wavlm_model(size: Size = "base", labels: Labels | Sequence[Labels] = ()) -> SSLModel:
+    """WavLM (Chen et al. 2022): HuBERT's masked prediction + gated relative position bias +
+    utterance mixing.
+
+    BASE: HuBERT BASE (``hubert_model``) with WavLM's gated relative position bias (320 buckets,
+    max distance 800, as the released WavLM Base config and torchaudio's ``wavlm_base``) and
+    utterance mixing (p 0.2, up to 50 % overlap, energy ratio in [−5, 5] dB; paper §3.2). The
+    paper's positional conv is kept (``conv_pos`` 128 in 16 groups, as in the released
+    checkpoints). The paper mixes DNS noise too and trains on iteration-2 HuBERT labels; here
+    the labels are whatever ``labels`` gives. LARGE: HuBERT LARGE with the same additions.
+    """
+    from .components_networks import GatedRelativePositionBias
+
+    model = hubert_model(size, labels=labels)
+    return model.with_(
+        context=model.context.with_(relative_position=GatedRelativePositionBias(
+            num_buckets=320, max_distance=800)),
+        augmentation=UtteranceMixing(prob=0.2, max_overlap=0.5, energy_ratio=(-5.0, 5.0)),
     )

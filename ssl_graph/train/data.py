@@ -72,7 +72,7 @@ class CropSampler:
                  batch_seconds: float, crop_seconds: float, min_seconds: float, seed: int,
                  group_seconds: float | None = None,
                  label_sets: list[tuple[dict[str, np.ndarray], float]] | None = None,
-                 cache_bytes: int = 2 << 30):
+                 cache_bytes: int = 2 << 30, mixing=None):
         self.sr = sample_rate
         self.plan = LengthPlan(
             lengths, group_budget=int((group_seconds or batch_seconds) * sample_rate),
@@ -81,6 +81,8 @@ class CropSampler:
         self.utts = self.plan.utts
         self.label_sets = label_sets or []
         self.wave = WaveCache(paths, sample_rate, cache_bytes)
+        #: WavLM's utterance mixing (``UtteranceMixing``), or None
+        self.mixing = mixing
 
     def _decode(self, g: Group) -> Batch:
         waves = [self.wave(u)[s:s + g.width] for u, s in zip(g.utts, g.starts)]
@@ -91,7 +93,14 @@ class CropSampler:
     def batch(self, step: int, rank: int = 0, world: int = 1) -> StepBatch:
         plan = self.plan.step(step)
         pieces, stand_in = plan.share(rank, world)
-        return StepBatch([self._decode(g) for g in pieces], plan.rows, plan.samples, stand_in)
+        batches = [self._decode(g) for g in pieces]
+        if self.mixing is not None:
+            from .mixing import mix_rows, mixing_plan
+
+            mixes = mixing_plan(self.mixing, plan, self.plan.seed)
+            for b in batches:
+                mix_rows(mixes, plan, b.wave, b.rows, self.wave)
+        return StepBatch(batches, plan.rows, plan.samples, stand_in)
 
 
 def crop_labels(label_sets, utts: list[str], starts: list[int], size: int,

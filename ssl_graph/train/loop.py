@@ -72,7 +72,8 @@ def _sampler(st, ctx) -> tuple[CropSampler, list]:
     sampler = CropSampler(paths, train_lengths, sample_rate=node.corpus.sample_rate,
                           batch_seconds=node.batch_seconds, crop_seconds=node.crop_seconds,
                           min_seconds=node.min_seconds, seed=node.seed,
-                          group_seconds=node.group_seconds, label_sets=label_sets)
+                          group_seconds=node.group_seconds, label_sets=label_sets,
+                          mixing=node.model.augmentation)
     valid = []
     if node.valid is not None:
         from ..audio.io import read_audio
@@ -159,6 +160,8 @@ def train(st, ctx) -> dict:
                     "raise schedule.warmup (the last checkpoint is kept)"
                 )
             gnorm, skipped = session.update(size, step)
+            if not skipped:  # once per update, identically on every rank (an EMA teacher)
+                model.after_update(step + 1)
             secs = time.perf_counter() - t0
             t0 = time.perf_counter()
             denom = max(size, 1)

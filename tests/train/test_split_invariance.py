@@ -1,6 +1,8 @@
 """Same spec and seed → the same trained weights whether a step runs unsplit in one process, in
 micro-batches (``max_batch_seconds``) or over 2 gloo ranks, for every objective: wav2vec,
-vq-wav2vec (Gumbel and k-means), wav2vec 2.0 and HuBERT (fp32, dropout off); each with one crop
+vq-wav2vec (Gumbel and k-means), wav2vec 2.0, HuBERT, data2vec (its EMA teacher moves after each
+update), WavLM (utterance mixing across the global batch) and HuBERT + a data2vec teacher (fp32,
+dropout off); each with one crop
 group a step (one forward unsplit) and with several groups of different widths a step (several
 forwards even unsplit; ranks' blocks of rows cut through a group)."""
 
@@ -21,14 +23,15 @@ from ssl_graph.specs.base import SpecError  # noqa: E402
 from ..conftest import make_corpus  # noqa: E402
 from .test_runtime import _curve  # noqa: E402
 
-PRESETS = ("w2v", "vq", "vqk", "w2v2", "hb")
+PRESETS = ("w2v", "vq", "vqk", "w2v2", "hb", "d2v", "wlm", "hbt")
 NODES = PRESETS + tuple(f"{n}_g" for n in PRESETS)
 # 3 updates of 4 one-second crops (one group), or of 2 groups of up to 3 crops of 2.8 s (the 8
 # utterances are 2.7 to 5.3 s: 3 groups in the length order, widths 2.8, 2.8 and 2.67 s);
 # dropout off: ranks and micro-batches draw their own dropout
 SPEC = '''
 from ssl_graph import MFCC, Corpus, KMeans, Labels
-from ssl_graph.presets import hubert, vq_wav2vec, wav2vec, wav2vec2
+from ssl_graph.presets import data2vec, hubert, vq_wav2vec, wav2vec, wav2vec2, wavlm
+from ssl_graph.specs.components import FeaturePenalty, MaskedPrediction, Regression, TeacherTargets
 
 corpus = Corpus(root="wav")
 labels = Labels(kmeans=KMeans(features=MFCC(corpus=corpus), k=20, fit_fraction=0.5, max_iter=10))
@@ -49,6 +52,11 @@ vq = no_dropout(vq_wav2vec(corpus, **small))
 vqk = no_dropout(vq_wav2vec(corpus, quantizer="kmeans", **small))
 w2v2 = no_dropout(wav2vec2(corpus, **small))
 hb = no_dropout(hubert(corpus, targets=labels, **small))
+d2v = no_dropout(data2vec(corpus, **small))
+wlm = no_dropout(wavlm(corpus, targets=labels, **small))
+teacher = TeacherTargets(ema_decay=0.9, top_k_layers=2, layer_output="block")
+hbt = hb.with_(model=hb.model.with_(target=(hb.model.target, teacher),
+                                    losses=(MaskedPrediction(), Regression(), FeaturePenalty())))
 
 grouped = dict(small, batch_seconds=17.0, group_seconds=8.5, crop_seconds=2.8)
 w2v_g = no_dropout(wav2vec(corpus, **grouped))
@@ -56,6 +64,9 @@ vq_g = no_dropout(vq_wav2vec(corpus, **grouped))
 vqk_g = no_dropout(vq_wav2vec(corpus, quantizer="kmeans", **grouped))
 w2v2_g = no_dropout(wav2vec2(corpus, **grouped))
 hb_g = no_dropout(hubert(corpus, targets=labels, **grouped))
+d2v_g = no_dropout(data2vec(corpus, **grouped))
+wlm_g = no_dropout(wavlm(corpus, targets=labels, **grouped))
+hbt_g = hb_g.with_(model=hbt.model)
 '''
 
 
@@ -120,7 +131,8 @@ def test_two_gloo_ranks_train_the_unsplit_weights(tmp_path, unsplit):
     # ranks alone for three objectives, ranks × micro-batches for the two with batch statistics
     d = tmp_path
     _project(d)
-    sets = [f"--set={n}.max_batch_seconds=1" for n in ("w2v2", "vqk", "w2v2_g", "vq_g")]
+    sets = [f"--set={n}.max_batch_seconds=1" for n in ("w2v2", "vqk", "w2v2_g", "vq_g", "d2v_g",
+                                                       "wlm_g")]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
            "-m", "ssl_graph", "--store", str(d / "store"), "run", str(d / "p.py"), "-q", *sets]
     res = subprocess.run(cmd, capture_output=True, text=True)
