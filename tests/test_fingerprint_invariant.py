@@ -104,10 +104,19 @@ def example_roots(tmp_path) -> list[Spec]:
         LayerFeatures,
         LayerSweep,
     )
-    from ssl_graph.presets import best_rq, finetune, hubert, vq_wav2vec, wav2vec, wav2vec2
+    from ssl_graph.presets import (
+        best_rq,
+        data2vec,
+        finetune,
+        hubert,
+        vq_wav2vec,
+        wav2vec,
+        wav2vec2,
+        wavlm,
+    )
     from ssl_graph.specs.annotations import Alignments, PhoneMap, Transcripts, WordAlignments
     from ssl_graph.specs.components_networks import GatedRelativePositionBias, Transformer
-    from ssl_graph.specs.components_objectives import CodeTargets, Regression, TeacherTargets
+    from ssl_graph.specs.components_objectives import CodeTargets
     from ssl_graph.specs.decoding import BeamSearch, NGramLM
     from ssl_graph.specs.finetune import Split
     from ssl_graph.specs.pretrained import PretrainedModel
@@ -137,7 +146,7 @@ def example_roots(tmp_path) -> list[Spec]:
         ASRScore(model=ft, decoder=BeamSearch(beam=4, lm=NGramLM(order=2))),
         finetune(released, corpus=corpus, units="char", labeled_minutes=0.5, size="tiny"),
         CodeTargets(),  # (no fields; no preset uses it)
-        TeacherTargets(), Regression(),  # data2vec's target source and loss
+        data2vec(corpus, size="tiny"), wavlm(corpus, targets=labels, size="tiny"),
         # data2vec's positional conv stack and WavLM's relative position bias
         Transformer(pos_conv_layers=5, pos_conv_kernel=19,
                     relative_position=GatedRelativePositionBias()),
