@@ -42,7 +42,15 @@ class LogMelFilterbank(nn.Module):
 
     def forward(self, wave: Tensor, padding_mask: Tensor | None = None
                 ) -> tuple[Tensor, Tensor | None]:
-        """(frames (B, T, n_mels), valid frames per row (B,) or None when nothing pads)."""
+        """(frames (B, T, n_mels), valid frames per row (B,) or None when nothing pads).
+
+        Always in float32/float64, also under autocast: a bf16 power spectrum would round the
+        mel energies to 3 significant digits."""
+        with torch.autocast(wave.device.type, enabled=False):
+            return self._forward(wave, padding_mask)
+
+    def _forward(self, wave: Tensor, padding_mask: Tensor | None
+                 ) -> tuple[Tensor, Tensor | None]:
         spec = self.spec
         dtype = torch.float64 if wave.dtype == torch.float64 else torch.float32
         x = wave.to(dtype)

@@ -121,6 +121,9 @@ def test_torch_log_mel_is_the_mfcc_ops_log_mel(utterances):
     got32, _ = fb(torch.from_numpy(w)[None])
     np.testing.assert_allclose(got32[0].numpy(), want, rtol=0, atol=1e-3)
     assert got32.shape[1] == LogMel().frames(len(w)) == (len(w) - 400) // 160 + 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 training keeps fp32 features
+        mixed, _ = fb(torch.from_numpy(w)[None])
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, got32)
 
 
 def test_filterbank_encoder_geometry_and_padding(utterances):
