@@ -223,3 +223,20 @@ def test_ctc_fine_tuning_of_best_rq_loads_the_backbone_and_honours_noise_masks(u
     noise = torch.randn(x.shape, generator=make_generator(3, MASK_NOISE_STREAM, "cpu")) * 0.1
     hit = torch.isclose(x, noise, rtol=0, atol=0).all(-1)
     assert hit.any() and not hit.all()  # masked frames carry the noise, the others do not
+
+
+def test_a_spec_file_with_a_mismatched_stack_is_refused_in_one_line(tmp_path):
+    from ssl_graph.graph.pipeline import load_pipeline
+
+    spec = tmp_path / "p.py"
+    spec.write_text(
+        "from ssl_graph import Corpus\n"
+        "from ssl_graph.presets import best_rq\n"
+        "tiny = best_rq(Corpus(root='wav'), size='tiny')\n"
+        "bad = tiny.with_(model=tiny.model.with_(target=tiny.model.target.with_(stack=2)))\n")
+    with pytest.raises(SpecError) as err:
+        load_pipeline(spec)
+    message = str(err.value)
+    assert "\n" not in message and "p.py:4" in message
+    assert "160 × 2 = 320 samples but the encoder (FilterbankEncoder) strides 640" in message
+    assert "set target.stack=4" in message
