@@ -18,6 +18,7 @@ from typing import Literal
 from .specs.base import SpecError
 from .specs.components import SSLModel
 from .specs.components_presets import (
+    best_rq_model,
     data2vec_model,
     hubert_model,
     vq_wav2vec_model,
@@ -109,6 +110,26 @@ def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "bas
     return _pretrain(corpus, hubert_model(size, labels=targets), recipe[size], overrides)
 
 
+def best_rq(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
+    """BEST-RQ (Chiu et al. 2022): random-projection targets of log-mel frames, see
+    :func:`~ssl_graph.specs.components_presets.best_rq_model` for the model and how our
+    Transformer stands in for the paper's Conformer.
+
+    ``base`` (= ``large``): Adam, peak lr 4e-3 after 25k warm-up updates, batches of 2048
+    utterances, as we read the paper's LibriSpeech recipe. The paper decays the learning rate
+    with the Transformer's inverse square root; we have no such curve and decay linearly to 0
+    (Schedule(curve="linear")). 2048 utterances are taken as 2048 × 12.3 s (LibriSpeech's mean
+    utterance) in crops of at most 15.6 s, and the update count (not stated with the batch) is
+    400k like the other base recipes: change ``steps=`` to match a run you compare against.
+    ``tiny``: the shared tiny recipe at lr 1e-3.
+    """
+    base = dict(steps=400_000, optimizer=Adam(lr=4e-3),
+                schedule=Schedule(curve="linear", warmup=25_000 / 400_000),
+                batch_seconds=2048 * 12.3, group_seconds=87.5, crop_seconds=250_000 / 16000)
+    recipe = {"tiny": {**TINY, "optimizer": Adam(lr=1e-3)}, "base": base, "large": base}
+    return _pretrain(corpus, best_rq_model(size), recipe[size], overrides)
+
+
 def data2vec(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
     """data2vec audio BASE (fairseq ``base_librispeech.yaml``; the paper agrees): 400k updates,
     Adam lr 5e-4 (0.9, 0.98), eps 1e-6, weight decay 0.01, tri-stage LR (3 % warmup, 90 % hold,
@@ -144,8 +165,8 @@ def wavlm(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "base
     return _pretrain(corpus, wavlm_model(size, labels=targets), recipe[size], overrides)
 
 
-__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "data2vec", "wavlm", "Pretrain", "Adam",
-           "Schedule"]
+__all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "data2vec", "wavlm", "best_rq",
+           "Pretrain", "Adam", "Schedule"]
 
 
 # ----------------------------------------------------------------------------- fine-tuning

@@ -104,7 +104,16 @@ def example_roots(tmp_path) -> list[Spec]:
         LayerFeatures,
         LayerSweep,
     )
-    from ssl_graph.presets import data2vec, finetune, hubert, vq_wav2vec, wav2vec, wav2vec2, wavlm
+    from ssl_graph.presets import (
+        best_rq,
+        data2vec,
+        finetune,
+        hubert,
+        vq_wav2vec,
+        wav2vec,
+        wav2vec2,
+        wavlm,
+    )
     from ssl_graph.specs.annotations import Alignments, PhoneMap, Transcripts, WordAlignments
     from ssl_graph.specs.components_networks import GatedRelativePositionBias, Transformer
     from ssl_graph.specs.components_objectives import CodeTargets
@@ -130,6 +139,7 @@ def example_roots(tmp_path) -> list[Spec]:
         it1, hubert(corpus, targets=labels, size="tiny", valid=0.1),  # valid_seed counts
         hubert(corpus, targets=labels, size="tiny", init=released),
         wav2vec2(corpus, size="tiny"), wav2vec(corpus, size="tiny"),
+        best_rq(corpus, size="tiny", steps=3),  # log-mel front end, random-projection targets
         vq_wav2vec(corpus, "tiny", quantizer="gumbel"), vq_wav2vec(corpus, "tiny", quantizer="kmeans"),
         LayerFeatures(model=it1, layer=1), sweep, sweep.layer(2),
         ft, ft_dev, ASRScore(model=ft),

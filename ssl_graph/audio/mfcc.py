@@ -36,29 +36,37 @@ def _mel(freq: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log1p(np.asarray(freq, dtype=np.float64) / 700.0)
 
 
-@lru_cache(maxsize=1)
-def _povey_window() -> np.ndarray:
-    n = np.arange(FRAME_LENGTH, dtype=np.float64)
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / (FRAME_LENGTH - 1))) ** 0.85
+@lru_cache(maxsize=8)
+def povey_window(length: int = FRAME_LENGTH) -> np.ndarray:
+    """Kaldi's default analysis window: a Hann window raised to 0.85."""
+    n = np.arange(length, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / (length - 1))) ** 0.85
 
 
-@lru_cache(maxsize=1)
-def _mel_banks() -> np.ndarray:
-    """(N_FFT//2 + 1, N_MELS) triangular filters, triangles linear in the mel domain.
+def fft_size(win: int) -> int:
+    """The frame length rounded up to a power of two (Kaldi ``round_to_power_of_two``)."""
+    return 1 << (int(win) - 1).bit_length()
+
+
+@lru_cache(maxsize=8)
+def mel_banks(n_mels: int = N_MELS, n_fft: int = N_FFT, low_freq: float = LOW_FREQ,
+              sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n_fft//2 + 1, n_mels) triangular filters, triangles linear in the mel domain, from
+    ``low_freq`` to Nyquist (the MFCC's 23 and the log-mel front end's 80 filters alike).
 
     Like Kaldi, only bins below Nyquist carry weight (the Nyquist row stays 0) and the
     triangle edges are exclusive.
     """
-    n_bins = N_FFT // 2
-    mel_lo, mel_hi = _mel(LOW_FREQ), _mel(SAMPLE_RATE / 2.0)
-    delta = (mel_hi - mel_lo) / (N_MELS + 1)
-    left = mel_lo + np.arange(N_MELS) * delta
+    n_bins = n_fft // 2
+    mel_lo, mel_hi = _mel(low_freq), _mel(sample_rate / 2.0)
+    delta = (mel_hi - mel_lo) / (n_mels + 1)
+    left = mel_lo + np.arange(n_mels) * delta
     center, right = left + delta, left + 2.0 * delta
-    mel = _mel(np.arange(n_bins) * (SAMPLE_RATE / N_FFT))[:, None]
+    mel = _mel(np.arange(n_bins) * (sample_rate / n_fft))[:, None]
     up = (mel - left) / (center - left)
     down = (right - mel) / (right - center)
     w = np.where((mel > left) & (mel < right), np.where(mel <= center, up, down), 0.0)
-    return np.vstack([w, np.zeros((1, N_MELS))])
+    return np.vstack([w, np.zeros((1, n_mels))])
 
 
 @lru_cache(maxsize=1)
@@ -72,27 +80,41 @@ def _dct_lifter() -> np.ndarray:
     return (dct * lifter[:, None]).T
 
 
-def frame_count(n_samples: int) -> int:
+def frame_count(n_samples: int, win: int = FRAME_LENGTH, hop: int = FRAME_SHIFT) -> int:
     """Frames produced by Kaldi's ``snip_edges=True`` framing (98 for one second)."""
-    return 0 if n_samples < FRAME_LENGTH else 1 + (n_samples - FRAME_LENGTH) // FRAME_SHIFT
+    return 0 if n_samples < win else 1 + (n_samples - win) // hop
+
+
+def log_mel(wave: np.ndarray, n_mels: int = N_MELS, win: int = FRAME_LENGTH,
+            hop: int = FRAME_SHIFT, low_freq: float = LOW_FREQ,
+            sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(T, n_mels) float64 Kaldi log mel energies (``fbank``, ``dither=0``): frames of ``win``
+    samples every ``hop``, DC removed, pre-emphasis, Povey window, power spectrum, mel filters,
+    floored at FLT_EPSILON, log. The MFCCs are these times a DCT; the log-mel front end
+    (``nn/filterbank.py``) computes the same in torch."""
+    wave = np.asarray(wave, dtype=np.float64).reshape(-1)
+    n_frames = frame_count(wave.size, win, hop)
+    if n_frames == 0:
+        return np.zeros((0, n_mels), dtype=np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(wave, win)[::hop]
+    frames = frames[:n_frames] - frames[:n_frames].mean(axis=1, keepdims=True)  # copies
+    # Kaldi pre-emphasis: x[i] -= a*x[i-1] for i>0 and x[0] -= a*x[0].
+    frames[:, 1:] -= PREEMPH * frames[:, :-1].copy()
+    frames[:, 0] *= 1.0 - PREEMPH
+    frames *= povey_window(win)
+    n_fft = fft_size(win)
+    spec = np.fft.rfft(frames, n=n_fft, axis=1)
+    power = spec.real**2 + spec.imag**2
+    mel = np.maximum(power @ mel_banks(n_mels, n_fft, low_freq, sample_rate), _FLOAT_EPS)
+    return np.log(mel)
 
 
 def mfcc_static(wave: np.ndarray) -> np.ndarray:
     """(T, 13) float64 Kaldi MFCCs (``use_energy=False``, ``dither=0``)."""
     wave = np.asarray(wave, dtype=np.float64).reshape(-1)
-    n_frames = frame_count(wave.size)
-    if n_frames == 0:
+    if frame_count(wave.size) == 0:
         return np.zeros((0, N_CEPS), dtype=np.float64)
-    frames = np.lib.stride_tricks.sliding_window_view(wave, FRAME_LENGTH)[::FRAME_SHIFT]
-    frames = frames[:n_frames] - frames[:n_frames].mean(axis=1, keepdims=True)  # copies
-    # Kaldi pre-emphasis: x[i] -= a*x[i-1] for i>0 and x[0] -= a*x[0].
-    frames[:, 1:] -= PREEMPH * frames[:, :-1].copy()
-    frames[:, 0] *= 1.0 - PREEMPH
-    frames *= _povey_window()
-    spec = np.fft.rfft(frames, n=N_FFT, axis=1)
-    power = spec.real**2 + spec.imag**2
-    mel = np.maximum(power @ _mel_banks(), _FLOAT_EPS)
-    return np.log(mel) @ _dct_lifter()
+    return log_mel(wave) @ _dct_lifter()
 
 
 def compute_deltas(feats: np.ndarray, win: int = DELTA_WIN) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..specs.components import SpanMask, SSLModel, Transformer
 from .common import make_generator
 from .masking import apply_masks, channel_mask, time_mask
 from .model import GUMBEL_STREAM, build_model
+from .row_random import MASK_NOISE_STREAM
 
 #: state-dict prefixes of pretraining-only modules, dropped before loading pretrained weights
 PRETRAIN_ONLY = ("heads.", "target_sources.")
@@ -101,7 +102,11 @@ class CTCModel(nn.Module):
         if spec.prob > 0:
             tmask = time_mask(spec, valid.sum(-1), T, seed).to(x.device) & valid
         chans = channel_mask(spec, B, C, seed, x.device)
-        return apply_masks(x, tmask, self.mask_emb, chans)
+        fill = self.mask_emb
+        if spec.replace == "noise":  # the micro-batch's draws, from one generator (as _gumbel)
+            gen = make_generator(seed, MASK_NOISE_STREAM, x.device)
+            fill = torch.randn(x.shape, generator=gen, device=x.device) * spec.noise_std
+        return apply_masks(x, tmask, fill, chans)
 
 
 def _gumbel(seed: int | None, device):

@@ -71,28 +71,36 @@ class ContrastiveHead(nn.Module):
 
 
 class MaskedPredictionHead(nn.Module):
-    """HuBERT: cosine logits against per-set label embeddings, masked and unmasked CE."""
+    """HuBERT: cosine logits against per-set label embeddings, masked and unmasked CE.
+
+    ``logits="linear"`` (BEST-RQ): one Linear(context, classes) per label set instead.
+    """
 
     def __init__(
         self, spec: MaskedPrediction, context_dim: int, final_dim: int, num_classes: tuple[int, ...]
     ):
         super().__init__()
         self.spec, self.num_classes = spec, num_classes
+        if spec.logits == "linear":
+            self.outputs = nn.ModuleList(nn.Linear(context_dim, n) for n in num_classes)
+            return
         n_proj = final_dim * len(num_classes) if spec.untie_final_proj else final_dim
         self.final_proj = nn.Linear(context_dim, n_proj)
         self.label_embs = nn.Parameter(torch.empty(sum(num_classes), final_dim).uniform_())
 
-    def _sets(self, c: Tensor, targets: list[Tensor]):
+    def _logits(self, c: Tensor) -> list[Tensor]:
+        """(N, classes) logits of each label set for (N, Dc) context frames."""
+        if self.spec.logits == "linear":
+            return [out(c) for out in self.outputs]
+        n = len(self.num_classes)
         proj = self.final_proj(c)
-        projs = (
-            proj.chunk(len(targets), -1) if self.spec.untie_final_proj else [proj] * len(targets)
-        )
-        return zip(projs, targets, self.label_embs.split(self.num_classes, 0))
+        projs = proj.chunk(n, -1) if self.spec.untie_final_proj else [proj] * n
+        return [L.class_logits(p, embs, self.spec.temperature)
+                for p, embs in zip(projs, self.label_embs.split(self.num_classes, 0))]
 
     def _loss(self, c: Tensor, targets: list[Tensor], tag: str) -> tuple[Tensor, dict]:
         total, logs, correct = c.new_zeros((), dtype=torch.float32), {}, []
-        for i, (proj, t, embs) in enumerate(self._sets(c, targets)):
-            logits = L.class_logits(proj, embs, self.spec.temperature)
+        for i, (logits, t) in enumerate(zip(self._logits(c), targets)):
             loss_i = F.cross_entropy(logits, t, reduction="sum")
             total = total + loss_i
             correct.append((logits.argmax(-1) == t).float().mean().detach())

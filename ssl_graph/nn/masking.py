@@ -61,9 +61,21 @@ def channel_mask(
 def apply_masks(
     x: Tensor, mask: Tensor | None, emb: Tensor | None, channels: Tensor | None
 ) -> Tensor:
-    """Replace masked frames by the learned embedding, then zero masked channels everywhere."""
+    """Replace masked frames by ``emb`` — the learned (C,) embedding, or (B, T, C) values such as
+    :func:`mask_noise` — then zero masked channels everywhere."""
     if mask is not None and emb is not None:
         x = torch.where(mask.unsqueeze(-1), emb.to(x.dtype), x)
     if channels is not None:
         x = x.masked_fill(channels.unsqueeze(1), 0.0)
     return x
+
+
+def mask_noise(spec: SpanMask, rand, shape) -> Tensor:
+    """(B, T, C) = ``shape`` N(0, ``noise_std``²) values for ``replace="noise"`` (BEST-RQ), row b
+    from row b's own stream (``rand``: the forward's ``RowRandom``), so the values a row's masked
+    frames get do not depend on the micro-batch or rank that computes it."""
+    from .row_random import MASK_NOISE_STREAM
+
+    if shape[0] != len(rand.rows):
+        raise ValueError(f"mask noise for {shape[0]} rows asked of {len(rand.rows)}")
+    return rand.normal(MASK_NOISE_STREAM, shape[1:], std=spec.noise_std)

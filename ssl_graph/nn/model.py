@@ -22,7 +22,7 @@ from .common import grad_multiply, lengths_to_padding_mask
 from .context import ConvContextModule
 from .encoders import build_encoder
 from .heads import HeadResult
-from .masking import apply_masks, channel_mask, time_mask
+from .masking import apply_masks, channel_mask, mask_noise, time_mask
 from .objectives import AUX_TERMS, LOSS_HEADS, AuxInputs, build_target_source
 from .quantizers import GumbelNoise, QuantizerOutput, build_quantizer, perplexity
 from .row_random import GUMBEL_STREAM, RowRandom
@@ -60,7 +60,7 @@ class SSLNet(nn.Module):
         super().__init__()
         self.spec = spec
         enc_dim = spec.encoder.dim
-        self.encoder = build_encoder(spec.encoder)
+        self.encoder = build_encoder(spec.encoder, spec.sample_rate)
         self.feature_norm = nn.LayerNorm(enc_dim) if spec.feature_layer_norm else None
         self.quantizer = build_quantizer(spec.quantizer, enc_dim)
         ctx_in = spec.quantizer.dim if spec.quantize_input else enc_dim
@@ -72,7 +72,10 @@ class SSLNet(nn.Module):
             self.context = TransformerModule(spec.context)
         else:
             self.context = ConvContextModule(spec.context, ctx_in)
-        self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if spec.mask is not None else None
+        #: the context input's width (what a mask embedding and a channel mask cover)
+        self.context_input_dim = ctx_in
+        embed = spec.mask is not None and spec.mask.replace == "embedding"
+        self.mask_emb = nn.Parameter(torch.rand(ctx_in)) if embed else None
         self.dropout_input = nn.Dropout(spec.dropout_input)
         self.dropout_features = nn.Dropout(spec.dropout_features)
         self.dropout_context = nn.Dropout(spec.dropout_context)
@@ -209,8 +212,9 @@ class SSLNet(nn.Module):
             mask = mask.to(x.device) & valid
             if channels is None:
                 channels = channel_mask(spec.mask, B, x.size(-1), mask_seed, x.device)
-            x = apply_masks(x, mask, self.mask_emb,
-                            None if channels is None else channels.to(x.device))
+            fill = (self.mask_emb if spec.mask.replace == "embedding"
+                    else mask_noise(spec.mask, rand, x.shape).to(x.device))
+            x = apply_masks(x, mask, fill, None if channels is None else channels.to(x.device))
         else:
             mask = None
         c, _ = self.context(x, pad)

@@ -42,6 +42,7 @@ from ..specs.components import (
     FutureFrames,
     MaskedPrediction,
     QuantizedLatents,
+    RandomProjectionTargets,
     Regression,
     SSLModel,
     StepPrediction,
@@ -51,6 +52,7 @@ from . import losses as L
 from .batch_stats import BatchStats
 from .heads import ContrastiveHead, MaskedPredictionHead, RegressionHead, StepPredictionHead
 from .quantizers import QuantizerOutput
+from .random_projection import RandomProjectionQuantizer
 from .target_sources import (
     ClusterTargetSource,
     CodeTargetSource,
@@ -87,6 +89,7 @@ TARGET_SOURCES: dict[type, Callable[[object, SSLModel, nn.Module], TargetSource]
     FutureFrames: lambda t, spec, net: LatentTargets(masked_only=False),
     ClusterTargets: lambda t, spec, net: ClusterTargetSource(t, spec),
     CodeTargets: lambda t, spec, net: CodeTargetSource(),
+    RandomProjectionTargets: lambda t, spec, net: RandomProjectionQuantizer(t, spec.sample_rate),
     TeacherTargets: lambda t, spec, net: EmaTeacher(t, net),
 }
 
@@ -94,7 +97,7 @@ LOSS_HEADS: dict[type, HeadEntry] = {
     Contrastive: HeadEntry("contrastive", (QuantizedLatents,), lambda loss, spec: ContrastiveHead(
         loss, spec.context_dim, _target_dim(spec), spec.head_dim)),
     MaskedPrediction: HeadEntry(
-        "masked_prediction", (ClusterTargets, CodeTargets),
+        "masked_prediction", (ClusterTargets, CodeTargets, RandomProjectionTargets),
         lambda loss, spec: MaskedPredictionHead(loss, spec.context_dim, spec.head_dim,
                                                 spec.num_classes())),
     StepPrediction: HeadEntry("step_prediction", (FutureFrames,), lambda loss, spec: (

@@ -17,6 +17,8 @@ from .common import derive_seed
 
 #: streams 1 and 2 are the time and channel masks' (``masking.py``: drawn for the whole batch)
 GUMBEL_STREAM, NEGATIVES_STREAM, CROSS_STREAM = 3, 4, 5
+#: the noise that replaces masked frames (``SpanMask(replace="noise")``)
+MASK_NOISE_STREAM = 6
 
 
 class RowRandom:
@@ -49,6 +51,14 @@ class RowRandom:
         return torch.stack([
             -torch.empty(tuple(shape), device=self.device)
             .exponential_(generator=self.generator(stream, b)).log()
+            for b in range(len(self.rows))])
+
+    def normal(self, stream: int, shape: Sequence[int], std: float = 1.0,
+               dtype: torch.dtype = torch.float32) -> Tensor:
+        """(B, *shape) N(0, std²) noise, row b from row b's stream."""
+        return torch.stack([
+            torch.randn(tuple(shape), generator=self.generator(stream, b), device=self.device,
+                        dtype=dtype) * std
             for b in range(len(self.rows))])
 
     def gumbel_noise(self, shape: Sequence[int]) -> Tensor:

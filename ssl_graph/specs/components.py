@@ -11,7 +11,9 @@ from .components_networks import (
     ConvContext,
     ConvFeatureEncoder,
     Encoder,
+    FilterbankEncoder,
     GatedRelativePositionBias,
+    LogMel,
     Transformer,
     Wav2VecEncoder,
 )
@@ -38,6 +40,7 @@ from .components_objectives import (
     UtteranceMixing,
 )
 from .components_presets import (
+    best_rq_model,
     data2vec_model,
     hubert_model,
     vq_wav2vec_model,
@@ -45,8 +48,10 @@ from .components_presets import (
     wav2vec_model,
     wavlm_model,
 )
+from .components_random_projection import RandomProjectionTargets
 
 __all__ = [
+    "best_rq_model",
     "ClusterTargets",
     "CodeTargets",
     "CommitmentLoss",
@@ -57,15 +62,18 @@ __all__ = [
     "Diversity",
     "Encoder",
     "FeaturePenalty",
+    "FilterbankEncoder",
     "FutureFrames",
     "GatedRelativePositionBias",
     "GumbelQuantizer",
     "KMeansQuantizer",
+    "LogMel",
     "Loss",
     "MaskedPrediction",
     "NoQuantizer",
     "QuantizedLatents",
     "Quantizer",
+    "RandomProjectionTargets",
     "Regression",
     "SSLModel",
     "SpanMask",

@@ -29,6 +29,7 @@ from .components_objectives import (
     NoQuantizer,
     QuantizedLatents,
     Quantizer,
+    RandomProjectionTargets,
     Regression,
     SpanMask,
     StepPrediction,
@@ -40,7 +41,7 @@ from .components_objectives import (
 #: which target each prediction loss needs
 _LOSS_TARGETS: dict[type, tuple[type, ...]] = {
     Contrastive: (QuantizedLatents,),
-    MaskedPrediction: (ClusterTargets, CodeTargets),
+    MaskedPrediction: (ClusterTargets, CodeTargets, RandomProjectionTargets),
     StepPrediction: (FutureFrames,),
     Regression: (TeacherTargets,),
 }
@@ -140,6 +141,9 @@ class SSLModel(Component):
             return clusters.num_classes
         if self.target_of(CodeTargets) is not None:
             return (self.quantizer.entries,) * self.quantizer.groups
+        projection = self.target_of(RandomProjectionTargets)
+        if projection is not None:
+            return projection.num_classes
         return ()
 
     def check_labels(self, name: str = "model") -> None:
@@ -205,6 +209,9 @@ def check_combination(m: Any) -> None:
                                 for t in targets):
         raise SpecError("SSLModel.target: only ClusterTargets and TeacherTargets combine; use "
                         "one target source with FutureFrames, QuantizedLatents or CodeTargets")
+    if m.target_of(RandomProjectionTargets) is not None and m.target_of(ClusterTargets):
+        raise SpecError("SSLModel.target: ClusterTargets and RandomProjectionTargets are both "
+                        "read by MaskedPrediction; keep one")
     if Diversity in has and not isinstance(m.quantizer, GumbelQuantizer):
         raise SpecError("Diversity needs quantizer=GumbelQuantizer(...)")
     if CommitmentLoss in has and not isinstance(m.quantizer, KMeansQuantizer):
@@ -215,7 +222,11 @@ def check_combination(m: Any) -> None:
         raise SpecError("CodeTargets needs a quantizer (GumbelQuantizer or KMeansQuantizer)")
     if m.quantize_input and isinstance(m.quantizer, NoQuantizer):
         raise SpecError("quantize_input=True needs a quantizer")
-    masked = m.target_of((QuantizedLatents, ClusterTargets, CodeTargets, TeacherTargets))
+    projection = m.target_of(RandomProjectionTargets)
+    if projection is not None:
+        check_random_projection_rate(projection, m.encoder)
+    masked = m.target_of((QuantizedLatents, ClusterTargets, CodeTargets, TeacherTargets,
+                          RandomProjectionTargets))
     if masked is not None and m.mask is None:
         raise SpecError(f"target={masked.kind} predicts masked frames; set mask=SpanMask(...)")
     if m.target_of(FutureFrames) is not None and not isinstance(m.context, ConvContext):
@@ -234,3 +245,16 @@ def check_combination(m: Any) -> None:
         if m.quantize_input:
             raise SpecError("TeacherTargets reads the unquantized context input; set "
                             "quantize_input=False")
+
+
+def check_random_projection_rate(target: RandomProjectionTargets, encoder: Any) -> None:
+    """A random-projection target frame must span exactly one encoder frame (plan time)."""
+    hop, stack, stride = target.features.hop, target.stack, encoder.stride
+    if hop * stack == stride:
+        return
+    fix = (f"set target.stack={stride // hop}" if stride % hop == 0
+           else f"use target.features.hop dividing the encoder stride {stride}")
+    raise SpecError(
+        f"SSLModel.target: RandomProjectionTargets frames every features.hop × stack = {hop} × "
+        f"{stack} = {hop * stack} samples but the encoder ({encoder.kind}) strides {stride}; "
+        f"{fix} so targets and model frames share a rate")

@@ -1,4 +1,4 @@
-"""Network components: waveform encoders and context networks.
+"""Network components: waveform encoders, the log-mel front end and context networks.
 
 Defaults follow the papers / fairseq (see ``reference/ssl_models.md`` §1). Geometry helpers
 (``stride``, ``output_length``) are pure Python so plan-time checks (label rate vs frame rate)
@@ -107,7 +107,67 @@ class Wav2VecEncoder(_ConvStack):
         return self.conv_layers + ((self.conv_layers[-1][0], 1, 1),) * self.extra_linear
 
 
-Encoder = ConvFeatureEncoder | Wav2VecEncoder
+class LogMel(Component):
+    """Kaldi-style log mel filterbank energies (the MFCC op's filters and framing, before its
+    DCT): ``n_mels`` filters from ``low_freq`` to Nyquist over frames of ``win`` samples every
+    ``hop`` (80 × 25 ms / 10 ms: BEST-RQ's input), dither 0.
+
+    ``normalize="per_feature"``: each utterance's mel channels are brought to zero mean and unit
+    variance over its own (valid) frames, as NeMo's ``normalize: per_feature`` and BEST-RQ's
+    "normalised" features (the paper: needed so the random projection does not collapse onto a
+    few codes); ``"none"``: raw log energies.
+    """
+
+    n_mels: int = Field(80, ge=1)
+    hop: int = Field(160, ge=1, description="frame shift in samples (10 ms at 16 kHz)")
+    win: int = Field(400, ge=2, description="frame length in samples (25 ms at 16 kHz)")
+    low_freq: float = Field(20.0, ge=0.0, description="lowest filter edge in Hz (Kaldi's 20)")
+    normalize: Literal["per_feature", "none"] = "per_feature"
+
+    def frames(self, n_samples: int) -> int:
+        """Frames of ``n_samples`` samples (Kaldi ``snip_edges``: whole windows only)."""
+        return 0 if n_samples < self.win else 1 + (n_samples - self.win) // self.hop
+
+
+#: BEST-RQ's front end: two 3×3 stride-2 convs over (time, mel), 4× subsampling (40 ms frames)
+BEST_RQ_SUBSAMPLING: ConvLayers = ((256, 3, 2), (256, 3, 2))
+
+
+class FilterbankEncoder(_ConvStack):
+    """Log-mel front end + conv subsampling (BEST-RQ's / the Conformer's input), beside the
+    waveform conv encoders: wave → :class:`LogMel` frames → 2-d convs over (time, mel), each
+    (channels, kernel, stride) on both axes, ReLU → Linear(channels × mel bins left, ``out_dim``).
+
+    Time is not padded (a valid frame never reads padding, output lengths follow the conv
+    arithmetic, as the waveform encoders'); the mel axis is zero-padded by kernel // 2 (80 → 40
+    → 20 bins, as NeMo's striding subsampling). Geometry in samples: the framing is a first
+    layer of kernel ``win`` and stride ``hop``, so the defaults give stride 640 (40 ms, 25 Hz).
+    """
+
+    features: LogMel = LogMel()
+    conv_layers: ConvLayers = BEST_RQ_SUBSAMPLING
+    out_dim: int = Field(512, ge=1, description="width of the frames (the subsampling's Linear)")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout after the Linear")
+    activation: Literal["relu", "gelu"] = "relu"
+
+    @property
+    def layer_geometry(self) -> ConvLayers:
+        f = self.features
+        return ((f.n_mels, f.win, f.hop),) + self.conv_layers
+
+    @property
+    def dim(self) -> int:
+        return self.out_dim
+
+    def mel_bins(self) -> int:
+        """Mel bins left after the subsampling convs (each pads kernel // 2 on the mel axis)."""
+        n = self.features.n_mels
+        for _, k, s in self.conv_layers:
+            n = (n + 2 * (k // 2) - k) // s + 1
+        return n
+
+
+Encoder = ConvFeatureEncoder | Wav2VecEncoder | FilterbankEncoder
 
 
 class ConvContext(Component):

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Component
+from .components_random_projection import RandomProjectionTargets
 from .nodes import Labels
 
 # ----------------------------------------------------------------------------- quantizers
@@ -80,8 +81,17 @@ class SpanMask(Component):
     """Span masking with fairseq ``compute_mask_indices`` semantics (reference §2a).
 
     ``prob`` is the span-start probability × ``length`` (0.65 ⇒ p=6.5%, ≈49% masked). Time
-    spans are replaced by a learned embedding; channel spans (``channel_prob``) are zeroed
-    over all frames after the time mask.
+    spans are replaced by a learned embedding (``replace="embedding"``, wav2vec 2.0 / HuBERT)
+    or by Gaussian noise N(0, ``noise_std``²) (``replace="noise"``, BEST-RQ: 0.1), drawn per
+    utterance from its own stream (``nn/row_random.py``) so a split batch draws the same; channel
+    spans (``channel_prob``) are zeroed over all frames after the time mask.
+
+    Both replace frames at the context network's input (after the encoder, its LayerNorm and
+    projection), as wav2vec 2.0 does. BEST-RQ masks the normalised log-mel frames before its
+    conv subsampling instead; we mask the subsampled frames because the mask, the labels and the
+    loss are all defined on model frames (the same spans for every encoder, waveform or log-mel),
+    and a subsampling conv (7 mel frames wide at 4×) would otherwise let a masked frame's
+    neighbours leak its content into it.
     """
 
     prob: float = Field(0.65, ge=0.0, lt=1.0)
@@ -100,6 +110,9 @@ class SpanMask(Component):
     channel_other: float = Field(0.0, ge=0.0)
     channel_no_overlap: bool = False
     channel_min_space: int = Field(1, ge=0)
+    replace: Literal["embedding", "noise"] = Field(
+        "embedding", description="masked frames become the learned embedding, or noise")
+    noise_std: float = Field(0.1, gt=0.0, description="replace='noise': N(0, noise_std²)")
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -208,7 +221,8 @@ class TeacherTargets(Component):
         return self.ema_end_decay - (self.ema_end_decay - self.ema_decay) * left
 
 
-Target = FutureFrames | QuantizedLatents | ClusterTargets | CodeTargets | TeacherTargets
+Target = (FutureFrames | QuantizedLatents | ClusterTargets | CodeTargets | TeacherTargets
+          | RandomProjectionTargets)
 
 # ----------------------------------------------------------------------------- losses
 
@@ -245,13 +259,17 @@ class MaskedPrediction(Component):
     """HuBERT: softmax_c cos(A·o_t, e_c)/τ over each label set's embeddings; CE summed.
 
     Loss = ``masked_weight`` · L_m + ``unmasked_weight`` · L_u. ``untie_final_proj`` gives
-    each label set its own slice of the final projection.
+    each label set its own slice of the final projection. ``logits="linear"`` (BEST-RQ): each
+    label set's logits are a Linear of the context output (softmax over the codebook's
+    entries), with no projection, embeddings or temperature.
     """
 
     masked_weight: float = Field(1.0, ge=0.0)
     unmasked_weight: float = Field(0.0, ge=0.0)
     temperature: float = Field(0.1, gt=0.0)
     untie_final_proj: bool = True
+    logits: Literal["cosine", "linear"] = Field(
+        "cosine", description="cosine vs label embeddings (HuBERT) or a Linear per set (BEST-RQ)")
 
     @model_validator(mode="after")
     def _some(self):

@@ -26,6 +26,7 @@ from .components_networks import (
     W2V_CONV,
     ConvContext,
     ConvFeatureEncoder,
+    FilterbankEncoder,
     Transformer,
     Wav2VecEncoder,
 )
@@ -46,6 +47,7 @@ from .components_objectives import (
     TeacherTargets,
     UtteranceMixing,
 )
+from .components_random_projection import RandomProjectionTargets
 from .nodes import Labels
 
 Size = Literal["tiny", "base", "large"]
@@ -209,6 +211,45 @@ def vq_wav2vec_model(
         losses=losses,
         final_dim=0,
         feature_layer_norm=False,
+    )
+
+
+def best_rq_model(size: Size = "base") -> SSLModel:
+    """BEST-RQ (Chiu et al. 2022): masked prediction of a frozen random-projection quantizer's
+    codes of 4 stacked, normalised 80-d log-mel frames (codebook 8192 × 16), from a log-mel
+    front end with 4× conv subsampling (40 ms frames); masked frames become N(0, 0.1²) noise;
+    softmax over the codebook from a Linear output layer.
+
+    The paper's encoder is a 0.6B-parameter Conformer (w2v-BERT's XL: 24 blocks of width 1024,
+    each with two macaron FFNs and a convolution module). We have no Conformer: ``base`` (and
+    ``large``, the same) use our Transformer at that depth and width (24 pre-LN blocks, 1024,
+    FFN 4096, 16 heads, conv positional embedding: wav2vec 2.0 LARGE's, ≈0.3B), so it has no
+    convolution module, one FFN per block and absolute (conv) rather than relative positions.
+    Masks: the paper starts a 400 ms span at each 10 ms input frame with probability 0.01
+    (≈33 % masked); on 40 ms model frames that is ≈0.04 per frame (1 − 0.99⁴) with spans of 10,
+    i.e. ``SpanMask(prob=0.4, length=10)`` in fairseq's convention (start probability × length),
+    applied after the subsampling (see ``SpanMask``). The subsampling's channels are not in the
+    paper (256 here, NeMo's). ``tiny``: 2 × 32-channel subsampling, the tiny transformer,
+    512 codes.
+    """
+    size = _size(size)
+    if size == "tiny":
+        encoder = FilterbankEncoder(conv_layers=((32, 3, 2), (32, 3, 2)), out_dim=128)
+        context = _w2v2_backbone("tiny")["context"]
+        codes = 512
+    else:
+        encoder = FilterbankEncoder(conv_layers=((256, 3, 2), (256, 3, 2)), out_dim=1024)
+        context = Transformer(layers=24, dim=1024, ffn_dim=4096, heads=16, dropout=0.1,
+                              attention_dropout=0.1, layerdrop=0.0, layer_norm_first=True)
+        codes = 8192
+    return SSLModel(
+        encoder=encoder,
+        context=context,
+        mask=SpanMask(prob=0.4, length=10, min_masks=1, replace="noise", noise_std=0.1),
+        target=RandomProjectionTargets(stack=4, codebook_size=codes, codebook_dim=16),
+        losses=(MaskedPrediction(logits="linear"),),
+        final_dim=0,
+        feature_grad_mult=1.0,
     )
 
 

@@ -54,7 +54,7 @@ def group_masks(model, rows: int, width: int, label_frames: list[int], mask_seed
     if spec.mask is None:
         return None, None, valid
     mask = time_mask(spec.mask, torch.full((rows,), T, dtype=torch.long), T, mask_seed)
-    chans = channel_mask(spec.mask, rows, model.mask_emb.numel(), mask_seed, torch.device("cpu"))
+    chans = channel_mask(spec.mask, rows, model.context_input_dim, mask_seed, torch.device("cpu"))
     return mask, chans, valid
 
 

@@ -1,7 +1,8 @@
 """A padded batch gives every utterance the output it gets alone: padding never enters a norm.
 
 Covers every encoder and context family (wav2vec 2.0/HuBERT conv encoder in group_norm and
-layer_norm mode, wav2vec's causal encoder and conv context, vq-wav2vec), through the CTC model a
+layer_norm mode, wav2vec's causal encoder and conv context, vq-wav2vec, BEST-RQ's log-mel front
+end), through the CTC model a
 fine-tune decodes with and through ``extract_features`` (what layer features read).
 """
 
@@ -15,6 +16,7 @@ from ssl_graph.nn import build_model
 from ssl_graph.nn.common import Fp32GroupNorm, lengths_to_padding_mask
 from ssl_graph.nn.ctc import CTCModel
 from ssl_graph.specs.components_presets import (
+    best_rq_model,
     hubert_model,
     vq_wav2vec_model,
     wav2vec2_model,
@@ -43,6 +45,7 @@ SPECS = {
     "wav2vec": lambda: wav2vec_model("tiny"),
     "vq_wav2vec-gumbel": lambda: vq_wav2vec_model("tiny"),
     "vq_wav2vec-kmeans": lambda: vq_wav2vec_model("tiny", quantizer="kmeans"),
+    "best_rq-log_mel": lambda: best_rq_model("tiny"),
 }
 
 
@@ -71,7 +74,8 @@ def test_features_of_a_padded_row_equal_the_row_alone(name, batch):
             torch.testing.assert_close(together[i, :n], alone[0], rtol=TOL, atol=TOL)
 
 
-@pytest.mark.parametrize("name", ["wav2vec2-group_norm", "wav2vec2-layer_norm", "wav2vec"])
+@pytest.mark.parametrize("name", ["wav2vec2-group_norm", "wav2vec2-layer_norm", "wav2vec",
+                                  "best_rq-log_mel"])
 def test_ctc_logits_of_a_padded_row_equal_the_row_alone(name, batch):
     torch.manual_seed(0)
     model = CTCModel(SPECS[name](), vocab_size=12).eval()
