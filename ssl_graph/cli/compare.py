@@ -33,15 +33,15 @@ def compare(ctx, a, b, show_all):
     pa, pb = open_project(ctx, sa), open_project(ctx, sb)
     rows = compare_rows(pa, pb, [na] if na else None, [nb] if nb else None)
     table = Table(title=f"A = {sa}   B = {sb}", title_justify="left")
-    for col in ("node", "kind", "A vs B", "A", "B (Δ vs A)"):
-        table.add_column(col)
+    for col in ("node", "kind", "A vs B", "A", "B (Δ vs A)"):  # changes wrap, never cut short
+        table.add_column(col, overflow="fold")
     shared = 0
     for r in rows:
         if r.status == "shared" and not show_all:
             shared += 1
             continue
         ma, mb = format_metrics(r.a, r.b)
-        what = "; ".join(r.changes) if r.changes else r.status
+        what = "\n".join(r.changes) if r.changes else r.status
         table.add_row(r.name, r.kind, what, ma or "-", mb or "-")
     make_console().print(table)
     if shared:

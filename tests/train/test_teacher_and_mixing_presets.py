@@ -137,3 +137,27 @@ def test_a_crash_after_a_checkpoint_resumes_to_the_same_weights(trained, tmp_pat
     resumed.run([name])
     assert _raw(resumed, name) == _raw(trained, name)
     assert _losses(resumed, name) == _losses(trained, name)
+
+
+def test_compare_puts_a_tiny_wavlm_beside_a_tiny_hubert(trained):
+    """`compare p.py:wlm p.py:hb`: the two objectives side by side, the shared inputs named."""
+    from click.testing import CliRunner
+
+    from ssl_graph.cli import main
+
+    trained.run(["hb"])
+    spec = trained.spec_path
+    res = CliRunner().invoke(main, ["--store", str(trained.store.backend.root), "compare",
+                                    f"{spec}:wlm", f"{spec}:hb"], terminal_width=250)
+    assert res.exit_code == 0, res.output
+    from ssl_graph.compare import compare
+
+    row = compare(trained, trained, ["wlm"], ["hb"])[0]
+    assert row.status == "differs" and row.kind == "Pretrain"
+    changed = " ".join(row.changes)
+    assert "model.augmentation" in changed and "model.context.relative_position" in changed
+    assert "".join(res.output.split()).count("model.") >= 2, res.output  # wrapped, not cut
+    for side, name in ((row.a, "wlm"), (row.b, "hb")):  # each side's own metrics, printed
+        assert side == trained[name].metrics or set(side) <= set(trained[name].metrics)
+        assert math.isfinite(side["loss"]) and f"{side['loss']:.3f}" in res.output, res.output
+    assert row.a["loss"] != row.b["loss"]
