@@ -168,7 +168,7 @@ def hf_step(peer, opt, wave, spec, labels, autocast, clock) -> Callable[[int], d
 def run(args, make_batch, Timer, corpus) -> None:
     import transformers
 
-    from ssl_graph.formats.hf_export import hf_config, hf_family
+    from ssl_graph.model_io.hf_export import hf_config, hf_family
 
     device = torch.device(args.device)
     torch.manual_seed(args.seed)

@@ -112,7 +112,7 @@ def _loss(spec: SSLModel, kind: type):
 
 def hf_config(spec: SSLModel, attn: str):
     """A ``Wav2Vec2Config`` with the same architecture, objective and dropouts as ``spec``."""
-    from ssl_graph.formats.hf_export import hf_config
+    from ssl_graph.model_io.hf_export import hf_config
 
     ctx, q, m = spec.context, spec.quantizer, spec.mask
     contrastive, diversity = _loss(spec, Contrastive), _loss(spec, Diversity)

@@ -157,7 +157,7 @@ def export_model(project, name: str, out: str | Path, fmt: str = "hf",
                  force: bool = False) -> list[Path]:
     """Write a ``Pretrain`` node as an ``AutoModel`` directory, a ``FineTune`` node as an
     ``AutoModelForCTC`` one (with vocab.json, tokenizer and feature-extractor configs)."""
-    from .formats.hf_export import hf_family
+    from .model_io.hf_export import hf_family
     from .specs.pretrained import PretrainedModel
 
     if fmt != "hf":
@@ -178,7 +178,7 @@ def export_model(project, name: str, out: str | Path, fmt: str = "hf",
                         f"`ssl-graph run {project.spec_path} {name}`")
     from safetensors.torch import load
 
-    from .formats.hf_export import export_hf
+    from .model_io.hf_export import export_hf
 
     out = _target_dir(out, force)
     if not ctc:

@@ -6,5 +6,6 @@ In: ``tsv``/``annotation_tsv`` (manifests, annotation TSVs), ``kaldi``, ``fairse
 ``librispeech``, ``timit``, ``lhotse`` (corpus layouts, dispatched by ``layouts``), ``textgrid``,
 ``ctm`` (alignments, word alignments; annotation readers dispatched by ``readers``). Out:
 ``fairseq_units``, ``ctm``/``annotation_tsv`` (segments).
+Models (transformers directories, ARPA language models) are ``ssl_graph.model_io``.
 See docs/formats.md.
 """

@@ -11,7 +11,7 @@ from ..audio.manifest import file_identity
 
 
 def plan_checkpoint(planner, st) -> None:
-    from ..formats.hf_checkpoint import identity_files
+    from ..model_io.hf_checkpoint import identity_files
 
     node = st.node
     root = node.directory()

@@ -1,4 +1,4 @@
-"""Waveform encoders: (B, S) samples → (B, T, C) frames (the log-mel front end: ``frontends.py``).
+"""Waveform encoders: (B, S) samples → (B, T, C) frames (the log-mel front end and ``build_encoder``: ``frontends.py``).
 
 Both are strided 1-d conv stacks without padding, so T = ``spec.output_length(S)`` and a
 padded tail never reaches a valid frame through a convolution. Their group norms normalise over
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..specs.components import ConvFeatureEncoder, Encoder, FilterbankEncoder, Wav2VecEncoder
+from ..specs.components import ConvFeatureEncoder, Wav2VecEncoder
 from .common import ChannelLayerNorm, Fp32GroupNorm, activation
 
 
@@ -136,13 +136,3 @@ def normalize_wave(wave: Tensor, padding_mask: Tensor | None, eps: float = 1e-5)
     mean = (wave * valid).sum(-1, keepdim=True) / n
     var = (((wave - mean) * valid) ** 2).sum(-1, keepdim=True) / n
     return (wave - mean) * torch.rsqrt(var + eps) * valid
-
-
-def build_encoder(spec: Encoder, sample_rate: int = 16000) -> _ConvStackModule:
-    if isinstance(spec, ConvFeatureEncoder):
-        return ConvFeatureEncoderModule(spec)
-    if isinstance(spec, FilterbankEncoder):
-        from .frontends import FilterbankEncoderModule  # it builds on this module's classes
-
-        return FilterbankEncoderModule(spec, sample_rate)
-    return Wav2VecEncoderModule(spec)

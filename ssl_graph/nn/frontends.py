@@ -1,4 +1,5 @@
-"""Log-mel front end: wave → log mel frames → 2-d conv subsampling → Linear (BEST-RQ's input).
+"""Front ends: ``build_encoder`` picks the waveform conv encoders (``encoders.py``) or the log-mel
+front end here: wave → log mel frames → 2-d conv subsampling → Linear (BEST-RQ's input).
 
 Like the waveform encoders it is a stack without time padding, so T = ``spec.output_length(S)``
 (the framing is its first "layer") and padding never reaches a valid frame; the per-utterance
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..specs.components_networks import FilterbankEncoder
+from ..specs.components_networks import ConvFeatureEncoder, Encoder, FilterbankEncoder
 from .common import activation
-from .encoders import _ConvStackModule
+from .encoders import ConvFeatureEncoderModule, Wav2VecEncoderModule, _ConvStackModule
 from .filterbank import LogMelFilterbank
 
 
@@ -35,3 +36,12 @@ class FilterbankEncoderModule(_ConvStackModule):
         x = self.subsampling(mel.to(wave.dtype).unsqueeze(1))  # (B, C, T', F')
         x = x.permute(0, 2, 1, 3).flatten(2)  # (B, T', C·F')
         return self.dropout(self.out(x))
+
+
+def build_encoder(spec: Encoder, sample_rate: int = 16000) -> _ConvStackModule:
+    """The front-end module of an ``Encoder`` spec."""
+    if isinstance(spec, ConvFeatureEncoder):
+        return ConvFeatureEncoderModule(spec)
+    if isinstance(spec, FilterbankEncoder):
+        return FilterbankEncoderModule(spec, sample_rate)
+    return Wav2VecEncoderModule(spec)

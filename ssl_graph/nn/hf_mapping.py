@@ -151,6 +151,6 @@ def hf_backbone(config: Any) -> dict[str, Any]:
     :func:`load_hf_state_dict`. HF models never normalise the wave themselves (their feature
     extractor does), so ``normalize_wave`` stays False.
     """
-    from ..formats.hf_checkpoint import backbone_fields, with_defaults
+    from ..model_io.hf_checkpoint import backbone_fields, with_defaults
 
     return backbone_fields(with_defaults(config.to_dict(), "hf_backbone"), normalize_wave=False)

@@ -20,7 +20,7 @@ from ..specs.components import SSLModel, Transformer
 from .batch_stats import BatchStats
 from .common import grad_multiply, lengths_to_padding_mask
 from .context import ConvContextModule
-from .encoders import build_encoder
+from .frontends import build_encoder
 from .heads import HeadResult
 from .masking import apply_masks, channel_mask, mask_noise, time_mask
 from .objectives import AUX_TERMS, LOSS_HEADS, AuxInputs, build_target_source

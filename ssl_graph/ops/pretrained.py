@@ -16,7 +16,7 @@ class PretrainedModelOp(AggregateOp):
         import torch
         from safetensors.torch import save
 
-        from ..formats.hf_checkpoint import read_weights
+        from ..model_io.hf_checkpoint import read_weights
         from ..nn import build_model, load_hf_state_dict
 
         node = st.node

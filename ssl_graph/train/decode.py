@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..formats.arpa import EOS, ArpaLM
+from ..model_io.arpa import EOS, ArpaLM
 
 NEG = -math.inf
 LN10 = math.log(10.0)
@@ -111,7 +111,7 @@ def beam_search(log_probs: np.ndarray, symbols, beam: int = 32, lm: ArpaLM | Non
 
 def train_lm(sentences: list[list[str]], order: int) -> tuple[str, ArpaLM]:
     """ARPA text of a word n-gram LM on ``sentences``, and the LM read back from it."""
-    from ..formats.arpa import arpa_text, train_ngram
+    from ..model_io.arpa import arpa_text, train_ngram
 
     text = arpa_text(*train_ngram(sentences, order))
     return text, ArpaLM(text, "the score's LM")

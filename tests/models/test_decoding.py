@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ssl_graph.formats.arpa import EOS, UNK, ArpaLM, train_ngram, write_arpa
+from ssl_graph.model_io.arpa import EOS, UNK, ArpaLM, train_ngram, write_arpa
 from ssl_graph.train.decode import beam_search, train_lm
 from ssl_graph.train.vocab import CHARS, char_tokens, tokens_to_text
 

@@ -8,7 +8,7 @@ import torch
 import transformers
 
 from ssl_graph.audio.io import read_audio
-from ssl_graph.formats.hf_export import export_hf, hf_family
+from ssl_graph.model_io.hf_export import export_hf, hf_family
 from ssl_graph.nn import build_model
 from ssl_graph.nn.ctc import CTCModel
 from ssl_graph.specs.base import SpecError

@@ -96,7 +96,7 @@ def test_continued_pretraining_starts_from_the_release(project):
 
 
 def test_greedy_beam_and_lm_scores_side_by_side_in_the_report(project):
-    from ssl_graph.formats.arpa import ArpaLM
+    from ssl_graph.model_io.arpa import ArpaLM
     from ssl_graph.report import build_report
 
     rows = {r["node"]: r for r in build_report(project).rows}
@@ -192,7 +192,7 @@ def test_pickled_and_fairseq_checkpoints_refused(tmp_path):
 
     save_released(tmp_path / "m", seed=0)
     (tmp_path / "m" / "model.safetensors").rename(tmp_path / "m" / "pytorch_model.bin")
-    from ssl_graph.formats.hf_checkpoint import weight_files
+    from ssl_graph.model_io.hf_checkpoint import weight_files
 
     with pytest.raises(SpecError, match="pickled weights"):
         weight_files(tmp_path / "m", "released")

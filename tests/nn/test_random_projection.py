@@ -13,8 +13,8 @@ from ssl_graph.audio.io import read_audio
 from ssl_graph.audio.mfcc import log_mel
 from ssl_graph.nn import build_model
 from ssl_graph.nn.common import lengths_to_padding_mask
-from ssl_graph.nn.encoders import build_encoder
 from ssl_graph.nn.filterbank import LogMelFilterbank
+from ssl_graph.nn.frontends import build_encoder
 from ssl_graph.nn.masking import mask_noise
 from ssl_graph.nn.random_projection import RandomProjectionQuantizer
 from ssl_graph.nn.row_random import RowRandom

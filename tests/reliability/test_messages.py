@@ -73,7 +73,7 @@ def test_safetensors_with_bytes_appended_is_named(checkpoint):
 
 def test_damaged_safetensors_at_read_time_is_named(checkpoint):
     """The reader names the file too, whatever slips past the header check."""
-    from ssl_graph.formats.hf_checkpoint import read_weights
+    from ssl_graph.model_io.hf_checkpoint import read_weights
 
     pytest.importorskip("torch")
     f = checkpoint / "model.safetensors"
