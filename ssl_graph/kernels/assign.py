@@ -1,14 +1,18 @@
-"""Nearest-centroid assignment: BLAS GEMM for x·Cᵀ fused with a Numba argmin.
+"""Nearest-centroid assignment: BLAS GEMM for C·xᵀ fused with a Numba argmin.
 
 Same rule as fairseq's ``dump_km_label.py``: ``argmin_j ‖x‖² − 2 x·c_j + ‖c_j‖²``.
-The flops are in the GEMM, so each thread hands small row blocks to BLAS and runs the
-argmin on the (rows, k) block while it is still in cache.  Alternating numpy's
-multi-threaded matmul with a Numba parallel loop instead makes the two thread pools
-spin against each other (10x slower on 2 cores with the OpenMP layer), so BLAS is
-pinned to one thread while our kernel runs and the parallelism is ours.
+The flops are in the GEMM, so rows go to BLAS in blocks of :func:`gemm_rows`, one
+sgemm per block writing the (k, rows) products ``−2 C·xᵀ`` into a preallocated
+cache-sized buffer, and the argmin runs on that block while it is still in cache.
+The products are laid out centroid-major so the argmin's inner loop runs across rows
+(independent lanes) and vectorises; centroid norms are computed once per call.
+Alternating numpy's multi-threaded matmul with a Numba parallel loop instead makes
+the two thread pools spin against each other (10x slower on 2 cores with the OpenMP
+layer), so BLAS is pinned to one thread while our kernel runs and the parallelism is
+ours.
 
-Rows are independent, so labels do not depend on the thread count; ties go to the
-lowest centroid index like ``np.argmin``.
+Rows are independent, so labels do not depend on the thread count or the block size;
+ties go to the lowest centroid index like ``np.argmin``.
 
 Developers: ``kmeans.py``'s cached Numba kernels inline code from this module, and Numba only
 checks the calling file's timestamp; after editing here, delete
@@ -42,8 +46,12 @@ def blas_single_thread() -> AbstractContextManager:
 
 
 def gemm_rows(k: int) -> int:
-    """Rows per BLAS call: the (rows, k) float32 block stays in L1/L2 (~100 KiB)."""
-    return max(16, min(512, 25600 // max(k, 1)))
+    """Rows per BLAS call: the (k, rows) float32 block of products stays in L2 (≤ 1 MiB).
+
+    512 rows amortise packing the centroid operand: ≥ 93 % of the rate of one big
+    GEMM at 768-d/k=500 and 39-d/k=100 (``benchmarks/bench_assign.py``).
+    """
+    return max(64, min(512, (1 << 18) // max(k, 1)))
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -63,90 +71,84 @@ def row_sqnorms(x: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _rowwise_min(g, cnorm):
-    """In place g[r] += cnorm; return per-row min (vectorised reduction)."""
-    m, k = g.shape
-    out = np.empty(m, dtype=np.float32)
-    for r in range(m):
-        mn = g[r, 0] + cnorm[0]
-        for j in range(k):
-            v = g[r, j] + cnorm[j]
-            g[r, j] = v
-            mn = min(mn, v)
-        out[r] = mn
-    return out
+def argmin_columns(gt, cnorm, xnorm, labels, dists):
+    """Column-wise nearest centroid of a block of products ``gt[j, r] = −2 c_j·x_r``.
 
-
-@njit(cache=True, fastmath=FASTMATH)
-def _min_except(row, skip):
-    """min of row[j] for j != skip (vectorised; +inf when the row has one element)."""
-    mn = np.float32(np.inf)
-    for j in range(row.shape[0]):
-        v = row[j] if j != skip else np.float32(np.inf)
-        mn = min(mn, v)
-    return mn
-
-
-@njit(cache=True)
-def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists, second):
-    """Assign rows s:e using scratch ``g``; ``ct_m2`` is −2·Cᵀ (exact scaling).
-
-    The min is found with a vectorised pass; the label is then the first column
-    holding exactly that value, which is the lowest-index tie like ``np.argmin``.
-    If ``second`` is non-empty it receives the squared distance to the runner-up
-    (k-means uses it for its pruning bounds).
+    ``labels[r]`` = the lowest ``j`` minimising ``gt[j, r] + cnorm[j]`` (a strict ``<``
+    keeps the first of equal values, like ``np.argmin``); ``dists[r]`` = that minimum
+    plus ``xnorm[r]``, clipped at 0.  The inner loop runs along ``r`` (contiguous,
+    independent lanes), so it vectorises: one load, add, compare and two blends per
+    product, a few percent of the GEMM that made it.
     """
-    gg = g[: e - s]
-    np.dot(x[s:e], ct_m2, gg)
-    mins = _rowwise_min(gg, cnorm)
-    last = gg.shape[1] - 1
-    for r in range(e - s):
-        mn = mins[r]
-        a = 0
-        while a < last and gg[r, a] != mn:  # bounded even if a NaN slipped in
-            a += 1
-        labels[s + r] = a
-        dists[s + r] = max(xnorm[s + r] + mn, np.float32(0.0))
-        if second.shape[0] > 0:
-            second[s + r] = max(xnorm[s + r] + _min_except(gg[r], a), np.float32(0.0))
+    k, m = gt.shape
+    c0 = cnorm[0]
+    for r in range(m):
+        dists[r] = gt[0, r] + c0
+        labels[r] = 0
+    for j in range(1, k):
+        cj = cnorm[j]
+        row = gt[j]
+        for r in range(m):
+            v = row[r] + cj
+            if v < dists[r]:
+                dists[r] = v
+                labels[r] = j
+    for r in range(m):
+        dists[r] = max(xnorm[r] + dists[r], np.float32(0.0))
 
 
 @njit(cache=True)
-def _assign_range(x, s0, e0, ct_m2, cnorm, xnorm, labels, dists, rows):
+def assign_block(x, s, e, c_m2, cnorm, xnorm, gt, labels, dists):
+    """Assign rows s:e (at most ``gt.shape[1]``) with scratch ``gt`` (k, rows).
+
+    One BLAS sgemm ``(−2C)·x[s:e]ᵀ`` writes the (k, rows) products into ``gt`` while it
+    is cache-sized; :func:`argmin_columns` reads them back from cache.
+    """
+    m = e - s
+    if m == gt.shape[1]:
+        np.dot(c_m2, x[s:e].T, gt)
+        argmin_columns(gt, cnorm, xnorm[s:e], labels[s:e], dists[s:e])
+    else:  # the tail block: np.dot needs a contiguous output of exactly its shape
+        tail = np.empty((gt.shape[0], m), dtype=np.float32)
+        np.dot(c_m2, x[s:e].T, tail)
+        argmin_columns(tail, cnorm, xnorm[s:e], labels[s:e], dists[s:e])
+
+
+@njit(cache=True)
+def _assign_range(x, s0, e0, c_m2, cnorm, xnorm, labels, dists, rows):
     """Serial assignment of rows s0:e0 (small inputs, or one parallel task)."""
-    g = np.empty((rows, ct_m2.shape[1]), dtype=np.float32)
-    no_second = np.empty(0, dtype=np.float32)
+    gt = np.empty((c_m2.shape[0], rows), dtype=np.float32)
     for s in range(s0, e0, rows):
-        assign_block(x, s, min(e0, s + rows), ct_m2, cnorm, xnorm, g, labels, dists, no_second)
+        assign_block(x, s, min(e0, s + rows), c_m2, cnorm, xnorm, gt, labels, dists)
 
 
 @njit(parallel=True, cache=True)
-def _assign_parallel(x, ct_m2, cnorm, xnorm, labels, dists, rows, n_tasks):
+def _assign_parallel(x, c_m2, cnorm, xnorm, labels, dists, rows, n_tasks):
     n = x.shape[0]
     per_task = (n + n_tasks - 1) // n_tasks
     for t in prange(n_tasks):
         _assign_range(
-            x, t * per_task, min(n, (t + 1) * per_task), ct_m2, cnorm, xnorm, labels, dists, rows
+            x, t * per_task, min(n, (t + 1) * per_task), c_m2, cnorm, xnorm, labels, dists, rows
         )
 
 
-def assign_into(x, ct_m2, cnorm, xnorm, labels, dists) -> None:
+def assign_into(x, c_m2, cnorm, xnorm, labels, dists) -> None:
     """Fill labels/dists for float32 C-contiguous ``x``; parallel only if worth it.
 
     Callers must hold :func:`blas_single_thread`.
     """
-    n, k = x.shape[0], ct_m2.shape[1]
+    n, k = x.shape[0], c_m2.shape[0]
     n_tasks = min(4 * get_num_threads(), n // _MIN_TASK_ROWS)
     if n_tasks > 1:
-        _assign_parallel(x, ct_m2, cnorm, xnorm, labels, dists, gemm_rows(k), n_tasks)
+        _assign_parallel(x, c_m2, cnorm, xnorm, labels, dists, gemm_rows(k), n_tasks)
     else:
-        _assign_range(x, 0, n, ct_m2, cnorm, xnorm, labels, dists, gemm_rows(k))
+        _assign_range(x, 0, n, c_m2, cnorm, xnorm, labels, dists, gemm_rows(k))
 
 
 def prepare_centroids(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(−2·Cᵀ contiguous, ‖c‖²) in float32, the form the kernels consume."""
+    """(−2·C contiguous (k, d), ‖c‖²) in float32, the form the kernels consume."""
     c = np.ascontiguousarray(centroids, dtype=np.float32)
-    return np.ascontiguousarray(-2.0 * c.T), row_sqnorms(c)
+    return np.ascontiguousarray(-2.0 * c), row_sqnorms(c)
 
 
 def assign_labels(
@@ -166,10 +168,10 @@ def assign_labels(
     n = x.shape[0]
     labels = np.empty(n, dtype=np.int32)
     dists = np.empty(n, dtype=np.float32)
-    ct_m2, cnorm = prepare_centroids(c)
+    c_m2, cnorm = prepare_centroids(c)
     with blas_single_thread():
         for s in range(0, n, chunk):
             xc = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
             e = s + len(xc)
-            assign_into(xc, ct_m2, cnorm, row_sqnorms(xc), labels[s:e], dists[s:e])
+            assign_into(xc, c_m2, cnorm, row_sqnorms(xc), labels[s:e], dists[s:e])
     return labels, dists

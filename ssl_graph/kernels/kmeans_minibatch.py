@@ -75,8 +75,8 @@ def minibatch(
             step += 1
             labels = np.empty(len(xb), dtype=np.int32)
             dists = np.empty(len(xb), dtype=np.float32)
-            ct_m2, cnorm = prepare_centroids(centers)
-            assign_into(xb, ct_m2, cnorm, row_sqnorms(xb), labels, dists)
+            c_m2, cnorm = prepare_centroids(centers)
+            assign_into(xb, c_m2, cnorm, row_sqnorms(xb), labels, dists)
             _online_update(xb, labels, centers, weights)
             batch_inertia = float(dists.sum(dtype=np.float64)) / len(xb)
             ewa = batch_inertia if step == 1 else ewa * (1 - alpha) + batch_inertia * alpha
