@@ -55,18 +55,24 @@ def gemm_rows(k: int) -> int:
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def row_sqnorms(x: np.ndarray) -> np.ndarray:
-    """Squared L2 norm of each row, in float32 (the precision of the GEMM).
-
-    Serial on purpose: it is memory-bound, and every parallel launch is a barrier
-    that costs a scheduler slice when the machine is oversubscribed.
-    """
-    out = np.empty(x.shape[0], dtype=np.float32)
+def row_sqnorms_into(x: np.ndarray, out: np.ndarray) -> None:
+    """``out[i]`` = squared L2 norm of row ``i``, in float32 (the precision of the GEMM)."""
     for i in range(x.shape[0]):
         s = np.float32(0.0)
         for j in range(x.shape[1]):
             s += x[i, j] * x[i, j]
         out[i] = s
+
+
+@njit(cache=True)
+def row_sqnorms(x: np.ndarray) -> np.ndarray:
+    """Squared L2 norm of each row, in float32.
+
+    Serial on purpose: it is memory-bound, and every parallel launch is a barrier
+    that costs a scheduler slice when the machine is oversubscribed.
+    """
+    out = np.empty(x.shape[0], dtype=np.float32)
+    row_sqnorms_into(x, out)
     return out
 
 
@@ -98,41 +104,44 @@ def argmin_columns(gt, cnorm, xnorm, labels, dists):
 
 
 @njit(cache=True)
-def assign_block(x, s, e, c_m2, cnorm, xnorm, gt, labels, dists):
-    """Assign rows s:e (at most ``gt.shape[1]``) with scratch ``gt`` (k, rows).
+def assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists):
+    """Assign rows s:e (at most ``gt.shape[1]``) with scratch ``gt`` (k, rows) and ``xnorm``.
 
-    One BLAS sgemm ``(−2C)·x[s:e]ᵀ`` writes the (k, rows) products into ``gt`` while it
-    is cache-sized; :func:`argmin_columns` reads them back from cache.
+    The rows' norms are taken first (that brings them into cache, so neither they nor the
+    sgemm read ``x`` from memory twice); one BLAS sgemm ``(−2C)·x[s:e]ᵀ`` then writes the
+    (k, rows) products into ``gt`` while it is cache-sized, and :func:`argmin_columns`
+    reads them back from cache.
     """
     m = e - s
+    xn = xnorm[:m]
+    row_sqnorms_into(x[s:e], xn)
     if m == gt.shape[1]:
         np.dot(c_m2, x[s:e].T, gt)
-        argmin_columns(gt, cnorm, xnorm[s:e], labels[s:e], dists[s:e])
+        argmin_columns(gt, cnorm, xn, labels[s:e], dists[s:e])
     else:  # the tail block: np.dot needs a contiguous output of exactly its shape
         tail = np.empty((gt.shape[0], m), dtype=np.float32)
         np.dot(c_m2, x[s:e].T, tail)
-        argmin_columns(tail, cnorm, xnorm[s:e], labels[s:e], dists[s:e])
+        argmin_columns(tail, cnorm, xn, labels[s:e], dists[s:e])
 
 
 @njit(cache=True)
-def _assign_range(x, s0, e0, c_m2, cnorm, xnorm, labels, dists, rows):
+def _assign_range(x, s0, e0, c_m2, cnorm, labels, dists, rows):
     """Serial assignment of rows s0:e0 (small inputs, or one parallel task)."""
     gt = np.empty((c_m2.shape[0], rows), dtype=np.float32)
+    xnorm = np.empty(rows, dtype=np.float32)
     for s in range(s0, e0, rows):
-        assign_block(x, s, min(e0, s + rows), c_m2, cnorm, xnorm, gt, labels, dists)
+        assign_block(x, s, min(e0, s + rows), c_m2, cnorm, gt, xnorm, labels, dists)
 
 
 @njit(parallel=True, cache=True)
-def _assign_parallel(x, c_m2, cnorm, xnorm, labels, dists, rows, n_tasks):
+def _assign_parallel(x, c_m2, cnorm, labels, dists, rows, n_tasks):
     n = x.shape[0]
     per_task = (n + n_tasks - 1) // n_tasks
     for t in prange(n_tasks):
-        _assign_range(
-            x, t * per_task, min(n, (t + 1) * per_task), c_m2, cnorm, xnorm, labels, dists, rows
-        )
+        _assign_range(x, t * per_task, min(n, (t + 1) * per_task), c_m2, cnorm, labels, dists, rows)
 
 
-def assign_into(x, c_m2, cnorm, xnorm, labels, dists) -> None:
+def assign_into(x, c_m2, cnorm, labels, dists) -> None:
     """Fill labels/dists for float32 C-contiguous ``x``; parallel only if worth it.
 
     Callers must hold :func:`blas_single_thread`.
@@ -140,9 +149,9 @@ def assign_into(x, c_m2, cnorm, xnorm, labels, dists) -> None:
     n, k = x.shape[0], c_m2.shape[0]
     n_tasks = min(4 * get_num_threads(), n // _MIN_TASK_ROWS)
     if n_tasks > 1:
-        _assign_parallel(x, c_m2, cnorm, xnorm, labels, dists, gemm_rows(k), n_tasks)
+        _assign_parallel(x, c_m2, cnorm, labels, dists, gemm_rows(k), n_tasks)
     else:
-        _assign_range(x, 0, n, c_m2, cnorm, xnorm, labels, dists, gemm_rows(k))
+        _assign_range(x, 0, n, c_m2, cnorm, labels, dists, gemm_rows(k))
 
 
 def prepare_centroids(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,5 +182,5 @@ def assign_labels(
         for s in range(0, n, chunk):
             xc = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
             e = s + len(xc)
-            assign_into(xc, c_m2, cnorm, row_sqnorms(xc), labels[s:e], dists[s:e])
+            assign_into(xc, c_m2, cnorm, labels[s:e], dists[s:e])
     return labels, dists

@@ -21,7 +21,6 @@ from ssl_graph.kernels.assign import (
     assign_block,
     gemm_rows,
     prepare_centroids,
-    row_sqnorms,
 )
 from ssl_graph.kernels.kmeans_source import FrameSource, as_source
 
@@ -55,11 +54,11 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
     gt = np.empty((k, rows), dtype=np.float32)
+    xnorm = np.empty(rows, dtype=np.float32)
     acc = 0.0
     for s in range(s0, e0, rows):
         e = min(e0, s + rows)
-        xnorm = row_sqnorms(x[s:e])
-        assign_block(x[s:e], 0, e - s, c_m2, cnorm, xnorm, gt, labels[s:e], dists[s:e])
+        assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
     inertia[p] += acc
 
