@@ -105,29 +105,34 @@ def argmin_columns(gt, cnorm, xnorm, labels, dists):
 
 @njit(cache=True)
 def assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists):
-    """Assign rows s:e (at most ``gt.shape[1]``) with scratch ``gt`` (k, rows) and ``xnorm``.
+    """Assign rows s:e with flat scratch ``gt`` (≥ k·(e−s) floats) and ``xnorm`` (≥ e−s).
 
     The rows' norms are taken first (that brings them into cache, so neither they nor the
     sgemm read ``x`` from memory twice); one BLAS sgemm ``(−2C)·x[s:e]ᵀ`` then writes the
-    (k, rows) products into ``gt`` while it is cache-sized, and :func:`argmin_columns`
-    reads them back from cache.
+    (k, e−s) products, contiguous, into ``gt`` while it is cache-sized, and
+    :func:`argmin_columns` reads them back from cache.
     """
-    m = e - s
+    m, k = e - s, c_m2.shape[0]
     xn = xnorm[:m]
     row_sqnorms_into(x[s:e], xn)
-    if m == gt.shape[1]:
-        np.dot(c_m2, x[s:e].T, gt)
-        argmin_columns(gt, cnorm, xn, labels[s:e], dists[s:e])
-    else:  # the tail block: np.dot needs a contiguous output of exactly its shape
-        tail = np.empty((gt.shape[0], m), dtype=np.float32)
-        np.dot(c_m2, x[s:e].T, tail)
-        argmin_columns(tail, cnorm, xn, labels[s:e], dists[s:e])
+    g = gt[: k * m].reshape((k, m))
+    np.dot(c_m2, x[s:e].T, g)
+    argmin_columns(g, cnorm, xn, labels[s:e], dists[s:e])
+
+
+@njit(cache=True)
+def even_blocks(n: int, rows: int) -> int:
+    """Rows per block when ``n`` rows are cut into equal blocks of at most ``rows``."""
+    if n <= rows:
+        return max(n, 1)
+    return -(-n // -(-n // rows))
 
 
 @njit(cache=True)
 def _assign_range(x, s0, e0, c_m2, cnorm, labels, dists, rows):
     """Serial assignment of rows s0:e0 (small inputs, or one parallel task)."""
-    gt = np.empty((c_m2.shape[0], rows), dtype=np.float32)
+    rows = even_blocks(e0 - s0, rows)  # no short tail block
+    gt = np.empty(c_m2.shape[0] * rows, dtype=np.float32)
     xnorm = np.empty(rows, dtype=np.float32)
     for s in range(s0, e0, rows):
         assign_block(x, s, min(e0, s + rows), c_m2, cnorm, gt, xnorm, labels, dists)

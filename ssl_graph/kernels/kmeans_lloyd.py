@@ -19,6 +19,7 @@ from numba import njit, prange
 from ssl_graph.kernels.assign import (
     FASTMATH,
     assign_block,
+    even_blocks,
     gemm_rows,
     prepare_centroids,
 )
@@ -53,7 +54,8 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
     n, k = x.shape[0], c_m2.shape[0]
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
-    gt = np.empty((k, rows), dtype=np.float32)
+    rows = even_blocks(e0 - s0, rows)  # no short tail block
+    gt = np.empty(k * rows, dtype=np.float32)
     xnorm = np.empty(rows, dtype=np.float32)
     acc = 0.0
     for s in range(s0, e0, rows):
