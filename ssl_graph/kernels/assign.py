@@ -166,13 +166,14 @@ def prepare_centroids(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def assign_labels(
-    x: np.ndarray, centroids: np.ndarray, *, chunk: int = DEFAULT_CHUNK
+    x: np.ndarray, centroids: np.ndarray, *, chunk: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid for each row of ``x``.
 
     Returns ``(labels int32 (n,), squared distances float32 (n,))``.  ``x`` is
-    converted to float32 ``chunk`` rows at a time, so a float16 or memory-mapped
-    array never needs a full float32 copy.
+    converted to float32 ``chunk`` rows at a time (default ``DEFAULT_CHUNK``), so a
+    float16 or memory-mapped array never needs a full float32 copy; a float32
+    C-contiguous ``x`` needs no conversion and by default goes in one parallel launch.
     """
     x, c = np.asarray(x), np.asarray(centroids)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1]:
@@ -183,6 +184,9 @@ def assign_labels(
     labels = np.empty(n, dtype=np.int32)
     dists = np.empty(n, dtype=np.float32)
     c_m2, cnorm = prepare_centroids(c)
+    if chunk is None:
+        plain = x.dtype == np.float32 and x.flags.c_contiguous
+        chunk = max(n, 1) if plain else DEFAULT_CHUNK
     with blas_single_thread():
         for s in range(0, n, chunk):
             xc = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
