@@ -11,8 +11,11 @@ the two thread pools spin against each other (10x slower on 2 cores with the Ope
 layer), so BLAS is pinned to one thread while our kernel runs and the parallelism is
 ours.
 
-Rows are independent, so labels do not depend on the thread count or the block size;
-ties go to the lowest centroid index like ``np.argmin``.
+Exact ties go to the lowest centroid index like ``np.argmin``.  Rows are independent,
+but OpenBLAS's rounding of a product can depend on where the row falls in a block
+with some kernels (measured: not with ``SkylakeX``, yes with ``Haswell``), so the
+thread count or the batch split can flip a label only between centroids whose
+distances agree to float32 round-off (a near-tie; about 1 frame in 10⁵ at 768-d).
 
 Developers: ``kmeans.py``'s cached Numba kernels inline code from this module, and Numba only
 checks the calling file's timestamp; after editing here, delete
