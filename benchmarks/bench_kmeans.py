@@ -1,6 +1,16 @@
 """k-means: ours (out-of-core) vs faiss vs fairseq's sklearn recipe, 1 and 2 threads.
 
     python benchmarks/bench_kmeans.py [--cases mfcc,layer200k,layer1m] [--repeats 3]
+                                      [--quick] [--methods ours:20,ours:10,ours:5,faiss,sklearn:10]
+
+Every side runs in the environment it needs: faiss-cpu bundles an old OpenBLAS
+(0.3.15) that does not recognise recent CPUs and falls back to a slow generic kernel
+unless ``OPENBLAS_CORETYPE`` names one (``--faiss-coretype``, default ``SkylakeX``: the
+AVX-512 kernel, right for any AVX-512 x86 CPU such as this Zen 5; ``Haswell``/``Zen``
+are AVX2).  Ours gets ``--ours-coretype`` (default: unset, i.e. our OpenBLAS detects
+the CPU itself; this box's environment forces ``Haswell``, which the default removes).
+Each worker reports the BLAS library and kernel it ran (threadpoolctl), printed per
+row.  ``--quick``: 50k × 768 (first rows of the 200k set) and 39-d, 2 repeats.
 
 Cases: ``mfcc`` = 200k × 39 HuBERT MFCC frames, k=100 (iteration 1); ``layer200k`` /
 ``layer1m`` = 200k / 1M × 768 layer-like frames, k=500 (iteration 2; see
@@ -13,8 +23,9 @@ same way (exact mean squared distance per frame over all frames).
 
 ``ours:20`` uses ``max_iter`` = faiss's ``niter`` (20: the same iterations on all
 points, plus ours' warm start on a sample and one pass scoring the returned
-centroids); ``ours:10`` half of them; ``ours:tol`` the default stopping rule (relative
-gain < 1e-4).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
+centroids); ``ours:N`` N of them (``ours:10``/``ours:5`` show the CPU time at which
+ours already reaches faiss's 20-iteration inertia); ``ours:tol`` the default stopping
+rule (relative gain < 1e-4).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
 max_iter 100, n_init 20, k-means++) on all frames; ``sklearn:P`` the same on a seeded P %
 frame sample (fairseq's ``--percent``; HuBERT fits 768-d features on 10 %), still scored
 on all frames.  At 768-d sklearn takes very long here, so every sklearn fit is killed
@@ -39,6 +50,7 @@ from _frames import layer_frames_path, load_frames
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {  # name: (frames, dim, k)
     "mfcc": (200_000, 39, 100),
+    "layer50k": (50_000, 768, 500),
     "layer200k": (200_000, 768, 500),
     "layer1m": (1_000_000, 768, 500),
 }
@@ -47,6 +59,14 @@ NITER = 20
 
 def data_path(case: str) -> Path:
     n, dim, _ = CASES[case]
+    if dim == 768 and n < 200_000:  # the first n rows of the 200k set
+        from _frames import CACHE
+
+        full = layer_frames_path(200_000)
+        path = CACHE / f"{full.stem}_first{n}.npy"
+        if not path.exists():
+            np.save(path, np.load(full, mmap_mode="r")[:n])
+        return path
     if dim == 768:
         return layer_frames_path(n)
     from _frames import CACHE
@@ -59,6 +79,19 @@ def data_path(case: str) -> Path:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def blas_in_use(method: str) -> str:
+    """The BLAS build and kernel this side's GEMMs run (faiss: its bundled OpenBLAS;
+    ours: scipy's, which Numba's np.dot calls; sklearn: numpy's/scipy's)."""
+    from threadpoolctl import threadpool_info
+
+    libs = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    if method == "faiss":
+        libs = [i for i in libs if "faiss" in i["filepath"] or "openblaso" in i["filepath"]]
+    elif method.startswith("ours"):
+        libs = [i for i in libs if "scipy.libs" in i["filepath"]] or libs
+    return ", ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')}" for i in libs)
 
 
 def worker(method: str, path: str, k: int, seed: int) -> dict:
@@ -112,16 +145,20 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
     with blas_single_thread():
         inertia = assign_pass(NpyFileSource(path), np.asarray(centroids, np.float32))[2]
     return {"wall": wall, "cpu": cpu, "inertia": inertia, "n_iter": n_iter,
-            "peak_rss_mb": peak, "base_rss_mb": base}
+            "peak_rss_mb": peak, "base_rss_mb": base, "blas": blas_in_use(method)}
 
 
 def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
-               cap: float | None = None) -> dict | None:
+               cap: float | None = None, coretype: str = "") -> dict | None:
     """One fit in a fresh subprocess; ``{"capped": cap}`` when it ran past ``cap`` seconds
-    (killed; the fit time includes loading the frames, so the cap is an upper bound)."""
+    (killed; the fit time includes loading the frames, so the cap is an upper bound).
+    ``coretype``: ``OPENBLAS_CORETYPE`` for it ("" = unset: OpenBLAS detects the CPU)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONPATH=str(ROOT))
+    env.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
     cmd = [sys.executable, __file__, "--worker", method, "--path", str(path), "--k", str(k),
            "--seed", str(seed)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -142,7 +179,13 @@ def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="mfcc,layer200k")
-    ap.add_argument("--methods", default="ours:20,ours:10,faiss,sklearn:10,sklearn")
+    ap.add_argument("--methods", default="ours:20,ours:10,ours:5,faiss",
+                    help="also sklearn:10,sklearn (fairseq's recipe; slow at 768-d)")
+    ap.add_argument("--faiss-coretype", default="SkylakeX",
+                    help="OPENBLAS_CORETYPE for faiss's bundled OpenBLAS")
+    ap.add_argument("--ours-coretype", default="",
+                    help="OPENBLAS_CORETYPE for ours and sklearn (default: unset, autodetect)")
+    ap.add_argument("--quick", action="store_true", help="cases mfcc,layer50k; 2 repeats")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sklearn-repeats", type=int, default=1)
@@ -157,9 +200,13 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.path, args.k, args.seed)))
         return
 
+    if args.quick:
+        args.cases, args.repeats = "mfcc,layer50k", 2
     methods = args.methods.split(",")
     threads = [int(t) for t in args.threads.split(",")]
-    print(f"cpus={os.cpu_count()}; load avg before: {os.getloadavg()[0]:.2f}")
+    print(f"cpus={os.cpu_count()}; load avg before: {os.getloadavg()[0]:.2f}; "
+          f"OPENBLAS_CORETYPE faiss={args.faiss_coretype or '(unset)'} "
+          f"ours={args.ours_coretype or '(unset)'}")
     for case in args.cases.split(","):
         n, dim, k = CASES[case]
         path = data_path(case)
@@ -171,7 +218,8 @@ def main() -> None:
                     sk = m.startswith("sklearn")
                     if sk and (rep >= args.sklearn_repeats or (m, t) in capped):
                         continue
-                    r = run_worker(m, path, k, t, args.seed, args.sklearn_cap if sk else None)
+                    ct = args.faiss_coretype if m == "faiss" else args.ours_coretype
+                    r = run_worker(m, path, k, t, args.seed, args.sklearn_cap if sk else None, ct)
                     if r is None:
                         continue
                     if "capped" in r:
@@ -179,7 +227,7 @@ def main() -> None:
                         continue
                     print(f"  {case} rep {rep} t={t} {m:9s} wall {r['wall']:7.2f} "
                           f"cpu {r['cpu']:7.2f} inertia {r['inertia']:.4f} it {r['n_iter']} "
-                          f"rss {r['peak_rss_mb']:.0f} MB", flush=True)
+                          f"rss {r['peak_rss_mb']:.0f} MB; BLAS {r['blas']}", flush=True)
                     b = best.setdefault((m, t), dict(r))
                     for key in ("wall", "cpu", "peak_rss_mb"):
                         b[key] = min(b[key], r[key])
@@ -196,6 +244,10 @@ def main() -> None:
             rs = f"{r['inertia'] / sk['inertia']:11.4f}" if sk else f"{'-':>11s}"
             print(f"{m:10s} {t:3d} {r['wall']:8.2f} {r['cpu']:8.2f} {r['inertia']:10.4f} "
                   f"{r['n_iter']:6d} {r['peak_rss_mb']:12.0f} {rc} {rt} {ri} {rs}")
+        for m in methods:
+            kernels = {r["blas"] for (mm, _), r in best.items() if mm == m}
+            if kernels:
+                print(f"  BLAS {m}: {'; '.join(sorted(kernels))}")
         for (m, t), c in sorted(capped.items(), key=lambda kv: kv[0][1]):
             print(f"{m:10s} {t:3d} {'>' + format(c['capped'], '.0f'):>8s} {c['cpu']:8.0f}  "
                   "(stopped at the wall-clock cap, CPU s used so far; no inertia)")

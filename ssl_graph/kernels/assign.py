@@ -1,14 +1,21 @@
-"""Nearest-centroid assignment: BLAS GEMM for x·Cᵀ fused with a Numba argmin.
+"""Nearest-centroid assignment: BLAS GEMM for C·xᵀ fused with a Numba argmin.
 
 Same rule as fairseq's ``dump_km_label.py``: ``argmin_j ‖x‖² − 2 x·c_j + ‖c_j‖²``.
-The flops are in the GEMM, so each thread hands small row blocks to BLAS and runs the
-argmin on the (rows, k) block while it is still in cache.  Alternating numpy's
-multi-threaded matmul with a Numba parallel loop instead makes the two thread pools
-spin against each other (10x slower on 2 cores with the OpenMP layer), so BLAS is
-pinned to one thread while our kernel runs and the parallelism is ours.
+The flops are in the GEMM, so rows go to BLAS in blocks of :func:`gemm_rows`, one
+sgemm per block writing the (k, rows) products ``−2 C·xᵀ`` into a preallocated
+cache-sized buffer, and the argmin runs on that block while it is still in cache.
+The products are laid out centroid-major so the argmin's inner loop runs across rows
+(independent lanes) and vectorises; centroid norms are computed once per call.
+Alternating numpy's multi-threaded matmul with a Numba parallel loop instead makes
+the two thread pools spin against each other (10x slower on 2 cores with the OpenMP
+layer), so BLAS is pinned to one thread while our kernel runs and the parallelism is
+ours.
 
-Rows are independent, so labels do not depend on the thread count; ties go to the
-lowest centroid index like ``np.argmin``.
+Exact ties go to the lowest centroid index like ``np.argmin``.  Rows are independent,
+but OpenBLAS's rounding of a product can depend on where the row falls in a block
+with some kernels (measured: not with ``SkylakeX``, yes with ``Haswell``), so the
+thread count or the batch split can flip a label only between centroids whose
+distances agree to float32 round-off (a near-tie; about 1 frame in 10⁵ at 768-d).
 
 Developers: ``kmeans.py``'s cached Numba kernels inline code from this module, and Numba only
 checks the calling file's timestamp; after editing here, delete
@@ -42,121 +49,134 @@ def blas_single_thread() -> AbstractContextManager:
 
 
 def gemm_rows(k: int) -> int:
-    """Rows per BLAS call: the (rows, k) float32 block stays in L1/L2 (~100 KiB)."""
-    return max(16, min(512, 25600 // max(k, 1)))
+    """Rows per BLAS call: the (k, rows) float32 block of products stays in L2 (≤ 1 MiB).
+
+    512 rows amortise packing the centroid operand: ≥ 93 % of the rate of one big
+    GEMM at 768-d/k=500 and 39-d/k=100 (``benchmarks/bench_assign.py``).
+    """
+    return max(64, min(512, (1 << 18) // max(k, 1)))
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def row_sqnorms(x: np.ndarray) -> np.ndarray:
-    """Squared L2 norm of each row, in float32 (the precision of the GEMM).
-
-    Serial on purpose: it is memory-bound, and every parallel launch is a barrier
-    that costs a scheduler slice when the machine is oversubscribed.
-    """
-    out = np.empty(x.shape[0], dtype=np.float32)
+def row_sqnorms_into(x: np.ndarray, out: np.ndarray) -> None:
+    """``out[i]`` = squared L2 norm of row ``i``, in float32 (the precision of the GEMM)."""
     for i in range(x.shape[0]):
         s = np.float32(0.0)
         for j in range(x.shape[1]):
             s += x[i, j] * x[i, j]
         out[i] = s
-    return out
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _rowwise_min(g, cnorm):
-    """In place g[r] += cnorm; return per-row min (vectorised reduction)."""
-    m, k = g.shape
-    out = np.empty(m, dtype=np.float32)
-    for r in range(m):
-        mn = g[r, 0] + cnorm[0]
-        for j in range(k):
-            v = g[r, j] + cnorm[j]
-            g[r, j] = v
-            mn = min(mn, v)
-        out[r] = mn
-    return out
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _min_except(row, skip):
-    """min of row[j] for j != skip (vectorised; +inf when the row has one element)."""
-    mn = np.float32(np.inf)
-    for j in range(row.shape[0]):
-        v = row[j] if j != skip else np.float32(np.inf)
-        mn = min(mn, v)
-    return mn
 
 
 @njit(cache=True)
-def assign_block(x, s, e, ct_m2, cnorm, xnorm, g, labels, dists, second):
-    """Assign rows s:e using scratch ``g``; ``ct_m2`` is −2·Cᵀ (exact scaling).
+def row_sqnorms(x: np.ndarray) -> np.ndarray:
+    """Squared L2 norm of each row, in float32.
 
-    The min is found with a vectorised pass; the label is then the first column
-    holding exactly that value, which is the lowest-index tie like ``np.argmin``.
-    If ``second`` is non-empty it receives the squared distance to the runner-up
-    (k-means uses it for its pruning bounds).
+    Serial on purpose: it is memory-bound, and every parallel launch is a barrier
+    that costs a scheduler slice when the machine is oversubscribed.
     """
-    gg = g[: e - s]
-    np.dot(x[s:e], ct_m2, gg)
-    mins = _rowwise_min(gg, cnorm)
-    last = gg.shape[1] - 1
-    for r in range(e - s):
-        mn = mins[r]
-        a = 0
-        while a < last and gg[r, a] != mn:  # bounded even if a NaN slipped in
-            a += 1
-        labels[s + r] = a
-        dists[s + r] = max(xnorm[s + r] + mn, np.float32(0.0))
-        if second.shape[0] > 0:
-            second[s + r] = max(xnorm[s + r] + _min_except(gg[r], a), np.float32(0.0))
+    out = np.empty(x.shape[0], dtype=np.float32)
+    row_sqnorms_into(x, out)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def argmin_columns(gt, cnorm, xnorm, labels, dists):
+    """Column-wise nearest centroid of a block of products ``gt[j, r] = −2 c_j·x_r``.
+
+    ``labels[r]`` = the lowest ``j`` minimising ``gt[j, r] + cnorm[j]`` (a strict ``<``
+    keeps the first of equal values, like ``np.argmin``); ``dists[r]`` = that minimum
+    plus ``xnorm[r]``, clipped at 0.  The inner loop runs along ``r`` (contiguous,
+    independent lanes), so it vectorises: one load, add, compare and two blends per
+    product, a few percent of the GEMM that made it.
+    """
+    k, m = gt.shape
+    c0 = cnorm[0]
+    for r in range(m):
+        dists[r] = gt[0, r] + c0
+        labels[r] = 0
+    for j in range(1, k):
+        cj = cnorm[j]
+        row = gt[j]
+        for r in range(m):
+            v = row[r] + cj
+            if v < dists[r]:
+                dists[r] = v
+                labels[r] = j
+    for r in range(m):
+        dists[r] = max(xnorm[r] + dists[r], np.float32(0.0))
 
 
 @njit(cache=True)
-def _assign_range(x, s0, e0, ct_m2, cnorm, xnorm, labels, dists, rows):
+def assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists):
+    """Assign rows s:e with flat scratch ``gt`` (≥ k·(e−s) floats) and ``xnorm`` (≥ e−s).
+
+    The rows' norms are taken first (that brings them into cache, so neither they nor the
+    sgemm read ``x`` from memory twice); one BLAS sgemm ``(−2C)·x[s:e]ᵀ`` then writes the
+    (k, e−s) products, contiguous, into ``gt`` while it is cache-sized, and
+    :func:`argmin_columns` reads them back from cache.
+    """
+    m, k = e - s, c_m2.shape[0]
+    xn = xnorm[:m]
+    row_sqnorms_into(x[s:e], xn)
+    g = gt[: k * m].reshape((k, m))
+    np.dot(c_m2, x[s:e].T, g)
+    argmin_columns(g, cnorm, xn, labels[s:e], dists[s:e])
+
+
+@njit(cache=True)
+def even_blocks(n: int, rows: int) -> int:
+    """Rows per block when ``n`` rows are cut into equal blocks of at most ``rows``."""
+    if n <= rows:
+        return max(n, 1)
+    return -(-n // -(-n // rows))
+
+
+@njit(cache=True)
+def _assign_range(x, s0, e0, c_m2, cnorm, labels, dists, rows):
     """Serial assignment of rows s0:e0 (small inputs, or one parallel task)."""
-    g = np.empty((rows, ct_m2.shape[1]), dtype=np.float32)
-    no_second = np.empty(0, dtype=np.float32)
+    rows = even_blocks(e0 - s0, rows)  # no short tail block
+    gt = np.empty(c_m2.shape[0] * rows, dtype=np.float32)
+    xnorm = np.empty(rows, dtype=np.float32)
     for s in range(s0, e0, rows):
-        assign_block(x, s, min(e0, s + rows), ct_m2, cnorm, xnorm, g, labels, dists, no_second)
+        assign_block(x, s, min(e0, s + rows), c_m2, cnorm, gt, xnorm, labels, dists)
 
 
 @njit(parallel=True, cache=True)
-def _assign_parallel(x, ct_m2, cnorm, xnorm, labels, dists, rows, n_tasks):
+def _assign_parallel(x, c_m2, cnorm, labels, dists, rows, n_tasks):
     n = x.shape[0]
     per_task = (n + n_tasks - 1) // n_tasks
     for t in prange(n_tasks):
-        _assign_range(
-            x, t * per_task, min(n, (t + 1) * per_task), ct_m2, cnorm, xnorm, labels, dists, rows
-        )
+        _assign_range(x, t * per_task, min(n, (t + 1) * per_task), c_m2, cnorm, labels, dists, rows)
 
 
-def assign_into(x, ct_m2, cnorm, xnorm, labels, dists) -> None:
+def assign_into(x, c_m2, cnorm, labels, dists) -> None:
     """Fill labels/dists for float32 C-contiguous ``x``; parallel only if worth it.
 
     Callers must hold :func:`blas_single_thread`.
     """
-    n, k = x.shape[0], ct_m2.shape[1]
+    n, k = x.shape[0], c_m2.shape[0]
     n_tasks = min(4 * get_num_threads(), n // _MIN_TASK_ROWS)
     if n_tasks > 1:
-        _assign_parallel(x, ct_m2, cnorm, xnorm, labels, dists, gemm_rows(k), n_tasks)
+        _assign_parallel(x, c_m2, cnorm, labels, dists, gemm_rows(k), n_tasks)
     else:
-        _assign_range(x, 0, n, ct_m2, cnorm, xnorm, labels, dists, gemm_rows(k))
+        _assign_range(x, 0, n, c_m2, cnorm, labels, dists, gemm_rows(k))
 
 
 def prepare_centroids(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(−2·Cᵀ contiguous, ‖c‖²) in float32, the form the kernels consume."""
+    """(−2·C contiguous (k, d), ‖c‖²) in float32, the form the kernels consume."""
     c = np.ascontiguousarray(centroids, dtype=np.float32)
-    return np.ascontiguousarray(-2.0 * c.T), row_sqnorms(c)
+    return np.ascontiguousarray(-2.0 * c), row_sqnorms(c)
 
 
 def assign_labels(
-    x: np.ndarray, centroids: np.ndarray, *, chunk: int = DEFAULT_CHUNK
+    x: np.ndarray, centroids: np.ndarray, *, chunk: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid for each row of ``x``.
 
     Returns ``(labels int32 (n,), squared distances float32 (n,))``.  ``x`` is
-    converted to float32 ``chunk`` rows at a time, so a float16 or memory-mapped
-    array never needs a full float32 copy.
+    converted to float32 ``chunk`` rows at a time (default ``DEFAULT_CHUNK``), so a
+    float16 or memory-mapped array never needs a full float32 copy; a float32
+    C-contiguous ``x`` needs no conversion and by default goes in one parallel launch.
     """
     x, c = np.asarray(x), np.asarray(centroids)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1]:
@@ -166,10 +186,13 @@ def assign_labels(
     n = x.shape[0]
     labels = np.empty(n, dtype=np.int32)
     dists = np.empty(n, dtype=np.float32)
-    ct_m2, cnorm = prepare_centroids(c)
+    c_m2, cnorm = prepare_centroids(c)
+    if chunk is None:
+        plain = x.dtype == np.float32 and x.flags.c_contiguous
+        chunk = max(n, 1) if plain else DEFAULT_CHUNK
     with blas_single_thread():
         for s in range(0, n, chunk):
             xc = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
             e = s + len(xc)
-            assign_into(xc, ct_m2, cnorm, row_sqnorms(xc), labels[s:e], dists[s:e])
+            assign_into(xc, c_m2, cnorm, labels[s:e], dists[s:e])
     return labels, dists

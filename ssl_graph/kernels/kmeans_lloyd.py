@@ -16,17 +16,18 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit, prange
 
-from ssl_graph.kernels.assign import FASTMATH, assign_block, prepare_centroids, row_sqnorms
+from ssl_graph.kernels.assign import (
+    FASTMATH,
+    assign_block,
+    even_blocks,
+    gemm_rows,
+    prepare_centroids,
+)
 from ssl_graph.kernels.kmeans_source import FrameSource, as_source
 
 N_PARTS = 8  # row ranges per chunk: balances 2+ threads, fixed for determinism
 
 Progress = Callable[[int, float], None]
-
-
-def gemm_block_rows(k: int) -> int:
-    """Rows per BLAS call: large enough to amortise packing the centroids (~1 MiB g)."""
-    return max(64, min(1024, (256 << 10) // max(k, 1)))
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -49,26 +50,25 @@ def _accumulate(x, s, e, c, labels, dists, sm, cnt):
 
 
 @njit(cache=True)
-def _assign_part(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, p, rows):
-    n, k = x.shape[0], ct_m2.shape[1]
+def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows):
+    n, k = x.shape[0], c_m2.shape[0]
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
-    g = np.empty((rows, k), dtype=np.float32)
-    no_second = np.empty(0, dtype=np.float32)
+    rows = even_blocks(e0 - s0, rows)  # no short tail block
+    gt = np.empty(k * rows, dtype=np.float32)
+    xnorm = np.empty(rows, dtype=np.float32)
     acc = 0.0
     for s in range(s0, e0, rows):
         e = min(e0, s + rows)
-        xnorm = row_sqnorms(x[s:e])
-        assign_block(x[s:e], 0, e - s, ct_m2, cnorm, xnorm, g, labels[s:e], dists[s:e],
-                     no_second)
+        assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
     inertia[p] += acc
 
 
 @njit(parallel=True, cache=True)
-def _assign_accumulate(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, rows):
+def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows):
     for p in prange(sums.shape[0]):
-        _assign_part(x, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, p, rows)
+        _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows)
 
 
 class _Farthest:
@@ -107,15 +107,15 @@ def assign_pass(source: FrameSource, c: np.ndarray, far: _Farthest | None = None
     """One E-step over the stream: (sums k×d float64, counts k, inertia per frame)."""
     c = np.ascontiguousarray(c, dtype=np.float32)
     k, d = c.shape
-    ct_m2, cnorm = prepare_centroids(c)
+    c_m2, cnorm = prepare_centroids(c)
     sums = np.zeros((N_PARTS, k, d))
     counts = np.zeros((N_PARTS, k), dtype=np.int64)
     inertia = np.zeros(N_PARTS)
-    rows, start = gemm_block_rows(k), 0
+    rows, start = gemm_rows(k), 0
     for chunk in source.chunks():
         labels = np.empty(len(chunk), dtype=np.int32)
         dists = np.empty(len(chunk), dtype=np.float32)
-        _assign_accumulate(chunk, c, ct_m2, cnorm, labels, dists, sums, counts, inertia, rows)
+        _assign_accumulate(chunk, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows)
         if far is not None:
             far.offer(chunk, start, labels, dists)
         start += len(chunk)

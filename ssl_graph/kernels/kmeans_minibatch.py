@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from ssl_graph.kernels.assign import assign_into, prepare_centroids, row_sqnorms
+from ssl_graph.kernels.assign import assign_into, prepare_centroids
 from ssl_graph.kernels.kmeans_source import FrameSource, as_source
 
 PATIENCE = 10  # steps without improvement of the smoothed inertia (max_no_improvement)
@@ -75,8 +75,8 @@ def minibatch(
             step += 1
             labels = np.empty(len(xb), dtype=np.int32)
             dists = np.empty(len(xb), dtype=np.float32)
-            ct_m2, cnorm = prepare_centroids(centers)
-            assign_into(xb, ct_m2, cnorm, row_sqnorms(xb), labels, dists)
+            c_m2, cnorm = prepare_centroids(centers)
+            assign_into(xb, c_m2, cnorm, labels, dists)
             _online_update(xb, labels, centers, weights)
             batch_inertia = float(dists.sum(dtype=np.float64)) / len(xb)
             ewa = batch_inertia if step == 1 else ewa * (1 - alpha) + batch_inertia * alpha

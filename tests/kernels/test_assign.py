@@ -98,3 +98,26 @@ def test_empty_input_and_shape_errors():
         assign_labels(np.zeros((4, 3), np.float32), np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError):
         assign_labels(np.zeros((4, 3), np.float32), np.zeros((0, 3), np.float32))
+
+
+@pytest.mark.parametrize("k", [3, 100, 600])
+def test_exact_ties_go_to_the_lowest_index(k):
+    # Small integers make every product exact, so equal distances are equal floats and
+    # only the tie rule decides: the lowest centroid index, like np.argmin.  Several GEMM
+    # blocks plus a tail (gemm_rows(600) = 436), and duplicated centroids at the first,
+    # middle and last index so the tie partner sits in every position of a block.
+    rng = np.random.default_rng(k)
+    x = rng.integers(-2, 3, (3001, 5)).astype(np.float32)
+    c = rng.integers(-2, 3, (k, 5)).astype(np.float32)
+    c[k - 1] = c[0]
+    c[k // 2] = c[(k - 1) // 3]
+    d = ((x[:, None, :].astype(np.float64) - c[None]) ** 2).sum(-1)
+    tied = (d == d.min(axis=1, keepdims=True)).sum(axis=1) > 1
+    assert tied.mean() > 0.3  # the test really exercises ties
+    labels, dists = assign_labels(x, c, chunk=2000)
+    np.testing.assert_array_equal(labels, d.argmin(axis=1))
+    np.testing.assert_array_equal(dists, d.min(axis=1).astype(np.float32))
+    # a centroid moved to the front still wins every tie it takes part in
+    swapped = np.concatenate([c[k - 1 :], c[: k - 1]])
+    d2 = np.concatenate([d[:, k - 1 :], d[:, : k - 1]], axis=1)
+    np.testing.assert_array_equal(assign_labels(x, swapped)[0], d2.argmin(axis=1))
