@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..audio.manifest import Manifest, scan_corpus
-from ..specs.annotations import Alignments, Annotation, WordAlignments
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.integrity import plan_problems
@@ -34,6 +33,13 @@ from .pipeline import Pipeline
 from .plan_checkpoint import plan_checkpoint
 from .plan_kmeans import plan_kmeans
 from .versions import child_versions, leaf_versions
+
+
+def _is_annotation(node: Node) -> bool:
+    """``isinstance(node, Annotation)`` without importing annotation specs for specs that
+    have none (as ``_is_pretrained``)."""
+    module = sys.modules.get("ssl_graph.specs.annotations")
+    return module is not None and isinstance(node, module.Annotation)
 
 
 def _is_pretrained(node: Node) -> bool:
@@ -131,7 +137,7 @@ class Planner:
                 self._plan_per_utterance(st)
             elif isinstance(node, KMeans):
                 plan_kmeans(self, st)
-            elif isinstance(node, Annotation):
+            elif _is_annotation(node):
                 self._plan_annotation(st)
             elif _is_pretrained(node):
                 plan_checkpoint(self, st)
@@ -306,6 +312,7 @@ class Planner:
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
         from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
         from ..formats.readers import annotation_identity
+        from ..specs.annotations import Alignments, WordAlignments
 
         node = st.node
         corpus = self.states[node.corpus.fingerprint]

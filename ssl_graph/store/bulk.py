@@ -53,21 +53,44 @@ def iter_ragged(reader: RaggedReader, utts: Iterable[str] | None = None,
         i = j
 
 
-def read_many(reader: RaggedReader, utts: list[str], block_bytes: int = BLOCK_BYTES) -> list[np.ndarray]:
-    """Arrays of ``utts`` in the order asked, read in storage order."""
-    got = dict(iter_ragged(reader, utts, block_bytes))
-    return [got[u] for u in utts]
+def read_many(reader: RaggedReader, utts: list[str]) -> list[np.ndarray]:
+    """Arrays of ``utts`` in the order asked, each its own array (no view into a shared block
+    keeps the others alive), read chunk by chunk in storage order straight into them."""
+    index = reader.index
+    missing = [u for u in utts if u not in index]
+    if missing:
+        raise KeyError(f"{reader.key}: no utterance {missing[0]!r} ({len(missing)} unknown)")
+    out: dict[str, np.ndarray] = {}
+    by_part: dict[str, list] = {}
+    for u in dict.fromkeys(utts):
+        part, s, e, _ = index[u]
+        if part is None:
+            raise KeyError(f"{reader.key}: this node stores no frames")
+        dtype, tail = _layout(reader, part)
+        out[u] = np.empty((e - s, *tail), dtype)
+        by_part.setdefault(part, []).append((s, e, out[u], u))
+    for part, pieces in by_part.items():
+        pieces.sort(key=lambda x: x[0])
+        reader.chunks.scatter(part, pieces)
+    seen: set[str] = set()
+    result = []
+    for u in utts:  # an utterance asked twice: the second is a copy, never a shared array
+        result.append(out[u] if u not in seen else out[u].copy())
+        seen.add(u)
+    return result
+
+
+def _layout(reader: RaggedReader, part: str) -> tuple[np.dtype, tuple[int, ...]]:
+    manifest = ((getattr(reader, "record", None) or {}).get("parts") or {}).get(part)
+    if manifest is not None:
+        return np.dtype(manifest["dtype"]), tuple(manifest["shape"][1:])
+    arr = reader.store.read_array(f"{reader.key}/{part}")  # a part written before manifests
+    return arr.dtype, tuple(arr.shape[1:])
 
 
 def _row_bytes(reader: RaggedReader, part: str) -> int:
-    record = getattr(reader, "record", None) or {}  # (stand-ins of a reader may have none)
-    manifest = (record.get("parts") or {}).get(part)
-    if manifest is not None:
-        shape, dtype = manifest["shape"], np.dtype(manifest["dtype"])
-    else:  # a part written before checksums were kept
-        arr = reader.store.read_array(f"{reader.key}/{part}")
-        shape, dtype = arr.shape, arr.dtype
-    return max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+    dtype, tail = _layout(reader, part)
+    return max(1, int(np.prod(tail, dtype=np.int64)) * dtype.itemsize)
 
 
 def to_numpy(reader: RaggedReader) -> tuple[np.ndarray, np.ndarray, list[str]]:

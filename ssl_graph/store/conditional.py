@@ -26,7 +26,6 @@ import time
 import uuid
 
 from .errors import StoreError
-from .lock import LOCKS
 
 SINGLE_WRITER_ENV = "SSL_GRAPH_SINGLE_WRITER"
 MARKER_FIELD = "conditional_writes"
@@ -38,6 +37,8 @@ def single_writer_from_env() -> bool:
 
 def probe(backend) -> str | None:
     """Why ``backend`` cannot be trusted with concurrent leases; None when it can."""
+    from .lock import LOCKS  # (imported here: opening a store for a plan takes no lock)
+
     if not backend.atomic:
         return "this filesystem has no conditional writes (ssl_graph uses S3's)"
     key = f"{LOCKS}/probe-{uuid.uuid4().hex}"

@@ -31,9 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
-from .conditional import lock_mode, single_writer_from_env
 from .errors import StoreError  # noqa: F401 - (re-exported: callers import it from here)
-from .lock import meta_lock, node_lock, store_lock
 from .paths import Uncontained, check_record, check_tree, contained, guard
 
 DEFAULT_LOCATION = "store"
@@ -71,7 +69,11 @@ class Store:
         ``$SSL_GRAPH_SINGLE_WRITER``)."""
 
         self.location = location or default_location()
-        self.single_writer = single_writer_from_env() if single_writer is None else single_writer
+        if single_writer is None:  # (locks and the conditional-write probe: imported on use,
+            from .conditional import single_writer_from_env  # a plan takes none of them)
+
+            single_writer = single_writer_from_env()
+        self.single_writer = single_writer
         self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> (segments it was read from, index): a run reads each index once, not per caller
@@ -150,16 +152,23 @@ class Store:
         exclusive for gc / repair. A new store gets its format marker on the first locked write.
         An object store is first probed for conditional writes (``conditional.py``)."""
 
+        from .conditional import lock_mode
+        from .lock import store_lock
+
         with store_lock(self.backend, lock_mode(self, shared)):
             self._write_marker()
             yield
 
     def node_lock(self, key: str, name: str, echo=None):
         """Hold node ``key`` while computing it; waits (via ``echo``) for a live run that has it."""
+        from .lock import node_lock
+
         return node_lock(self.backend, key, name, echo)
 
     def meta_lock(self):
         """A short section for read-merge-write of documents every run updates (names, plans)."""
+        from .lock import meta_lock
+
         return meta_lock(self.backend)
 
     # ---- node records -------------------------------------------------------------------
