@@ -93,17 +93,29 @@ def _row_bytes(reader: RaggedReader, part: str) -> int:
     return max(1, int(np.prod(tail, dtype=np.int64)) * dtype.itemsize)
 
 
-def to_numpy(reader: RaggedReader) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(values concatenated in utterance order, offsets of len n+1, utterance ids)."""
+def to_numpy(reader: RaggedReader, out: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(values concatenated in utterance order, offsets of len n+1, utterance ids).
+
+    ``values`` is ``out`` when given (C-contiguous, of the node's dtype and frame shape, as many
+    rows as frames): a caller reading every epoch reuses one buffer instead of having the
+    kernel hand over — and zero — fresh pages for each copy (most of a bulk read's cost when
+    the output is new memory)."""
     index = reader.index
     utts = reader.utterances()
     lengths = np.array([reader.length(u) for u in utts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     stored = [u for u in utts if index[u][0] is not None]
     if not stored:
-        return np.zeros((0,)), offsets, utts
-    first = reader.read_range(index[stored[0]][0], index[stored[0]][1], index[stored[0]][1], stored[0])
-    out = np.empty((int(offsets[-1]), *first.shape[1:]), dtype=first.dtype)
+        return (np.zeros((0,)) if out is None else out), offsets, utts
+    dtype, tail = _layout(reader, index[stored[0]][0])
+    shape = (int(offsets[-1]), *tail)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(f"{reader.key}: to_numpy(out=...) needs a writable C-contiguous "
+                         f"{dtype} array of shape {shape}; got {out.dtype} {out.shape}")
     i = 0
     while i < len(utts):  # runs of utterances adjacent both in the output and in one part
         part, lo, hi, _ = index[utts[i]]

@@ -164,6 +164,12 @@ def test_bulk_reads_equal_per_utterance_reads_exactly(tmp_path, small_chunks, di
         np.testing.assert_array_equal(got[-2], single["u0003"])
         values, offsets, utts = to_numpy(r)
         assert utts == list(data) and values.dtype == np.dtype(dtype)
+        reused = np.full_like(values, 7)
+        again, offsets2, _ = to_numpy(r, out=reused)  # read into a caller's buffer
+        assert again is reused and np.array_equal(offsets2, offsets)
+        np.testing.assert_array_equal(again, values)
+        with pytest.raises(ValueError, match=r"to_numpy\(out=...\) needs a writable C-contiguous"):
+            to_numpy(r, out=reused[1:])
         for i, u in enumerate(utts):
             np.testing.assert_array_equal(values[offsets[i]:offsets[i + 1]], single[u])
         seen = dict(iter_ragged(r))
