@@ -1,25 +1,40 @@
-"""Bulk reads of a ragged node vs reading one fairseq-style ``.npy``: MB/s and the ratio.
+"""Bulk reads of a ragged node vs fairseq's feature reader: MB per CPU-s, every public path.
 
-    python benchmarks/bench_bulk_read.py [--utts 2000] [--frames 400] [--dim 39] [--repeats 5]
+    python benchmarks/bench_bulk_read.py [--dims 39,768] [--mb 400] [--frames 400]
+                                         [--repeats 5] [--batch 256] [--hugepages both]
 
-Writes a synthetic ragged node through the real writer (commits of ``COMMIT_BYTES``, parts
-streamed in 4 MB chunks, float frames uncompressed, as a run commits them) into a temporary
-store, and the same frames as one ``.npy``; then reads all of it, interleaved, with two peers:
-``np.load`` of the whole file (a memcpy from the page cache), and fairseq's feature loader
-(``np.load(mmap_mode="r")`` sliced per utterance by the ``.len`` offsets, as ``simple_kmeans``
-reads its dumps); then ours: ``handle.to_numpy()``, iteration over the handle (bulk, storage
-order; a reader reads each chunk file once, checks its CRC-32C and decodes those bytes — once
-per reader, so repeated passes, epochs, skip the check while "first read" pays it), and the
-per-utterance ``handle.features(utt)`` loop (its repeats hit the reader's chunk cache).
-The issue's goal for the bulk path is ≥ 0.5× the ``.npy`` rate. Prints; never asserts.
+For each feature dimension, writes a synthetic ragged node of about ``--mb`` MB through the
+real writer (commits of ``COMMIT_BYTES``, parts streamed in 4 MB chunks, float frames
+uncompressed, as a run commits them) into a temporary store, and the same frames as one
+``.npy`` + its lengths (fairseq's dump layout). Then reads all of it, interleaved (each path
+once per round, ``--repeats`` rounds, median), at 1 and 2 threads:
+
+* peers: fairseq's reader — ``np.load(mmap_mode="r")`` sliced per utterance by the ``.len``
+  offsets, each slice copied out (as ``simple_kmeans``/HuBERT's dataset read dumps) — and a
+  plain ``np.load`` of the whole file (a memcpy from the page cache);
+* ours, every public bulk path: ``to_numpy()``, and into one buffer reused at every pass
+  (``to_numpy(out=...)``, as an epoch loop would); ``features_many`` in batches of ``--batch``
+  utterances (a data loader's pattern) and of all utterances at once; iteration over the
+  handle; and the first pass of a new handle (``to_numpy``, iteration), which checks every
+  chunk's CRC-32C (a reader checks a chunk once); plus the per-utterance ``features(utt)``
+  loop for scale.
+
+CPU-s is user + sys of this process (``getrusage``): fresh memory is paid in sys time as page
+faults, so each row also gives the minor faults of one pass. Whether the kernel backs large
+arrays with 2 MB pages (transparent huge pages, which numpy requests with ``madvise``) changes
+that cost ~10×: with ``--hugepages both`` every row is measured with numpy's request on and
+off (off = what a kernel with THP disabled, or memory too fragmented for huge pages, gives).
+The issue's goal: ``to_numpy()`` and ``features_many()`` ≥ 0.5× the fairseq reader. Prints;
+never asserts. The machine's THP setting is printed first.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +45,8 @@ from ssl_graph.specs.nodes import MFCC, Corpus
 from ssl_graph.store.ragged import RaggedWriter
 from ssl_graph.store.store import Store, node_key
 
+PEER = "fairseq mmap + .len slices"
+
 
 def build(root: Path, n_utts: int, frames: int, dim: int):
     rng = np.random.default_rng(0)
@@ -38,69 +55,116 @@ def build(root: Path, n_utts: int, frames: int, dim: int):
     node = MFCC(corpus=Corpus(root=str(root)))  # any per-utterance node kind; only its key matters
     key = node_key(node.kind, node.fingerprint)
     writer = RaggedWriter(store, key, {"kind": node.kind}, {})
-    chunks = []
+    npy = np.lib.format.open_memmap(root / "all.npy", mode="w+", dtype=np.float32,
+                                    shape=(int(lengths.sum()), dim))
+    at = 0
     for i, n in enumerate(lengths):
         a = rng.standard_normal((int(n), dim)).astype(np.float32)
-        chunks.append(a)
         writer.add(f"utt-{i:06d}", a, "v")
+        npy[at:at + n] = a
+        at += n
     writer.commit(final=True)
-    np.save(root / "all.npy", np.concatenate(chunks))
+    npy.flush()
+    del npy
+    (root / "all.len").write_text("".join(f"{int(n)}\n" for n in lengths))
     spec = root / "s.py"
     spec.write_text("")
     handle = NodeHandle(Project(spec, store), "feats", node)
-    return handle, sum(a.nbytes for a in chunks)
+    return handle, int(lengths.sum()) * dim * 4
 
 
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def cost(fn) -> tuple[float, int]:
+    """(CPU-s = user + sys, minor page faults) of one call."""
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    out = fn()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    del out  # freed after the measurement, as a caller drops it after use
+    return (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
+
+
+def paths(handle: NodeHandle, npy: Path, batch: int, single: int) -> dict:
+    """name -> (callable, fraction of the node's bytes it reads)."""
+    utts = handle.utterances()
+    lengths = [int(x) for x in (npy.with_suffix(".len")).read_text().split()]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+    def fairseq():
+        mm = np.load(npy, mmap_mode="r")
+        return [np.array(mm[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def many_batched():
+        return [handle.features_many(utts[i:i + batch]) for i in range(0, len(utts), batch)]
+
+    def fresh():
+        return NodeHandle(handle.project, handle.name, handle.node)
+
+    reused = handle.to_numpy()[0]  # one buffer, touched once, read into at every pass
+
+    sub = utts[:single]
+    sub_frac = sum(lengths[:single]) / offsets[-1]
+    return {
+        PEER: (fairseq, 1.0),
+        "np.load(.npy) whole": (lambda: np.load(npy), 1.0),
+        "to_numpy()": (handle.to_numpy, 1.0),
+        "to_numpy(out=reused buffer)": (lambda: handle.to_numpy(out=reused), 1.0),
+        f"features_many ×{batch}": (many_batched, 1.0),
+        "features_many (all)": (lambda: handle.features_many(utts), 1.0),
+        "iterate handle": (lambda: sum(len(a) for _, a in handle), 1.0),
+        "to_numpy(), first read": (lambda: fresh().to_numpy(), 1.0),
+        "iterate, first read": (lambda: sum(len(a) for _, a in fresh()), 1.0),
+        f"features(utt) loop ×{single}": (lambda: [handle.features(u) for u in sub], sub_frac),
+    }
+
+
+def thp_setting() -> str:
+    try:
+        return Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--utts", type=int, default=2000)
-    ap.add_argument("--frames", type=int, default=400)
-    ap.add_argument("--dim", type=int, default=39)
+    ap.add_argument("--dims", default="39,768")
+    ap.add_argument("--mb", type=float, default=400, help="size of the node, MB of float32")
+    ap.add_argument("--frames", type=int, default=400, help="mean frames per utterance")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=256, help="utterances per features_many call")
     ap.add_argument("--single", type=int, default=300, help="utterances for the per-utt loop")
+    ap.add_argument("--hugepages", choices=["on", "off", "both"], default="both",
+                    help="numpy's madvise(MADV_HUGEPAGE) for large arrays (numpy's default: on)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        handle, nbytes = build(Path(tmp), args.utts, args.frames, args.dim)
-        npy = Path(tmp) / "all.npy"
-        utts = handle.utterances()
-        mb = nbytes / 1e6
-        print(f"{args.utts} utterances, {mb:.0f} MB float32 ({args.dim}-d); cpus={os.cpu_count()}; "
-              f"load avg {os.getloadavg()[0]:.2f}")
-        for threads in (1, 2):
-            with threadpool_limits(threads):
-                rows = {"np.load(.npy)": [], "fairseq mmap slices": [], "handle.to_numpy()": [],
-                        "iterate handle": [], "iterate, first read": [],
-                        f"features(utt) loop ×{args.single}": []}
-                offsets = np.concatenate([[0], np.cumsum([handle._reader.length(u) for u in utts])])
-
-                def fairseq_slices(offsets=offsets):
-                    mm = np.load(npy, mmap_mode="r")
-                    return [np.array(mm[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
-
-                for _ in range(args.repeats):  # interleaved, best of N each
-                    rows["np.load(.npy)"].append(mb / timed(lambda: np.load(npy)))
-                    rows["fairseq mmap slices"].append(mb / timed(fairseq_slices))
-                    rows["handle.to_numpy()"].append(mb / timed(handle.to_numpy))
-                    rows["iterate handle"].append(mb / timed(lambda: sum(len(a) for _, a in handle)))
-                    # a new handle verifies every chunk's checksum again (the cold case)
-                    fresh = NodeHandle(handle.project, handle.name, handle.node)
-                    rows["iterate, first read"].append(
-                        mb / timed(lambda f=fresh: sum(len(a) for _, a in f)))
-                    sub = utts[: args.single]
-                    sub_mb = sum(handle._reader.length(u) for u in sub) * args.dim * 4 / 1e6
-                    rows[f"features(utt) loop ×{args.single}"].append(
-                        sub_mb / timed(lambda s=sub: [handle.features(u) for u in s]))
-                peer, fs = max(rows["np.load(.npy)"]), max(rows["fairseq mmap slices"])
-                print(f"threads={threads}")
-                for name, rates in rows.items():
-                    print(f"  {name:28s} {max(rates):8.1f} MB/s   {max(rates) / peer:5.2f}× .npy"
-                          f"   {max(rates) / fs:5.2f}× fairseq")
+    madvise = np._core.multiarray._set_madvise_hugepage  # returns the previous setting
+    default_hp = madvise(True)
+    madvise(default_hp)
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.hugepages]
+    print(f"cpus={os.cpu_count()} load avg {os.getloadavg()[0]:.2f}; transparent huge pages: "
+          f"{thp_setting()}; numpy requests them: {default_hp}")
+    for dim in [int(d) for d in args.dims.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            n_utts = max(1, int(args.mb * 1e6 / (args.frames * dim * 4)))
+            handle, nbytes = build(Path(tmp), n_utts, args.frames, dim)
+            mb = nbytes / 1e6
+            print(f"\n{dim}-d: {n_utts} utterances, {mb:.0f} MB float32")
+            todo = paths(handle, Path(tmp) / "all.npy", args.batch, args.single)
+            for threads in (1, 2):
+                for hp in modes:
+                    madvise(hp)
+                    got: dict[str, list[tuple[float, int]]] = {k: [] for k in todo}
+                    with threadpool_limits(threads):
+                        for _ in range(args.repeats):  # interleaved: each path once a round
+                            for name, (fn, _) in todo.items():
+                                got[name].append(cost(fn))
+                    rate = {k: mb * todo[k][1] / max(1e-9, statistics.median(c for c, _ in v))
+                            for k, v in got.items()}
+                    print(f" threads={threads} huge pages {'requested' if hp else 'off'}: "
+                          f"MB/CPU-s (median of {args.repeats}), × fairseq reader, × np.load, "
+                          "page faults a pass")
+                    for name, r in rate.items():
+                        faults = int(statistics.median(f for _, f in got[name]))
+                        print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  "
+                              f"{r / rate['np.load(.npy) whole']:6.2f}×  {faults:8d}")
+            madvise(default_hp)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,14 @@ process (``os.wait4``), the cost every command pays; wall = what the user waits.
 The dvc side is an equivalent repo: the same audio directory as a dependency of a four-stage
 dvc.yaml (`pip install dvc`; skipped when dvc is missing, or at N ≥ ``--dvc-max``).
 
+Growth step (``--grow 0.01``, 0 to skip): after the clean no-ops, 1 % more files are added
+(``wav/grown/``), each side computes them once (``ssl-graph run`` with the k-means kept,
+``refit_on_growth=False``; ``dvc repro``), and the no-ops are timed again the same way: a no-op
+after growth should cost what a clean one costs. The table gives ``dvc status`` / ours for both.
+
 Usage: python benchmarks/bench_scale.py [--sizes 2000,10000,50000,250000] [--repeats 3]
-       [--workdir DIR (kept, reused: corpora and stores are built once per N)] [--profile N]
+       [--grow 0.01] [--workdir DIR (kept, reused: corpora and stores are built once per N)]
+       [--profile N]
 """
 
 from __future__ import annotations
@@ -84,6 +90,42 @@ def make_corpus(d: Path, n: int) -> Path:
     return wav
 
 
+def grow_corpus(d: Path, n: int, fraction: float) -> int:
+    """``d/wav/grown/gNNNNNNN.wav``: ``fraction`` × n more hard links (a new directory, as a
+    new batch of recordings arrives)."""
+    sources = clips(d.parent / "clips")
+    sub = d / "wav" / "grown"
+    sub.mkdir(parents=True, exist_ok=True)
+    extra = max(1, round(n * fraction))
+    for i in range(extra):
+        p = sub / f"g{i:07d}.wav"
+        if not p.exists():
+            os.link(sources[(i * 7 + 3) % len(sources)], p)
+    return extra
+
+
+def ungrow(d: Path, cmds: dict, env: dict) -> None:
+    """A workdir reused after a growth step: back to the N files (each side recomputes once)."""
+    if (d / "wav" / "grown").exists():
+        shutil.rmtree(d / "wav" / "grown")
+        for name in ("ssl-graph run", "dvc repro"):
+            if name in cmds:
+                measure(cmds[name], d, env)
+
+
+def rounds(cmds: dict, d: Path, env: dict, repeats: int, n: int, rows: list, tag: str = "") -> None:
+    """Each command once per round (interleaved), ``repeats`` rounds; median CPU-s and wall."""
+    got: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+    for _ in range(repeats):
+        for name, cmd in cmds.items():
+            got[name].append(measure(cmd, d, env))
+    for name, vals in got.items():
+        cpu = statistics.median(v[0] for v in vals)
+        wall = statistics.median(v[1] for v in vals)
+        rows.append((n, name + tag, cpu, wall))
+        print(f"  {name + tag:<30} CPU {cpu:7.2f} s   wall {wall:7.2f} s", flush=True)
+
+
 def measure(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     """(CPU-s of the child: user + sys, wall s)."""
     t0 = time.perf_counter()
@@ -145,6 +187,8 @@ def main() -> None:
     ap.add_argument("--dvc-max", type=int, default=10**9,
                     help="skip dvc at N above this (its first repro hashes every file)")
     ap.add_argument("--profile", type=int, default=None, help="cProfile a no-op run at this N")
+    ap.add_argument("--grow", type=float, default=0.01,
+                    help="after the clean no-ops, add this fraction of files, compute, time again")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scale-"))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "SSL_GRAPH_STORE": "store",
@@ -166,25 +210,35 @@ def main() -> None:
                 "ssl-graph run": ours + ["run", "spec.py", "--no-progress", "-q"]}
         if use_dvc:
             cmds |= {"dvc status": [dvc, "status", "-q"], "dvc repro": [dvc, "repro", "-q"]}
+        ungrow(d, cmds, env)
         for name in ("ssl-graph run", "dvc status"):  # warm the page cache (and our scan cache)
             if name in cmds:
                 measure(cmds[name], d, env)
-        got: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
-        for _ in range(args.repeats):  # interleaved: every command once per round
-            for name, cmd in cmds.items():
-                got[name].append(measure(cmd, d, env))
-        for name, vals in got.items():
-            cpu = statistics.median(v[0] for v in vals)
-            wall = statistics.median(v[1] for v in vals)
-            rows.append((n, name, cpu, wall))
-            print(f"  {name:<16} CPU {cpu:7.2f} s   wall {wall:7.2f} s", flush=True)
+        rounds(cmds, d, env, args.repeats, n, rows)
+        if args.grow:
+            extra = grow_corpus(d, n, args.grow)
+            print(f"  grown by {extra} files", flush=True)
+            for name in ("ssl-graph run", "dvc repro"):  # each side computes the growth once
+                if name in cmds:
+                    cpu, wall = measure(cmds[name], d, env)
+                    print(f"  {name + ' (the growth)':<30} CPU {cpu:7.2f} s   wall {wall:7.2f} s",
+                          flush=True)
+            noops = {k: v for k, v in cmds.items() if k != "dvc repro"}
+            rounds(noops, d, env, args.repeats, n, rows, " (grown)")
         if args.profile == n:
             profile(d, env)
-    print(f"\n{'N':>8}  {'command':<16}{'CPU-s':>8}{'wall s':>8}{'dvc status / this (CPU)':>26}")
+    print(f"\n{'N':>8}  {'command':<26}{'CPU-s':>8}{'wall s':>8}{'dvc status / this (CPU)':>26}")
     for n, name, cpu, wall in rows:
-        peer = next((c for m, k, c, _ in rows if m == n and k == "dvc status"), None)
+        tag = " (grown)" if name.endswith(" (grown)") else ""
+        peer = next((c for m, k, c, _ in rows if m == n and k == "dvc status" + tag), None)
         ratio = f"{peer / cpu:.1f}x" if peer and name.startswith("ssl-graph") else ""
-        print(f"{n:>8}  {name:<16}{cpu:>8.2f}{wall:>8.2f}{ratio:>26}")
+        print(f"{n:>8}  {name:<26}{cpu:>8.2f}{wall:>8.2f}{ratio:>26}")
+    for n in sorted({r[0] for r in rows}):
+        clean = {k: c for m, k, c, _ in rows if m == n}
+        for name in ("ssl-graph plan", "ssl-graph run"):
+            if name + " (grown)" in clean:
+                print(f"{n:>8}  {name}: no-op after growth / clean no-op "
+                      f"{clean[name + ' (grown)'] / clean[name]:.2f} (CPU)")
     if dvc is None:
         print("dvc not installed: `pip install dvc` to measure the peer in the same run")
     print(f"(median of {args.repeats}, interleaved; workdir {work})")

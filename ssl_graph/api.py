@@ -287,12 +287,14 @@ class NodeHandle:
 
         return iter_ragged(self._reader)
 
-    def to_numpy(self) -> "tuple[np.ndarray, np.ndarray, list[str]]":
+    def to_numpy(self, out: "np.ndarray | None" = None) -> "tuple[np.ndarray, np.ndarray, list[str]]":
         """(all frames concatenated, offsets with n+1 entries, utterance ids): utterance i is
-        ``values[offsets[i]:offsets[i + 1]]``, the layout of fairseq's ``.npy`` + ``.len``."""
+        ``values[offsets[i]:offsets[i + 1]]``, the layout of fairseq's ``.npy`` + ``.len``.
+        ``out``: an array to read into (the shape and dtype the error names), reused across
+        passes so that no pass pays for fresh memory."""
         from .store.bulk import to_numpy
 
-        return to_numpy(self._reader)
+        return to_numpy(self._reader, out)
 
     @cached_property
     def centroids(self) -> "np.ndarray":

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..audio.manifest import Manifest, scan_corpus
-from ..specs.annotations import Alignments, Annotation, WordAlignments
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.integrity import plan_problems
@@ -31,8 +30,16 @@ from ..store.store import Store, node_key
 from .diff import why_new
 from .index_memo import IndexMemo
 from .pipeline import Pipeline
+from .plan_kmeans import plan_kmeans
 from .plan_pretrained import plan_checkpoint
 from .versions import child_versions, leaf_versions
+
+
+def _is_annotation(node: Node) -> bool:
+    """``isinstance(node, Annotation)`` without importing annotation specs for specs that
+    have none (as ``_is_pretrained``)."""
+    module = sys.modules.get("ssl_graph.specs.annotations")
+    return module is not None and isinstance(node, module.Annotation)
 
 
 def _is_pretrained(node: Node) -> bool:
@@ -129,8 +136,8 @@ class Planner:
             if node.per_utterance:
                 self._plan_per_utterance(st)
             elif isinstance(node, KMeans):
-                self._plan_kmeans(st)
-            elif isinstance(node, Annotation):
+                plan_kmeans(self, st)
+            elif _is_annotation(node):
                 self._plan_annotation(st)
             elif _is_pretrained(node):
                 plan_checkpoint(self, st)
@@ -305,6 +312,7 @@ class Planner:
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
         from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
         from ..formats.readers import annotation_identity
+        from ..specs.annotations import Alignments, WordAlignments
 
         node = st.node
         corpus = self.states[node.corpus.fingerprint]
@@ -357,52 +365,6 @@ class Planner:
         sr = corpus.node.sample_rate
         return {u: e[2] / sr for u, e in self.store.index(corpus.key, corpus.record).items()
                 if corpus.expected.get(u) == e[3]}
-
-    def _plan_kmeans(self, st: NodeState) -> None:
-        """Fresh while the utterances it was fit on are unchanged; growth alone keeps centroids."""
-        feats = self.states[st.node.features.fingerprint]
-        rec = st.record
-        st.input_version = digest(st.node.fingerprint, feats.data_version)
-        if rec is None:
-            st.stale, st.reasons = True, self._new_reasons(st)
-        elif rec.get("status") != "complete":
-            st.stale, st.reasons = True, [self._incomplete(st)]
-        elif rec.get("input_version") == st.input_version and self._fit_intact(st):
-            pass  # the features are those it was fit on: nothing changed, nothing grew
-        else:
-            fit = self.store.document(st.key, "fit_utts.json") or {}
-            expected = feats.expected
-            changed = [u for u, v in fit.items() if u in expected and expected[u] != v]
-            gone = [u for u in fit if u not in expected]
-            grown = [u for u in expected if u not in fit]
-            if fit and st.key not in self.store.damaged:
-                st.record_notes = {"fit_utts_size": self.store.backend.size(
-                    f"{st.key}/fit_utts.json")}
-            if changed:
-                st.reasons.append(
-                    f"fit data changed: {_plural(len(changed), 'utterance')} ({_examples(changed)})"
-                )
-            if gone:
-                st.reasons.append(f"fit data changed: {_plural(len(gone), 'utterance')} removed")
-            if grown and st.node.refit_on_growth:
-                st.reasons.append(f"corpus grew: +{_plural(len(grown), 'utterance')} (refit_on_growth)")
-            elif grown:
-                st.notes.append(
-                    f"+{_plural(len(grown), 'utterance')} since the fit; centroids kept "
-                    "(set refit_on_growth=True to refit)"
-                )
-            st.stale = bool(st.reasons)
-        st.data_version = st.input_version if st.stale else rec["data_version"]
-
-
-    def _fit_intact(self, st: NodeState) -> bool:
-        """``fit_utts.json`` has the size its commit recorded (else it is read, and a torn
-        one is named as damaged)."""
-        size = (st.record or {}).get("fit_utts_size")
-        try:
-            return size is not None and self.store.backend.size(f"{st.key}/fit_utts.json") == size
-        except OSError:
-            return False
 
 
 def make_plan(pipeline: Pipeline, store: Store) -> dict[str, NodeState]:

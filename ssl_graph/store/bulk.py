@@ -53,34 +53,69 @@ def iter_ragged(reader: RaggedReader, utts: Iterable[str] | None = None,
         i = j
 
 
-def read_many(reader: RaggedReader, utts: list[str], block_bytes: int = BLOCK_BYTES) -> list[np.ndarray]:
-    """Arrays of ``utts`` in the order asked, read in storage order."""
-    got = dict(iter_ragged(reader, utts, block_bytes))
-    return [got[u] for u in utts]
+def read_many(reader: RaggedReader, utts: list[str]) -> list[np.ndarray]:
+    """Arrays of ``utts`` in the order asked, each its own array (no view into a shared block
+    keeps the others alive), read chunk by chunk in storage order straight into them."""
+    index = reader.index
+    missing = [u for u in utts if u not in index]
+    if missing:
+        raise KeyError(f"{reader.key}: no utterance {missing[0]!r} ({len(missing)} unknown)")
+    out: dict[str, np.ndarray] = {}
+    by_part: dict[str, list] = {}
+    for u in dict.fromkeys(utts):
+        part, s, e, _ = index[u]
+        if part is None:
+            raise KeyError(f"{reader.key}: this node stores no frames")
+        dtype, tail = _layout(reader, part)
+        out[u] = np.empty((e - s, *tail), dtype)
+        by_part.setdefault(part, []).append((s, e, out[u], u))
+    for part, pieces in by_part.items():
+        pieces.sort(key=lambda x: x[0])
+        reader.chunks.scatter(part, pieces)
+    seen: set[str] = set()
+    result = []
+    for u in utts:  # an utterance asked twice: the second is a copy, never a shared array
+        result.append(out[u] if u not in seen else out[u].copy())
+        seen.add(u)
+    return result
+
+
+def _layout(reader: RaggedReader, part: str) -> tuple[np.dtype, tuple[int, ...]]:
+    manifest = ((getattr(reader, "record", None) or {}).get("parts") or {}).get(part)
+    if manifest is not None:
+        return np.dtype(manifest["dtype"]), tuple(manifest["shape"][1:])
+    arr = reader.store.read_array(f"{reader.key}/{part}")  # a part written before manifests
+    return arr.dtype, tuple(arr.shape[1:])
 
 
 def _row_bytes(reader: RaggedReader, part: str) -> int:
-    record = getattr(reader, "record", None) or {}  # (stand-ins of a reader may have none)
-    manifest = (record.get("parts") or {}).get(part)
-    if manifest is not None:
-        shape, dtype = manifest["shape"], np.dtype(manifest["dtype"])
-    else:  # a part written before checksums were kept
-        arr = reader.store.read_array(f"{reader.key}/{part}")
-        shape, dtype = arr.shape, arr.dtype
-    return max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+    dtype, tail = _layout(reader, part)
+    return max(1, int(np.prod(tail, dtype=np.int64)) * dtype.itemsize)
 
 
-def to_numpy(reader: RaggedReader) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(values concatenated in utterance order, offsets of len n+1, utterance ids)."""
+def to_numpy(reader: RaggedReader, out: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(values concatenated in utterance order, offsets of len n+1, utterance ids).
+
+    ``values`` is ``out`` when given (C-contiguous, of the node's dtype and frame shape, as many
+    rows as frames): a caller reading every epoch reuses one buffer instead of having the
+    kernel hand over — and zero — fresh pages for each copy (most of a bulk read's cost when
+    the output is new memory)."""
     index = reader.index
     utts = reader.utterances()
     lengths = np.array([reader.length(u) for u in utts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     stored = [u for u in utts if index[u][0] is not None]
     if not stored:
-        return np.zeros((0,)), offsets, utts
-    first = reader.read_range(index[stored[0]][0], index[stored[0]][1], index[stored[0]][1], stored[0])
-    out = np.empty((int(offsets[-1]), *first.shape[1:]), dtype=first.dtype)
+        return (np.zeros((0,)) if out is None else out), offsets, utts
+    dtype, tail = _layout(reader, index[stored[0]][0])
+    shape = (int(offsets[-1]), *tail)
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(f"{reader.key}: to_numpy(out=...) needs a writable C-contiguous "
+                         f"{dtype} array of shape {shape}; got {out.dtype} {out.shape}")
     i = 0
     while i < len(utts):  # runs of utterances adjacent both in the output and in one part
         part, lo, hi, _ = index[utts[i]]

@@ -74,6 +74,7 @@ class ChunkReader:
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
         self._cached = 0
         self._checked: set[tuple[str, int]] = set()
+        self._scratch: np.ndarray | None = None  # one chunk's bytes, reused (``scatter``)
 
     # ---- errors ---------------------------------------------------------------------------
     def _damaged(self, utt: str, problem: str) -> DamagedData:
@@ -203,6 +204,66 @@ class ChunkReader:
             chunk = self.chunk(part, ci, utt, cache=cache)
             out[lo - start:hi - start] = chunk[lo - ci * p.rows:hi - ci * p.rows]
         return out
+
+    def scatter(self, part: str, pieces: list[tuple[int, int, np.ndarray, str]]) -> None:
+        """Rows ``lo:hi`` of ``part`` into each ``out`` of ``pieces`` (sorted by ``lo``; the
+        last item names the utterance if the data is damaged), chunk by chunk, past the cache.
+        A raw chunk of a local store is read once into a reused buffer (no fresh pages) and
+        checked; once checked, later reads go from the file straight into the outputs."""
+        p = self._part(part, pieces[0][3])
+        if p is None:
+            for lo, hi, out, utt in pieces:
+                self._unchecked(part, lo, hi, utt, out)
+            return
+        local = p.raw and self.store.local_root is not None
+        pieces = [x for x in pieces if x[1] > x[0]]
+        chunk_ids = sorted({ci for lo, hi, _, _ in pieces
+                            for ci in range(lo // p.rows, (hi - 1) // p.rows + 1)})
+        j = 0
+        for ci in chunk_ids:
+            c_lo, c_hi = ci * p.rows, (ci + 1) * p.rows
+            while pieces[j][1] <= c_lo:  # (pieces are sorted and do not overlap)
+                j += 1
+            here, k = [], j
+            while k < len(pieces) and pieces[k][0] < c_hi:
+                lo, hi, out, utt = pieces[k]
+                a, b = max(lo, c_lo), min(hi, c_hi)
+                here.append((a, b, out[a - lo:b - lo], utt))
+                k += 1
+            if local and (part, ci) in self._checked and self._pread(p, part, ci, here):
+                continue
+            rows = (self._scratch_chunk(p, part, ci, here[0][3]) if local
+                    else self.chunk(part, ci, here[0][3], cache=False))
+            for a, b, dest, _ in here:
+                dest[...] = rows[a - c_lo:b - c_lo]
+
+    def _scratch_chunk(self, p: _Part, part: str, ci: int, utt: str) -> np.ndarray:
+        """A raw chunk's rows, read into the reused buffer and checked."""
+        size = p.manifest["files"].get(p.rel(ci), [0])[0]
+        if self._scratch is None or self._scratch.nbytes < size:
+            self._scratch = np.empty(max(size, 1), np.uint8)
+        data = self._bytes(p, part, ci, utt, into=self._scratch[:size])
+        return p.decode(ci, data)
+
+    def _pread(self, p: _Part, part: str, ci: int, here) -> bool:
+        """Checked chunk: each piece read from the file into its output (False: fall back)."""
+        try:
+            with open(self.store.backend.path(f"{self.key}/{part}/{p.rel(ci)}"), "rb",
+                      buffering=0) as f:
+                fd, base = f.fileno(), ci * p.rows
+                for a, _end, dest, _ in here:
+                    if not dest.flags.c_contiguous:
+                        return False
+                    view = memoryview(dest.reshape(-1).view(np.uint8))
+                    got, off = 0, (a - base) * p.row_bytes
+                    while got < len(view):
+                        n = os.preadv(fd, [view[got:]], off + got)
+                        if not n:
+                            return False  # shorter than checked: the plain read names it
+                        got += n
+        except (OSError, Uncontained):
+            return False
+        return True
 
     def _unchecked(self, part: str, start: int, end: int, utt: str, out) -> np.ndarray:
         """A part written before checksums were kept: zarr reads it as it is."""

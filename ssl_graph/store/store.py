@@ -30,11 +30,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .arrays import StoreArrays
 from .backend import DamagedFile, LocalBackend, open_backend, read_json, write_json
-from .conditional import lock_mode, single_writer_from_env
 from .errors import StoreError  # noqa: F401 - (re-exported: callers import it from here)
-from .lock import meta_lock, node_lock, store_lock
-from .paths import Uncontained, check_record, check_tree, contained, guard
+from .paths import Uncontained, check_record, contained
 
 DEFAULT_LOCATION = "store"
 ENV_VAR = "SSL_GRAPH_STORE"
@@ -63,7 +62,7 @@ def node_key(kind: str, fingerprint: str) -> str:
     return contained("nodes", f"{kind.lower()}-{fingerprint}", "node")
 
 
-class Store:
+class Store(StoreArrays):
     def __init__(self, location: str | None = None, storage_options: dict | None = None,
                  single_writer: bool | None = None):
         """``single_writer``: accept running on an object store whose server ignores
@@ -71,7 +70,11 @@ class Store:
         ``$SSL_GRAPH_SINGLE_WRITER``)."""
 
         self.location = location or default_location()
-        self.single_writer = single_writer_from_env() if single_writer is None else single_writer
+        if single_writer is None:  # (locks and the conditional-write probe: imported on use,
+            from .conditional import single_writer_from_env  # a plan takes none of them)
+
+            single_writer = single_writer_from_env()
+        self.single_writer = single_writer
         self.backend = open_backend(self.location, storage_options)
         self._records: dict[str, dict | None] = {}
         #: key -> (segments it was read from, index): a run reads each index once, not per caller
@@ -150,16 +153,23 @@ class Store:
         exclusive for gc / repair. A new store gets its format marker on the first locked write.
         An object store is first probed for conditional writes (``conditional.py``)."""
 
+        from .conditional import lock_mode
+        from .lock import store_lock
+
         with store_lock(self.backend, lock_mode(self, shared)):
             self._write_marker()
             yield
 
     def node_lock(self, key: str, name: str, echo=None):
         """Hold node ``key`` while computing it; waits (via ``echo``) for a live run that has it."""
+        from .lock import node_lock
+
         return node_lock(self.backend, key, name, echo)
 
     def meta_lock(self):
         """A short section for read-merge-write of documents every run updates (names, plans)."""
+        from .lock import meta_lock
+
         return meta_lock(self.backend)
 
     # ---- node records -------------------------------------------------------------------
@@ -379,76 +389,6 @@ class Store:
             except Uncontained as exc:
                 self.damaged[key] = f"{self.url}/{key}: {exc.problem}"
         return keys
-
-    # ---- arrays (zarr, imported only when data is touched) ------------------------------
-    def write_array(self, key: str, data, chunks: tuple[int, ...] | None = None) -> dict:
-        """Write an array (every chunk, even all-zero ones); returns its checksum manifest."""
-        import zarr
-
-        from .integrity import array_manifest
-
-        if self.backend.link_target(key) is not None:  # replaced, never written through a link
-            self.backend.delete(key)
-        guard(self.backend, key)  # zarr writes the files itself: no link may lead it out
-        if chunks is None:
-            rows = max(1, min(len(data), max(1, (4 << 20) // max(1, data[:1].nbytes))))
-            chunks = (rows, *data.shape[1:])
-        # float frames compress by only ~15-20 % while zstd decoding caps reads near 0.5 GB/s:
-        # store them raw (bulk reads ~3x faster); integer labels and counts keep zstd
-        extra = {"compressors": None} if data.dtype.kind == "f" else {}
-        zarr.create_array(
-            store=self.url, name=key, data=data, chunks=chunks, overwrite=True, zarr_format=3,
-            config={"write_empty_chunks": True}, **extra,
-        )
-        self.written[key] = array_manifest(self.backend, key, data.shape, data.dtype, chunks[0])
-        return self.written[key]
-
-    def write_rows(self, key: str, array, start: int, rows) -> None:
-        """Grow a zarr array (at ``key``) to ``start + len(rows)`` rows and write them: the
-        blocks of a part the ragged writer streams (one named store write each)."""
-        array.resize((start + len(rows), *array.shape[1:]))
-        array[start:start + len(rows)] = rows
-
-    def arrays_of(self, key: str, record: dict | None) -> dict[str, dict]:
-        """Manifests of a node's named arrays (centroids, ...) for its commit: the record's,
-        updated by the writes made since (which are consumed)."""
-        arrays = dict((record or {}).get("arrays") or {})
-        for k in [k for k in self.written if k.startswith(f"{key}/")]:
-            arrays[k.removeprefix(f"{key}/")] = self.written.pop(k)
-        return arrays
-
-    def damaged_arrays(self, key: str, record: dict | None, memo=None) -> str | None:
-        """First problem of a node's named arrays that planning sees (``plan_problems``)."""
-        from .integrity import plan_problems
-
-        arrays = (record or {}).get("arrays") or {}
-        since = self.committed_ns(key) if arrays else None
-        for name, manifest in arrays.items():
-            problems = plan_problems(self.backend, f"{key}/{name}", manifest, since, memo)
-            if problems:
-                return f"{self.url}/{key}/{name}/{problems[0]}; the node will be recomputed"
-        return None
-
-    def read_array(self, key: str):
-        """Open a zarr array; a node's named array is first checked against its commit."""
-        import zarr
-
-        from .integrity import DamagedData, check_files
-
-        guard(self.backend, key)  # zarr reads the files itself: no link may lead it out
-        node, _, name = key.partition("/")[2].partition("/")
-        node = f"nodes/{node}"
-        manifest = ((self.record(node) or {}).get("arrays") or {}).get(name)
-        if key.startswith("nodes/") and manifest is not None:
-            problem = check_files(self.backend, key, manifest, list(manifest["files"]))
-            if problem:
-                rec = self.record(node) or {}
-                raise DamagedData(f"node {rec.get('name', '?')!r} ({node}): {problem}; run "
-                                  "`ssl-graph verify --repair` then `ssl-graph run` to recompute it")
-        elif key not in self._trees_checked:  # no manifest (older stores): zarr reads alone
-            check_tree(self.backend, key)
-            self._trees_checked.add(key)
-        return zarr.open_array(store=self.url, path=key, mode="r", zarr_format=3)
 
     def delete(self, key: str) -> None:
         self.backend.delete(key)

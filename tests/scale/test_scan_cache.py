@@ -200,3 +200,42 @@ def test_a_record_without_input_digest_is_planned_utterance_by_utterance(nested)
     states = project(nested).plan()
     assert all(states[n].lazy_expected is not None for n in PER_UTT)
     assert states["km"].record["fit_utts_size"] > 0
+
+
+def test_the_no_op_after_growth_reads_one_digest_and_still_sees_later_edits(nested):
+    """Growth keeps the centroids; the run that computes the new utterances notes for which
+    features they were kept, so the next no-op plan computes no per-utterance version (as a
+    clean no-op) — and an edit after the growth is still caught, a fit utterance refitting."""
+    ready(nested)
+    new = sorted((DEMO / "extra").glob("*.flac"))[0]
+    clip(new, nested / "wav" / "b" / "deep" / f"{new.stem}.wav")
+    grown = f"b/deep/{new.stem}"
+    states = project(nested).plan()
+    assert not states["km"].stale and "centroids kept" in states["km"].notes[0]
+    assert computed(project(nested).run()) == {"corpus": 1, "mfcc": 1, "labels": 1}
+    states = project(nested).plan()
+    assert not any(st.stale for st in states.values())
+    for name in PER_UTT:  # k-means compared one digest: no utterance's version was computed
+        assert states[name].lazy_expected is not None, name
+    assert states["km"].notes == ["+1 utterance since the fit; centroids kept "
+                                  "(set refit_on_growth=True to refit)"]
+    assert states["km"].record["kept_for"]["input_version"] == states["km"].input_version
+    # the grown utterance edited: not in the fit list, so only it is redone, centroids kept
+    age_directories(nested / "wav")
+    wav = nested / "wav" / "b" / "deep" / f"{new.stem}.wav"
+    audio, sr = sf.read(wav, dtype="int16")
+    time.sleep(0.01)
+    sf.write(wav, audio[::-1], sr, subtype="PCM_16")
+    assert stale(nested) == {n: ([grown], []) for n in PER_UTT}
+    assert computed(project(nested).run()) == {"corpus": 1, "mfcc": 1, "labels": 1}
+    assert stale(nested) == {}
+    # a fit utterance edited after the growth: k-means refits, labels redo every utterance
+    victim = sorted((nested / "wav" / "a").glob("*.wav"))[2]
+    audio, sr = sf.read(victim, dtype="int16")
+    time.sleep(0.01)
+    sf.write(victim, audio[::-1], sr, subtype="PCM_16")
+    utt = f"a/{victim.stem}"
+    assert stale(nested) == refit(nested, utt)
+    assert computed(project(nested).run()) == {"corpus": 1, "mfcc": 1, "km": None, "labels": 11}
+    states = project(nested).plan()
+    assert not any(st.stale for st in states.values()) and "kept_for" not in states["km"].record

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ssl_graph.store import ragged
-from ssl_graph.store.bulk import iter_ragged, to_numpy
+from ssl_graph.store.bulk import iter_ragged, read_many, to_numpy
 from ssl_graph.store.integrity import DamagedData
 from ssl_graph.store.ragged import RaggedReader, RaggedWriter
 from ssl_graph.store.store import Store
@@ -122,7 +122,7 @@ def test_each_chunk_file_is_read_once_per_pass_and_checked_once_per_reader(small
     (lambda p: p.write_bytes(p.read_bytes()[:7] + bytes([p.read_bytes()[7] ^ 2])
                              + p.read_bytes()[8:]), r"is corrupt \(checksum mismatch"),
 ])
-@pytest.mark.parametrize("path", ["bulk", "get"])
+@pytest.mark.parametrize("path", ["bulk", "many", "get"])
 def test_a_damaged_chunk_is_named_on_every_read_path(tmp_path, small_chunks, damage, named, path):
     store = Store(str(tmp_path / "s"))
     data = _data(100, 16)
@@ -132,6 +132,65 @@ def test_a_damaged_chunk_is_named_on_every_read_path(tmp_path, small_chunks, dam
     with pytest.raises(DamagedData, match=rf"node 'x'.*parts/00001/c/3/0 {named}"):
         if path == "bulk":
             to_numpy(r)
+        elif path == "many":
+            read_many(r, list(data))
         else:
             for u in data:
                 r.get(u)
+
+
+@pytest.mark.parametrize("dim,dtype", [(39, np.float32), (768, np.float32), (39, np.float64),
+                                       (0, np.int16), (3, np.int32)])
+def test_bulk_reads_equal_per_utterance_reads_exactly(tmp_path, small_chunks, dim, dtype):
+    """``read_many`` (features_many), ``to_numpy`` and iteration give exactly the arrays one
+    ``get`` per utterance gives — dtype, shape, values, the order asked — raw float parts and
+    zstd-compressed integer ones, over several parts, on the first (checked) pass and on later
+    passes (read from the files straight into the outputs)."""
+    store = Store(str(tmp_path / "s"))
+    data = _data(120, dim, dtype)
+    _write(store, data, commit_bytes=sum(a.nbytes for a in data.values()) // 3)  # 3-4 parts
+    r = RaggedReader(Store(str(tmp_path / "s")), KEY)
+    assert len(r.record["parts"]) >= 3
+    single = {u: RaggedReader(Store(str(tmp_path / "s")), KEY).get(u) for u in data}
+    rng = np.random.default_rng(1)
+    asked = [str(u) for u in rng.permutation(list(data))[:70]] + ["u0003", "u0003"]
+    for _ in range(2):  # first pass checks every chunk; the second reads checked chunks
+        got = read_many(r, asked)
+        assert [a.dtype for a in got] == [np.dtype(dtype)] * len(asked)
+        for u, a in zip(asked, got):
+            assert a.shape == single[u].shape and a.flags.owndata
+            np.testing.assert_array_equal(a, single[u])
+        got[-1][...] = 0  # an utterance asked twice: two arrays, not one
+        np.testing.assert_array_equal(got[-2], single["u0003"])
+        values, offsets, utts = to_numpy(r)
+        assert utts == list(data) and values.dtype == np.dtype(dtype)
+        reused = np.full_like(values, 7)
+        again, offsets2, _ = to_numpy(r, out=reused)  # read into a caller's buffer
+        assert again is reused and np.array_equal(offsets2, offsets)
+        np.testing.assert_array_equal(again, values)
+        with pytest.raises(ValueError, match=r"to_numpy\(out=...\) needs a writable C-contiguous"):
+            to_numpy(r, out=reused[1:])
+        for i, u in enumerate(utts):
+            np.testing.assert_array_equal(values[offsets[i]:offsets[i + 1]], single[u])
+        seen = dict(iter_ragged(r))
+        assert seen.keys() == data.keys()
+        for u, a in seen.items():
+            np.testing.assert_array_equal(a, single[u])
+    for u, a in data.items():
+        np.testing.assert_array_equal(single[u], a)
+
+
+def test_bulk_reads_from_an_object_store_equal_per_utterance_reads(small_chunks):
+    """The same through a store with no local files (each chunk's checked bytes decoded)."""
+    store = Store("memory://ssl-graph-bulk-many")
+    data = _data(80, 39)
+    _write(store, data, commit_bytes=sum(a.nbytes for a in data.values()) // 2)
+    r = RaggedReader(store, KEY)
+    asked = list(data)[::-1]
+    for _ in range(2):
+        for u, a in zip(asked, read_many(r, asked)):
+            np.testing.assert_array_equal(a, data[u])
+            assert a.dtype == np.float32
+        values, offsets, utts = to_numpy(r, out=np.empty((sum(map(len, data.values())), 39),
+                                                          np.float32))
+        np.testing.assert_array_equal(values, np.concatenate([data[u] for u in utts]))
