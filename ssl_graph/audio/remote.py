@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 
 from ..specs.base import SpecError
+from .manifest import Manifest, Utterance, check_utt_id
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ def _identity(fs, path: str, info: dict, mode: str) -> str:
 
 def scan_remote(corpus, name: str):
     """The manifest of a corpus whose root is an fsspec URL (plain ``layout="files"`` only)."""
-    from .manifest import Manifest, Utterance, check_utt_id
-
     if corpus.layout != "files" or corpus.manifest is not None:
         raise SpecError(f"{name}: a corpus root URL ({corpus.root}) works with plain files only "
                         "(no layout or manifest); copy the tree locally for other layouts")

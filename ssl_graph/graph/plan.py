@@ -22,13 +22,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..audio.manifest import Manifest, scan_corpus
+from ..audio.manifest import Manifest
+from ..audio.scan import scan_corpus
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.integrity import plan_problems
 from ..store.store import Store, node_key
 from .diff import why_new
 from .index_memo import IndexMemo
+from .phrases import examples, plural
 from .pipeline import Pipeline
 from .plan_kmeans import plan_kmeans
 from .plan_pretrained import plan_checkpoint
@@ -103,15 +105,6 @@ def precision_notes(node: Node, record: dict) -> list[str]:
     if ran is None or asked in (None, "auto") or asked == ran:
         return []
     return [f"trained in {ran}; {asked} asked"]
-
-
-def _examples(utts: list[str], n: int = 3) -> str:
-    shown = ", ".join(utts[:n])
-    return shown + (", …" if len(utts) > n else "")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _speakers_changed(node: Node) -> str:
@@ -232,24 +225,24 @@ class Planner:
         damaged = [u for u in damaged if u not in changed]
         st.todo = new + changed + damaged
         if damaged:
-            st.reasons.append(f"{_plural(len(damaged), 'utterance')} with damaged part files "
-                              f"({_examples(damaged)})")
+            st.reasons.append(f"{plural(len(damaged), 'utterance')} with damaged part files "
+                              f"({examples(damaged)})")
         if rec.get("status") != "complete":
             done = f" ({len(stored) - len(st.removed)}/{len(st.expected)} utterances done)"
             why = self._incomplete(st, done)
             st.reasons.append(why if why.startswith(("running", "repaired")) else
                               f"incomplete: {done[2:-1]} (interrupted run)")
         elif new:
-            st.reasons.append(f"corpus grew: +{_plural(len(new), 'utterance')} ({_examples(new)})")
+            st.reasons.append(f"corpus grew: +{plural(len(new), 'utterance')} ({examples(new)})")
         if changed:
             moved = self._changed_inputs(st)
             if moved and len(changed) == len(stored) - len(st.removed):
                 st.reasons.append(f"upstream changed: {', '.join(moved)}")
             else:
-                st.reasons.append(f"{_plural(len(changed), 'utterance')} changed ({_examples(changed)})")
+                st.reasons.append(f"{plural(len(changed), 'utterance')} changed ({examples(changed)})")
         if st.removed:
             st.reasons.append(
-                f"{_plural(len(st.removed), 'utterance')} removed ({_examples(st.removed)})"
+                f"{plural(len(st.removed), 'utterance')} removed ({examples(st.removed)})"
             )
         st.stale = bool(st.reasons)
 
@@ -270,7 +263,7 @@ class Planner:
                 at = f" at step {min(b['step'] for b in live)}/{live[0]['steps']}"
             return f"running: {describe_writer(w)}{at}"
         if rec.get("repaired"):  # (``verify --repair`` marked it; a commit clears the mark)
-            redo = (_plural(len(st.todo), "utterance") + f" ({_examples(st.todo)})"
+            redo = (plural(len(st.todo), "utterance") + f" ({examples(st.todo)})"
                     if st.node.per_utterance else "it")
             return f"repaired: will recompute {redo}; was damaged: {rec['repaired']}"
         return f"incomplete{at} ({what})"

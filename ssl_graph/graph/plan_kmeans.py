@@ -12,11 +12,10 @@ edited one) gives another version, so the comparison utterance by utterance is m
 from __future__ import annotations
 
 from ..specs.base import digest
+from .phrases import examples, plural
 
 
 def plan_kmeans(planner, st) -> None:
-    from .plan import _examples, _plural
-
     feats = planner.states[st.node.features.fingerprint]
     rec = st.record
     st.input_version = digest(st.node.fingerprint, feats.data_version)
@@ -31,7 +30,7 @@ def plan_kmeans(planner, st) -> None:
             and fit_intact(planner, st):
         grown = int(kept.get("grown") or 0)  # the features it was kept for: as planned then
         if grown:
-            st.notes.append(_kept_note(_plural(grown, "utterance")))
+            st.notes.append(_kept_note(plural(grown, "utterance")))
     else:
         fit = planner.store.document(st.key, "fit_utts.json") or {}
         expected = feats.expected
@@ -43,14 +42,14 @@ def plan_kmeans(planner, st) -> None:
                 f"{st.key}/fit_utts.json")}
         if changed:
             st.reasons.append(
-                f"fit data changed: {_plural(len(changed), 'utterance')} ({_examples(changed)})"
+                f"fit data changed: {plural(len(changed), 'utterance')} ({examples(changed)})"
             )
         if gone:
-            st.reasons.append(f"fit data changed: {_plural(len(gone), 'utterance')} removed")
+            st.reasons.append(f"fit data changed: {plural(len(gone), 'utterance')} removed")
         if grown and st.node.refit_on_growth:
-            st.reasons.append(f"corpus grew: +{_plural(len(grown), 'utterance')} (refit_on_growth)")
+            st.reasons.append(f"corpus grew: +{plural(len(grown), 'utterance')} (refit_on_growth)")
         elif grown:
-            st.notes.append(_kept_note(_plural(len(grown), "utterance")))
+            st.notes.append(_kept_note(plural(len(grown), "utterance")))
         st.stale = bool(st.reasons)
         if not st.stale and st.record_notes:  # (only with an intact, readable fit list)
             st.record_notes["kept_for"] = {"input_version": st.input_version,

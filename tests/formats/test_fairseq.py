@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 
 from ssl_graph import Corpus, SpecError
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 from ssl_graph.formats.fairseq import letters_to_text
 
 from .helpers import assert_same_mfcc, demo_texts, plain_corpus, run_spec, stored_texts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ssl_graph import Corpus, SpecError
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 
 from .helpers import (
     assert_same_mfcc,

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from ssl_graph import Corpus, SpecError
 from ssl_graph.audio.io import read_audio
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 from ssl_graph.formats.kaldi_pipes import Decoded, NotADecoder, decoded_file
 
 from .helpers import assert_same_mfcc, plain_corpus, run_spec

@@ -7,7 +7,7 @@ import pytest
 
 from ssl_graph import Corpus, SpecError
 from ssl_graph.audio.io import read_audio
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 
 from .helpers import (
     assert_same_mfcc,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from ssl_graph import Corpus
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 
 from ..conftest import ROOT
 from .helpers import plain_corpus

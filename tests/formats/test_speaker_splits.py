@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ssl_graph import Corpus, FineTune, Split
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 from ssl_graph.specs.components import wav2vec2_model
 from ssl_graph.train.split import dev_utterances, held_apart, labeled_utterances, split_of
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from ssl_graph import Corpus, SpecError
-from ssl_graph.audio.manifest import scan_corpus
+from ssl_graph.audio.scan import scan_corpus
 
 from .helpers import (
     assert_same_mfcc,
