@@ -217,3 +217,14 @@ def read_weights(path: Path, what: str) -> dict:
             raise SpecError(f"{what}: cannot read {file} ({reason}); re-download it or save it "
                             "again (save_pretrained(dir, safe_serialization=True))") from None
     return state
+
+
+def hf_backbone(config: Any) -> dict[str, Any]:
+    """``SSLModel`` fields (encoder, context, dropouts) matching an HF Wav2Vec2 / HuBERT /
+    Data2VecAudio / WavLM config.
+
+    Use as ``SSLModel(**hf_backbone(cfg), target=..., losses=...)`` before
+    :func:`load_hf_state_dict`. HF models never normalise the wave themselves (their feature
+    extractor does), so ``normalize_wave`` stays False.
+    """
+    return backbone_fields(with_defaults(config.to_dict(), "hf_backbone"), normalize_wave=False)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -119,7 +118,7 @@ def load_hf_state_dict(
         if ours[name].shape != value.shape:
             raise ValueError(
                 f"{key} → {name}: shape {tuple(value.shape)} vs ours "
-                f"{tuple(ours[name].shape)}; build the model from hf_backbone()"
+                f"{tuple(ours[name].shape)}; build the model from ssl_graph.model_io.hf_checkpoint.hf_backbone()"
             )
         new[name] = value.detach()
     missing = [k for k in ours if k.startswith(_BACKBONE) and k not in new]
@@ -141,16 +140,3 @@ def _check_identity_projection(key: str, value: Tensor) -> None:
             f"{key}: the checkpoint projects conv features to the transformer at equal widths "
             f"({v.size(-1)}), and ssl_graph's network has no projection there; only an identity "
             "projection can be read (use a checkpoint whose conv_dim[-1] != hidden_size)")
-
-
-def hf_backbone(config: Any) -> dict[str, Any]:
-    """``SSLModel`` fields (encoder, context, dropouts) matching an HF Wav2Vec2 / HuBERT /
-    Data2VecAudio / WavLM config.
-
-    Use as ``SSLModel(**hf_backbone(cfg), target=..., losses=...)`` before
-    :func:`load_hf_state_dict`. HF models never normalise the wave themselves (their feature
-    extractor does), so ``normalize_wave`` stays False.
-    """
-    from ..model_io.hf_checkpoint import backbone_fields, with_defaults
-
-    return backbone_fields(with_defaults(config.to_dict(), "hf_backbone"), normalize_wave=False)

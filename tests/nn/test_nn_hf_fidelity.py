@@ -7,8 +7,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from ssl_graph.model_io.hf_checkpoint import hf_backbone
 from ssl_graph.nn import build_model, load_hf_state_dict
-from ssl_graph.nn.hf_mapping import hf_backbone
 from ssl_graph.specs.components import (
     Contrastive,
     GumbelQuantizer,

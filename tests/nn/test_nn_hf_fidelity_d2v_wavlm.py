@@ -8,8 +8,8 @@ import pytest
 import torch
 import transformers
 
+from ssl_graph.model_io.hf_checkpoint import hf_backbone
 from ssl_graph.nn import build_model, load_hf_state_dict
-from ssl_graph.nn.hf_mapping import hf_backbone
 from ssl_graph.nn.relative_position import relative_position_buckets
 from ssl_graph.specs.components import (
     Contrastive,
