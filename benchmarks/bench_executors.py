@@ -209,6 +209,25 @@ def overheads(ex: Dask, work, tasks: int = 400) -> None:
           f"audio), results back {back / 1e3:.0f} kB (frames; a run's workers write them to the "
           f"store instead and return a descriptor); this run's chunked tasks carried "
           f"{ex.jobs_sent / max(1, ex.tasks_sent):.1f} jobs each")
+    sent, back = part_task_bytes(work)
+    print(f"  bytes per task of a run (workers write their parts): a 64-utterance MFCC task sends "
+          f"{sent / 1e3:.1f} kB and returns a {back / 1e3:.1f} kB descriptor")
+
+
+def part_task_bytes(work) -> tuple[int, int]:
+    """Pickled bytes of what a run's MFCC task ships (``part_writer``: 64 utterances, their
+    jobs, the store's URL) and of the descriptor it returns, written into a scratch store."""
+    from ssl_graph.exec.part_writer import prepare, worker_writes
+    from ssl_graph.store.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store, key = Store(tmp), "nodes/mfcc-bench"
+        prepare(store, key)
+        fn = worker_writes(mfcc_job, store, key)
+        group = work[:64 // MFCCOp.batch_utts]
+        task = ([u for job in group for _, u, *_ in job], group)
+        sent = len(pickle.dumps((call_chunk, fn, [task], os.getpid())))
+        return sent, len(pickle.dumps(fn(task)))
 
 
 def main() -> None:
