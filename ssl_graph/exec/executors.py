@@ -184,6 +184,20 @@ class ProcessPool:
             self._pool = None
 
 
+class Counted:
+    """Jobs made lazily, with their number known up front (``len``): an executor may size its
+    tasks from it (``dask_executor.Chunks``)."""
+
+    def __init__(self, jobs: Iterable, n: int):
+        self.jobs, self.n = jobs, n
+
+    def __iter__(self) -> Iterator:
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class _End:
     pass
 

@@ -31,6 +31,7 @@ def test_chunks_grow_to_the_task_time_and_stay_under_a_workers_share():
 def test_chunked_results_come_back_per_job_in_order(monkeypatch):
     monkeypatch.setattr(dask_executor, "IN_FLIGHT", 1)  # 2 one-job tasks, then chunks
     monkeypatch.setattr(dask_executor, "TASKS_PER_WORKER", 1)  # of up to 6 of the 12 jobs
+    monkeypatch.setattr(dask_executor, "TASK_SECONDS", 1e3)  # however loaded the machine
     files = sorted((DEMO / "wav").glob("*.flac"))[:24]
     jobs = [[(f, f.stem, 16000, False, 39) for f in files[i:i + 2]] for i in range(0, 24, 2)]
     ex = dask_executor.Dask(None, 2)
@@ -60,6 +61,8 @@ def test_a_chunked_dask_run_stores_what_in_process_stores(tmp_path, monkeypatch)
     local = Project(tmp_path / "pipe.py", str(tmp_path / "local"))
     local.run()
     monkeypatch.setattr(dask_executor, "IN_FLIGHT", 1)  # 2 one-job tasks, then chunks
+    monkeypatch.setattr(dask_executor, "TASKS_PER_WORKER", 1)  # of up to 3 of the 6 jobs
+    monkeypatch.setattr(dask_executor, "TASK_SECONDS", 1e3)
     sent = []
     close = dask_executor.Dask.close
 
