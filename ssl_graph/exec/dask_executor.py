@@ -33,9 +33,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 from .executors import _END, _PRELOAD, ExecutorError, _call
 
-#: seconds of work a task carries, once the jobs' own time is known: per-task cost is a few
-#: milliseconds of coordinator CPU (client + scheduler) and ~1 ms of worker CPU on loopback
+#: CPU seconds of work a task carries, once the jobs' own time is known: per-task cost is
+#: ~1.5 ms of coordinator CPU (client + scheduler) and ~1 ms of worker CPU on loopback
 TASK_SECONDS = 0.2
+#: jobs a task carries at most (a task's jobs are rerun together if its worker dies)
+MAX_CHUNK = 64
 #: tasks each worker gets at least, when the number of jobs is known (a run's tail: with a few
 #: big tasks one worker computes the last one while the others idle)
 TASKS_PER_WORKER = 8
@@ -58,10 +60,12 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 
 
 def call_chunk(fn: Callable, jobs: list, coordinator: int) -> tuple[list, float]:
-    """One task: ``fn`` on each job of a chunk; the results and the seconds they took."""
-    t0 = time.perf_counter()
+    """One task: ``fn`` on each job of a chunk; the results and the CPU seconds they took (this
+    thread's: wall time on a loaded machine would shrink chunks just when per-task overhead
+    costs most)."""
+    t0 = time.thread_time()
     out = [_call(fn, job, coordinator) for job in jobs]
-    return out, time.perf_counter() - t0
+    return out, time.thread_time() - t0
 
 
 def prime_worker() -> None:
@@ -78,11 +82,12 @@ def prime_worker() -> None:
 
 class Chunks:
     """How many jobs the next task carries: one until a task's time is known, then about
-    ``TASK_SECONDS`` of work, and at most ``1 / TASKS_PER_WORKER`` of a worker's share when the
-    number of jobs is known."""
+    ``TASK_SECONDS`` of work, at most ``MAX_CHUNK`` jobs and ``1 / TASKS_PER_WORKER`` of a
+    worker's share when the number of jobs is known."""
 
     def __init__(self, total: int, parallel: int):
-        self.cap = max(1, math.ceil(total / (TASKS_PER_WORKER * parallel))) if total else 1 << 30
+        share = math.ceil(total / (TASKS_PER_WORKER * parallel)) if total else MAX_CHUNK
+        self.cap = max(1, min(MAX_CHUNK, share))
         self.jobs, self.seconds = 0, 0.0
 
     def record(self, jobs: int, seconds: float) -> None:

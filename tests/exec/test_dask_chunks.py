@@ -26,6 +26,9 @@ def test_chunks_grow_to_the_task_time_and_stay_under_a_workers_share():
     assert unknown.size() == round(dask_executor.TASK_SECONDS / 0.01)
     unknown.record(1, 10.0)  # slow jobs: one per task
     assert unknown.size() == 1
+    tiny = dask_executor.Chunks(total=0, parallel=2)
+    tiny.record(1000, 0.001)
+    assert tiny.size() == dask_executor.MAX_CHUNK
 
 
 def test_chunked_results_come_back_per_job_in_order(monkeypatch):
