@@ -7,9 +7,9 @@ Jobs are what ``ssl-graph run`` ships for an MFCC node (``MFCCOp.batch_utts`` fi
 pool and cluster are started and warmed before timing (start-up is printed separately).
 ``independent(n)`` is the machine's ceiling: n processes splitting the jobs up front with no
 scheduling and no results shipped, so ``pool / independent`` is the executor's own efficiency.
-Dask gets rounds of its own against in-process: an idle LocalCluster slows its neighbours;
+Dask runs in the same rounds (its idle cluster takes ~1 % of a core between its rounds);
 ``dask(n)/per-job`` is the executor as it was (one task per job, Dask's default worker
-environment and profiler), in a third group of rounds, for the A/B.
+environment, profiler and ticks), in rounds of its own against in-process, for the A/B.
 
 Every row prints the median over rounds with its spread (min-max), and CPU-s: user + system of
 the whole process tree during the round (this process with the client, scheduler and nannies,
@@ -245,33 +245,32 @@ def main() -> None:
     print(f"decode+MFCC, {len(files)} utterances in {len(work)} jobs, {args.rounds} interleaved "
           f"rounds, cpus={os.cpu_count()}, load {os.getloadavg()[0]:.2f} at start; time and "
           "ratio (in-process time / this time, same round): median (min-max over rounds):")
-    local = {"in-process": InProcess(), "in-process/1t": OneThread(),
-             f"independent({n})": Independent(n), f"pool({n})": ProcessPool(n)}
-    times = interleaved(local, work, args.rounds)
-    # a LocalCluster's idle scheduler, nannies and heartbeats take CPU from whatever else
-    # runs on 2 cores (an A/B here: the pool lost ~20 % with an idle cluster alive), so Dask
-    # gets rounds of its own, interleaved with in-process again
     t1 = time.perf_counter()
     dask = Dask(None, n)
     start = time.perf_counter() - t1
-    with_dask = interleaved({"in-process": InProcess(), f"dask({n})": _Keep(dask)}, work,
-                            args.rounds)
-    groups = [(name, times) for name in times]
-    groups.append((f"dask({n})", with_dask))
-    if not args.no_per_job:
-        per_job = interleaved({"in-process": InProcess(), f"dask({n})/per-job": DaskPerJob(n)},
-                              work, args.rounds)
-        groups.append((f"dask({n})/per-job", per_job))
-    table(groups, len(files), times["in-process/1t"])
-    ceiling, pool = times[f"independent({n})"], times[f"pool({n})"]
-    base = times["in-process"]
-    print(f"  machine ceiling: independent({n}) is "
-          f"{statistics.median(b / c for (b, _), (c, _) in zip(base, ceiling)):.2f}x in-process "
-          f"(same rounds); pool({n}) reaches "
-          f"{statistics.median(c / p for (c, _), (p, _) in zip(ceiling, pool)):.2f} of it, "
-          f"dask({n}) {statistics.median(b / d for (b, _), (d, _) in zip(with_dask['in-process'], with_dask[f'dask({n})'])) / statistics.median(b / c for (b, _), (c, _) in zip(base, ceiling)):.2f}"
-          f" (its own rounds); dask LocalCluster start-up {start:.2f}s")
     try:
+        # the idle cluster's background (ticks, heartbeats) is ~1 % of a core since its settings
+        # (dask_executor.LOCAL_CONFIG): it now runs in the same rounds as the pool
+        local = {"in-process": InProcess(), "in-process/1t": OneThread(),
+                 f"independent({n})": Independent(n), f"pool({n})": ProcessPool(n),
+                 f"dask({n})": _Keep(dask)}
+        times = interleaved(local, work, args.rounds)
+        groups = [(name, times) for name in times]
+        if not args.no_per_job:  # Dask's defaults took ~6 % of a core idle: rounds of its own
+            per_job = interleaved({"in-process": InProcess(), f"dask({n})/per-job": DaskPerJob(n)},
+                                  work, args.rounds)
+            groups.append((f"dask({n})/per-job", per_job))
+        table(groups, len(files), times["in-process/1t"])
+
+        def of(a, b):  # median over rounds of b's time / a's time
+            return statistics.median(tb / ta for (ta, _), (tb, _) in zip(times[a], times[b]))
+
+        print(f"  machine ceiling: independent({n}) is {of(f'independent({n})', 'in-process'):.2f}x "
+              f"in-process (same rounds); pool({n}) reaches "
+              f"{of(f'pool({n})', f'independent({n})'):.2f} of it, dask({n}) "
+              f"{of(f'dask({n})', f'independent({n})'):.2f}; dask({n}) is "
+              f"{of(f'dask({n})', f'pool({n})'):.2f}x pool({n}); LocalCluster start-up {start:.2f}s, "
+              f"load {os.getloadavg()[0]:.2f} at the end")
         overheads(dask, work)
     finally:
         dask.close()
