@@ -271,6 +271,11 @@ def main() -> None:
               f"{of(f'dask({n})', f'independent({n})'):.2f}; dask({n}) is "
               f"{of(f'dask({n})', f'pool({n})'):.2f}x pool({n}); LocalCluster start-up {start:.2f}s, "
               f"load {os.getloadavg()[0]:.2f} at the end")
+        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
+        if autogroup.exists() and autogroup.read_text().strip() == "1":
+            print("  (the kernel shares CPU per session (sched_autogroup): while k other sessions "
+                  "are busy, this one gets about 2/(k+1) cores, and no executor can beat the "
+                  "ceiling above; CPU-s, per-task costs and bytes do not depend on it)")
         overheads(dask, work)
     finally:
         dask.close()
