@@ -158,11 +158,19 @@ class ProcessPool:
                 job = next(jobs, _END)
                 if job is _END:
                     break
-                window.append([job, self._submit(_call, fn, job, me)])
+                try:
+                    fut = self._submit(_call, fn, job, me)
+                except BrokenProcessPool:  # a worker died while the window was filling
+                    fut = None
+                window.append([job, fut])
+                if fut is None:
+                    break
             if not window:
                 return
             job, fut = window[0]
             try:
+                if fut is None:
+                    raise BrokenProcessPool
                 result = fut.result()
             except BrokenProcessPool:
                 failures += 1
@@ -172,7 +180,7 @@ class ProcessPool:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
                 for entry in window:  # resubmit what has no result yet, in order
-                    if not (entry[1].done() and entry[1].exception() is None):
+                    if entry[1] is None or not (entry[1].done() and entry[1].exception() is None):
                         entry[1] = self._submit(_call, fn, entry[0], me)
                 continue
             window.popleft()
