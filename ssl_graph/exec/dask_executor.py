@@ -14,7 +14,7 @@ costs that each take a share of two cores:
   work per task), still yielded one result per job in job order.
 - **Background ticks**: an idle 2-worker cluster took 6 % of a core (the profiler's sampling
   thread, 20 ms event-loop ticks, 100 ms memory monitors and work-stealing rounds in five
-  processes), now 1.3 %: no profiler, slower ticks, for a LocalCluster.
+  processes), now 1.1 %: no profiler, slower ticks, for a LocalCluster.
 
 The nanny also writes its worker environment (``OMP_NUM_THREADS=1``...) into the
 coordinator's own ``os.environ``, where a torch imported later (a training node after MFCC in
