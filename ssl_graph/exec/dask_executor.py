@@ -55,6 +55,9 @@ LOCAL_CONFIG = {
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.scheduler.work-stealing-interval": "1s",
+    # tasks go to the workers as submitted (``IN_FLIGHT`` a worker): with the scheduler's
+    # queue a worker that finished waited for a round trip through it for its next task
+    "distributed.scheduler.worker-saturation": float("inf"),
 }
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -81,14 +84,15 @@ def prime_worker() -> None:
 
 
 class Chunks:
-    """How many jobs the next task carries: one until a task's time is known, then about
+    """How many jobs the next task carries: one until a job's time is known (from an earlier
+    call with the same function, or this call's first task), then about
     ``TASK_SECONDS`` of work, at most ``MAX_CHUNK`` jobs and ``1 / TASKS_PER_WORKER`` of a
     worker's share when the number of jobs is known."""
 
-    def __init__(self, total: int, parallel: int):
+    def __init__(self, total: int, parallel: int, known: tuple[int, float] = (0, 0.0)):
         share = math.ceil(total / (TASKS_PER_WORKER * parallel)) if total else MAX_CHUNK
         self.cap = max(1, min(MAX_CHUNK, share))
-        self.jobs, self.seconds = 0, 0.0
+        self.jobs, self.seconds = known
 
     def record(self, jobs: int, seconds: float) -> None:
         self.jobs, self.seconds = self.jobs + jobs, self.seconds + seconds
@@ -126,7 +130,10 @@ class Dask:
                 os.environ.update(saved)
             address = self.cluster.scheduler_address
         try:
-            self.client = Client(address, timeout="30s")
+            # results straight from the workers: through the scheduler, they crossed the
+            # coordinator's event loop twice (a LocalCluster's scheduler lives there)
+            self.client = Client(address, timeout="30s",
+                                 direct_to_workers=True if self.cluster else None)
         except OSError as exc:
             self.close()
             raise ExecutorError(f"--scheduler {address}: cannot connect ({exc})") from None
@@ -135,13 +142,15 @@ class Dask:
         self.client.register_plugin(Prime(), name="ssl_graph-prime")
         self.parallel = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
         self.tasks_sent = self.jobs_sent = 0  # for benchmarks: how jobs were chunked
+        self._timing: dict[str, tuple[int, float]] = {}  # (jobs, CPU-s) by function
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
-        chunks = Chunks(operator.length_hint(jobs), self.parallel)
+        key = repr(fn)  # a node's worker_writes partial names its op, store and node
+        chunks = Chunks(operator.length_hint(jobs), self.parallel, self._timing.get(key, (0, 0.0)))
         jobs, me = iter(jobs), os.getpid()
-        window: deque = deque()  # (number of jobs, future), oldest first
-        while True:
-            while len(window) < IN_FLIGHT * self.parallel:
+        window: deque = deque()  # futures, oldest first
+        while True:  # one task a worker until a job's time is known
+            while len(window) < (IN_FLIGHT if chunks.jobs else 1) * self.parallel:
                 chunk = [job for job in (next(jobs, _END) for _ in range(chunks.size()))
                          if job is not _END]
                 if not chunk:
@@ -156,6 +165,7 @@ class Dask:
             results, seconds = fut.result()
             fut.release()
             chunks.record(len(results), seconds)
+            self._timing[key] = (chunks.jobs, chunks.seconds)
             yield from results
 
     def close(self) -> None:
