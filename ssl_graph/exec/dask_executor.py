@@ -1,8 +1,8 @@
 """Jobs as Dask tasks: on a scheduler the user runs, or on a ``LocalCluster`` started here.
 
 Where a 2-worker LocalCluster lost its second core (``benchmarks/bench_executors.py``, 620
-utterances of decode + MFCC in 155 jobs of ~10 ms): not in the scheduler alone, but in three
-costs that each take a share of two cores:
+utterances of decode + MFCC in 155 jobs of ~10 ms): not in the scheduler alone, but in costs
+that each take a share of two cores, and in waiting:
 
 - **Dask's default worker environment**: the nanny starts workers with
   ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's mmap threshold at 128 KiB, so
@@ -12,6 +12,11 @@ costs that each take a share of two cores:
   coordinator's process) and ~2 ms of worker event-loop CPU per 10 ms of work, on the same two
   cores. Jobs are now sent in *chunks* sized from the measured job time (``TASK_SECONDS`` of
   work per task), still yielded one result per job in job order.
+- **Waiting**: with CPU-s at the pool's, dask(2) still took 1.5x the pool's wall time: a
+  worker that finished waited for its next task through the scheduler's queue (at most 2 tasks
+  a worker), and every result was relayed by the scheduler, i.e. crossed the coordinator's
+  event loop twice. A LocalCluster now takes tasks as submitted (``IN_FLIGHT`` a worker) and
+  the client gathers from the workers directly: dask(2) 1.02x pool(2) in the same rounds.
 - **Background ticks**: an idle 2-worker cluster took 6 % of a core (the profiler's sampling
   thread, 20 ms event-loop ticks, 100 ms memory monitors and work-stealing rounds in five
   processes), now 1.1 %: no profiler, slower ticks, for a LocalCluster.
