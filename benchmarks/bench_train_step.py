@@ -616,8 +616,7 @@ def scaling() -> None:
     import bench_ddp_scaling
 
     print("\n1 -> 2 process DDP scaling (bench_ddp_scaling.py):")
-    one, two = bench_ddp_scaling.measure()
-    bench_ddp_scaling.report(one, two, 30, 16.0)
+    bench_ddp_scaling.report_rounds(bench_ddp_scaling.measure_rounds(), 30, 16.0)
 
 
 if __name__ == "__main__":

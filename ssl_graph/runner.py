@@ -106,14 +106,15 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
             results = (op.compute(batch, st, ctx) for batch in batches)
         else:  # jobs made lazily, in order: the executor keeps a few in flight per worker;
             # each worker writes its job's part and returns a descriptor (exec/part_writer.py)
+            from .exec.executors import Counted
             from .exec.part_writer import group_batches, prepare, worker_writes
 
             prepare(ctx.store, st.key)
             groups = group_batches(batches, op.batch_utts, executor.parallel)
             batches = [[u for b in g for u in b] for g in groups]
             results = executor.imap(worker_writes(op.work, ctx.store, st.key),
-                                    ((utts, [op.job(b, st, ctx) for b in g])
-                                     for utts, g in zip(batches, groups)))
+                                    Counted(((utts, [op.job(b, st, ctx) for b in g])
+                                             for utts, g in zip(batches, groups)), len(groups)))
         try:
             for batch, outs in zip(batches, results):
                 if isinstance(outs, dict):  # a part a worker wrote: checked, then indexed

@@ -158,11 +158,19 @@ class ProcessPool:
                 job = next(jobs, _END)
                 if job is _END:
                     break
-                window.append([job, self._submit(_call, fn, job, me)])
+                try:
+                    fut = self._submit(_call, fn, job, me)
+                except BrokenProcessPool:  # a worker died while the window was filling
+                    fut = None
+                window.append([job, fut])
+                if fut is None:
+                    break
             if not window:
                 return
             job, fut = window[0]
             try:
+                if fut is None:
+                    raise BrokenProcessPool
                 result = fut.result()
             except BrokenProcessPool:
                 failures += 1
@@ -172,7 +180,7 @@ class ProcessPool:
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
                 for entry in window:  # resubmit what has no result yet, in order
-                    if not (entry[1].done() and entry[1].exception() is None):
+                    if entry[1] is None or not (entry[1].done() and entry[1].exception() is None):
                         entry[1] = self._submit(_call, fn, entry[0], me)
                 continue
             window.popleft()
@@ -184,53 +192,18 @@ class ProcessPool:
             self._pool = None
 
 
-class Dask:
-    """Jobs as Dask tasks on a scheduler at ``address``, or on a ``LocalCluster`` of
-    ``workers`` processes (loopback only) when none is given. The scheduler reruns the tasks of
-    a lost worker; results already gathered are kept."""
+class Counted:
+    """Jobs made lazily, with their number known up front (``len``): an executor may size its
+    tasks from it (``dask_executor.Chunks``)."""
 
-    name = "dask"
+    def __init__(self, jobs: Iterable, n: int):
+        self.jobs, self.n = jobs, n
 
-    def __init__(self, address: str | None = None, workers: int = 2):
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise ExecutorError("--executor dask needs dask: pip install ssl_graph[dask]") from None
-        self.cluster = None
-        if address is None:
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None)
-            address = self.cluster.scheduler_address
-        try:
-            self.client = Client(address, timeout="30s")
-        except OSError as exc:
-            self.close()
-            raise ExecutorError(f"--scheduler {address}: cannot connect ({exc})") from None
-        self.parallel = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+    def __iter__(self) -> Iterator:
+        return iter(self.jobs)
 
-    def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
-        jobs, me = iter(jobs), os.getpid()
-        window: deque = deque()  # 8 per worker in flight: a task's round trip is milliseconds
-        while True:
-            while len(window) < 8 * self.parallel:
-                job = next(jobs, _END)
-                if job is _END:
-                    break
-                window.append(self.client.submit(_call, fn, job, me, pure=False))
-            if not window:
-                return
-            fut = window.popleft()
-            result = fut.result()
-            fut.release()
-            yield result
-
-    def close(self) -> None:
-        if getattr(self, "client", None) is not None:
-            self.client.close()
-            self.client = None
-        if self.cluster is not None:
-            self.cluster.close()
-            self.cluster = None
+    def __len__(self) -> int:
+        return self.n
 
 
 class _End:
@@ -250,8 +223,18 @@ def make_executor(kind: str = "local", workers: int | None = None,
     if kind == "pool":
         return ProcessPool(workers or os.cpu_count() or 1)
     if kind == "dask":
+        from .dask_executor import Dask
+
         return Dask(scheduler, workers or 2)
     raise ExecutorError(f"--executor {kind!r}: expected local, pool or dask")
+
+
+def __getattr__(name: str):
+    if name == "Dask":  # in its own module, which needs the executors above
+        from .dask_executor import Dask
+
+        return Dask
+    raise AttributeError(name)
 
 
 class Lazy:

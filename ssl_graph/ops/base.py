@@ -66,7 +66,8 @@ class RunContext:
         """``fn(job)`` for every job, results in job order: on the run's executor when jobs go
         to workers, else here, one after the other. The seam through which an aggregate op
         shards a pass over utterances (``fn`` module-level, jobs picklable and naming what
-        they read, not carrying it); a worker that dies has only its unfinished jobs rerun."""
+        they read, not carrying it); a worker that dies has only its unfinished task rerun (one
+        job, or on Dask a chunk of short ones)."""
         if not self.in_workers:
             return (fn(job) for job in jobs)
         return self.executor.get().imap(fn, jobs)
