@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _cpu import tree_cpu_seconds  # noqa: E402
 
 from ssl_graph.exec.dask_executor import Dask, call_chunk  # noqa: E402
-from ssl_graph.exec.executors import InProcess, ProcessPool, _call  # noqa: E402
+from ssl_graph.exec.executors import InProcess, ProcessPool  # noqa: E402
+from ssl_graph.exec.jobs import call_job  # noqa: E402
 from ssl_graph.ops.mfcc import MFCCOp, mfcc_job  # noqa: E402
 
 
@@ -80,7 +81,7 @@ class DaskPerJob:
                 job = next(jobs, None)
                 if job is None:
                     break
-                window.append(self.client.submit(_call, fn, job, me, pure=False))
+                window.append(self.client.submit(call_job, fn, job, me, pure=False))
             if not window:
                 return
             fut = window.popleft()

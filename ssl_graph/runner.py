@@ -106,7 +106,7 @@ def _run_per_utterance(st: NodeState, op, ctx, record: dict, t0: float) -> int:
             results = (op.compute(batch, st, ctx) for batch in batches)
         else:  # jobs made lazily, in order: the executor keeps a few in flight per worker;
             # each worker writes its job's part and returns a descriptor (exec/part_writer.py)
-            from .exec.executors import Counted
+            from .exec.jobs import Counted
             from .exec.part_writer import group_batches, prepare, worker_writes
 
             prepare(ctx.store, st.key)

@@ -36,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-from .executors import _END, _PRELOAD, ExecutorError, _call
+from .jobs import END, ExecutorError, call_job
 
 #: CPU seconds of work a task carries, once the jobs' own time is known: per-task cost is
 #: ~1.5 ms of coordinator CPU (client + scheduler) and ~1 ms of worker CPU on loopback
@@ -72,20 +72,8 @@ def call_chunk(fn: Callable, jobs: list, coordinator: int) -> tuple[list, float]
     thread's: wall time on a loaded machine would shrink chunks just when per-task overhead
     costs most)."""
     t0 = time.thread_time()
-    out = [_call(fn, job, coordinator) for job in jobs]
+    out = [call_job(fn, job, coordinator) for job in jobs]
     return out, time.thread_time() - t0
-
-
-def prime_worker() -> None:
-    """On each worker as it joins (a worker plugin): one BLAS thread, as pool workers run (the
-    workers are the parallelism), and the ops imported before the first task."""
-    import importlib
-
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1)
-    for name in _PRELOAD:
-        importlib.import_module(name)
 
 
 class Chunks:
@@ -156,8 +144,8 @@ class Dask:
         window: deque = deque()  # futures, oldest first
         while True:  # one task a worker until a job's time is known
             while len(window) < (IN_FLIGHT if chunks.jobs else 1) * self.parallel:
-                chunk = [job for job in (next(jobs, _END) for _ in range(chunks.size()))
-                         if job is not _END]
+                chunk = [job for job in (next(jobs, END) for _ in range(chunks.size()))
+                         if job is not END]
                 if not chunk:
                     break
                 window.append(self.client.submit(call_chunk, fn, chunk, me, pure=False))

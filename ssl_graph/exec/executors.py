@@ -16,31 +16,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
-#: fault injection for tests: a marker path; the first job started in a worker process while
-#: the marker is absent creates it and kills that process (``os._exit``), once per marker
-CRASH_ENV = "SSL_GRAPH_CRASH_WORKER_ONCE"
-
-
-class ExecutorError(RuntimeError):
-    pass
-
-
-def crash_once(env: str) -> None:
-    """Fault injection: die (``os._exit``) if ``env`` names a marker path not there yet."""
-    marker = os.environ.get(env)
-    if marker:
-        try:
-            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return
-        os.close(fd)
-        os._exit(17)
-
-
-def _call(fn: Callable, job, coordinator: int):
-    if os.getpid() != coordinator:
-        crash_once(CRASH_ENV)
-    return fn(job)
+from .jobs import END, PRELOAD, ExecutorError, call_job
 
 
 def _worker_init(coordinator: int, environ: dict[str, str]) -> None:
@@ -63,11 +39,6 @@ def _noop() -> None:
     pass
 
 
-#: imported once by the forkserver, so every worker forked from it starts with them loaded
-_PRELOAD = ["numpy", "soundfile", "zarr", "ssl_graph.ops", "ssl_graph.audio.mfcc",
-            "ssl_graph.exec.part_writer", "ssl_graph.store.ragged"]
-
-
 def _worker_context():
     """Workers fork from a forkserver, a fresh interpreter started once per process: a
     coordinator that has run multi-threaded OpenMP code (k-means' Numba kernels, torch) or used
@@ -79,7 +50,7 @@ def _worker_context():
     if "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    ctx.set_forkserver_preload(PRELOAD)
     return ctx
 
 
@@ -155,11 +126,11 @@ class ProcessPool:
         failures = 0
         while True:
             while len(window) < 4 * self.parallel:
-                job = next(jobs, _END)
-                if job is _END:
+                job = next(jobs, END)
+                if job is END:
                     break
                 try:
-                    fut = self._submit(_call, fn, job, me)
+                    fut = self._submit(call_job, fn, job, me)
                 except BrokenProcessPool:  # a worker died while the window was filling
                     fut = None
                 window.append([job, fut])
@@ -181,7 +152,7 @@ class ProcessPool:
                 self._pool = None
                 for entry in window:  # resubmit what has no result yet, in order
                     if entry[1] is None or not (entry[1].done() and entry[1].exception() is None):
-                        entry[1] = self._submit(_call, fn, entry[0], me)
+                        entry[1] = self._submit(call_job, fn, entry[0], me)
                 continue
             window.popleft()
             yield result
@@ -190,27 +161,6 @@ class ProcessPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-
-class Counted:
-    """Jobs made lazily, with their number known up front (``len``): an executor may size its
-    tasks from it (``dask_executor.Chunks``)."""
-
-    def __init__(self, jobs: Iterable, n: int):
-        self.jobs, self.n = jobs, n
-
-    def __iter__(self) -> Iterator:
-        return iter(self.jobs)
-
-    def __len__(self) -> int:
-        return self.n
-
-
-class _End:
-    pass
-
-
-_END = _End()
 
 
 def make_executor(kind: str = "local", workers: int | None = None,

@@ -21,9 +21,9 @@ from functools import lru_cache, partial
 
 import numpy as np
 
-from .executors import crash_once
+from .jobs import crash_once
 
-#: fault injection for tests (like ``executors.CRASH_ENV``): a marker path; the first worker to
+#: fault injection for tests (like ``jobs.CRASH_ENV``): a marker path; the first worker to
 #: finish writing a part while the marker is absent creates it and dies before replying
 CRASH_AFTER_PART_ENV = "SSL_GRAPH_CRASH_WORKER_AFTER_PART_ONCE"
 PART_PREFIX = "parts/j-"

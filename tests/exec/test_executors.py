@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ssl_graph.api import Project
-from ssl_graph.exec.executors import CRASH_ENV, ExecutorError, Lazy
+from ssl_graph.exec.executors import Lazy
+from ssl_graph.exec.jobs import CRASH_ENV, ExecutorError
 
 from ..conftest import ROOT, make_corpus, write_spec
 
