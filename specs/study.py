@@ -72,6 +72,7 @@ for s in SEEDS:
 _tiny = hubert(corpus, targets=labels, size="tiny", **PRE).model
 _ctx = _tiny.context
 VARIANTS = {
+    "init": dict(steps=1),  # (nearly) untrained: how far 1500 updates moved the features
     "long": dict(steps=2 * PRE.get("steps", 6)),  # twice the updates (HuBERT Table VII)
     "lr5e4": dict(optimizer=PRE["optimizer"].with_(lr=5e-4)) if "optimizer" in PRE else {},
     "mask50": dict(model=_tiny.with_(mask=_tiny.mask.with_(prob=0.5))),

@@ -150,6 +150,9 @@ def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
         fig, ax = plt.subplots(figsize=(5.2, 3.6))
         draw_series(ax, plot["series"])
         draw_baselines(ax, plot["baselines"])
+        xs = sorted({x for pts in plot["series"].values() for x, _ in pts})
+        if all(float(x).is_integer() for x in xs) and len(xs) <= 25:  # layers, k: no 0.25
+            ax.set_xticks(xs)
         ax.set_xlabel(plot["xlabel"])
         ax.set_ylabel(plot["ylabel"])
         ax.set_title(plot["title"])

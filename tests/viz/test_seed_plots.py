@@ -8,12 +8,18 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from click.testing import CliRunner
 
 from ssl_graph.api import Project
-from ssl_graph.cli import main
-from ssl_graph.report_seeds import aggregate_points, seed_table, split_seed, strip_seeds
-from ssl_graph.report_variants import variant_plot_data, variant_rows
+from ssl_graph.report import fmt
+from ssl_graph.report_seeds import (
+    SEED_COLUMNS,
+    aggregate_points,
+    seed_table,
+    split_seed,
+    strip_seeds,
+)
+from ssl_graph.report_tables import as_markdown, table_columns
+from ssl_graph.report_variants import draw_variant_plots, variant_plot_data, variant_rows
 
 from ..conftest import make_corpus
 
@@ -110,12 +116,11 @@ def test_one_series_per_variant_with_error_bars(seeded):
     assert "it1" not in table  # training rows have no score to average
 
 
-def test_report_draws_the_plots_and_writes_the_seed_table(seeded, tmp_path):
-    res = CliRunner().invoke(main, ["--store", str(seeded.spec_path.parent / "store"), "report",
-                                    str(seeded.spec_path), "--out", str(tmp_path),
-                                    "--format", "md"])
-    assert res.exit_code == 0, res.output
+def test_the_plots_are_drawn_and_the_seed_table_is_markdown(seeded, tmp_path):
+    rows = variant_rows([seeded])
+    images = dict((f, t) for t, f in draw_variant_plots(rows, tmp_path))
     for png in ("pnmi-vs-layer.png", "pc-vs-layer.png", "cer-vs-minutes.png"):
-        assert (tmp_path / png).stat().st_size > 0
-    md = (tmp_path / "report.md").read_text()
+        assert png in images and (tmp_path / png).stat().st_size > 0
+    seeds = seed_table(rows)  # what `report --format md` appends under the node table
+    md = as_markdown(seeds, table_columns(seeds, SEED_COLUMNS), fmt)
     assert "| q_mfcc | " in md and "| 0,1,2 |" in md and " ± " in md
