@@ -74,6 +74,7 @@ _ctx = _tiny.context
 VARIANTS = {
     "init": dict(steps=1),  # (nearly) untrained: how far 1500 updates moved the features
     "long": dict(steps=2 * PRE.get("steps", 6)),  # twice the updates (HuBERT Table VII)
+    "long4": dict(steps=4 * PRE.get("steps", 6)),  # four times: past the demo's CPU budget
     "lr5e4": dict(optimizer=PRE["optimizer"].with_(lr=5e-4)) if "optimizer" in PRE else {},
     "mask50": dict(model=_tiny.with_(mask=_tiny.mask.with_(prob=0.5))),
     "deep4": dict(model=_tiny.with_(context=_ctx.with_(layers=4))),  # 4 layers, same width
