@@ -109,7 +109,7 @@ def draw_baselines(ax, baselines: dict[str, tuple[float, float, int]]) -> None:
     """Single-layer sources (MFCC) on a per-layer plot: a horizontal line at the mean, a band
     of ± sd over seeds."""
     for i, (label, (mean, sd, n)) in enumerate(sorted(baselines.items())):
-        color = f"C{(i + 5) % 10}"
+        color = ("0.25", "0.55", "0.75")[i % 3]  # greys: never a series' colour
         ax.axhline(mean, color=color, linestyle="--", linewidth=1.0,
                    label=label + (f" (mean ± sd, {n} seeds)" if n > 1 else ""))
         if n > 1:
