@@ -92,7 +92,10 @@ def build_report(project, states: dict | None = None) -> Report:
     return rep
 
 
-def write_report(project, out_dir: str | Path) -> Report:
+def write_report(project, out_dir: str | Path, variant_plots: bool = True) -> Report:
+    """The report of one spec in ``out_dir``; ``variant_plots``: also the across-variant plots
+    of its own nodes (seeds as error bars, PNMI / probe accuracy vs layer, error vs labeled
+    minutes) where the spec declares such families (``specs/study.py``)."""
     from .viz.curves import draw_curves
     from .viz.graph_plot import draw_plan
     from .viz.heatmap import draw_joint
@@ -126,6 +129,10 @@ def write_report(project, out_dir: str | Path) -> Report:
         draw_curves(logs, str(out / "curves.png"), kinds)
         rep.images.insert(1, ("training curves", "curves.png"))
     rep.images += _probe_images(states, out)
+    if variant_plots:
+        from .report_variants import draw_variant_plots, variant_rows
+
+        rep.images += draw_variant_plots(variant_rows([project]), out)
     (out / "report.html").write_text(_html(project, rep))
     return rep
 

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .report import COLUMNS, build_report, fmt, write_report
+from .report_seeds import aggregate_points, draw_baselines, draw_series, mean_sd, strip_seeds
 from .store.backend import read_json
 from .store.paths import contained
 
@@ -43,6 +44,12 @@ def variant_rows(projects) -> list[dict]:
                 extra["pretrained"] = ft.pretrained is not None
                 extra["units"] = ft.units
                 extra["corpora"] = (pipeline.name_of(ft.corpus),) * 2
+            if node.kind == "Probe" and node.task == "pc":
+                rec = project.store.record(project[r["node"]].key) or {}
+                extra["layers"] = rec.get("layers")
+                extra["layer_accuracy"] = rec.get("layer_accuracy")
+                extra["upstream"] = pipeline.name_of(node.upstream)
+                extra["upstream_kind"] = node.upstream.kind
             rows.append({**extra, **r})
     return rows
 
@@ -74,48 +81,41 @@ def comparable_series(series: dict[tuple[str, str], set]) -> dict[str, set]:
     return out
 
 
-def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
-    """PNMI vs k, PNMI vs layer, error rate vs labeled minutes (pretrained vs scratch)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    images = []
-
-    def plot(name, title, series, xlabel, ylabel):
-        series = comparable_series(series)
-        if not any(len({x for x, _ in pts}) > 1 for pts in series.values()):
-            return
-        fig, ax = plt.subplots(figsize=(4.6, 3.4))
-        for label, pts in sorted(series.items()):
-            pts = sorted(pts)
-            xs = [x for x, _ in pts]  # one x (or one x twice): points, never a line
-            line = "-" if len(set(xs)) > 1 and len(set(xs)) == len(xs) else "none"
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle=line,
-                    label=label)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        images.append((title, name))
-
+def variant_plot_data(rows: list[dict]) -> dict[str, dict]:
+    """What each variant plot draws, by file name: title, axis labels, ``series`` (label →
+    {(x, (mean, sd, n))}: seeds of one variant averaged into one point, see
+    ``report_seeds``) and ``baselines`` (single-layer sources on a per-layer plot: label →
+    (mean, sd, n)). A plot appears only where some series has two x values."""
     q = [r for r in rows if r["kind"] == "ClusterQuality" and r.get("pnmi") is not None]
-    by_k, by_layer = {}, {}
+    by_k, by_layer, flat_pnmi = {}, {}, {}
     for r in q:
-        source = r["model"] or r["features"]
+        source = strip_seeds(r["model"]) or r["features"]
         scored = _scoring(r)
-        by_k.setdefault((source + (f" L{r['layer']}" if r.get("layer") else "") + scored,
-                         r["spec"]), set()).add((r["k"], r["pnmi"]))
+        by_k.setdefault((source + (f" L{r['layer']}" if r.get("layer") is not None else "") + scored,
+                         r["spec"]), []).append((r["k"], r["pnmi"], r["node"]))
         if r.get("layer") is not None:
-            by_layer.setdefault((f"{source} k={r['k']}{scored}", r["spec"]),
-                                set()).add((r["layer"], r["pnmi"]))
-    plot("pnmi-vs-k.png", "PNMI vs k", by_k, "k", "PNMI")
-    plot("pnmi-vs-layer.png", "PNMI vs layer", by_layer, "layer", "PNMI")
+            by_layer.setdefault((f"{source} k={r['k']}{scored}", r["spec"]), []).append(
+                (r["layer"], r["pnmi"], r["node"]))
+        else:
+            flat_pnmi.setdefault(f"{source} k={r['k']}{scored}", []).append(r["pnmi"])
+    pc, flat_pc = {}, {}
+    for r in rows:
+        if r["kind"] != "Probe" or not r.get("layer_accuracy"):
+            continue
+        label = f"{strip_seeds(r['upstream'])} ({r['upstream_kind']})"
+        if len(r["layers"]) > 1:
+            for layer, acc in zip(r["layers"], r["layer_accuracy"]):
+                pc.setdefault((label, r["spec"]), []).append((layer, acc, r["node"]))
+        else:
+            flat_pc.setdefault(label, []).append(r["layer_accuracy"][0])
+    plots = {
+        "pnmi-vs-k.png": dict(title="PNMI vs k", xlabel="k", ylabel="PNMI", series=by_k),
+        "pnmi-vs-layer.png": dict(title="PNMI vs layer", xlabel="layer (0 = context input)",
+                                  ylabel="PNMI", series=by_layer, baselines=flat_pnmi),
+        "pc-vs-layer.png": dict(title="frame phone accuracy vs layer (pc probes)",
+                                xlabel="layer (0 = context input)", ylabel="accuracy",
+                                series=pc, baselines=flat_pc),
+    }
     asr = [r for r in rows if r["kind"] == "ASRScore" and r.get("labeled_minutes") is not None]
     for metric in ("cer", "per", "wer"):
         series = {}
@@ -123,9 +123,45 @@ def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
             if r.get(metric) is not None:
                 label = ("pretrained" if r["pretrained"] else "from scratch") + \
                     f", {r['units']} on {r['corpora'][0]}"
-                series.setdefault((label, r["spec"]), set()).add((r["labeled_minutes"], r[metric]))
-        plot(f"{metric}-vs-minutes.png", f"{metric.upper()} vs labeled minutes", series,
-             "labeled minutes", metric.upper())
+                series.setdefault((label, r["spec"]), []).append(
+                    (r["labeled_minutes"], r[metric], r["node"]))
+        plots[f"{metric}-vs-minutes.png"] = dict(
+            title=f"{metric.upper()} vs labeled minutes", xlabel="labeled minutes",
+            ylabel=metric.upper(), series=series)
+    out = {}
+    for name, plot in plots.items():
+        series = comparable_series(aggregate_points(plot["series"]))
+        if any(len({x for x, _ in pts}) > 1 for pts in series.values()):
+            baselines = {k: mean_sd(v) for k, v in plot.get("baselines", {}).items()}
+            out[name] = {**plot, "series": series, "baselines": baselines}
+    return out
+
+
+def draw_variant_plots(rows: list[dict], out: Path) -> list[tuple[str, str]]:
+    """PNMI vs k, PNMI and probe accuracy vs layer, error rate vs labeled minutes (pretrained
+    vs scratch); seeds of a variant are one point with an error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = []
+    for name, plot in variant_plot_data(rows).items():
+        fig, ax = plt.subplots(figsize=(5.2, 3.6))
+        draw_series(ax, plot["series"])
+        draw_baselines(ax, plot["baselines"])
+        xs = sorted({x for pts in plot["series"].values() for x, _ in pts})
+        if all(float(x).is_integer() for x in xs) and len(xs) <= 25:  # layers, k: no 0.25
+            ax.set_xticks(xs)
+        ax.set_xlabel(plot["xlabel"])
+        ax.set_ylabel(plot["ylabel"])
+        ax.set_title(plot["title"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        images.append((plot["title"], name))
     return images
 
 
@@ -191,7 +227,7 @@ def write_variant_report(projects, out_dir: str | Path) -> list[dict]:
     """One report for several spec files: ``report.html`` + the pictures, in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    first = write_report(projects[0], out)  # pipeline graph, curves, heat maps of the first
+    first = write_report(projects[0], out, variant_plots=False)  # graph, curves, heat maps
     rows = variant_rows(projects)
     images = draw_variant_plots(rows, out) + first.images
     examples = worst_utterances(projects)

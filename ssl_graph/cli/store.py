@@ -191,11 +191,16 @@ def report(ctx, specs, out, fmt_):
     else:
         rep = write_report(open_project(ctx, specs[0]), out)
         rows, columns, images = rep.rows, COLUMNS, len(rep.images)
+    from ..report_seeds import SEED_COLUMNS, seed_table
     from ..report_tables import as_csv, as_markdown, table_columns
 
     cols = table_columns(rows, columns)
+    seeds = seed_table(rows)  # variants run with several seeds: mean ± sd, one row each
     if fmt_ != "table":
         text = as_markdown(rows, cols, fmt) if fmt_ == "md" else as_csv(rows, cols)
+        if seeds:
+            scols = table_columns(seeds, SEED_COLUMNS)
+            text += "\n" + (as_markdown(seeds, scols, fmt) if fmt_ == "md" else as_csv(seeds, scols))
         (Path(out) / f"report.{fmt_}").write_text(text)
         click.echo(text, nl=False)
         return
@@ -205,6 +210,14 @@ def report(ctx, specs, out, fmt_):
     for r in rows:
         table.add_row(*(fmt(r.get(c), c) for c in cols))
     make_console(width=max(make_console().width, 150)).print(table)
+    if seeds:
+        over = Table(title="over seeds: mean ± sd", title_justify="left")
+        scols = table_columns(seeds, SEED_COLUMNS)
+        for c in scols:
+            over.add_column(c)
+        for r in seeds:
+            over.add_row(*(fmt(r.get(c), c) for c in scols))
+        make_console(width=max(make_console().width, 150)).print(over)
     click.echo(f"wrote {Path(out) / 'report.html'} ({images} pictures)")
 
 
