@@ -130,9 +130,9 @@ def write_report(project, out_dir: str | Path, variant_plots: bool = True) -> Re
         rep.images.insert(1, ("training curves", "curves.png"))
     rep.images += _probe_images(states, out)
     if variant_plots:
-        from .report_variants import draw_variant_plots, variant_rows
+        from .report_series import describe_rows, draw_variant_plots
 
-        rep.images += draw_variant_plots(variant_rows([project]), out)
+        rep.images += draw_variant_plots(describe_rows(project, rep.rows), out)
     (out / "report.html").write_text(_html(project, rep))
     return rep
 

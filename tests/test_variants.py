@@ -284,7 +284,7 @@ def test_a_first_run_shows_no_deltas_against_its_own_siblings(workdir):
 def test_variant_plots_join_only_comparable_points():
     """Series by label; variants join a line unless two put a point at one x (then each is
     its own series, named with its spec), so no line zig-zags between variants."""
-    from ssl_graph.report_variants import comparable_series
+    from ssl_graph.report_series import comparable_series
 
     joined = comparable_series({("MFCC, 40 phones", "pipe_k20"): {(20, 0.5)},
                                 ("MFCC, 40 phones", "pipe_k30"): {(30, 0.6)},

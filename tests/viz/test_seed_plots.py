@@ -18,8 +18,9 @@ from ssl_graph.report_seeds import (
     split_seed,
     strip_seeds,
 )
+from ssl_graph.report_series import draw_variant_plots, variant_plot_data
 from ssl_graph.report_tables import as_markdown, table_columns
-from ssl_graph.report_variants import draw_variant_plots, variant_plot_data, variant_rows
+from ssl_graph.report_variants import variant_rows
 
 from ..conftest import make_corpus
 
