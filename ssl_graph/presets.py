@@ -90,6 +90,18 @@ def wav2vec2(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
     return _pretrain(corpus, wav2vec2_model(size), recipe[size], overrides)
 
 
+#: HuBERT's recipes; WavLM trains "following HuBERT"
+_HUBERT_RECIPE = {
+    "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
+    "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
+                 clip_norm=10.0, batch_seconds=32 * 87.5, group_seconds=87.5,
+                 crop_seconds=250_000 / 16000),
+    "large": dict(steps=400_000, optimizer=Adam(lr=1.5e-3), schedule=Schedule(warmup=0.08),
+                  clip_norm=1.0, batch_seconds=128 * 56.25, group_seconds=56.25,
+                  crop_seconds=250_000 / 16000),
+}
+
+
 def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "base",
            **overrides) -> Pretrain:
     """HuBERT BASE: lr 5e-4, warmup 32k then linear, clip 10, 32 GPUs × 87.5 s, crops 250k.
@@ -98,16 +110,8 @@ def hubert(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "bas
     steps on MFCC k=100 labels, iteration 2 400k on layer-6 k=500 labels: pass ``steps=``.
     LARGE: lr 1.5e-3, clip 1.0, 128 GPUs × 56.25 s.
     """
-    recipe = {
-        "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
-        "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
-                     clip_norm=10.0, batch_seconds=32 * 87.5, group_seconds=87.5,
-                     crop_seconds=250_000 / 16000),
-        "large": dict(steps=400_000, optimizer=Adam(lr=1.5e-3), schedule=Schedule(warmup=0.08),
-                      clip_norm=1.0, batch_seconds=128 * 56.25, group_seconds=56.25,
-                      crop_seconds=250_000 / 16000),
-    }
-    return _pretrain(corpus, hubert_model(size, labels=targets), recipe[size], overrides)
+    return _pretrain(corpus, hubert_model(size, labels=targets), _HUBERT_RECIPE[size],
+                     overrides)
 
 
 def best_rq(corpus: Corpus, size: Size = "base", **overrides) -> Pretrain:
@@ -153,16 +157,8 @@ def wavlm(corpus: Corpus, targets: Labels | Sequence[Labels], size: Size = "base
     the paper trains Base "following HuBERT") on ``targets`` (the paper: HuBERT iteration-2
     style labels, k=500 clusters of a HuBERT layer). LARGE: HuBERT LARGE's recipe.
     """
-    recipe = {
-        "tiny": {**TINY, "optimizer": Adam(lr=1e-3)},
-        "base": dict(steps=400_000, optimizer=Adam(lr=5e-4), schedule=Schedule(warmup=0.08),
-                     clip_norm=10.0, batch_seconds=32 * 87.5, group_seconds=87.5,
-                     crop_seconds=250_000 / 16000),
-        "large": dict(steps=400_000, optimizer=Adam(lr=1.5e-3), schedule=Schedule(warmup=0.08),
-                      clip_norm=1.0, batch_seconds=128 * 56.25, group_seconds=56.25,
-                      crop_seconds=250_000 / 16000),
-    }
-    return _pretrain(corpus, wavlm_model(size, labels=targets), recipe[size], overrides)
+    return _pretrain(corpus, wavlm_model(size, labels=targets), _HUBERT_RECIPE[size],
+                     overrides)
 
 
 __all__ = ["wav2vec", "vq_wav2vec", "wav2vec2", "hubert", "data2vec", "wavlm", "best_rq",

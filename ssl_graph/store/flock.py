@@ -68,18 +68,25 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextmanager
-def exclusive_flock(path: Path):
-    """Hold ``path`` locked exclusively (blocking) for a short section."""
-    import fcntl
-
-    fd = _open_rw(path)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+def _held(fd: int):
+    """Own a locked fd for the block (dropped in forked children), then close it."""
     _HELD_FDS.add(fd)
     try:
         yield
     finally:
         _HELD_FDS.discard(fd)
         os.close(fd)
+
+
+@contextmanager
+def exclusive_flock(path: Path):
+    """Hold ``path`` locked exclusively (blocking) for a short section."""
+    import fcntl
+
+    fd = _open_rw(path)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    with _held(fd):
+        yield
 
 
 def _open_rw(path: Path, extra: int = 0) -> int:
@@ -207,14 +214,12 @@ def store_flock(root: Path, shared: bool):
             _write_holder(fd)
             for h in run_holders(root):  # no run holds the store: these are killed runs'
                 h["_file"].unlink(missing_ok=True)
-    _HELD_FDS.add(fd)
-    try:
-        yield
-    finally:
-        _HELD_FDS.discard(fd)
-        if shared:
-            reg.unlink(missing_ok=True)
-        os.close(fd)
+    with _held(fd):
+        try:
+            yield
+        finally:
+            if shared:
+                reg.unlink(missing_ok=True)
 
 
 def _take_stale_store_lock(root: Path, path: Path, shared: bool) -> int:
@@ -257,9 +262,5 @@ def flock_wait(root: Path, path: Path, waiter: Waiter):
         waiter.waiting(holder)
         time.sleep(pause)
         pause = min(1.0, pause * 2)
-    _HELD_FDS.add(fd)
-    try:
+    with _held(fd):
         yield
-    finally:
-        _HELD_FDS.discard(fd)
-        os.close(fd)
