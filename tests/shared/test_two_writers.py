@@ -110,7 +110,7 @@ def test_a_killed_runs_node_is_taken_over(shared):
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "known open defect: inside the full suite (3 of 5 runs, never alone) the waiting run B keeps "
+    "known open defect: inside the full suite (2 of 4 runs, never alone) the waiting run B keeps "
     "printing 'still waiting' and acts on neither SIGINT; cause not found yet"))
 def test_ctrl_c_while_waiting_for_another_runs_node_exits_at_once(shared):
     wd = shared
