@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from .base import Component, Node, SpecError
+from .base import Component, Node, SpecError, later
 from .nodes import SPEC_DIR, Corpus, Labels, resolve_path
 
 #: readers in ssl_graph/formats (dispatched by audio/annotations.py)
@@ -72,9 +72,6 @@ class Annotation(Node):
     """A per-utterance annotation file (or tree of files) of a corpus; fresh while its content
     is unchanged."""
 
-    #: fields added after fingerprints were in use: left out of the fingerprint at these values
-    later_fields: ClassVar[dict] = {}
-
     cost = 0
 
     corpus: Corpus
@@ -86,13 +83,6 @@ class Annotation(Node):
 
     def model_post_init(self, __context) -> None:
         self._base = SPEC_DIR.get() or self.corpus._base
-
-    def semantic(self) -> dict:
-        out = super().semantic()
-        for name, default in self.later_fields.items():
-            if out[name] == default:
-                out.pop(name)
-        return out
 
     def file(self) -> Path:
         return resolve_path(self._base, self.path)
@@ -107,10 +97,8 @@ class Alignments(Annotation):
     known: at plan time for scanned audio, otherwise before anything reads the alignments).
     """
 
-    later_fields: ClassVar[dict] = {"tier": None}
-
     format: AlignmentFormat = Field("tsv", description="see docs/formats.md")
-    tier: str | None = Field(
+    tier: str | None = later(
         None, description="TextGrid interval tier (default: the only one, else 'phones')")
     phones: PhoneMap = PhoneMap()
     end_tolerance: float = Field(0.05, ge=0.0, description="seconds a segment may overrun the audio")
@@ -160,9 +148,7 @@ class Transcripts(Annotation):
     a layout's transcripts (``format``: Kaldi ``text``, fairseq ``.wrd``/``.ltr``, LibriSpeech
     ``*.trans.txt``, TIMIT ``.TXT``, Lhotse supervisions; see docs/formats.md)."""
 
-    later_fields: ClassVar[dict] = {"format": "tsv"}
-
-    format: TranscriptFormat = Field("tsv", description="see docs/formats.md")
+    format: TranscriptFormat = later("tsv", description="see docs/formats.md")
     column: int | str = Field(1, description="0-based column index, or the header's name for it")
 
 

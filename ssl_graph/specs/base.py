@@ -20,12 +20,22 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 _RUNTIME_KEY = "ssl_graph_runtime"
+_LATER_KEY = "ssl_graph_later"
 FINGERPRINT_CHARS = 16
 
 
 def runtime(default: Any = None, description: str = "", **kwargs: Any) -> Any:
     """A field that changes how a node runs but not its result; excluded from fingerprints."""
     extra = {_RUNTIME_KEY: True}
+    return Field(default, description=description, json_schema_extra=extra, **kwargs)
+
+
+def later(default: Any = None, description: str = "", **kwargs: Any) -> Any:
+    """A semantic field added after results were cached under fingerprints that did not hold
+    it. Its ``default`` must compute what was computed before the field existed: at that value
+    the field is left out of the fingerprint (so those caches stay valid, and an upgrade does
+    not retrain every model); any other value is part of it like any field."""
+    extra = {_LATER_KEY: True}
     return Field(default, description=description, json_schema_extra=extra, **kwargs)
 
 
@@ -40,6 +50,11 @@ def threads_setting() -> Any:
 def is_runtime_field(cls: type[BaseModel], name: str) -> bool:
     extra = cls.model_fields[name].json_schema_extra
     return isinstance(extra, dict) and bool(extra.get(_RUNTIME_KEY))
+
+
+def is_later_field(cls: type[BaseModel], name: str) -> bool:
+    extra = cls.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get(_LATER_KEY))
 
 
 def canonical_json(obj: Any) -> str:
@@ -80,10 +95,14 @@ class Spec(BaseModel):
     def semantic(self) -> dict[str, Any]:
         """What defines the result: kind + non-runtime fields, components inlined, nodes by fp."""
         out: dict[str, Any] = {"kind": self.kind}
-        for name in type(self).model_fields:
-            if is_runtime_field(type(self), name):
+        cls = type(self)
+        for name, field in cls.model_fields.items():
+            if is_runtime_field(cls, name):
                 continue
-            out[name] = _semantic_value(getattr(self, name))
+            value = _semantic_value(getattr(self, name))
+            if is_later_field(cls, name) and value == _semantic_value(field.default):
+                continue  # a later field at its default: the fingerprint it had before
+            out[name] = value
         return out
 
     def iter_nodes(self) -> Iterator[tuple[str, "Node"]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .base import Component, SpecError
+from .base import Component, SpecError, later
 from .components_networks import Context, ConvContext, Encoder
 from .components_objectives import (
     ClusterTargets,
@@ -69,7 +69,7 @@ class SSLModel(Component):
     target: Target | tuple[Target, ...] = Field(
         description="the target source, or several (each prediction loss reads the one it needs)")
     losses: tuple[Loss, ...] = Field(min_length=1)
-    augmentation: UtteranceMixing | None = Field(
+    augmentation: UtteranceMixing | None = later(
         None, description="WavLM's utterance mixing of the training crops")
     final_dim: int = Field(256, ge=0, description="prediction-head width (0 = context width)")
     feature_grad_mult: float = Field(1.0, ge=0.0, description="0 = encoder under no_grad")

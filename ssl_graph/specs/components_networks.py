@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Component
+from .base import Component, later
 
 ConvLayers = tuple[tuple[int, int, int], ...]  # (channels, kernel, stride) per layer
 
@@ -250,11 +250,11 @@ class Transformer(Component):
     layer_norm_first: bool = False
     pos_conv_kernel: int = Field(128, ge=1)
     pos_conv_groups: int = Field(16, ge=1)
-    pos_conv_layers: int = Field(
+    pos_conv_layers: int = later(
         1, ge=1, description="1: one weight-normed conv (wav2vec 2.0); >1: data2vec's conv → "
         "LayerNorm → activation stack, pos_conv_kernel per layer"
     )
-    relative_position: GatedRelativePositionBias | None = Field(
+    relative_position: GatedRelativePositionBias | None = later(
         None, description="WavLM's gated relative position bias on the attention logits"
     )
     activation: Literal["gelu", "relu"] = "gelu"

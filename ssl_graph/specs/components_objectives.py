@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Component
+from .base import Component, later
 from .components_random_projection import RandomProjectionTargets
 from .nodes import Labels
 
@@ -110,9 +110,9 @@ class SpanMask(Component):
     channel_other: float = Field(0.0, ge=0.0)
     channel_no_overlap: bool = False
     channel_min_space: int = Field(1, ge=0)
-    replace: Literal["embedding", "noise"] = Field(
+    replace: Literal["embedding", "noise"] = later(
         "embedding", description="masked frames become the learned embedding, or noise")
-    noise_std: float = Field(0.1, gt=0.0, description="replace='noise': N(0, noise_std²)")
+    noise_std: float = later(0.1, gt=0.0, description="replace='noise': N(0, noise_std²)")
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -268,7 +268,7 @@ class MaskedPrediction(Component):
     unmasked_weight: float = Field(0.0, ge=0.0)
     temperature: float = Field(0.1, gt=0.0)
     untie_final_proj: bool = True
-    logits: Literal["cosine", "linear"] = Field(
+    logits: Literal["cosine", "linear"] = later(
         "cosine", description="cosine vs label embeddings (HuBERT) or a Linear per set (BEST-RQ)")
 
     @model_validator(mode="after")

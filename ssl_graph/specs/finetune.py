@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .annotations import Alignments, Transcripts, corpus_alignments, corpus_transcripts
-from .base import Component, Node, SpecError, runtime, threads_setting
+from .base import Component, Node, SpecError, later, runtime, threads_setting
 from .components_model import SSLModel
 from .components_networks import Transformer
 from .components_objectives import SpanMask
@@ -59,8 +59,8 @@ class Split(Component):
     """
 
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="held apart beside test")
-    by: Literal["utterance", "speaker"] = Field(
+    dev_fraction: float = later(0.0, ge=0.0, lt=1.0, description="held apart beside test")
+    by: Literal["utterance", "speaker"] = later(
         "utterance", description="hash utterance ids, or speaker ids (speaker-disjoint sets)")
     labeled_minutes: float | None = Field(10.0, gt=0.0, description="None = all non-test")
     seed: int = Field(0, ge=0)
@@ -72,13 +72,6 @@ class Split(Component):
                             f"{self.test_fraction + self.dev_fraction:g} leaves nothing to train "
                             "on; keep their sum below 1")
         return self
-
-    def semantic(self) -> dict:
-        out = super().semantic()  # later fields at their defaults keep existing fingerprints
-        for name, default in (("dev_fraction", 0.0), ("by", "utterance")):
-            if out[name] == default:
-                out.pop(name)
-        return out
 
 
 class FineTune(TrainingNode):
@@ -264,7 +257,7 @@ class ASRScore(Node):
 
     model: FineTune
     metrics: tuple[Metric, ...] | None = Field(None, description="None = every metric the units allow")
-    decoder: BeamSearch | None = Field(None, description="None = greedy")
+    decoder: BeamSearch | None = later(None, description="None = greedy")
     batch_seconds: float = runtime(60.0, description="padded audio seconds per decoding batch")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0', ...")
     threads: int | None = threads_setting()
@@ -276,12 +269,6 @@ class ASRScore(Node):
     @property
     def metric_names(self) -> tuple[str, ...]:
         return self.metrics if self.metrics is not None else _UNIT_METRICS[self.model.units]
-
-    def semantic(self) -> dict:
-        out = super().semantic()
-        if out.get("decoder") is None:  # greedy scores keep the fingerprints they had
-            out.pop("decoder", None)
-        return out
 
     @property
     def decoder_name(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import SpecError, runtime, threads_setting
+from .base import SpecError, later, runtime, threads_setting
 from .components_model import SSLModel
 from .finetune import FineTune
 from .nodes import Corpus, Features
@@ -56,19 +56,13 @@ class _ModelFeatures(Features):
     model: ModelNode
     corpus: Corpus = Field(None, description="utterances to run over (default: model.corpus)")
     # semantic: the model sees each chunk alone, so the frames of longer audio depend on it
-    chunk_seconds: float = Field(CHUNK_SECONDS, gt=0.0, description="split longer audio into chunks "
+    chunk_seconds: float = later(CHUNK_SECONDS, gt=0.0, description="split longer audio into chunks "
                                  "(each goes through the model alone, as fairseq's dump script)")
     device: str = runtime("auto", description="'auto' (cuda if present), 'cpu', 'cuda:0'")
     workers: int | None = runtime(
         None, ge=0, description="DataLoader processes decoding audio ahead of the model; "
         "None = 2 on CUDA, 0 on CPU")
     threads: int | None = threads_setting()
-
-    def semantic(self) -> dict:
-        out = super().semantic()
-        if out.get("chunk_seconds") == CHUNK_SECONDS:  # (a runtime field once: fingerprints
-            out.pop("chunk_seconds")  # of the default stay as they were)
-        return out
 
     @property
     def network(self) -> SSLModel:
@@ -137,7 +131,7 @@ class LayerFeatures(_ModelFeatures):
     """
 
     layer: int = Field(ge=0)
-    sweep: LayerSweep | None = Field(None, description="slice the layer from this sweep")
+    sweep: LayerSweep | None = later(None, description="slice the layer from this sweep")
 
     @model_validator(mode="before")
     @classmethod
@@ -146,12 +140,6 @@ class LayerFeatures(_ModelFeatures):
             sweep = data["sweep"]
             data = {"model": sweep.model, "corpus": sweep.corpus, **data}
         return _default_corpus(data, "LayerFeatures")
-
-    def semantic(self) -> dict:
-        out = super().semantic()
-        if out.get("sweep") is None:  # fingerprints of direct extraction stay as they were
-            out.pop("sweep", None)
-        return out
 
     @property
     def dim(self) -> int:

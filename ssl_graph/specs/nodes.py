@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PrivateAttr
 
-from .base import Node, SpecError, runtime
+from .base import Node, SpecError, later, runtime
 
 #: set by the spec loader while it imports a spec file, so relative paths resolve against it
 SPEC_DIR: contextvars.ContextVar[str | None] = contextvars.ContextVar("SPEC_DIR", default=None)
@@ -29,10 +29,6 @@ def resolve_path(base: str, rel: str) -> Path:
 #: Corpus fields that only name annotation files (versioned by their own nodes)
 ANNOTATION_FIELDS = ("transcripts", "alignments", "transcripts_format", "alignments_format",
                      "speakers", "speakers_column")
-
-#: fields added after fingerprints were in use: left out of the fingerprint at these defaults
-#: so every corpus written before them keeps its fingerprint (and its cache)
-LATER_FIELDS = {"layout": "files", "supervisions": None, "commands": "refuse"}
 
 Layout = Literal["files", "fairseq", "kaldi", "librispeech", "timit", "lhotse"]
 
@@ -58,9 +54,9 @@ class Corpus(Node):
     manifest: str | None = Field(
         None, description="TSV 'utt<TAB>path' instead of a glob; for a layout, its manifest "
         "(fairseq .tsv, Kaldi data dir, Lhotse recordings or cuts)")
-    layout: Layout = Field("files", description="how the corpus is laid out on disk")
-    supervisions: str | None = Field(None, description="Lhotse supervisions manifest")
-    commands: Literal["refuse", "run"] = Field(
+    layout: Layout = later("files", description="how the corpus is laid out on disk")
+    supervisions: str | None = later(None, description="Lhotse supervisions manifest")
+    commands: Literal["refuse", "run"] = later(
         "refuse", description="Kaldi wav.scp commands other than plain decoders (flac, sox, "
         "ffmpeg, sph2pipe, read as their file): 'run' runs them with /bin/sh")
     transcripts: str | None = Field(None, description="TSV 'utt<TAB>text' (not fingerprinted)")
@@ -86,9 +82,6 @@ class Corpus(Node):
         out = super().semantic()
         for annotation in ANNOTATION_FIELDS:
             out.pop(annotation)
-        for name, default in LATER_FIELDS.items():
-            if out[name] == default:
-                out.pop(name)
         return out
 
     # ---- community layouts (readers in ssl_graph/formats) -------------------------------

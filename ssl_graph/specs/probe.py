@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .annotations import Alignments, corpus_alignments
-from .base import Node, SpecError
+from .base import Node, SpecError, later
 from .finetune import FineTune, Split
 from .layer_features import LayerFeatures, LayerSweep, network_of
 from .nodes import Corpus, Features
@@ -74,7 +74,7 @@ class Probe(TrainingNode):
     task: ProbeTask
     corpus: Corpus = Field(None, description="utterances to probe (default: the upstream's)")
     layers: tuple[int, ...] | None = Field(None, description="layers in the weighted sum; None = all")
-    alignments: Alignments | None = Field(
+    alignments: Alignments | None = later(
         None, description="pr/pc: phone references (default: the corpus's alignments=)")
     split: Split = Field(Split(labeled_minutes=None), description="held-apart test utterances "
                          "(pr/pc: by utterance or speaker, dev apart, training within "
@@ -133,8 +133,6 @@ class Probe(TrainingNode):
 
     def semantic(self) -> dict:
         out = super().semantic()
-        if out.get("alignments") is None:
-            out.pop("alignments", None)
         if self.head == "linear":
             out.pop("hidden", None)
         return out

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Component, Node, SpecError, runtime, threads_setting
+from .base import Component, Node, SpecError, later, runtime, threads_setting
 from .components_model import SSLModel
 from .components_objectives import ClusterTargets
 from .nodes import Corpus
@@ -137,9 +137,9 @@ class Pretrain(TrainingNode):
     crop_seconds: float = Field(15.625, gt=0.0, description="longest crop (250k samples)")
     min_seconds: float = Field(2.0, ge=0.0, description="skip shorter utterances")
     seed: int = Field(0, ge=0)
-    init: Pretrain | PretrainedModel | None = Field(
+    init: Pretrain | PretrainedModel | None = later(
         None, description="start from this model's backbone (continued pre-training)")
-    valid: float | Corpus | None = Field(
+    valid: float | Corpus | None = later(
         None, description="held-out validation: a fraction of the corpus (utterances whose "
         "seeded hash falls below it; they never train) or another Corpus; None = none")
     valid_seed: int = Field(0, ge=0, description="seed of the held-out fraction's hash, apart "
@@ -172,12 +172,8 @@ class Pretrain(TrainingNode):
 
     def semantic(self) -> dict:
         out = super().semantic()
-        if out.get("init") is None:  # fingerprints of models trained from scratch stay as they were
-            out.pop("init", None)
         if not isinstance(out.get("valid"), float):  # valid_seed only draws a fraction
             out.pop("valid_seed", None)
-        if out.get("valid") is None:  # models trained without validation keep their fingerprints
-            out.pop("valid", None)
         if self.model.cross_sample:  # its distractors' pool is one forward: the split is semantic
             out["max_batch_seconds"] = self.max_batch_seconds
         return out
