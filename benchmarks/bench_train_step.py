@@ -4,7 +4,7 @@ Both models are built from one spec (``components_presets.wav2vec2_model(size)``
 ``Wav2Vec2Config`` is derived from it field by field (conv dims/kernels/strides, feature norm,
 widths, depth, heads, FFN, positional conv, codebook G×V and code width, final_dim, 100
 negatives, mask p=0.65 / length 10 / min 2 spans, diversity weight, temperature, every dropout)
-and checked back with ``ssl_graph.model_io.hf_checkpoint.hf_backbone``. HF's initial weights are then
+and checked back with ``ssl_graph.specs.hf_config.hf_backbone``. HF's initial weights are then
 copied into ours with ``load_hf_state_dict``, so both start from the same parameters (which
 also checks that every tensor has the same shape); the parameter counts are printed.
 
@@ -87,7 +87,6 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from ssl_graph.model_io.hf_checkpoint import hf_backbone
 from ssl_graph.nn import build_model
 from ssl_graph.nn.hf_mapping import hf_name, load_hf_state_dict
 from ssl_graph.specs.components import (
@@ -99,6 +98,7 @@ from ssl_graph.specs.components import (
     Transformer,
 )
 from ssl_graph.specs.components_presets import wav2vec2_model
+from ssl_graph.specs.hf_config import hf_backbone
 
 SAMPLE_RATE = 16000
 CORPUS = ROOT / "data" / "demo" / "wav"

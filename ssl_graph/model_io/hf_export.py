@@ -218,7 +218,7 @@ def _write_ctc_extras(out: Path, symbols: list[str], spec: SSLModel) -> list[Pat
     """vocab.json + tokenizer and feature-extractor configs, so a Processor loads from ``out``."""
     import transformers
 
-    from ..train.vocab import WORD_SEP
+    from ..specs.finetune import WORD_SEP
 
     blank = symbols[0]
     vocab_file = out / "vocab.json"

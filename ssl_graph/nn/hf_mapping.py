@@ -118,7 +118,7 @@ def load_hf_state_dict(
         if ours[name].shape != value.shape:
             raise ValueError(
                 f"{key} → {name}: shape {tuple(value.shape)} vs ours "
-                f"{tuple(ours[name].shape)}; build the model from ssl_graph.model_io.hf_checkpoint.hf_backbone()"
+                f"{tuple(ours[name].shape)}; build the model from ssl_graph.specs.hf_config.hf_backbone()"
             )
         new[name] = value.detach()
     missing = [k for k in ours if k.startswith(_BACKBONE) and k not in new]

@@ -23,6 +23,13 @@ from .nodes import Corpus
 from .pretrained import PretrainedModel
 from .training import Adam, Pretrain, Schedule, TrainingNode
 
+#: units="char": one fixed alphabet for every character fine-tune (CTC blank, ``|`` between
+#: words as fairseq and transformers write it, apostrophe, a-z), so heads and hypotheses of any
+#: labeled subset compare; ``train/vocab.py`` encodes with it, ``model_io/hf_export.py`` writes it
+BLANK = "<blank>"
+WORD_SEP = "|"
+CHARS = (BLANK, WORD_SEP, "'", *"abcdefghijklmnopqrstuvwxyz")
+
 #: fairseq base_10m/1h fine-tuning masks: time 0.65 × 10 frames, channel 0.25 × 64 of 768 dims
 FT_MASK = SpanMask(prob=0.65, length=10, channel_prob=0.25, channel_length=64)
 _REFERENCE_WIDTH = 768

@@ -47,7 +47,7 @@ class PretrainedModel(Node):
     def _read_config(cls, data):
         if not isinstance(data, dict) or "path" not in data:
             return data
-        from ..model_io.hf_checkpoint import read_config, read_preprocessor, ssl_model
+        from .hf_config import read_config, read_preprocessor, ssl_model
 
         what = f"PretrainedModel(path={data['path']!r})"
         if data.get("format", "hf") == "fairseq":

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLANK = "<blank>"
-WORD_SEP = "|"
-CHARS = (BLANK, WORD_SEP, "'", *"abcdefghijklmnopqrstuvwxyz")
+from ..specs.finetune import BLANK, CHARS, WORD_SEP  # noqa: F401  (the char alphabet)
+
 #: alignment labels that mark pauses, not phones (``PhoneMap``'s default)
 SILENCE = frozenset({"sil", "sp", "spn", ""})
 _NOT_LETTER = re.compile(r"[^a-z']+")

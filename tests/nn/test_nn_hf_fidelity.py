@@ -7,7 +7,6 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from ssl_graph.model_io.hf_checkpoint import hf_backbone
 from ssl_graph.nn import build_model, load_hf_state_dict
 from ssl_graph.specs.components import (
     Contrastive,
@@ -16,6 +15,7 @@ from ssl_graph.specs.components import (
     SpanMask,
     SSLModel,
 )
+from ssl_graph.specs.hf_config import hf_backbone
 
 TOL = 1e-5
 # (feat_extract_norm, do_stable_layer_norm): BASE-like post-LN and LARGE-like pre-LN

@@ -8,7 +8,6 @@ import pytest
 import torch
 import transformers
 
-from ssl_graph.model_io.hf_checkpoint import hf_backbone
 from ssl_graph.nn import build_model, load_hf_state_dict
 from ssl_graph.nn.relative_position import relative_position_buckets
 from ssl_graph.specs.components import (
@@ -20,6 +19,7 @@ from ssl_graph.specs.components import (
     SSLModel,
     Transformer,
 )
+from ssl_graph.specs.hf_config import hf_backbone
 
 TOL = 1e-5
 SMALL = dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=128,
