@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .command import CommandAudio
+from ..formats.sources import AudioSegment, CommandAudio
 from .remote import RemoteFile
-from .segment import AudioSegment
 
 
 class AudioError(ValueError):

@@ -11,9 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..formats.sources import AudioSegment, CommandAudio, file_identity  # noqa: F401
 from ..specs.base import SpecError
-from .command import CommandAudio
-from .segment import AudioSegment
 
 
 @dataclass(frozen=True)
@@ -69,15 +68,6 @@ class Manifest:
         return h.hexdigest()[:32]
 
 
-def file_identity(path: Path, mode: str) -> str:
-    if mode == "hash":
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return "sha256:" + h.hexdigest()[:32]
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def command_identity(source: CommandAudio, mode: str) -> str:

@@ -11,12 +11,11 @@ import os
 import stat as statlib
 from pathlib import Path
 
+from ..formats.sources import AudioSegment, CommandAudio
 from ..formats.tsv import read_rows
 from ..specs.base import SpecError
-from .command import CommandAudio
 from .manifest import Manifest, check_utt_id, source_identity
 from .remote import is_remote, scan_remote
-from .segment import AudioSegment
 
 
 def scan_corpus(corpus, name: str = "corpus") -> Manifest:

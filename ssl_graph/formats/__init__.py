@@ -5,7 +5,8 @@ Readers turn a layout (a TSV, an alignment file, a corpus tree, ...) into plain 
 In: ``tsv``/``annotation_tsv`` (manifests, annotation TSVs), ``kaldi``, ``fairseq``,
 ``librispeech``, ``timit``, ``lhotse`` (corpus layouts, dispatched by ``layouts``), ``textgrid``,
 ``ctm`` (alignments, word alignments; annotation readers dispatched by ``readers``). Out:
-``fairseq_units``, ``ctm``/``annotation_tsv`` (segments).
+``fairseq_units``, ``ctm``/``annotation_tsv`` (segments). ``sources``: what a corpus entry points
+at (a file, a range of one, a command's output) and a file's identity.
 Models (transformers directories, ARPA language models) are ``ssl_graph.model_io``.
 See docs/formats.md.
 """

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..audio.command import CommandAudio
-from ..audio.segment import AudioSegment
 from ..specs.base import SpecError
 from .kaldi_pipes import NotADecoder, decoded_file
+from .sources import AudioSegment, CommandAudio
 from .spans import check_span
 from .tsv import read_rows, read_text_lines
 

@@ -15,8 +15,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..audio.segment import AudioSegment
 from ..specs.base import SpecError
+from .sources import AudioSegment
 from .spans import check_span, seconds
 
 

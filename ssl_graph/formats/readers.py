@@ -143,7 +143,7 @@ def source_files(node) -> list[Path]:
 
 def annotation_identity(node, mode: str) -> str:
     """One file's identity as is (so existing data versions hold); several files' digest."""
-    from ..audio.manifest import file_identity
+    from .sources import file_identity
 
     files = source_files(node)
     if len(files) == 1 and files[0] == node.file():
