@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """The processes the tests start take SIGINT as a terminal's foreground job does, however
+    pytest was started. A job a non-interactive shell starts in the background (``pytest &`` in
+    a script, ``(pytest &)``, a harness without job control) inherits SIGINT ignored (POSIX), and
+    every child then inherits the ignore across exec: a real run that a test interrupts, as a user
+    presses Ctrl-C, rightly honours it and never stops. Python installs its KeyboardInterrupt
+    handler only where SIGINT is at its default, so here it is put back, once, for the session
+    (pytest itself is then interruptible too, as it is run from a terminal)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")

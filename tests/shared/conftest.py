@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -74,3 +75,57 @@ def wait_for(cond, timeout: float = 120.0, what: str = "condition") -> None:
         if time.monotonic() - t0 > timeout:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def describe_process(pid: int) -> str:
+    """What a process that does not act on a signal is doing: its signal masks, threads (state,
+    kernel wait channel), children, the environment that changes how a run runs, and its Python
+    stack (``py-spy``, where installed). For the message of a failed wait."""
+    import shutil
+
+    proc = Path(f"/proc/{pid}")
+    lines = [f"pid {pid}:"]
+    try:
+        lines += [ln for ln in (proc / "status").read_text().splitlines()
+                  if ln.split(":")[0] in ("State", "PPid", "Threads", "SigQ", "SigPnd", "ShdPnd",
+                                          "SigBlk", "SigIgn", "SigCgt")]
+        masks = {ln.split(":")[0]: int(ln.split()[1], 16) for ln in lines[1:]
+                 if ln.startswith(("SigIgn", "SigBlk", "SigCgt"))}
+        bit = 1 << (signal.SIGINT - 1)
+        lines.append("SIGINT: " + (", ".join(
+            w for k, w in (("SigIgn", "ignored"), ("SigBlk", "blocked"), ("SigCgt", "caught"))
+            if masks.get(k, 0) & bit) or "default (kills)"))
+        lines.append("cmdline: " + (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        for task in sorted((proc / "task").iterdir(), key=lambda p: int(p.name)):
+            stat = (task / "stat").read_text()
+            name, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+            wchan = (task / "wchan").read_text() if (task / "wchan").exists() else "?"
+            status = dict(ln.split(":\t", 1) for ln in (task / "status").read_text().splitlines()
+                          if ":\t" in ln)
+            lines.append(f"  task {task.name} ({name}) {state} wchan={wchan} "
+                         f"SigBlk={status.get('SigBlk')} SigPnd={status.get('SigPnd')}")
+        env = dict(kv.split("=", 1) for kv in (proc / "environ").read_bytes().decode(
+            errors="replace").split("\0") if "=" in kv)
+        lines.append("env: " + " ".join(f"{k}={v[:60]}" for k, v in sorted(env.items())
+                                        if k.startswith(("SSL_GRAPH", "PYTHON", "OMP", "MKL",
+                                                         "NUMBA", "OPENBLAS", "DASK", "TORCH"))))
+    except OSError as exc:
+        lines.append(f"  ({exc})")
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                    lines.append(f"  child {p.name}: "
+                                 + (p / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except (OSError, ValueError):
+                continue
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if Path(spy).exists():
+        try:
+            out = subprocess.run([spy, "dump", "--pid", str(pid)], capture_output=True,
+                                 text=True, timeout=30)
+            lines.append(out.stdout + out.stderr)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            lines.append(f"py-spy: {exc}")
+    return "\n".join(lines)
