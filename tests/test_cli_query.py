@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -127,3 +128,22 @@ def test_store_after_the_subcommand_and_plan_like_run(workdir, monkeypatch):
     monkeypatch.setenv("SSL_GRAPH_SET", "km.k=3")
     res = CliRunner().invoke(main, ["plan", spec, "--store", store])
     assert res.exit_code == 1 and "'k' is a semantic field" in res.output, res.output
+
+
+def test_plan_prints_utterance_ids_as_they_are(tmp_path):
+    """Names in the table are not read as rich emoji codes: ``spk:dog:02`` is not ``spk🐶02``."""
+    from .conftest import DEMO
+
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    first, second = sorted((DEMO / "wav").glob("*.flac"))[:2]
+    shutil.copy2(first, wav / "spk:cat:01.flac")
+    (tmp_path / "colons.py").write_text(
+        'from ssl_graph import MFCC, Corpus\n\ncorpus = Corpus(root="wav", glob="*.flac")\n'
+        "mfcc = MFCC(corpus=corpus)\n")
+    spec = str(tmp_path / "colons.py")
+    assert cli(tmp_path, "run", spec, "--no-progress", "-q").exit_code == 0
+    shutil.copy2(second, wav / "spk:dog:02.flac")
+    res = cli(tmp_path, "plan", spec)
+    assert res.exit_code == 0, res.output
+    assert "+1 utterance (spk:dog:02)" in res.output and "\N{DOG FACE}" not in res.output

@@ -15,6 +15,8 @@ from ..store.store import ENV_VAR
 
 
 def make_console(**options):
+    """rich's console, printing what it is given as written: no highlighting, and no emoji codes
+    (an utterance id ``spk:dog:02`` is not ``spk🐶02``; nor is rich's emoji table loaded)."""
     from rich.console import Console
 
     class _Console(Console):
@@ -22,7 +24,7 @@ def make_console(**options):
             self.quiet = True
             _reader_gone()
 
-    return _Console(**{"highlight": False, **options})
+    return _Console(**{"highlight": False, "emoji": False, **options})
 
 
 def _reader_gone():
