@@ -116,7 +116,7 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     with loading():
         from ..exec.overrides import apply_overrides, env_assignments
         from ..exec.torchrun import Torchrun, run_as_rank, under_torchrun
-        from ..ops.launch import launching
+        from ..launcher import launching
         from ..runner import RunFailed
 
         project = open_project(ctx, spec)
