@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,24 @@ def test_plan_and_query_do_not_import_torch(workdir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
+
+
+def test_cli_in_another_process_leaves_its_collector_and_plugins_alone(workdir):
+    """Only the ``ssl-graph`` program freezes what it imported and loaded and goes without
+    pydantic plugins (``collector.py``, ``cli/__init__.py``); a notebook or a test calling the
+    CLI in-process keeps its collector running, nothing frozen, its environment as it was."""
+    spec, store = str(workdir / "pipe.py"), str(workdir / "store")
+    code = (
+        "import gc, os\n"
+        "from click.testing import CliRunner\n"
+        "from ssl_graph.cli import main\n"
+        f"res = CliRunner().invoke(main, ['--store', {store!r}, 'plan', {spec!r}])\n"
+        "assert res.exit_code == 0 and '6 of 6 nodes stale' in res.output, res.output\n"
+        "print(gc.isenabled(), gc.get_freeze_count(), 'PYDANTIC_DISABLE_PLUGINS' in os.environ)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["True", "0", "False"], out.stdout + out.stderr
 
 def test_store_after_the_subcommand_and_plan_like_run(workdir, monkeypatch):
     spec = str(workdir / "pipe.py")
