@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 
@@ -21,16 +22,8 @@ class StoreLocked(RuntimeError):
 
 
 
-def _host() -> str:
-    """This machine's name (``socket``, ~1 ms of import, is loaded by the lock holders that ask,
-    never by a plan)."""
-    import socket
-
-    return socket.gethostname()
-
-
 def holder_info() -> dict:
-    return {"pid": os.getpid(), "host": _host(),
+    return {"pid": os.getpid(), "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
@@ -51,7 +44,7 @@ def describe_writer(holder: dict) -> str:
 
 def holder_dead(holder: dict) -> bool:
     """True only when the holder ran on this host and its pid no longer exists."""
-    if holder.get("host") != _host() or not isinstance(holder.get("pid"), int):
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False
     try:
         os.kill(holder["pid"], 0)
@@ -63,7 +56,7 @@ def holder_dead(holder: dict) -> bool:
 
 
 def is_self(holder: dict) -> bool:
-    return holder.get("pid") == os.getpid() and holder.get("host") == _host()
+    return holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname()
 
 
 def locked_error(where: str, holder: dict, what: str = "written") -> StoreLocked:
