@@ -302,7 +302,6 @@ class Planner:
         """Fresh while the file and the corpus's utterances are unchanged; else parsed and checked
         now, so a bad row fails the plan. The data version is the file's content hash: touching
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
-        from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
         from ..formats.readers import annotation_identity
         from ..specs.annotations import Alignments, WordAlignments
 
@@ -314,6 +313,9 @@ class Planner:
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
 
         def check() -> None:  # parse now: a bad row fails the plan, before any work
+            # (the parsers hold numpy arrays: imported only when rows are read, never by a no-op)
+            from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
+
             if isinstance(node, (Alignments, WordAlignments)):
                 st.payload = parse_alignments(node, corpus.expected)
                 check_ends(node, st.payload, self.known_seconds(corpus))
