@@ -15,9 +15,10 @@ if program():
     # $PYDANTIC_DISABLE_PLUGINS is set (to anything: empty loads every plugin, as before).
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-# importing the CLI allocates ~100k objects (click, rich, the command modules), none of them
-# garbage: the cyclic collector is paused while they load and, in the ``ssl-graph`` program, they
-# are then frozen, never walked again, as they live as long as it (``collector.py``)
+# importing the CLI allocates ~20k objects (click, the command modules), none of them garbage: the
+# cyclic collector is paused while they load and, in the ``ssl-graph`` program, they are then
+# frozen, never walked again, as they live as long as it (``collector.py``; a command's loading
+# of pydantic and the spec, ~30k more, likewise: ``group.loading``)
 with paused(freeze=program()):
     from . import compare, export, pipeline, store
     from .group import main
