@@ -1,13 +1,15 @@
 """No-op latency: `ssl-graph plan/run specs/demo.py` on a fresh store vs `dvc repro` of the same
 five stages (corpus, mfcc, kmeans, labels, quality), both with nothing to do.
 
-Usage: python benchmarks/bench_noop.py [--repeats 10] [--startup-only]
+Usage: python benchmarks/bench_noop.py [--repeats 10] [--startup-only] [--baseline DIR]
 Needs the demo computed once (the script does it) and, for the peer, `dvc` on PATH
 (`pip install dvc`); without dvc it prints our numbers only.
 
 Start-up first: CPU-s (user + sys of the child) of bare Python, `ssl-graph --help` and a no-op
 `ssl-graph plan` of a small spec (Corpus → MFCC → KMeans → Labels over the 155 demo files,
 computed once), interleaved, medians; the issue's goal for the small plan is ≤ 0.2 CPU-s.
+``--baseline DIR``: another copy of the project (``git archive <commit> | tar -x -C DIR``), whose
+small plan is timed in the same rounds, on the same store, for a before/after on a shared box.
 """
 
 from __future__ import annotations
@@ -85,9 +87,10 @@ def cpu_s(cmd: list[str], cwd: Path, env: dict) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def startup(repeats: int) -> None:
+def startup(repeats: int, baseline: Path | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    outer = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), outer]))
     py = sys.executable
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -95,24 +98,31 @@ def startup(repeats: int) -> None:
         env["SSL_GRAPH_STORE"] = str(d / "store")
         subprocess.run([py, "-m", "ssl_graph", "run", "spec.py", "--no-progress", "-q"], cwd=d,
                        env=env, check=True, capture_output=True)
-        cmds = {"python -c pass": [py, "-c", "pass"],
-                "ssl-graph --help": [py, "-m", "ssl_graph", "--help"],
-                "ssl-graph plan (small, 155 files)": [py, "-m", "ssl_graph", "plan", "spec.py"]}
+        plan = [py, "-m", "ssl_graph", "plan", "spec.py"]
+        cmds = {"python -c pass": ([py, "-c", "pass"], env),
+                "ssl-graph --help": ([py, "-m", "ssl_graph", "--help"], env),
+                "ssl-graph plan (small, 155 files)": (plan, env)}
+        if baseline is not None:
+            old = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(baseline), outer]))}
+            cpu_s(plan, d, old)  # (its bytecode compiled once, as this checkout's is)
+            cmds["  the same, --baseline checkout"] = (plan, old)
         got: dict[str, list[float]] = {k: [] for k in cmds}
         for _ in range(repeats):
-            for name, cmd in cmds.items():
-                got[name].append(cpu_s(cmd, d, env))
-    print(f"{'start-up (CPU-s, median of ' + str(repeats) + ')':<40}{'CPU-s':>8}")
+            for name, (cmd, cmd_env) in cmds.items():
+                got[name].append(cpu_s(cmd, d, cmd_env))
+    print(f"{'start-up (CPU-s, median of ' + str(repeats) + ')':<40}{'CPU-s':>8}{'min':>8}")
     for name, vals in got.items():
-        print(f"{name:<40}{statistics.median(vals):>8.3f}")
+        print(f"{name:<40}{statistics.median(vals):>8.3f}{min(vals):>8.3f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--startup-only", action="store_true")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout whose small plan is timed in the same rounds")
     args = ap.parse_args()
-    startup(args.repeats)
+    startup(args.repeats, args.baseline)
     if args.startup_only:
         return
     cli = str(BIN / "ssl-graph")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -106,6 +108,24 @@ def test_plan_and_query_do_not_import_torch(workdir):
     assert out.stdout.strip() == "False"
 
 
+
+def test_cli_in_another_process_leaves_its_collector_and_plugins_alone(workdir):
+    """Only the ``ssl-graph`` program freezes what it imported and loaded and goes without
+    pydantic plugins (``collector.py``, ``cli/__init__.py``); a notebook or a test calling the
+    CLI in-process keeps its collector running, nothing frozen, its environment as it was."""
+    spec, store = str(workdir / "pipe.py"), str(workdir / "store")
+    code = (
+        "import gc, os\n"
+        "from click.testing import CliRunner\n"
+        "from ssl_graph.cli import main\n"
+        f"res = CliRunner().invoke(main, ['--store', {store!r}, 'plan', {spec!r}])\n"
+        "assert res.exit_code == 0 and '6 of 6 nodes stale' in res.output, res.output\n"
+        "print(gc.isenabled(), gc.get_freeze_count(), 'PYDANTIC_DISABLE_PLUGINS' in os.environ)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["True", "0", "False"], out.stdout + out.stderr
+
 def test_store_after_the_subcommand_and_plan_like_run(workdir, monkeypatch):
     spec = str(workdir / "pipe.py")
     store = str(workdir / "store")
@@ -127,3 +147,22 @@ def test_store_after_the_subcommand_and_plan_like_run(workdir, monkeypatch):
     monkeypatch.setenv("SSL_GRAPH_SET", "km.k=3")
     res = CliRunner().invoke(main, ["plan", spec, "--store", store])
     assert res.exit_code == 1 and "'k' is a semantic field" in res.output, res.output
+
+
+def test_plan_prints_utterance_ids_as_they_are(tmp_path):
+    """Names in the table are not read as rich emoji codes: ``spk:dog:02`` is not ``spk🐶02``."""
+    from .conftest import DEMO
+
+    wav = tmp_path / "wav"
+    wav.mkdir()
+    first, second = sorted((DEMO / "wav").glob("*.flac"))[:2]
+    shutil.copy2(first, wav / "spk:cat:01.flac")
+    (tmp_path / "colons.py").write_text(
+        'from ssl_graph import MFCC, Corpus\n\ncorpus = Corpus(root="wav", glob="*.flac")\n'
+        "mfcc = MFCC(corpus=corpus)\n")
+    spec = str(tmp_path / "colons.py")
+    assert cli(tmp_path, "run", spec, "--no-progress", "-q").exit_code == 0
+    shutil.copy2(second, wav / "spk:dog:02.flac")
+    res = cli(tmp_path, "plan", spec)
+    assert res.exit_code == 0, res.output
+    assert "+1 utterance (spk:dog:02)" in res.output and "\N{DOG FACE}" not in res.output

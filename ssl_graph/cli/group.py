@@ -15,6 +15,8 @@ from ..store.store import ENV_VAR
 
 
 def make_console(**options):
+    """rich's console, printing what it is given as written: no highlighting, and no emoji codes
+    (an utterance id ``spk:dog:02`` is not ``spk🐶02``; nor is rich's emoji table loaded)."""
     from rich.console import Console
 
     class _Console(Console):
@@ -22,7 +24,7 @@ def make_console(**options):
             self.quiet = True
             _reader_gone()
 
-    return _Console(**{"highlight": False, **options})
+    return _Console(**{"highlight": False, "emoji": False, **options})
 
 
 def _reader_gone():
@@ -109,10 +111,23 @@ def main(ctx, store):
     ctx.obj = {"store": store}
 
 
-def open_project(ctx, spec):
-    from ..api import Project
+def loading():
+    """Around what a command imports and loads before it works: pydantic, the node classes, the
+    spec's models and the command's modules are long-lived objects, no garbage, so the cyclic
+    collector is paused meanwhile and, in the program, they are then frozen (``collector.py``)."""
+    from ..collector import paused, program
 
-    return Project(spec, ctx.obj["store"])
+    return paused(freeze=program())
+
+
+def open_project(ctx, spec):
+    """The project of ``spec``, its spec file loaded (:func:`loading`)."""
+    with loading():
+        from ..api import Project
+
+        project = Project(spec, ctx.obj["store"])
+        project.pipeline  # noqa: B018 - (loaded here; every command reads it next)
+    return project
 
 
 def split_ref(ref: str) -> tuple[str, str]:

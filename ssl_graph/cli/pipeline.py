@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .group import make_console, open_project, split_ref
+from .group import loading, make_console, open_project, split_ref
 
 _STATUS_STYLE = {"fresh": "green", "stale": "yellow", "computed": "cyan", "failed": "red",
                  "skipped": "dim"}
@@ -41,11 +41,12 @@ def plan(ctx, spec, nodes, overrides):
     ssl-graph plan specs/demo.py quality     # just `quality` and its inputs, as `run` would
     ssl-graph plan specs/demo.py --set it1.precision=bf16
     """
-    from rich.table import Table
+    with loading():
+        from rich.table import Table
 
-    from ..exec.overrides import apply_overrides, env_assignments
+        from ..exec.overrides import apply_overrides, env_assignments
 
-    project = open_project(ctx, spec)
+        project = open_project(ctx, spec)
     pipeline = project.pipeline
     apply_overrides(pipeline, env_assignments() + list(overrides))
     named = [pipeline.node(n) for n in nodes]  # an unknown name fails here, naming the known
@@ -112,12 +113,13 @@ def run(ctx, spec, nodes, no_progress, quiet, keep_going, overrides, launcher, n
     ssl-graph run specs/demo.py it1 --launcher torchrun --nproc-per-node 4
     ssl-graph run specs/demo.py --executor dask --scheduler tcp://10.0.0.5:8786
     """
-    from ..exec.overrides import apply_overrides, env_assignments
-    from ..exec.torchrun import Torchrun, run_as_rank, under_torchrun
-    from ..ops.launch import launching
-    from ..runner import RunFailed
+    with loading():
+        from ..exec.overrides import apply_overrides, env_assignments
+        from ..exec.torchrun import Torchrun, run_as_rank, under_torchrun
+        from ..launcher import launching
+        from ..runner import RunFailed
 
-    project = open_project(ctx, spec)
+        project = open_project(ctx, spec)
     if single_writer:  # (only the runner locks the store: ranks and workers need no flag)
         project.store.single_writer = True
     sets = env_assignments() + list(overrides)

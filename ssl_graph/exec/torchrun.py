@@ -25,7 +25,7 @@ import threading
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from ..ops.launch import launching
+from ..launcher import launching
 from ..store.backend import read_json
 from .worker import RESULT
 

@@ -21,8 +21,8 @@ def train_node(project, name: str, progress=None) -> dict:
     """Train node ``name`` on this rank (the process group is up); returns the record fields.
     ``progress``: rank 0's progress lines (``PlainProgress``), or None for none."""
     from ..graph.plan import make_plan
+    from ..launcher import launching
     from ..ops.base import RunContext, get_op
-    from ..ops.launch import launching
 
     states = make_plan(project.pipeline, project.store)
     st = states[name]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +83,8 @@ class CommandAudio:
 
     def open(self) -> io.BytesIO:
         """Run the command; its output as an in-memory file (a failure names the command)."""
+        import subprocess  # (only a read runs one: planning imports this module, never runs it)
+
         done = subprocess.run(["/bin/sh", "-c", self.command], cwd=self.cwd,
                               capture_output=True, timeout=600)
         if done.returncode != 0:

@@ -16,14 +16,13 @@ comparison, which names exactly the stale utterances.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..audio.manifest import Manifest
 from ..audio.scan import scan_corpus
+from ..collector import paused
 from ..specs.base import Node, SpecError, digest
 from ..specs.nodes import Corpus, KMeans
 from ..store.integrity import plan_problems
@@ -303,7 +302,6 @@ class Planner:
         """Fresh while the file and the corpus's utterances are unchanged; else parsed and checked
         now, so a bad row fails the plan. The data version is the file's content hash: touching
         the file, or a corpus change that leaves the rows valid, restales nothing downstream."""
-        from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
         from ..formats.readers import annotation_identity
         from ..specs.annotations import Alignments, WordAlignments
 
@@ -315,6 +313,9 @@ class Planner:
             raise SpecError(f"{st.name}: {what} file {node.path!r} not found (looked at {path})")
 
         def check() -> None:  # parse now: a bad row fails the plan, before any work
+            # (the parsers hold numpy arrays: imported only when rows are read, never by a no-op)
+            from ..audio.annotations import check_ends, parse_alignments, parse_transcripts
+
             if isinstance(node, (Alignments, WordAlignments)):
                 st.payload = parse_alignments(node, corpus.expected)
                 check_ends(node, st.payload, self.known_seconds(corpus))
@@ -361,22 +362,10 @@ class Planner:
 
 
 def make_plan(pipeline: Pipeline, store: Store) -> dict[str, NodeState]:
-    with _collector_paused():
-        return Planner(pipeline, store).plan()
-
-
-@contextlib.contextmanager
-def _collector_paused():
     """Planning a corpus allocates a few objects per utterance (ids, paths, identities, index
     rows) and none of them form cycles, yet each 700 allocations wake the cyclic collector,
     which then walks them all: ~6 % of the CPU of a no-op ``plan`` at 50k utterances. Paused
     while planning only (a run's training afterwards collects as usual)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    with paused():
+        return Planner(pipeline, store).plan()
 

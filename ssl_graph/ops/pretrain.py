@@ -8,9 +8,9 @@ from .base import AggregateOp, RunContext, register
 @register("Pretrain")
 class PretrainOp(AggregateOp):
     def compute(self, st, ctx: RunContext) -> dict:
+        from ..launcher import current_launcher
         from ..train.loop import train
         from ..train.threads import fixed_threads
-        from .launch import current_launcher
 
         launcher = current_launcher()  # --launcher torchrun: the ranks train, this process waits
         if launcher is not None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import zlib
 
-import google_crc32c
-
 from .backend import location_of
 
 
@@ -27,14 +25,20 @@ def digest(data) -> str:
     burst error up to 32 bits (accidental damage, not tampering), and the hardware instruction
     behind ``google_crc32c`` runs ~9 GB/s here (zlib's CRC-32 ~2 GB/s, blake2b ~0.2 GB/s), so
     checking every chunk a bulk read decodes costs a fraction of reading it."""
-    return f"crc32c:{google_crc32c.value(data):08x}"
+    return f"crc32c:{_crc32c(data):08x}"
+
+
+def _crc32c(data) -> int:
+    import google_crc32c  # (imported by the first read or write of a chunk; a no-op plan reads none)
+
+    return google_crc32c.value(data)
 
 
 def matches(data, expected: str) -> bool:
     """``data`` has the recorded digest; manifests of earlier versions hold ``crc32:`` (zlib)."""
     algo, _, value = str(expected).partition(":")
     if algo == "crc32c":
-        return f"{google_crc32c.value(data):08x}" == value
+        return f"{_crc32c(data):08x}" == value
     if algo == "crc32":
         return f"{zlib.crc32(data):08x}" == value
     return False  # an unknown algorithm cannot vouch for the bytes

@@ -3,7 +3,8 @@
 ``exec/torchrun.py`` sets a launcher around a run (:func:`launching`); the training ops ask
 :func:`current_launcher` and, when one is set, hand it the node (``launcher.compute(st, ctx)``)
 instead of training here. The launcher lives above ``ops``; this context is how ``ops`` reaches
-it without importing it.
+it without importing it. It sits outside the ``ops`` package, whose import loads every op (and
+numpy), so that ``ssl-graph run`` can set it without them when nothing is stale.
 """
 
 from __future__ import annotations
