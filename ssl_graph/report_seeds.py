@@ -77,12 +77,21 @@ def aggregate_points(series: dict[tuple[str, str], list[tuple[float, float, str]
     """Points ``(x, y, node name)`` of each (label, spec) series → ``(x, (mean, sd, n))``: the
     seeds of one variant at one x become one point. Where two *different* variants (names
     that differ beyond the seed) put a point at the same x, they are not averaged: each
-    variant becomes a series of its own (its label gains the variant's name)."""
+    variant becomes a series of its own (its label gains the variant's name). Two variants
+    with the same values at one x are one measurement reached by two names (a spec that scores
+    a layer both from a sweep and directly): it is drawn once, under the first name."""
     out: dict[tuple[str, str], set] = {}
     for (label, spec), pts in series.items():
         by_x: dict[float, dict[str, list[float]]] = {}
-        for x, y, name in pts:
+        for x, y, name in sorted(pts, key=lambda p: (p[0], p[2])):
             by_x.setdefault(x, {}).setdefault(split_seed(name)[0], []).append(y)
+        for variants in by_x.values():
+            seen: set[tuple[float, ...]] = set()
+            for variant in list(variants):
+                values = tuple(sorted(variants[variant]))
+                if values in seen:
+                    del variants[variant]
+                seen.add(values)
         clash = any(len(variants) > 1 for variants in by_x.values())
         for x, variants in by_x.items():
             for variant, ys in variants.items():

@@ -32,6 +32,8 @@ def describe_rows(project, report_rows: list[dict]) -> list[dict]:
             ft = node.model
             extra["labeled_minutes"] = ft.split.labeled_minutes
             extra["pretrained"] = ft.pretrained is not None
+            extra["pretrained_from"] = strip_seeds(pipeline.name_of(ft.pretrained)) \
+                if ft.pretrained is not None else None
             extra["units"] = ft.units
             extra["corpora"] = (pipeline.name_of(ft.corpus),) * 2
         if node.kind == "Probe" and node.task == "pc":
@@ -111,8 +113,8 @@ def variant_plot_data(rows: list[dict]) -> dict[str, dict]:
         series = {}
         for r in asr:
             if r.get(metric) is not None:
-                label = ("pretrained" if r["pretrained"] else "from scratch") + \
-                    f", {r['units']} on {r['corpora'][0]}"
+                label = (f"pretrained {r['pretrained_from']}" if r["pretrained"]
+                         else "from scratch") + f", {r['units']} on {r['corpora'][0]}"
                 series.setdefault((label, r["spec"]), []).append(
                     (r["labeled_minutes"], r[metric], r["node"]))
         plots[f"{metric}-vs-minutes.png"] = dict(

@@ -79,6 +79,19 @@ def test_points_of_different_variants_at_one_x_are_not_averaged():
     assert (x, n) == (2.0, 2) and mean == pytest.approx(0.6) and sd == pytest.approx(0.1414, 1e-3)
 
 
+def test_one_measurement_under_two_names_is_one_point():
+    """A layer scored from a sweep (``q_L1``) and directly (``quality2``) by the same k-means
+    recipe gives the same numbers: one point, and the series stays a line over the layers."""
+    pts = {("it1 k=100", "a"): [(0, 0.46, "q_L0_s0"), (0, 0.47, "q_L0_s1"),
+                                (1, 0.45, "q_L1_s0"), (1, 0.44, "q_L1_s1"),
+                                (1, 0.45, "quality2_s0"), (1, 0.44, "quality2_s1")]}
+    out = aggregate_points(pts)
+    assert set(out) == {("it1 k=100", "a")}
+    assert sorted(x for x, _ in out[("it1 k=100", "a")]) == [0, 1]
+    differs = {("it1 k=100", "a"): pts[("it1 k=100", "a")][:4] + [(1, 0.40, "quality2_s0")]}
+    assert len(aggregate_points(differs)) == 3  # a different value at one x: variants apart
+
+
 def test_one_series_per_variant_with_error_bars(seeded):
     rows = variant_rows([seeded])
     plots = variant_plot_data(rows)
@@ -102,7 +115,7 @@ def test_one_series_per_variant_with_error_bars(seeded):
     assert all(n == 2 for _, (_, _, n) in pc["series"]["it1 (Pretrain)"])
 
     cer = plots["cer-vs-minutes.png"]["series"]
-    assert sorted(cer) == ["from scratch, char on corpus", "pretrained, char on corpus"]
+    assert sorted(cer) == ["from scratch, char on corpus", "pretrained it1, char on corpus"]
     for label, pts in cer.items():
         assert sorted(x for x, _ in pts) == [0.1, 0.2]
         node = "scratch" if label.startswith("from") else "score"
