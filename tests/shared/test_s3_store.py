@@ -69,9 +69,12 @@ def test_two_runs_share_an_s3_store(s3, tmp_path):  # noqa: F811
     try:
         def a_holds_km():  # (polled gently: the server shares this process with the test)
             time.sleep(0.3)
-            keys = [k for k in s3["fs"].ls(f"{BUCKET}/store/locks", refresh=True)
-                    if "/kmeans-" in k] if s3["fs"].exists(f"{BUCKET}/store/locks") else []
-            return bool(keys) and json.loads(s3["fs"].cat_file(keys[0])).get("pid") == a.pid
+            try:  # (S3 has no folders: locks/ is gone whenever no lease is left in it)
+                keys = [k for k in s3["fs"].ls(f"{BUCKET}/store/locks", refresh=True)
+                        if "/kmeans-" in k]
+                return bool(keys) and json.loads(s3["fs"].cat_file(keys[0])).get("pid") == a.pid
+            except FileNotFoundError:  # no lease yet, or the last one released meanwhile
+                return False
 
         wait_for(lambda: a.poll() is not None or a_holds_km(), timeout=300,
                  what="run A to take its k-means lease")
