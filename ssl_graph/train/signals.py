@@ -57,7 +57,9 @@ def stop_on_signals(name: str, announce: bool = True):
             print(f"{name}: {signal.Signals(signum).name} received, checkpointing after this "
                   "step (send it again to stop at once)", file=sys.stderr, flush=True)
 
-    sigs = [signal.SIGINT, signal.SIGTERM]
+    # a signal this process inherited ignored stays ignored (a script's background job starts
+    # with SIGINT ignored, POSIX): training honours it as the rest of a run does
+    sigs = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
     old = {s: signal.signal(s, handler) for s in sigs}
     try:
         yield flag

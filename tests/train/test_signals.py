@@ -33,3 +33,20 @@ def test_announced_in_one_process(capsys):
         os.kill(os.getpid(), signal.SIGINT)
     assert flag.signum == signal.SIGINT
     assert capsys.readouterr().err.startswith("hb: SIGINT received, checkpointing after this step")
+
+
+def test_a_signal_inherited_ignored_stays_ignored():
+    """A background job of a script starts with SIGINT ignored (POSIX); training, like the rest
+    of a run, honours that, while SIGTERM still checkpoints and stops."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stop_on_signals("hb", announce=False) as flag:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+            signal.raise_signal(signal.SIGINT)
+            assert not flag
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
