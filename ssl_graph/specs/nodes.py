@@ -228,6 +228,9 @@ class KMeans(Node):
     #: inertia is measured on each fit's own sample: not comparable across fit fractions
     metrics_measured_on: ClassVar[dict[str, tuple[str, ...]]] = {
         "inertia": ("fit_fraction", "features")}
+    #: 2: Lloyd passes check each frame's nearest candidates first (``kmeans_candidates``), so a
+    #: frame at a float32 near-tie may take the other centroid than before
+    op_version = 2
     cost = 2
     features: FeatureNode
     k: int = Field(100, ge=2)
