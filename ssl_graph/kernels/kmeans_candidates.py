@@ -16,7 +16,8 @@ only between centroids at float32 round-off distance (near-ties).  Every decisio
 per frame and depends on that frame's history only, never on chunking or threads.
 
 Memory: ``4 + 2·CANDIDATES`` bytes per frame (``int32`` ids when k ≥ 2¹⁵: ``4 + 4·M``),
-used only while that fits ``CANDIDATE_BYTES``; larger fits run unpruned passes.
+used only while that fits ``CANDIDATE_BYTES`` and for frames of at least ``MIN_DIM``
+dimensions; other fits run full passes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from ssl_graph.kernels.assign import FASTMATH, row_sqnorms_into
 
 CANDIDATES = 8  # nearest centroids kept per frame
 CANDIDATE_BYTES = 128 << 20  # per-frame state is kept only up to this size
+MIN_DIM = 128  # below, a frame's full GEMM column is too cheap for the lists to pay
+# (measured, benchmarks/bench_kmeans.py: 39-d, k=100 Lloyd 1.7x slower with them)
 ROUNDING_MARGIN = 1e-4  # × (‖x‖² + max ‖c‖²): bounds the GEMM-form squared-distance error
 
 
@@ -40,11 +43,14 @@ class Candidates:
         self.bound = np.zeros(n_frames, dtype=np.float32)  # ≤ 0: no valid list yet
 
     @classmethod
-    def for_fit(cls, n_frames: int, k: int) -> Candidates | None:
-        """State for a fit, or None where pruning cannot help (k = 1) or it would not fit."""
+    def for_fit(cls, n_frames: int, k: int, dim: int) -> Candidates | None:
+        """State for a fit, or None where the lists cannot pay (k = 1, dim < ``MIN_DIM``)
+        or would not fit ``CANDIDATE_BYTES``."""
         m = min(CANDIDATES, k - 1)
         per_frame = 4 + m * (2 if k < (1 << 15) else 4)
-        return cls(n_frames, k) if m > 0 and n_frames * per_frame <= CANDIDATE_BYTES else None
+        if m < 1 or dim < MIN_DIM or n_frames * per_frame > CANDIDATE_BYTES:
+            return None
+        return cls(n_frames, k)
 
     def moved(self, old: np.ndarray, new: np.ndarray) -> None:
         """The centroids moved from ``old`` to ``new``: loosen every bound by the largest move."""

@@ -168,7 +168,7 @@ def lloyd(
     source = as_source(source)
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     prev = np.inf
-    cands = Candidates.for_fit(source.n_frames, c.shape[0])
+    cands = Candidates.for_fit(source.n_frames, c.shape[0], c.shape[1])
     for it in range(max_iter + 1):
         far = _Farthest(c.shape[0], c.shape[1])
         sums, counts, inertia = assign_pass(source, c, far, cands)

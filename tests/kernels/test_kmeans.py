@@ -134,7 +134,7 @@ def test_candidate_checks_give_the_full_assignment(frames, monkeypatch):
     source = ArraySource(x, rows=5000)
     with km.blas_single_thread():
         c = km.kmeans_plusplus(x, 40, np.random.default_rng(0))
-        cands = Candidates.for_fit(len(x), 40)
+        cands = Candidates(len(x), 40)  # (fits pick them from 128-d up)
         skipped = []
         for _ in range(8):
             before = cands.bound.copy()
@@ -148,6 +148,19 @@ def test_candidate_checks_give_the_full_assignment(frames, monkeypatch):
             cands.moved(c, new)
             c = new
     assert skipped[0] == 0.0 and max(skipped) > 0.5
+
+
+def test_fits_with_candidate_lists_are_bit_identical_across_thread_counts():
+    x = gaussian_mixture(6000, d=160, n_comp=30, seed=1)
+    assert Candidates.for_fit(len(x), 24, x.shape[1]) is not None
+    a = fit_kmeans(x, 24, seed=2, max_iter=15)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        b = fit_kmeans(x, 24, seed=2, max_iter=15)
+    finally:
+        numba.set_num_threads(threads)
+    assert a.centroids.tobytes() == b.centroids.tobytes() and a.inertia == b.inertia
 
 
 def test_empty_cluster_is_reseeded_on_farthest_point():
