@@ -25,7 +25,8 @@ parallel reduction uses row partitions fixed by the data shape, never the thread
 count.  Same frames (and chunking) + seed ⇒ bit-identical output.
 
 Developers: the cached Numba kernels of ``kmeans_lloyd``/``kmeans_init``/``kmeans_minibatch``
-inline code from ``assign.py``; after editing it, delete
+inline code from ``assign.py`` (``kmeans_lloyd``'s also from ``kmeans_candidates.py``); after
+editing those, delete
 ``ssl_graph/kernels/__pycache__/kmeans*.nb[ic]`` (``assign.py``'s note predates the split).
 """
 
