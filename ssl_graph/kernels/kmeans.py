@@ -17,7 +17,7 @@ Memory: the frames are read from a :class:`~kmeans_source.FrameSource` one chunk
 time, so a fit holds the warm sample (≤ min(WARM_PER_CLUSTER·k·d·4 B, WARM_BYTES)), one
 or two chunks (CHUNK_BYTES each), the Lloyd sums (N_PARTS·k·d·8 B) and O(k·d) more:
 ≈ 0.2 GB at k=500, 768-d (≈ 0.45 GB peak RSS with the interpreter), plus the Lloyd
-candidate lists (20 bytes per frame, ≥ 128-d only, and only up to ``CANDIDATE_BYTES`` =
+candidate lists (24 bytes per frame, ≥ 128-d only, and only up to ``CANDIDATE_BYTES`` =
 128 MB; beyond that the passes run without them), for any number of frames and any fit fraction.
 
 Determinism: all randomness comes from one seeded ``numpy`` Generator and every

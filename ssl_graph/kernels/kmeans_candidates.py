@@ -3,7 +3,8 @@
 After a frame's full assignment (one GEMM column against all k centroids) it keeps its
 ``CANDIDATES`` nearest centroids and a lower bound on its distance to every other one
 (the next-nearest distance, less a margin for the GEMM's float32 rounding).  When the
-centroids move, the bound drops by the largest move (triangle inequality).  Next pass
+centroids move, the bound drops by the most any one centroid has moved since the frame's
+refresh, each centroid's moves summed (triangle inequality).  Next pass
 the frame computes its exact distances to its candidates only; if the nearest of them
 is closer than the bound, no other centroid can be nearer and that is its label, else
 the frame goes back to the full GEMM (which refreshes its list).  Late Lloyd passes move
@@ -15,7 +16,7 @@ exact ‖x − c‖² among the candidates.  Both are the nearest centroid; they
 only between centroids at float32 round-off distance (near-ties).  Every decision is
 per frame and depends on that frame's history only, never on chunking or threads.
 
-Memory: ``4 + 2·CANDIDATES`` bytes per frame (``int32`` ids when k ≥ 2¹⁵: ``4 + 4·M``),
+Memory: ``8 + 2·CANDIDATES`` bytes per frame (``int32`` ids when k ≥ 2¹⁵: ``8 + 4·M``),
 used only while that fits ``CANDIDATE_BYTES`` and for frames of at least ``MIN_DIM``
 dimensions; other fits run full passes.
 """
@@ -35,37 +36,46 @@ ROUNDING_MARGIN = 1e-4  # × (‖x‖² + max ‖c‖²): bounds the GEMM-form s
 
 
 class Candidates:
-    """Each frame's candidate centroid ids and lower bound on the others' distance."""
+    """Each frame's candidate centroid ids, lower bound on the others' distance (as of
+    the pass that refreshed it) and that pass's number."""
 
     def __init__(self, n_frames: int, k: int):
         m = min(CANDIDATES, k - 1)
         self.ids = np.zeros((n_frames, m), dtype=np.int16 if k < (1 << 15) else np.int32)
         self.bound = np.zeros(n_frames, dtype=np.float32)  # ≤ 0: no valid list yet
+        self.since = np.zeros(n_frames, dtype=np.int32)
+        self.drift = [np.zeros(k)]  # per pass: each centroid's summed moves before it
 
     @classmethod
     def for_fit(cls, n_frames: int, k: int, dim: int) -> Candidates | None:
         """State for a fit, or None where the lists cannot pay (k = 1, dim < ``MIN_DIM``)
         or would not fit ``CANDIDATE_BYTES``."""
         m = min(CANDIDATES, k - 1)
-        per_frame = 4 + m * (2 if k < (1 << 15) else 4)
+        per_frame = 8 + m * (2 if k < (1 << 15) else 4)
         if m < 1 or dim < MIN_DIM or n_frames * per_frame > CANDIDATE_BYTES:
             return None
         return cls(n_frames, k)
 
     def moved(self, old: np.ndarray, new: np.ndarray) -> None:
-        """The centroids moved from ``old`` to ``new``: loosen every bound by the largest move."""
-        step = np.sqrt(((new.astype(np.float64) - old) ** 2).sum(axis=1)).max()
-        self.bound -= np.float32(step * (1 + 1e-6) + 1e-30)
+        """The centroids moved from ``old`` to ``new`` (between two passes)."""
+        step = np.sqrt(((new.astype(np.float64) - old) ** 2).sum(axis=1))
+        self.drift.append(self.drift[-1] + step)
+
+    def decay(self) -> np.ndarray:
+        """Per refresh pass t: how far any one centroid can have moved since (its summed
+        moves; the largest over centroids), by which a bound set at t is loosened now."""
+        drift = np.stack(self.drift)
+        return ((drift[-1] - drift).max(axis=1) * (1 + 1e-6)).astype(np.float32)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def check_candidates(x, s, e, c, ids, bound, labels, todo):
+def check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo):
     """Label rows s:e whose nearest candidate beats their bound; the others' row
     numbers go to ``todo`` (returns how many)."""
     m = 0
     for i in range(s, e):
-        b = bound[i]
-        if b <= 0:
+        b = bound[i] - decay[since[i]]
+        if bound[i] <= 0 or b <= 0:
             todo[m] = i
             m += 1
             continue
@@ -88,7 +98,7 @@ def check_candidates(x, s, e, c, ids, bound, labels, todo):
 
 @njit(cache=True)
 def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_j,
-                       ids, bound, labels):
+                       ids, bound, since, now, labels):
     """Full assignment of rows ``todo[:m]``: one GEMM against all centroids, then each
     row's label, nearest ``M`` ids and bound on the rest."""
     k, big_m = c_m2.shape[0], ids.shape[1]
@@ -107,6 +117,7 @@ def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_
             ids[i, q] = top_j[r, q]
         rest = xn[r] + top_v[r, big_m] - np.float32(ROUNDING_MARGIN) * (xn[r] + cmax)
         bound[i] = np.sqrt(max(rest, np.float32(0.0)))
+        since[i] = now
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ centroids and a bound that proves none of the others is nearer (:mod:`kmeans_can
 
 State held across a pass: ``N_PARTS`` × k × d float64 sums, the k farthest frames
 seen (to reseed empty clusters), one chunk's labels/distances and, while it fits
-``CANDIDATE_BYTES``, the candidate lists (``4 + 2·CANDIDATES`` bytes per frame).
+``CANDIDATE_BYTES``, the candidate lists (``8 + 2·CANDIDATES`` bytes per frame).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _accumulate(x, s, e, c, labels, dists, sm, cnt):
 
 
 @njit(cache=True)
-def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound):
+def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
+                 since, decay):
     n, k = x.shape[0], c_m2.shape[0]
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
@@ -72,10 +73,10 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
     for s in range(s0, e0, rows):
         e = min(e0, s + rows)
         if ids.shape[1]:
-            m = check_candidates(x, s, e, c, ids, bound, labels, todo)
+            m = check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo)
             if m:
                 refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_j,
-                                   ids, bound, labels)
+                                   ids, bound, since, len(decay) - 1, labels)
         else:
             assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
@@ -83,9 +84,11 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
 
 
 @njit(parallel=True, cache=True)
-def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows, ids, bound):
+def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows, ids, bound,
+                       since, decay):
     for p in prange(sums.shape[0]):
-        _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound)
+        _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
+                     since, decay)
 
 
 class _Farthest:
@@ -137,15 +140,18 @@ def assign_pass(
     counts = np.zeros((N_PARTS, k), dtype=np.int64)
     inertia = np.zeros(N_PARTS)
     rows, start = gemm_rows(k), 0
+    decay = np.zeros(1, np.float32) if cands is None else cands.decay()
     for chunk in source.chunks():
         labels = np.empty(len(chunk), dtype=np.int32)
         dists = np.empty(len(chunk), dtype=np.float32)
         if cands is None:
             ids, bound = np.empty((len(chunk), 0), np.int16), np.empty(0, np.float32)
+            since = np.empty(0, np.int32)
         else:
-            ids, bound = cands.ids[start : start + len(chunk)], cands.bound[start : start + len(chunk)]
+            part = slice(start, start + len(chunk))
+            ids, bound, since = cands.ids[part], cands.bound[part], cands.since[part]
         _assign_accumulate(chunk, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows,
-                           ids, bound)
+                           ids, bound, since, decay)
         if far is not None:
             far.offer(chunk, start, labels, dists)
         start += len(chunk)
