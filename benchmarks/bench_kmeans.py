@@ -1,7 +1,7 @@
 """k-means: ours (out-of-core) vs faiss vs fairseq's sklearn recipe, 1 and 2 threads.
 
     python benchmarks/bench_kmeans.py [--cases mfcc,layer200k,layer1m] [--repeats 3]
-                                      [--quick] [--methods ours:20,ours:10,ours:5,faiss,sklearn:10]
+                                      [--quick] [--methods ours:20,oursc:20,ours:10,ours:5,faiss,sklearn:10]
 
 Every side runs in the environment it needs: faiss-cpu bundles an old OpenBLAS
 (0.3.15) that does not recognise recent CPUs and falls back to a slow generic kernel
@@ -25,7 +25,9 @@ same way (exact mean squared distance per frame over all frames).
 points, plus ours' warm start on a sample and one pass scoring the returned
 centroids); ``ours:N`` N of them (``ours:10``/``ours:5`` show the CPU time at which
 ours already reaches faiss's 20-iteration inertia); ``ours:tol`` the default stopping
-rule (relative gain < 1e-4).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
+rule (relative gain < 1e-4); ``oursc:N`` the same with ``KMeans(algorithm="lloyd_candidates")``
+(per-frame candidate lists skip most of a late pass's GEMM from 128-d up; opt-in, since a
+frame at a float32 near-tie may take the other centroid).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
 max_iter 100, n_init 20, k-means++) on all frames; ``sklearn:P`` the same on a seeded P %
 frame sample (fairseq's ``--percent``; HuBERT fits 768-d features on 10 %), still scored
 on all frames.  At 768-d sklearn takes very long here, so every sklearn fit is killed
@@ -108,6 +110,8 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
         source = NpyFileSource(path)
         budget = method.partition(":")[2]  # ours:N = max_iter N; ours:tol = defaults
         kw = {} if budget == "tol" else {"max_iter": int(budget or NITER)}
+        if method.startswith("oursc"):  # KMeans(algorithm="lloyd_candidates")
+            kw["algorithm"] = "lloyd_candidates"
         t0, c0 = time.perf_counter(), time.process_time()
         res = fit_kmeans(source, k, seed=seed, **kw)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -127,6 +131,8 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
                               max_points_per_centroid=1 << 30)  # all points, like ours
             km.train(x)
             centroids = km.centroids
+            mppc = km.cp.max_points_per_centroid  # faiss subsamples to mppc·k points
+            n_iter = f"{NITER} on {min(len(x), mppc * k):,} of {len(x):,} points (mppc {mppc})"
         else:
             from sklearn.cluster import MiniBatchKMeans
 
@@ -179,7 +185,7 @@ def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="mfcc,layer200k")
-    ap.add_argument("--methods", default="ours:20,ours:10,ours:5,faiss",
+    ap.add_argument("--methods", default="ours:20,oursc:20,ours:10,ours:5,faiss",
                     help="also sklearn:10,sklearn (fairseq's recipe; slow at 768-d)")
     ap.add_argument("--faiss-coretype", default="SkylakeX",
                     help="OPENBLAS_CORETYPE for faiss's bundled OpenBLAS")
@@ -243,7 +249,7 @@ def main() -> None:
             ri = f"{r['inertia'] / fa['inertia']:14.4f}" if fa else f"{'-':>14s}"
             rs = f"{r['inertia'] / sk['inertia']:11.4f}" if sk else f"{'-':>11s}"
             print(f"{m:10s} {t:3d} {r['wall']:8.2f} {r['cpu']:8.2f} {r['inertia']:10.4f} "
-                  f"{r['n_iter']:6d} {r['peak_rss_mb']:12.0f} {rc} {rt} {ri} {rs}")
+                  f"{str(r['n_iter']).split()[0]:>6s} {r['peak_rss_mb']:12.0f} {rc} {rt} {ri} {rs}")
         for m in methods:
             kernels = {r["blas"] for (mm, _), r in best.items() if mm == m}
             if kernels:

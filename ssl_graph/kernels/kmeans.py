@@ -16,15 +16,17 @@ that time, so the default recipe is:
 Memory: the frames are read from a :class:`~kmeans_source.FrameSource` one chunk at a
 time, so a fit holds the warm sample (≤ min(WARM_PER_CLUSTER·k·d·4 B, WARM_BYTES)), one
 or two chunks (CHUNK_BYTES each), the Lloyd sums (N_PARTS·k·d·8 B) and O(k·d) more:
-≈ 0.2 GB at k=500, 768-d (≈ 0.45 GB peak RSS with the interpreter), for any number of
-frames and any fit fraction.
+≈ 0.2 GB at k=500, 768-d (≈ 0.45 GB peak RSS with the interpreter), plus the Lloyd
+candidate lists (24 bytes per frame, ≥ 128-d only, and only up to ``CANDIDATE_BYTES`` =
+128 MB; beyond that the passes run without them), for any number of frames and any fit fraction.
 
 Determinism: all randomness comes from one seeded ``numpy`` Generator and every
 parallel reduction uses row partitions fixed by the data shape, never the thread
 count.  Same frames (and chunking) + seed ⇒ bit-identical output.
 
 Developers: the cached Numba kernels of ``kmeans_lloyd``/``kmeans_init``/``kmeans_minibatch``
-inline code from ``assign.py``; after editing it, delete
+inline code from ``assign.py`` (``kmeans_lloyd``'s also from ``kmeans_candidates.py``); after
+editing those, delete
 ``ssl_graph/kernels/__pycache__/kmeans*.nb[ic]`` (``assign.py``'s note predates the split).
 """
 
@@ -94,18 +96,21 @@ def _fit_once(source, k, rng, *, max_iter, tol, algorithm, batch_size, progress)
         )
         return KMeansResult(c, assign_pass(source, c)[2], n_iter, 1)
     n_iter, best = 0, None
+    candidates = algorithm == "lloyd_candidates"
     if len(idx) < n:
         warm = ArraySource(sample)
         for _ in range(WARM_STARTS):
             c = _seed(sample, k, rng)
-            run = lloyd(warm, c, max_iter=max_iter, tol=max(tol, WARM_TOL), progress=progress)
+            run = lloyd(warm, c, max_iter=max_iter, tol=max(tol, WARM_TOL), progress=progress,
+                        candidates=candidates)
             if best is None or run[1] < best[1]:
                 best = run
         c, n_iter = best[0], best[2]
     else:  # small data: k-means++ on (a sample of) it, then Lloyd
         c = _seed(sample, k, rng)
     del sample
-    c, inertia, it = lloyd(source, c, max_iter=max_iter, tol=tol, progress=progress)
+    c, inertia, it = lloyd(source, c, max_iter=max_iter, tol=tol, progress=progress,
+                           candidates=candidates)
     return KMeansResult(c, inertia, n_iter + it, 1)
 
 
@@ -129,7 +134,7 @@ def fit_kmeans(
     E-step or mini-batch step with a running count; the inertia is the warm sample's
     during the warm start, then that of all frames (mini-batch: smoothed batch inertia).
     """
-    if algorithm not in ("lloyd", "minibatch"):
+    if algorithm not in ("lloyd", "lloyd_candidates", "minibatch"):
         raise ValueError(f"unknown algorithm {algorithm!r}")
     source = as_source(x)
     if not 1 <= k <= source.n_frames:

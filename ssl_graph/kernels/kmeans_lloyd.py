@@ -5,8 +5,12 @@ its rows (BLAS GEMM + argmin from :mod:`assign`) and adds them to that range's o
 float64 sums.  Sums are combined in range order at the end of the pass, so the
 result depends on the chunking (fixed by the source) and never on the thread count.
 
+Most frames skip the GEMM in later passes: each keeps a short list of candidate
+centroids and a bound that proves none of the others is nearer (:mod:`kmeans_candidates`).
+
 State held across a pass: ``N_PARTS`` × k × d float64 sums, the k farthest frames
-seen (to reseed empty clusters) and one chunk's labels/distances — nothing per frame.
+seen (to reseed empty clusters), one chunk's labels/distances and, while it fits
+``CANDIDATE_BYTES``, the candidate lists (``8 + 2·CANDIDATES`` bytes per frame).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ssl_graph.kernels.assign import (
     gemm_rows,
     prepare_centroids,
 )
+from ssl_graph.kernels.kmeans_candidates import Candidates, check_candidates, refresh_candidates
 from ssl_graph.kernels.kmeans_source import FrameSource, as_source
 
 N_PARTS = 8  # row ranges per chunk: balances 2+ threads, fixed for determinism
@@ -50,25 +55,40 @@ def _accumulate(x, s, e, c, labels, dists, sm, cnt):
 
 
 @njit(cache=True)
-def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows):
+def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
+                 since, decay):
     n, k = x.shape[0], c_m2.shape[0]
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
     rows = even_blocks(e0 - s0, rows)  # no short tail block
     gt = np.empty(k * rows, dtype=np.float32)
     xnorm = np.empty(rows, dtype=np.float32)
+    if ids.shape[1]:  # candidate lists: a GEMM only for the rows that fail their check
+        xb = np.empty((rows, x.shape[1]), dtype=np.float32)
+        todo = np.empty(rows, dtype=np.int64)
+        top_v = np.empty((rows, ids.shape[1] + 1), dtype=np.float32)
+        top_j = np.empty((rows, ids.shape[1] + 1), dtype=np.int32)
+        cmax = cnorm.max()
     acc = 0.0
     for s in range(s0, e0, rows):
         e = min(e0, s + rows)
-        assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
+        if ids.shape[1]:
+            m = check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo)
+            if m:
+                refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_j,
+                                   ids, bound, since, len(decay) - 1, labels)
+        else:
+            assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
     inertia[p] += acc
 
 
 @njit(parallel=True, cache=True)
-def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows):
+def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows, ids, bound,
+                       since, decay):
     for p in prange(sums.shape[0]):
-        _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows)
+        _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
+                     since, decay)
 
 
 class _Farthest:
@@ -103,8 +123,16 @@ def _reseed_empty(far: _Farthest, sums: np.ndarray, counts: np.ndarray) -> None:
         counts[j] = 1
 
 
-def assign_pass(source: FrameSource, c: np.ndarray, far: _Farthest | None = None):
-    """One E-step over the stream: (sums k×d float64, counts k, inertia per frame)."""
+def assign_pass(
+    source: FrameSource,
+    c: np.ndarray,
+    far: _Farthest | None = None,
+    cands: Candidates | None = None,
+):
+    """One E-step over the stream: (sums k×d float64, counts k, inertia per frame).
+
+    ``cands``: per-frame candidate lists (:mod:`kmeans_candidates`), used and updated.
+    """
     c = np.ascontiguousarray(c, dtype=np.float32)
     k, d = c.shape
     c_m2, cnorm = prepare_centroids(c)
@@ -112,10 +140,18 @@ def assign_pass(source: FrameSource, c: np.ndarray, far: _Farthest | None = None
     counts = np.zeros((N_PARTS, k), dtype=np.int64)
     inertia = np.zeros(N_PARTS)
     rows, start = gemm_rows(k), 0
+    decay = np.zeros(1, np.float32) if cands is None else cands.decay()
     for chunk in source.chunks():
         labels = np.empty(len(chunk), dtype=np.int32)
         dists = np.empty(len(chunk), dtype=np.float32)
-        _assign_accumulate(chunk, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows)
+        if cands is None:
+            ids, bound = np.empty((len(chunk), 0), np.int16), np.empty(0, np.float32)
+            since = np.empty(0, np.int32)
+        else:
+            part = slice(start, start + len(chunk))
+            ids, bound, since = cands.ids[part], cands.bound[part], cands.since[part]
+        _assign_accumulate(chunk, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows,
+                           ids, bound, since, decay)
         if far is not None:
             far.offer(chunk, start, labels, dists)
         start += len(chunk)
@@ -129,8 +165,11 @@ def lloyd(
     max_iter: int,
     tol: float,
     progress: Progress | None = None,
+    candidates: bool = False,
 ) -> tuple[np.ndarray, float, int]:
-    """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia.
+    """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia. ``candidates``:
+    per-frame candidate lists (:mod:`kmeans_candidates`) where they pay (``KMeans``'s
+    ``algorithm="lloyd_candidates"``); without them every pass is the exhaustive assignment.
 
     Returns (centroids, inertia of the returned centroids, iterations): the last pass
     always scores the centroids it returns.  Callers hold ``blas_single_thread``.
@@ -138,14 +177,18 @@ def lloyd(
     source = as_source(source)
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     prev = np.inf
+    cands = Candidates.for_fit(source.n_frames, c.shape[0], c.shape[1]) if candidates else None
     for it in range(max_iter + 1):
         far = _Farthest(c.shape[0], c.shape[1])
-        sums, counts, inertia = assign_pass(source, c, far)
+        sums, counts, inertia = assign_pass(source, c, far, cands)
         if progress is not None:
             progress(it, inertia)
         if it == max_iter or prev - inertia <= tol * inertia:
             return c, inertia, it
         prev = inertia
         _reseed_empty(far, sums, counts)
-        c = (sums / counts[:, None]).astype(np.float32)
+        new = (sums / counts[:, None]).astype(np.float32)
+        if cands is not None:
+            cands.moved(c, new)
+        c = new
     raise AssertionError("unreachable")

@@ -17,8 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssl_graph.kernels import kmeans as km
+from ssl_graph.kernels import kmeans_candidates
 from ssl_graph.kernels.assign import assign_labels
 from ssl_graph.kernels.kmeans import KMeansResult, fit_kmeans
+from ssl_graph.kernels.kmeans_candidates import Candidates
+from ssl_graph.kernels.kmeans_lloyd import assign_pass
 from ssl_graph.kernels.kmeans_source import ArraySource, NpyFileSource, gather
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "wav"
@@ -120,6 +123,49 @@ def test_streaming_lloyd_matches_plain_lloyd(frames):
         assert np.bincount(labels, minlength=40).min() > 0
         c = np.stack([x64[labels == j].mean(axis=0) for j in range(40)])
     np.testing.assert_allclose(ours, c, atol=1e-3 * np.abs(c).max())
+
+
+def test_candidate_checks_give_the_full_assignment(frames, monkeypatch):
+    # passes that check each frame's candidate list must give every frame the centroid a
+    # full assignment gives (same counts and sums), while most frames skip the full GEMM;
+    # two candidates keep many frames close to their bound, where a wrong bound shows
+    monkeypatch.setattr(kmeans_candidates, "CANDIDATES", 2)
+    x = frames[:12_000]
+    source = ArraySource(x, rows=5000)
+    with km.blas_single_thread():
+        c = km.kmeans_plusplus(x, 40, np.random.default_rng(0))
+        cands = Candidates(len(x), 40)  # (fits pick them from 128-d up)
+        skipped = []
+        for _ in range(8):
+            before = cands.bound.copy()
+            sums, counts, inertia = assign_pass(source, c, cands=cands)
+            full_sums, full_counts, full_inertia = assign_pass(source, c)
+            np.testing.assert_array_equal(counts, full_counts)
+            np.testing.assert_allclose(sums, full_sums, rtol=1e-6, atol=1e-3)
+            assert inertia == pytest.approx(full_inertia, rel=1e-6)
+            skipped.append(float(((before > 0) & (cands.bound == before)).mean()))
+            new = (sums / counts[:, None]).astype(np.float32)
+            cands.moved(c, new)
+            c = new
+    assert skipped[0] == 0.0 and max(skipped) > 0.5
+
+
+def test_fits_with_candidate_lists_are_bit_identical_across_thread_counts():
+    x = gaussian_mixture(6000, d=160, n_comp=30, seed=1)
+    assert Candidates.for_fit(len(x), 24, x.shape[1]) is not None
+    a = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        b = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
+    finally:
+        numba.set_num_threads(threads)
+    assert a.centroids.tobytes() == b.centroids.tobytes() and a.inertia == b.inertia
+    # the default stays the exhaustive Lloyd (cached k-means keep their results): the same
+    # fit without the lists reaches the same clustering at these well-separated blobs
+    full = fit_kmeans(x, 24, seed=2, max_iter=15)
+    assert full.inertia == pytest.approx(a.inertia, rel=1e-5)
+    np.testing.assert_array_equal(assign_labels(x, full.centroids), assign_labels(x, a.centroids))
 
 
 def test_empty_cluster_is_reseeded_on_farthest_point():
