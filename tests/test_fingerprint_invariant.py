@@ -320,13 +320,20 @@ def test_every_spec_class_has_an_example(pool):
     assert not stale, f"exemptions name fields that no longer exist: {sorted(stale)}"
 
 
-def test_runtime_fields_are_exactly_the_reviewed_ones():
+def _against_table(table: dict[str, set[str]], marked) -> tuple[list[str], list[str]]:
+    """(fields ``marked`` but not in ``table``, fields in ``table`` not ``marked``), over every
+    spec class; a class has the table entries of its bases too."""
     unexpected, missing = [], []
     for cls in spec_classes():
-        want = set().union(*(RUNTIME.get(b.__name__, set()) for b in cls.__mro__))
-        have = {n for n in cls.model_fields if is_runtime_field(cls, n)}
+        want = set().union(*(table.get(b.__name__, set()) for b in cls.__mro__))
+        have = {n for n in cls.model_fields if marked(cls, n)}
         unexpected += [f"{cls.__name__}.{n}" for n in sorted(have - want)]
         missing += [f"{cls.__name__}.{n}" for n in sorted(want - have)]
+    return unexpected, missing
+
+
+def test_runtime_fields_are_exactly_the_reviewed_ones():
+    unexpected, missing = _against_table(RUNTIME, is_runtime_field)
     assert not unexpected, (f"fields marked runtime (left out of fingerprints) without review: "
                             f"{unexpected}; if changing one can never change a result, add it "
                             "to RUNTIME, else drop runtime()")
@@ -334,12 +341,7 @@ def test_runtime_fields_are_exactly_the_reviewed_ones():
 
 
 def test_later_fields_are_exactly_the_reviewed_ones():
-    unexpected, missing = [], []
-    for cls in spec_classes():
-        want = set().union(*(LATER.get(b.__name__, set()) for b in cls.__mro__))
-        have = {n for n in cls.model_fields if is_later_field(cls, n)}
-        unexpected += [f"{cls.__name__}.{n}" for n in sorted(have - want)]
-        missing += [f"{cls.__name__}.{n}" for n in sorted(want - have)]
+    unexpected, missing = _against_table(LATER, is_later_field)
     assert not unexpected, (f"fields marked later() (left out of fingerprints at their default) "
                             f"without review: {unexpected}; add them to LATER if the default "
                             "computes what was computed before the field existed")

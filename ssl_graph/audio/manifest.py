@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..formats.sources import AudioSegment, CommandAudio, file_identity  # noqa: F401
+from ..formats.sources import AudioSegment, CommandAudio, file_identity
 from ..specs.base import SpecError
 
 

@@ -7,7 +7,7 @@ copying or touching a checkpoint reruns the cheap conversion and nothing downstr
 
 from __future__ import annotations
 
-from ..audio.manifest import file_identity
+from ..formats.sources import file_identity
 
 
 def plan_checkpoint(planner, st) -> None:

@@ -47,14 +47,17 @@ def threads_setting() -> Any:
                    "else min(its cores, 8)")
 
 
-def is_runtime_field(cls: type[BaseModel], name: str) -> bool:
+def _marked(cls: type[BaseModel], name: str, key: str) -> bool:
     extra = cls.model_fields[name].json_schema_extra
-    return isinstance(extra, dict) and bool(extra.get(_RUNTIME_KEY))
+    return isinstance(extra, dict) and bool(extra.get(key))
+
+
+def is_runtime_field(cls: type[BaseModel], name: str) -> bool:
+    return _marked(cls, name, _RUNTIME_KEY)
 
 
 def is_later_field(cls: type[BaseModel], name: str) -> bool:
-    extra = cls.model_fields[name].json_schema_extra
-    return isinstance(extra, dict) and bool(extra.get(_LATER_KEY))
+    return _marked(cls, name, _LATER_KEY)
 
 
 def canonical_json(obj: Any) -> str:
