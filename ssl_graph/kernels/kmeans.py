@@ -11,14 +11,19 @@ that time, so the default recipe is:
 3. streaming Lloyd (:mod:`kmeans_lloyd`) over all frames until the relative inertia
    gain per iteration drops below ``tol``.
 
+From 128-d up the Lloyd passes keep per-frame candidate lists and bounds
+(:mod:`kmeans_candidates`) that skip most of a late pass's GEMM without changing any label;
+``algorithm="lloyd_exhaustive"`` turns them off (to compare), ``"lloyd_candidates"`` is the
+same as ``"lloyd"`` (its name from when the lists were opt-in).
 ``algorithm="minibatch"`` (:mod:`kmeans_minibatch`) is the sklearn-style variant.
 
 Memory: the frames are read from a :class:`~kmeans_source.FrameSource` one chunk at a
 time, so a fit holds the warm sample (≤ min(WARM_PER_CLUSTER·k·d·4 B, WARM_BYTES)), one
 or two chunks (CHUNK_BYTES each), the Lloyd sums (N_PARTS·k·d·8 B) and O(k·d) more:
 ≈ 0.2 GB at k=500, 768-d (≈ 0.45 GB peak RSS with the interpreter), plus the Lloyd
-candidate lists (24 bytes per frame, ≥ 128-d only, and only up to ``CANDIDATE_BYTES`` =
-128 MB; beyond that the passes run without them), for any number of frames and any fit fraction.
+candidate state (60 bytes per frame, ≥ 128-d only, and only up to ``CANDIDATE_BYTES`` =
+128 MB, about 2.2M frames; beyond that the passes run without it), for any number of frames
+and any fit fraction.
 
 Determinism: all randomness comes from one seeded ``numpy`` Generator and every
 parallel reduction uses row partitions fixed by the data shape, never the thread
@@ -96,7 +101,7 @@ def _fit_once(source, k, rng, *, max_iter, tol, algorithm, batch_size, progress)
         )
         return KMeansResult(c, assign_pass(source, c)[2], n_iter, 1)
     n_iter, best = 0, None
-    candidates = algorithm == "lloyd_candidates"
+    candidates = algorithm != "lloyd_exhaustive"  # the lists change no label: on where they pay
     if len(idx) < n:
         warm = ArraySource(sample)
         for _ in range(WARM_STARTS):
@@ -134,7 +139,7 @@ def fit_kmeans(
     E-step or mini-batch step with a running count; the inertia is the warm sample's
     during the warm start, then that of all frames (mini-batch: smoothed batch inertia).
     """
-    if algorithm not in ("lloyd", "lloyd_candidates", "minibatch"):
+    if algorithm not in ("lloyd", "lloyd_candidates", "lloyd_exhaustive", "minibatch"):
         raise ValueError(f"unknown algorithm {algorithm!r}")
     source = as_source(x)
     if not 1 <= k <= source.n_frames:

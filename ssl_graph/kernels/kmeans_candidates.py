@@ -1,24 +1,30 @@
-"""Per-frame candidate lists that let a Lloyd pass skip most of the distance GEMM.
+"""Per-frame candidate lists and bounds that let a Lloyd pass skip most of the GEMM, exactly.
 
-After a frame's full assignment (one GEMM column against all k centroids) it keeps its
-``CANDIDATES`` nearest centroids and a lower bound on its distance to every other one
-(the next-nearest distance, less a margin for the GEMM's float32 rounding).  When the
-centroids move, the bound drops by the most any one centroid has moved since the frame's
-refresh, each centroid's moves summed (triangle inequality).  Next pass
-the frame computes its exact distances to its candidates only; if the nearest of them
-is closer than the bound, no other centroid can be nearer and that is its label, else
-the frame goes back to the full GEMM (which refreshes its list).  Late Lloyd passes move
-the centroids little, so most frames take the cheap path.
+A frame's full assignment (one GEMM column against all k centroids) also leaves it its
+``CANDIDATES`` nearest centroids, a lower bound on the distance to each of them and one
+lower bound on the distance to every other centroid (GEMM-form values less their
+worst-case float32 rounding).  When the centroids move, a centroid can have come nearer
+by at most its own summed moves since that refresh (triangle inequality), so each bound
+drops by its centroid's moves only.  Next pass the frame computes exact distances to the
+centroids its bounds cannot rule out: its candidates whose bound is not already past the
+nearest distance found, and the other centroids in order of how far they moved, until the
+next one's bound rules out it and all that moved less (at most ``MAX_CHECKED`` of them).
+A frame whose nearest computed centroid beats every other computed one and every bound,
+each by more than the worst-case rounding of both distance forms, takes it without the
+GEMM; any other frame goes back to the full GEMM, which refreshes its state.
 
-Labels: a full assignment takes the lowest index of the minimal ‖x‖² − 2x·c + ‖c‖²
-(the GEMM form, as :mod:`assign`); a candidate check the lowest index of the minimal
-exact ‖x − c‖² among the candidates.  Both are the nearest centroid; they can differ
-only between centroids at float32 round-off distance (near-ties).  Every decision is
-per frame and depends on that frame's history only, never on chunking or threads.
+Labels are therefore the full assignment's: the lowest index of the minimal
+‖x‖² − 2x·c + ‖c‖² (the GEMM form, as :mod:`assign`).  A frame the check labels has no
+other centroid within rounding distance, so the GEMM form picks the same one; a frame it
+cannot decide takes the GEMM.  That GEMM runs on a block of such frames, so on a BLAS
+kernel whose rounding depends on a row's place in the block (``assign.py``: Haswell, not
+SkylakeX) a float32 near-tie can still resolve differently from an all-frames pass, as it
+can between thread counts there.  Every decision is per frame and depends on that frame's
+history only, never on chunking or threads.
 
-Memory: ``8 + 2·CANDIDATES`` bytes per frame (``int32`` ids when k ≥ 2¹⁵: ``8 + 4·M``),
-used only while that fits ``CANDIDATE_BYTES`` and for frames of at least ``MIN_DIM``
-dimensions; other fits run full passes.
+Memory: :meth:`Candidates.bytes_per_frame` (60 bytes at k < 2¹⁵), used only while that
+fits ``CANDIDATE_BYTES`` and for frames of at least ``MIN_DIM`` dimensions; other fits run
+full passes.
 """
 
 from __future__ import annotations
@@ -29,30 +35,43 @@ from numba import njit
 from ssl_graph.kernels.assign import FASTMATH, row_sqnorms_into
 
 CANDIDATES = 8  # nearest centroids kept per frame
+MAX_CHECKED = 16  # other centroids a check may compute before it gives up for the GEMM
 CANDIDATE_BYTES = 128 << 20  # per-frame state is kept only up to this size
 MIN_DIM = 128  # below, a frame's full GEMM column is too cheap for the lists to pay
 # (measured, benchmarks/bench_kmeans.py: 39-d, k=100 Lloyd 1.7x slower with them)
-ROUNDING_MARGIN = 1e-4  # × (‖x‖² + max ‖c‖²): bounds the GEMM-form squared-distance error
+# Worst-case float32 error of either squared-distance form, as a multiple of
+# ‖x‖² + max ‖c‖²: 2·d·u (d = 768, u = 2⁻²⁴) < 1e-4; ``rounding_margin`` scales it with d.
+ROUNDING_MARGIN = 1e-4
+
+
+def rounding_margin(dim: int) -> float:
+    return ROUNDING_MARGIN * max(1.0, dim / 768)
 
 
 class Candidates:
-    """Each frame's candidate centroid ids, lower bound on the others' distance (as of
-    the pass that refreshed it) and that pass's number."""
+    """Each frame's candidate centroid ids with lower bounds on their distances, a lower
+    bound on every other centroid's distance (all as of the pass that refreshed it), that
+    pass's number and the frame's ‖x‖²."""
 
     def __init__(self, n_frames: int, k: int):
         m = min(CANDIDATES, k - 1)
         self.ids = np.zeros((n_frames, m), dtype=np.int16 if k < (1 << 15) else np.int32)
+        self.near = np.zeros((n_frames, m), dtype=np.float32)  # candidates' lower bounds
         self.bound = np.zeros(n_frames, dtype=np.float32)  # ≤ 0: no valid list yet
         self.since = np.zeros(n_frames, dtype=np.int32)
+        self.xnorm = np.zeros(n_frames, dtype=np.float32)
         self.drift = [np.zeros(k)]  # per pass: each centroid's summed moves before it
+
+    @staticmethod
+    def bytes_per_frame(k: int) -> int:
+        m = min(CANDIDATES, k - 1)
+        return 12 + m * (6 if k < (1 << 15) else 8)
 
     @classmethod
     def for_fit(cls, n_frames: int, k: int, dim: int) -> Candidates | None:
         """State for a fit, or None where the lists cannot pay (k = 1, dim < ``MIN_DIM``)
         or would not fit ``CANDIDATE_BYTES``."""
-        m = min(CANDIDATES, k - 1)
-        per_frame = 8 + m * (2 if k < (1 << 15) else 4)
-        if m < 1 or dim < MIN_DIM or n_frames * per_frame > CANDIDATE_BYTES:
+        if k < 2 or dim < MIN_DIM or n_frames * cls.bytes_per_frame(k) > CANDIDATE_BYTES:
             return None
         return cls(n_frames, k)
 
@@ -61,34 +80,72 @@ class Candidates:
         step = np.sqrt(((new.astype(np.float64) - old) ** 2).sum(axis=1))
         self.drift.append(self.drift[-1] + step)
 
-    def decay(self) -> np.ndarray:
-        """Per refresh pass t: how far any one centroid can have moved since (its summed
-        moves; the largest over centroids), by which a bound set at t is loosened now."""
+    def decay(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per refresh pass t: how far each centroid can have moved since (its summed
+        moves, rounded up to float32) and the centroids in order of that, farthest first."""
         drift = np.stack(self.drift)
-        return ((drift[-1] - drift).max(axis=1) * (1 + 1e-6)).astype(np.float32)
+        since = ((drift[-1] - drift) * (1 + 1e-6)).astype(np.float32)  # (passes, k)
+        order = np.argsort(-since, axis=1, kind="stable").astype(np.int32)
+        return since, order
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo):
-    """Label rows s:e whose nearest candidate beats their bound; the others' row
-    numbers go to ``todo`` (returns how many)."""
-    m = 0
+def _sq_dist(x, i, c, j):
+    dd = np.float32(0.0)
+    for t in range(x.shape[1]):
+        diff = x[i, t] - c[j, t]
+        dd += diff * diff
+    return dd
+
+
+@njit(cache=True)
+def check_candidates(x, s, e, c, cmax, margin, ids, near, bound, since, xnorm, moved, order,
+                     labels, todo):
+    """Label rows s:e whose nearest centroid the bounds prove to be the full assignment's,
+    computing exact distances only to centroids the bounds cannot rule out; the others'
+    row numbers go to ``todo`` (returns how many)."""
+    m, k = 0, order.shape[1]
     for i in range(s, e):
-        b = bound[i] - decay[since[i]]
-        if bound[i] <= 0 or b <= 0:
+        if bound[i] <= 0:
             todo[m] = i
             m += 1
             continue
-        best, bj = np.float32(np.inf), 0
-        for q in range(ids.shape[1]):
+        t = since[i]
+        mv = moved[t]
+        gap = np.float32(4.0 * margin) * (xnorm[i] + cmax)
+        best, second, bj = np.float32(np.inf), np.float32(np.inf), -1
+        for q in range(ids.shape[1]):  # nearest first (refresh order)
             j = ids[i, q]
-            dd = np.float32(0.0)
-            for t in range(x.shape[1]):
-                diff = x[i, t] - c[j, t]
-                dd += diff * diff
-            if dd < best or (dd == best and j < bj):
-                best, bj = dd, j
-        if best < b * b:
+            lb = near[i, q] - mv[j]
+            if lb > 0 and lb * lb > best + gap:
+                continue  # can be neither the nearest nor within rounding of it
+            dd = _sq_dist(x, i, c, j)
+            if dd < best:
+                best, second, bj = dd, best, j
+            elif dd < second:
+                second = dd
+        ok, extra, row = True, 0, order[t]
+        for p in range(k):  # the others, farthest moved first
+            j = row[p]
+            lb = bound[i] - mv[j]
+            if lb > 0 and lb * lb > best + gap:
+                break  # and so for every centroid that moved less
+            listed = False
+            for q in range(ids.shape[1]):
+                if ids[i, q] == j:
+                    listed = True
+            if listed:
+                continue
+            extra += 1
+            if extra > MAX_CHECKED:
+                ok = False
+                break
+            dd = _sq_dist(x, i, c, j)
+            if dd < best:
+                best, second, bj = dd, best, j
+            elif dd < second:
+                second = dd
+        if ok and best + gap < second:
             labels[i] = bj
         else:
             todo[m] = i
@@ -97,15 +154,16 @@ def check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo):
 
 
 @njit(cache=True)
-def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_j,
-                       ids, bound, since, now, labels):
+def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, margin, xb, gt, xn_block, top_v, top_j,
+                       ids, near, bound, since, xnorm, now, labels):
     """Full assignment of rows ``todo[:m]``: one GEMM against all centroids, then each
-    row's label, nearest ``M`` ids and bound on the rest."""
+    row's label, nearest ``M`` ids with lower bounds on their distances and a lower
+    bound on the rest (each GEMM-form value less its worst-case rounding)."""
     k, big_m = c_m2.shape[0], ids.shape[1]
     for r in range(m):
         xb[r] = x[todo[r]]
     rows = xb[:m]
-    xn = xnorm[:m]
+    xn = xn_block[:m]
     row_sqnorms_into(rows, xn)
     g = gt[: k * m].reshape((k, m))
     np.dot(c_m2, rows.T, g)
@@ -113,18 +171,20 @@ def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_
     for r in range(m):
         i = todo[r]
         labels[i] = top_j[r, 0]
+        slack = xn[r] - np.float32(margin) * (xn[r] + cmax)
         for q in range(big_m):
             ids[i, q] = top_j[r, q]
-        rest = xn[r] + top_v[r, big_m] - np.float32(ROUNDING_MARGIN) * (xn[r] + cmax)
-        bound[i] = np.sqrt(max(rest, np.float32(0.0)))
+            near[i, q] = np.sqrt(max(slack + top_v[r, q], np.float32(0.0)))
+        bound[i] = np.sqrt(max(slack + top_v[r, big_m], np.float32(0.0)))
         since[i] = now
+        xnorm[i] = xn[r]
 
 
 @njit(cache=True)
 def _top(g, cnorm, top_v, top_j, m):
     """Per column r < m: the ``M + 1`` smallest ``g[j, r] + cnorm[j]`` in ``top_v[r]``,
     ascending, equal values in index order (so ``top_j[r, 0]`` is the lowest index of
-    the minimum)."""
+    the minimum, as :func:`~assign.argmin_columns` picks)."""
     last = top_v.shape[1] - 1
     for r in range(m):
         for q in range(last + 1):

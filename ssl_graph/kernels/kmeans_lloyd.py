@@ -5,12 +5,13 @@ its rows (BLAS GEMM + argmin from :mod:`assign`) and adds them to that range's o
 float64 sums.  Sums are combined in range order at the end of the pass, so the
 result depends on the chunking (fixed by the source) and never on the thread count.
 
-Most frames skip the GEMM in later passes: each keeps a short list of candidate
-centroids and a bound that proves none of the others is nearer (:mod:`kmeans_candidates`).
+From 128-d up most frames skip the GEMM in later passes: each keeps a short list of
+candidate centroids and bounds that prove which centroid is nearest, the one a full
+assignment picks (:mod:`kmeans_candidates`).
 
 State held across a pass: ``N_PARTS`` × k × d float64 sums, the k farthest frames
 seen (to reseed empty clusters), one chunk's labels/distances and, while it fits
-``CANDIDATE_BYTES``, the candidate lists (``8 + 2·CANDIDATES`` bytes per frame).
+``CANDIDATE_BYTES``, the candidate state (``Candidates.bytes_per_frame``: 60 bytes at k < 2¹⁵).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from ssl_graph.kernels.assign import (
     gemm_rows,
     prepare_centroids,
 )
-from ssl_graph.kernels.kmeans_candidates import Candidates, check_candidates, refresh_candidates
+from ssl_graph.kernels.kmeans_candidates import (
+    Candidates,
+    check_candidates,
+    refresh_candidates,
+    rounding_margin,
+)
 from ssl_graph.kernels.kmeans_source import FrameSource, as_source
 
 N_PARTS = 8  # row ranges per chunk: balances 2+ threads, fixed for determinism
@@ -56,7 +62,7 @@ def _accumulate(x, s, e, c, labels, dists, sm, cnt):
 
 @njit(cache=True)
 def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
-                 since, decay):
+                 since, near, xnorm_f, moved, order, margin):
     n, k = x.shape[0], c_m2.shape[0]
     per = -(-n // sums.shape[0])
     s0, e0 = p * per, min(n, (p + 1) * per)
@@ -73,10 +79,12 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
     for s in range(s0, e0, rows):
         e = min(e0, s + rows)
         if ids.shape[1]:
-            m = check_candidates(x, s, e, c, ids, bound, since, decay, labels, todo)
+            m = check_candidates(x, s, e, c, cmax, margin, ids, near, bound, since, xnorm_f,
+                                 moved, order, labels, todo)
             if m:
-                refresh_candidates(x, todo, m, c_m2, cnorm, cmax, xb, gt, xnorm, top_v, top_j,
-                                   ids, bound, since, len(decay) - 1, labels)
+                refresh_candidates(x, todo, m, c_m2, cnorm, cmax, margin, xb, gt, xnorm, top_v,
+                                   top_j, ids, near, bound, since, xnorm_f, len(moved) - 1,
+                                   labels)
         else:
             assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])
@@ -85,10 +93,10 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
 
 @njit(parallel=True, cache=True)
 def _assign_accumulate(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows, ids, bound,
-                       since, decay):
+                       since, near, xnorm_f, moved, order, margin):
     for p in prange(sums.shape[0]):
         _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, rows, ids, bound,
-                     since, decay)
+                     since, near, xnorm_f, moved, order, margin)
 
 
 class _Farthest:
@@ -140,18 +148,24 @@ def assign_pass(
     counts = np.zeros((N_PARTS, k), dtype=np.int64)
     inertia = np.zeros(N_PARTS)
     rows, start = gemm_rows(k), 0
-    decay = np.zeros(1, np.float32) if cands is None else cands.decay()
+    if cands is None:
+        moved, order = np.zeros((1, k), np.float32), np.zeros((1, k), np.int32)
+    else:
+        moved, order = cands.decay()
+    margin = rounding_margin(d)
     for chunk in source.chunks():
         labels = np.empty(len(chunk), dtype=np.int32)
         dists = np.empty(len(chunk), dtype=np.float32)
         if cands is None:
             ids, bound = np.empty((len(chunk), 0), np.int16), np.empty(0, np.float32)
-            since = np.empty(0, np.int32)
+            since, xnorm = np.empty(0, np.int32), np.empty(0, np.float32)
+            near = np.empty((len(chunk), 0), np.float32)
         else:
             part = slice(start, start + len(chunk))
             ids, bound, since = cands.ids[part], cands.bound[part], cands.since[part]
+            xnorm, near = cands.xnorm[part], cands.near[part]
         _assign_accumulate(chunk, c, c_m2, cnorm, labels, dists, sums, counts, inertia, rows,
-                           ids, bound, since, decay)
+                           ids, bound, since, near, xnorm, moved, order, margin)
         if far is not None:
             far.offer(chunk, start, labels, dists)
         start += len(chunk)
@@ -168,8 +182,8 @@ def lloyd(
     candidates: bool = False,
 ) -> tuple[np.ndarray, float, int]:
     """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia. ``candidates``:
-    per-frame candidate lists (:mod:`kmeans_candidates`) where they pay (``KMeans``'s
-    ``algorithm="lloyd_candidates"``); without them every pass is the exhaustive assignment.
+    per-frame candidate lists (:mod:`kmeans_candidates`) where they pay, which skip most
+    GEMM columns and change no label; ``False``: every pass is the exhaustive assignment.
 
     Returns (centroids, inertia of the returned centroids, iterations): the last pass
     always scores the centroids it returns.  Callers hold ``blas_single_thread``.

@@ -40,7 +40,20 @@ def checked(chunk: np.ndarray) -> np.ndarray:
     return chunk
 
 
-class ArraySource:
+class _ValidatedOnce:
+    """Checks each chunk for non-finite values until one whole pass has been served;
+    later passes yield the same frames (the protocol), so they skip the scan."""
+
+    validated = False
+
+    def _served(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        check = not self.validated
+        for chunk in chunks:
+            yield checked(chunk) if check else chunk
+        self.validated = True
+
+
+class ArraySource(_ValidatedOnce):
     """An in-memory (or memory-mapped) array, served ``rows`` at a time."""
 
     def __init__(self, x: np.ndarray, rows: int | None = None):
@@ -51,11 +64,16 @@ class ArraySource:
         self.rows = rows or chunk_rows(self.dim)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        for s in range(0, self.n_frames, self.rows):
-            yield checked(self.x[s : s + self.rows])
+        if self.validated:  # float32 C-contiguous views need no copy either
+            convert = not (self.x.dtype == np.float32 and self.x.flags.c_contiguous)
+            for s in range(0, self.n_frames, self.rows):
+                part = self.x[s : s + self.rows]
+                yield np.ascontiguousarray(part, dtype=np.float32) if convert else part
+            return
+        yield from self._served(self.x[s : s + self.rows] for s in range(0, self.n_frames, self.rows))
 
 
-class NpyFileSource:
+class NpyFileSource(_ValidatedOnce):
     """A 2-D float32 ``.npy`` file read with plain file reads (no mmap pages in RSS)."""
 
     def __init__(self, path, rows: int | None = None):
@@ -69,6 +87,9 @@ class NpyFileSource:
         self.rows = rows or chunk_rows(self.dim)
 
     def chunks(self) -> Iterator[np.ndarray]:
+        return self._served(self._read())
+
+    def _read(self) -> Iterator[np.ndarray]:
         buf = np.empty((self.rows, self.dim), dtype=np.float32)
         with open(self.path, "rb", buffering=0) as f:
             f.seek(self.offset)
@@ -76,7 +97,7 @@ class NpyFileSource:
                 m = min(self.rows, self.n_frames - s)
                 view = buf[:m]
                 f.readinto(memoryview(view).cast("B"))
-                yield checked(view)
+                yield view
 
 
 def as_source(x) -> FrameSource:

@@ -227,10 +227,10 @@ class KMeans(Node):
     fit_fraction: float = Field(0.1, gt=0.0, le=1.0, description="fraction of frames to fit on")
     seed: int = Field(0, ge=0)
     algorithm: Literal["lloyd", "lloyd_candidates", "minibatch"] = Field(
-        "lloyd", description="lloyd: every pass assigns every frame against all k centroids; "
-        "lloyd_candidates: from 128-d up a frame is checked against its 8 nearest centroids "
-        "first and skips the full pass when a bound proves none other is nearer (faster late "
-        "passes; a frame at a float32 near-tie may take the other centroid); minibatch")
+        "lloyd", description="lloyd: full-batch Lloyd; from 128-d up a frame first checks the "
+        "centroids its bounds cannot rule out and skips the full GEMM when they prove its "
+        "nearest (the labels a full pass gives); lloyd_candidates: the same (its name from when "
+        "that was opt-in); minibatch: sklearn-style mini-batches")
     max_iter: int = Field(100, ge=1)
     n_init: int = Field(1, ge=1)
     tol: float = Field(1e-4, ge=0.0)

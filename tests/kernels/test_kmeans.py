@@ -126,9 +126,10 @@ def test_streaming_lloyd_matches_plain_lloyd(frames):
 
 
 def test_candidate_checks_give_the_full_assignment(frames, monkeypatch):
-    # passes that check each frame's candidate list must give every frame the centroid a
-    # full assignment gives (same counts and sums), while most frames skip the full GEMM;
-    # two candidates keep many frames close to their bound, where a wrong bound shows
+    # passes that check each frame's candidates and bounds must give every frame the
+    # centroid a full assignment gives (the same counts, sums and inertia, bit for bit),
+    # while most frames skip the full GEMM; two candidates keep many frames close to
+    # their bounds, where a wrong bound shows
     monkeypatch.setattr(kmeans_candidates, "CANDIDATES", 2)
     x = frames[:12_000]
     source = ArraySource(x, rows=5000)
@@ -137,35 +138,68 @@ def test_candidate_checks_give_the_full_assignment(frames, monkeypatch):
         cands = Candidates(len(x), 40)  # (fits pick them from 128-d up)
         skipped = []
         for _ in range(8):
-            before = cands.bound.copy()
+            listed, before = cands.bound > 0, cands.since.copy()
             sums, counts, inertia = assign_pass(source, c, cands=cands)
             full_sums, full_counts, full_inertia = assign_pass(source, c)
             np.testing.assert_array_equal(counts, full_counts)
-            np.testing.assert_allclose(sums, full_sums, rtol=1e-6, atol=1e-3)
-            assert inertia == pytest.approx(full_inertia, rel=1e-6)
-            skipped.append(float(((before > 0) & (cands.bound == before)).mean()))
+            np.testing.assert_array_equal(sums, full_sums)
+            assert inertia == full_inertia
+            skipped.append(float((listed & (cands.since == before)).mean()))
             new = (sums / counts[:, None]).astype(np.float32)
             cands.moved(c, new)
             c = new
     assert skipped[0] == 0.0 and max(skipped) > 0.5
 
 
-def test_fits_with_candidate_lists_are_bit_identical_across_thread_counts():
+def test_candidate_checks_leave_exact_ties_to_the_lowest_index():
+    # integer frames and centroids make every distance exact.  After the centroids move,
+    # 100 frames sit exactly between centroids 0 and 1, and 100 between 2 and 3 whose
+    # lists (from before the move, when 3 was nearer) name 3 first: a check must not
+    # settle a tie itself; the full assignment's rule (lowest index) decides
+    d, k = 160, 4
+    after = np.zeros((k, d), np.float32)
+    after[1, 0], after[2, 1], after[3, 1], after[3, 2] = 2, 12, 12, 2
+    before = after.copy()
+    before[2, 2] = -1  # centroid 2 then moves by 1 towards the frames
+    x = np.zeros((300, d), np.float32)
+    x[:100, 0] = 1  # ties 0 | 1
+    x[100:200, 1], x[100:200, 2] = 12, 1  # ties 2 | 3 once 2 has moved
+    x[200:, 1], x[200:, 2] = 12, 2  # on centroid 3 ...
+    x[200:, 3:6] = np.arange(3)  # ... plus a clear offset (distance 5)
+    source = ArraySource(x)
+    cands = Candidates.for_fit(len(x), k, d)
+    assert cands is not None
+    with km.blas_single_thread():
+        assign_pass(source, before, cands=cands)  # refresh: every frame's list
+        assert (cands.ids[100:200, 0] == 3).all()
+        cands.moved(before, after)
+        full = assign_pass(source, after)
+        for _ in range(3):  # checks (the ties go to the GEMM and refresh), then checks
+            got = assign_pass(source, after, cands=cands)
+            cands.moved(after, after)
+            np.testing.assert_array_equal(got[1], full[1])
+            np.testing.assert_array_equal(got[0], full[0])
+    np.testing.assert_array_equal(full[1], [100, 0, 100, 100])
+
+
+def test_fits_with_candidate_lists_are_bit_identical_to_exhaustive_passes():
+    # the lists are on by default from 128-d up because they change no label: the fit
+    # equals the exhaustive Lloyd's bit for bit, at any thread count
     x = gaussian_mixture(6000, d=160, n_comp=30, seed=1)
     assert Candidates.for_fit(len(x), 24, x.shape[1]) is not None
-    a = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
+    a = fit_kmeans(x, 24, seed=2, max_iter=15)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        b = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
+        b = fit_kmeans(x, 24, seed=2, max_iter=15)
     finally:
         numba.set_num_threads(threads)
     assert a.centroids.tobytes() == b.centroids.tobytes() and a.inertia == b.inertia
-    # the default stays the exhaustive Lloyd (cached k-means keep their results): the same
-    # fit without the lists reaches the same clustering at these well-separated blobs
-    full = fit_kmeans(x, 24, seed=2, max_iter=15)
-    assert full.inertia == pytest.approx(a.inertia, rel=1e-5)
-    np.testing.assert_array_equal(assign_labels(x, full.centroids), assign_labels(x, a.centroids))
+    full = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_exhaustive")
+    assert full.centroids.tobytes() == a.centroids.tobytes()
+    assert (full.inertia, full.n_iter) == (a.inertia, a.n_iter)
+    alias = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
+    assert alias.centroids.tobytes() == a.centroids.tobytes()
 
 
 def test_empty_cluster_is_reseeded_on_farthest_point():
