@@ -1,7 +1,7 @@
 """k-means: ours (out-of-core) vs faiss vs fairseq's sklearn recipe, 1 and 2 threads.
 
     python benchmarks/bench_kmeans.py [--cases mfcc,layer200k,layer1m] [--repeats 3]
-                                      [--quick] [--methods ours:20,oursc:20,ours:10,ours:5,faiss,sklearn:10]
+                                      [--quick] [--methods ours:20,oursx:20,ours:10,ours:5,faiss,sklearn:10]
 
 Every side runs in the environment it needs: faiss-cpu bundles an old OpenBLAS
 (0.3.15) that does not recognise recent CPUs and falls back to a slow generic kernel
@@ -25,9 +25,10 @@ same way (exact mean squared distance per frame over all frames).
 points, plus ours' warm start on a sample and one pass scoring the returned
 centroids); ``ours:N`` N of them (``ours:10``/``ours:5`` show the CPU time at which
 ours already reaches faiss's 20-iteration inertia); ``ours:tol`` the default stopping
-rule (relative gain < 1e-4); ``oursc:N`` the same with ``KMeans(algorithm="lloyd_candidates")``
-(per-frame candidate lists skip most of a late pass's GEMM from 128-d up; opt-in, since a
-frame at a float32 near-tie may take the other centroid).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
+rule (relative gain < 1e-4); ``oursx:N`` the same with the candidate lists off
+(``algorithm="lloyd_exhaustive"``: every pass a full GEMM for every frame; from 128-d up
+ours keeps per-frame candidate lists and bounds that skip most of a late pass's GEMM and
+give the same labels, so ``oursx`` reaches the same centroids, only slower).  ``sklearn`` is fairseq's ``learn_kmeans.py`` MiniBatchKMeans (batch 10000,
 max_iter 100, n_init 20, k-means++) on all frames; ``sklearn:P`` the same on a seeded P %
 frame sample (fairseq's ``--percent``; HuBERT fits 768-d features on 10 %), still scored
 on all frames.  At 768-d sklearn takes very long here, so every sklearn fit is killed
@@ -110,8 +111,8 @@ def worker(method: str, path: str, k: int, seed: int) -> dict:
         source = NpyFileSource(path)
         budget = method.partition(":")[2]  # ours:N = max_iter N; ours:tol = defaults
         kw = {} if budget == "tol" else {"max_iter": int(budget or NITER)}
-        if method.startswith("oursc"):  # KMeans(algorithm="lloyd_candidates")
-            kw["algorithm"] = "lloyd_candidates"
+        if method.startswith("oursx"):  # candidate lists off: every pass exhaustive
+            kw["algorithm"] = "lloyd_exhaustive"
         t0, c0 = time.perf_counter(), time.process_time()
         res = fit_kmeans(source, k, seed=seed, **kw)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -185,7 +186,7 @@ def run_worker(method: str, path: Path, k: int, threads: int, seed: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="mfcc,layer200k")
-    ap.add_argument("--methods", default="ours:20,oursc:20,ours:10,ours:5,faiss",
+    ap.add_argument("--methods", default="ours:20,oursx:20,ours:10,ours:5,faiss",
                     help="also sklearn:10,sklearn (fairseq's recipe; slow at 768-d)")
     ap.add_argument("--faiss-coretype", default="SkylakeX",
                     help="OPENBLAS_CORETYPE for faiss's bundled OpenBLAS")

@@ -153,21 +153,34 @@ def check_candidates(x, s, e, c, cmax, margin, ids, near, bound, since, xnorm, m
     return m
 
 
+SEEDED_CAP = 32  # values a seeded top-M selection collects per frame before it rescans
+
+
 @njit(cache=True)
 def refresh_candidates(x, todo, m, c_m2, cnorm, cmax, margin, xb, gt, xn_block, top_v, top_j,
-                       ids, near, bound, since, xnorm, now, labels):
+                       prev, buf_v, buf_j, count, thr, ids, near, bound, since, xnorm, now,
+                       labels):
     """Full assignment of rows ``todo[:m]``: one GEMM against all centroids, then each
     row's label, nearest ``M`` ids with lower bounds on their distances and a lower
     bound on the rest (each GEMM-form value less its worst-case rounding)."""
     k, big_m = c_m2.shape[0], ids.shape[1]
+    seeded = False
     for r in range(m):
         xb[r] = x[todo[r]]
+        i = todo[r]
+        listed = bound[i] > 0
+        seeded = seeded or listed
+        for q in range(big_m):
+            prev[r, q] = ids[i, q] if listed else -1
     rows = xb[:m]
     xn = xn_block[:m]
     row_sqnorms_into(rows, xn)
     g = gt[: k * m].reshape((k, m))
     np.dot(c_m2, rows.T, g)
-    _top(g, cnorm, top_v, top_j, m)
+    if seeded:
+        _top_seeded(g, cnorm, top_v, top_j, m, prev, buf_v, buf_j, count, thr)
+    else:
+        _top(g, cnorm, top_v, top_j, m)
     for r in range(m):
         i = todo[r]
         labels[i] = top_j[r, 0]
@@ -193,13 +206,62 @@ def _top(g, cnorm, top_v, top_j, m):
         cj = cnorm[j]
         row = g[j]
         for r in range(m):
+            _insert(top_v[r], top_j[r], row[r] + cj, j)
+
+
+@njit(cache=True, inline="always")
+def _insert(tv, tj, v, j):
+    """Insert value ``v`` of centroid ``j`` into the ascending list ``tv`` (dropping its
+    last), after any equal value (which has the lower index)."""
+    last = len(tv) - 1
+    if v < tv[last]:
+        q = last
+        while q > 0 and tv[q - 1] > v:
+            tv[q] = tv[q - 1]
+            tj[q] = tj[q - 1]
+            q -= 1
+        tv[q] = v
+        tj[q] = j
+
+
+@njit(cache=True)
+def _top_seeded(g, cnorm, top_v, top_j, m, prev, buf_v, buf_j, count, thr):
+    """:func:`_top` for columns whose previous candidates ``prev[r]`` (−1: none) are
+    likely still near: their largest value now, ``T``, is at least the M-th smallest, so
+    one scan collects the values ≤ T (mostly a compare that fails) and a short insertion
+    sorts them.  When only the M previous ones are ≤ T, every other value is above T,
+    which becomes the (M + 1)-th entry: a lower bound on the rest, as the bound needs.
+    Columns without a list, or with more than ``SEEDED_CAP`` values ≤ T, are rescanned."""
+    last = top_v.shape[1] - 1
+    for r in range(m):
+        t = -np.inf
+        if prev[r, 0] >= 0:
+            for q in range(prev.shape[1]):
+                j = prev[r, q]
+                t = max(t, g[j, r] + cnorm[j])
+        thr[r] = t
+        count[r] = 0
+    cap = buf_v.shape[1]
+    for j in range(g.shape[0]):
+        cj = cnorm[j]
+        row = g[j]
+        for r in range(m):
             v = row[r] + cj
-            if v < top_v[r, last]:
-                tv, tj = top_v[r], top_j[r]
-                q = last
-                while q > 0 and tv[q - 1] > v:
-                    tv[q] = tv[q - 1]
-                    tj[q] = tj[q - 1]
-                    q -= 1
-                tv[q] = v
-                tj[q] = j
+            if v <= thr[r]:
+                n = count[r]
+                if n < cap:
+                    buf_v[r, n] = v
+                    buf_j[r, n] = j
+                count[r] = n + 1
+    for r in range(m):
+        tv, tj = top_v[r], top_j[r]
+        for q in range(last + 1):
+            tv[q] = np.inf
+        if prev[r, 0] < 0 or count[r] > cap:
+            for j in range(g.shape[0]):
+                _insert(tv, tj, g[j, r] + cnorm[j], j)
+            continue
+        for n in range(count[r]):
+            _insert(tv, tj, buf_v[r, n], buf_j[r, n])
+        if tv[last] > thr[r]:  # only the previous M are ≤ T: the rest all exceed it
+            tv[last] = thr[r]

@@ -29,6 +29,7 @@ from ssl_graph.kernels.assign import (
     prepare_centroids,
 )
 from ssl_graph.kernels.kmeans_candidates import (
+    SEEDED_CAP,
     Candidates,
     check_candidates,
     refresh_candidates,
@@ -70,10 +71,16 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
     gt = np.empty(k * rows, dtype=np.float32)
     xnorm = np.empty(rows, dtype=np.float32)
     if ids.shape[1]:  # candidate lists: a GEMM only for the rows that fail their check
+        big_m = ids.shape[1]
         xb = np.empty((rows, x.shape[1]), dtype=np.float32)
         todo = np.empty(rows, dtype=np.int64)
-        top_v = np.empty((rows, ids.shape[1] + 1), dtype=np.float32)
-        top_j = np.empty((rows, ids.shape[1] + 1), dtype=np.int32)
+        top_v = np.empty((rows, big_m + 1), dtype=np.float32)
+        top_j = np.empty((rows, big_m + 1), dtype=np.int32)
+        prev = np.empty((rows, big_m), dtype=np.int64)
+        buf_v = np.empty((rows, SEEDED_CAP), dtype=np.float32)
+        buf_j = np.empty((rows, SEEDED_CAP), dtype=np.int32)
+        count = np.empty(rows, dtype=np.int64)
+        thr = np.empty(rows, dtype=np.float32)
         cmax = cnorm.max()
     acc = 0.0
     for s in range(s0, e0, rows):
@@ -83,8 +90,8 @@ def _assign_part(x, c, c_m2, cnorm, labels, dists, sums, counts, inertia, p, row
                                  moved, order, labels, todo)
             if m:
                 refresh_candidates(x, todo, m, c_m2, cnorm, cmax, margin, xb, gt, xnorm, top_v,
-                                   top_j, ids, near, bound, since, xnorm_f, len(moved) - 1,
-                                   labels)
+                                   top_j, prev, buf_v, buf_j, count, thr, ids, near, bound,
+                                   since, xnorm_f, len(moved) - 1, labels)
         else:
             assign_block(x, s, e, c_m2, cnorm, gt, xnorm, labels, dists)
         acc += _accumulate(x, s, e, c, labels, dists, sums[p], counts[p])

@@ -320,3 +320,34 @@ def test_chunks_are_validated_for_non_finite_values():
     x[4500, 2] = np.inf  # in the second chunk only
     with pytest.raises(ValueError, match="NaN or inf"):
         fit_kmeans(ArraySource(x, rows=4096), 3)
+
+
+def test_seeded_top_selection_matches_the_full_scan():
+    # a refresh seeds its top-M scan with the frame's previous candidates: the kept ids
+    # and values must be the full scan's, and the (M+1)-th value a lower bound on every
+    # other centroid; columns without a list or with too many values under the seed's
+    # threshold fall back to the full scan
+    rng = np.random.default_rng(3)
+    k, m, big_m = 300, 64, 8
+    g = rng.standard_normal((k, m)).astype(np.float32)
+    g[5, :] = g[6, :]  # exact ties inside the lists
+    cnorm = np.zeros(k, np.float32)
+    full_v, full_j = np.empty((m, 17), np.float32), np.empty((m, 17), np.int32)
+    kmeans_candidates._top(g, cnorm, full_v, full_j, m)
+    prev = full_j[:, :big_m].astype(np.int64).copy()  # rows 7::8 keep their exact list
+    prev[::4, 7] = full_j[::4, 9]  # one moved out: the 10th seeds, the 9th is collected
+    prev[1::4, 0] = full_j[1::4, 16]  # a far seed: a loose threshold
+    prev[2::4] = -1  # no list
+    prev[3::8] = rng.permutation(k)[:big_m]  # random seeds: past the cap, rescanned
+    top_v, top_j = np.empty((m, big_m + 1), np.float32), np.empty((m, big_m + 1), np.int32)
+    buf_v, buf_j = (np.empty((m, kmeans_candidates.SEEDED_CAP), t) for t in (np.float32, np.int32))
+    count, thr = np.empty(m, np.int64), np.empty(m, np.float32)
+    kmeans_candidates._top_seeded(g, cnorm, top_v, top_j, m, prev, buf_v, buf_j, count, thr)
+    np.testing.assert_array_equal(top_j[:, :big_m], full_j[:, :big_m])
+    np.testing.assert_array_equal(top_v[:, :big_m], full_v[:, :big_m])
+    exact = np.ones(m, bool)
+    exact[7::8] = False  # only the M listed are <= T: T bounds the rest
+    np.testing.assert_array_equal(top_v[exact, big_m], full_v[exact, big_m])
+    np.testing.assert_array_equal(top_v[~exact, big_m], full_v[~exact, big_m - 1])
+    assert (full_v[~exact, big_m] > full_v[~exact, big_m - 1]).all()  # (no tie there)
+    assert (count[3::8] > kmeans_candidates.SEEDED_CAP).all() and exact[3::8].all()
