@@ -20,7 +20,11 @@ once per round, ``--repeats`` rounds, median), at 1 and 2 threads:
   loop for scale.
 
 CPU-s is user + sys of this process (``getrusage``): fresh memory is paid in sys time as page
-faults, so each row also gives the minor faults of one pass. Whether the kernel backs large
+faults, so each row also gives the minor faults of one pass.  Within one process the fairseq
+reader's per-utterance copies reuse the heap its previous pass freed (glibc raises its mmap
+threshold after the first free), while one large array is always fresh pages; so the script
+also measures each side's *first* read in a fresh process (``--fresh N`` rounds, interleaved,
+each call in its own child), where both get new memory, as a script that loads a node once does. Whether the kernel backs large
 arrays with 2 MB pages (transparent huge pages, which numpy requests with ``madvise``) changes
 that cost ~10×: with ``--hugepages both`` every row is measured with numpy's request on and
 off (off = what a kernel with THP disabled, or memory too fragmented for huge pages, gives).
@@ -31,7 +35,10 @@ never asserts. The machine's THP setting is printed first.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import resource
 import statistics
 import tempfile
@@ -82,8 +89,9 @@ def cost(fn) -> tuple[float, int]:
     return (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt)
 
 
-def paths(handle: NodeHandle, npy: Path, batch: int, single: int) -> dict:
-    """name -> (callable, fraction of the node's bytes it reads)."""
+def paths(handle: NodeHandle, npy: Path, batch: int, single: int, reuse: bool = True) -> dict:
+    """name -> (callable, fraction of the node's bytes it reads); ``reuse=False``: no
+    preallocated buffer (a fresh process measures one call)."""
     utts = handle.utterances()
     lengths = [int(x) for x in (npy.with_suffix(".len")).read_text().split()]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -98,7 +106,7 @@ def paths(handle: NodeHandle, npy: Path, batch: int, single: int) -> dict:
     def fresh():
         return NodeHandle(handle.project, handle.name, handle.node)
 
-    reused = handle.to_numpy()[0]  # one buffer, touched once, read into at every pass
+    reused = handle.to_numpy()[0] if reuse else None  # one buffer, read into at every pass
 
     sub = utts[:single]
     sub_frac = sum(lengths[:single]) / offsets[-1]
@@ -114,6 +122,41 @@ def paths(handle: NodeHandle, npy: Path, batch: int, single: int) -> dict:
         "iterate, first read": (lambda: sum(len(a) for _, a in fresh()), 1.0),
         f"features(utt) loop ×{single}": (lambda: [handle.features(u) for u in sub], sub_frac),
     }
+
+
+FRESH = (PEER, "to_numpy()", "features_many ×{batch}")
+
+
+def open_handle(root: Path) -> NodeHandle:
+    """The node :func:`build` wrote under ``root``, opened as a new process would."""
+    node = MFCC(corpus=Corpus(root=str(root)))
+    return NodeHandle(Project(root / "s.py", Store(str(root / "store"))), "feats", node)
+
+
+def child(root: Path, name: str, hugepages: bool, batch: int) -> None:
+    """One call of ``name`` as the first read of a fresh process; prints its cost."""
+    np._core.multiarray._set_madvise_hugepage(hugepages)
+    fn = paths(open_handle(root), root / "all.npy", batch, 1, reuse=False)[name][0]
+    cpu, faults = cost(fn)
+    print(json.dumps({"cpu": cpu, "faults": faults}))
+
+
+def fresh_rounds(root: Path, mb: float, batch: int, repeats: int, hugepages: bool) -> None:
+    names = [n.format(batch=batch) for n in FRESH]
+    got: dict[str, list[dict]] = {n: [] for n in names}
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    for _ in range(repeats):  # interleaved: each path once a round, each call its own process
+        for name in names:
+            out = subprocess.run([sys.executable, __file__, "--child", str(root), "--name", name,
+                                  "--hp", str(int(hugepages)), "--batch", str(batch)],
+                                 env=env, capture_output=True, text=True, check=True)
+            got[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rate = {n: mb / max(1e-9, statistics.median(r["cpu"] for r in v)) for n, v in got.items()}
+    print(f" first read in a fresh process, huge pages {'requested' if hugepages else 'off'}: "
+          f"MB/CPU-s (median of {repeats}), × fairseq reader, page faults")
+    for name, r in rate.items():
+        faults = int(statistics.median(x["faults"] for x in got[name]))
+        print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  {faults:8d}")
 
 
 def thp_setting() -> str:
@@ -133,7 +176,15 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=300, help="utterances for the per-utt loop")
     ap.add_argument("--hugepages", choices=["on", "off", "both"], default="both",
                     help="numpy's madvise(MADV_HUGEPAGE) for large arrays (numpy's default: on)")
+    ap.add_argument("--fresh", type=int, default=5,
+                    help="rounds of first reads, each in a fresh process (0: skip)")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--name", help=argparse.SUPPRESS)
+    ap.add_argument("--hp", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        child(Path(args.child), args.name, bool(args.hp), args.batch)
+        return
     madvise = np._core.multiarray._set_madvise_hugepage  # returns the previous setting
     default_hp = madvise(True)
     madvise(default_hp)
@@ -165,6 +216,10 @@ def main() -> None:
                         print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  "
                               f"{r / rate['np.load(.npy) whole']:6.2f}×  {faults:8d}")
             madvise(default_hp)
+            if args.fresh:
+                del todo
+                for hp in modes:
+                    fresh_rounds(Path(tmp), mb, args.batch, args.fresh, hp)
 
 
 if __name__ == "__main__":

@@ -64,16 +64,21 @@ class SampledFrames:
         if start < len(self.utts):
             yield self.utts[start:]
 
+    validated = False  # after one whole pass: later passes read the same frames
+
     def chunks(self) -> Iterator[np.ndarray]:
+        check = not self.validated
         for group in self._groups():
             got = {}
             for u, f in iter_ragged(self.reader, group, READ_BLOCK_BYTES):
-                if self.check is not None:
+                if check and self.check is not None:
                     self.check([u], [f])
                 got[u] = sample_frames(f, u, self.fraction, self.seed)
             parts = [got.pop(u) for u in group]
             if sum(len(p) for p in parts):
-                yield checked(np.concatenate(parts))
+                chunk = np.concatenate(parts)
+                yield checked(chunk) if check else np.ascontiguousarray(chunk, np.float32)
+        self.validated = True
 
 
 #: fewer sampled frames a centroid than this and the fit says so (the centroids are mostly noise)

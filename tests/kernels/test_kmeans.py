@@ -322,6 +322,30 @@ def test_chunks_are_validated_for_non_finite_values():
         fit_kmeans(ArraySource(x, rows=4096), 3)
 
 
+def test_sources_check_frames_until_one_whole_pass(tmp_path):
+    # a pass stopped early (a gather that found its rows) leaves the rest unchecked, so
+    # the next pass still checks and names the bad frames; after one whole pass the
+    # same frames are served without the scan
+    x = gaussian_mixture(1000, d=4, n_comp=3)
+    bad = x.copy()
+    bad[-1, 0] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "good.npy", x)
+    for source in (NpyFileSource(tmp_path / "bad.npy", rows=300), ArraySource(bad, rows=300)):
+        chunks = source.chunks()
+        next(chunks)
+        chunks.close()
+        assert not source.validated
+        with pytest.raises(ValueError, match="NaN or inf"):
+            list(source.chunks())
+    for source in (NpyFileSource(tmp_path / "good.npy", rows=300), ArraySource(x, rows=300)):
+        first = np.concatenate([c.copy() for c in source.chunks()])
+        assert source.validated
+        again = np.concatenate([c.copy() for c in source.chunks()])  # (one reused buffer)
+        np.testing.assert_array_equal(again, first)
+        np.testing.assert_array_equal(first, x)
+
+
 def test_seeded_top_selection_matches_the_full_scan():
     # a refresh seeds its top-M scan with the frame's previous candidates: the kept ids
     # and values must be the full scan's, and the (M+1)-th value a lower bound on every
