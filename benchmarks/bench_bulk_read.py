@@ -37,10 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
