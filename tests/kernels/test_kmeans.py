@@ -200,6 +200,10 @@ def test_fits_with_candidate_lists_are_bit_identical_to_exhaustive_passes():
     assert (full.inertia, full.n_iter) == (a.inertia, a.n_iter)
     alias = fit_kmeans(x, 24, seed=2, max_iter=15, algorithm="lloyd_candidates")
     assert alias.centroids.tobytes() == a.centroids.tobytes()
+    for k in (2, 9):  # lists shorter than CANDIDATES; every other centroid checked
+        ours = fit_kmeans(x, k, seed=3, max_iter=15)
+        full = fit_kmeans(x, k, seed=3, max_iter=15, algorithm="lloyd_exhaustive")
+        assert ours.centroids.tobytes() == full.centroids.tobytes()
 
 
 def test_empty_cluster_is_reseeded_on_farthest_point():
