@@ -10,8 +10,10 @@ uncompressed, as a run commits them) into a temporary store, and the same frames
 once per round, ``--repeats`` rounds, median), at 1 and 2 threads:
 
 * peers: fairseq's reader — ``np.load(mmap_mode="r")`` sliced per utterance by the ``.len``
-  offsets, each slice copied out (as ``simple_kmeans``/HuBERT's dataset read dumps) — and a
-  plain ``np.load`` of the whole file (a memcpy from the page cache);
+  offsets, each slice copied out (as ``simple_kmeans``/HuBERT's dataset read dumps); its k-means
+  loader, ``learn_kmeans.py``'s ``load_feature_shard``, which concatenates the slices into one
+  array as ``to_numpy()`` returns (all utterances, in file order); and a plain ``np.load`` of
+  the whole file (a memcpy from the page cache);
 * ours, every public bulk path: ``to_numpy()``, and into one buffer reused at every pass
   (``to_numpy(out=...)``, as an epoch loop would); ``features_many`` in batches of ``--batch``
   utterances (a data loader's pattern) and of all utterances at once; iteration over the
@@ -53,6 +55,7 @@ from ssl_graph.store.ragged import RaggedWriter
 from ssl_graph.store.store import Store, node_key
 
 PEER = "fairseq mmap + .len slices"
+SHARD = "fairseq load_feature_shard"  # its k-means loader: one concatenated array
 
 
 def build(root: Path, n_utts: int, frames: int, dim: int):
@@ -100,6 +103,10 @@ def paths(handle: NodeHandle, npy: Path, batch: int, single: int, reuse: bool = 
         mm = np.load(npy, mmap_mode="r")
         return [np.array(mm[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
 
+    def fairseq_shard():  # learn_kmeans.py's load_feature_shard (all utterances, file order)
+        mm = np.load(npy, mmap_mode="r")
+        return np.concatenate([mm[a:b] for a, b in zip(offsets[:-1], offsets[1:])], axis=0)
+
     def many_batched():
         return [handle.features_many(utts[i:i + batch]) for i in range(0, len(utts), batch)]
 
@@ -112,6 +119,7 @@ def paths(handle: NodeHandle, npy: Path, batch: int, single: int, reuse: bool = 
     sub_frac = sum(lengths[:single]) / offsets[-1]
     return {
         PEER: (fairseq, 1.0),
+        SHARD: (fairseq_shard, 1.0),
         "np.load(.npy) whole": (lambda: np.load(npy), 1.0),
         "to_numpy()": (handle.to_numpy, 1.0),
         "to_numpy(out=reused buffer)": (lambda: handle.to_numpy(out=reused), 1.0),
@@ -124,7 +132,7 @@ def paths(handle: NodeHandle, npy: Path, batch: int, single: int, reuse: bool = 
     }
 
 
-FRESH = (PEER, "to_numpy()", "features_many ×{batch}")
+FRESH = (PEER, SHARD, "to_numpy()", "features_many ×{batch}")
 
 
 def open_handle(root: Path) -> NodeHandle:
@@ -153,10 +161,11 @@ def fresh_rounds(root: Path, mb: float, batch: int, repeats: int, hugepages: boo
             got[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     rate = {n: mb / max(1e-9, statistics.median(r["cpu"] for r in v)) for n, v in got.items()}
     print(f" first read in a fresh process, huge pages {'requested' if hugepages else 'off'}: "
-          f"MB/CPU-s (median of {repeats}), × fairseq reader, page faults")
+          f"MB/CPU-s (median of {repeats}), × fairseq reader, × its shard loader, page faults")
     for name, r in rate.items():
         faults = int(statistics.median(x["faults"] for x in got[name]))
-        print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  {faults:8d}")
+        print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  {r / rate[SHARD]:6.2f}×  "
+              f"{faults:8d}")
 
 
 def thp_setting() -> str:
@@ -209,11 +218,12 @@ def main() -> None:
                     rate = {k: mb * todo[k][1] / max(1e-9, statistics.median(c for c, _ in v))
                             for k, v in got.items()}
                     print(f" threads={threads} huge pages {'requested' if hp else 'off'}: "
-                          f"MB/CPU-s (median of {args.repeats}), × fairseq reader, × np.load, "
-                          "page faults a pass")
+                          f"MB/CPU-s (median of {args.repeats}), × fairseq reader, × its shard "
+                          "loader, × np.load, page faults a pass")
                     for name, r in rate.items():
                         faults = int(statistics.median(f for _, f in got[name]))
                         print(f"   {name:28s} {r:9.0f}  {r / rate[PEER]:6.2f}×  "
+                              f"{r / rate[SHARD]:6.2f}×  "
                               f"{r / rate['np.load(.npy) whole']:6.2f}×  {faults:8d}")
             madvise(default_hp)
             if args.fresh:
