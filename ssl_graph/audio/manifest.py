@@ -68,8 +68,6 @@ class Manifest:
         return h.hexdigest()[:32]
 
 
-
-
 def command_identity(source: CommandAudio, mode: str) -> str:
     """A command recording's identity: its text and the identities of the files it names."""
     h = hashlib.sha256(source.command.encode())

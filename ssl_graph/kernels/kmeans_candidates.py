@@ -80,7 +80,7 @@ class Candidates:
         step = np.sqrt(((new.astype(np.float64) - old) ** 2).sum(axis=1))
         self.drift.append(self.drift[-1] + step)
 
-    def decay(self) -> tuple[np.ndarray, np.ndarray]:
+    def moved_since(self) -> tuple[np.ndarray, np.ndarray]:
         """Per refresh pass t: how far each centroid can have moved since (its summed
         moves, rounded up to float32) and the centroids in order of that, farthest first."""
         drift = np.stack(self.drift)

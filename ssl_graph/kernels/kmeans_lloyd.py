@@ -155,19 +155,17 @@ def assign_pass(
     counts = np.zeros((N_PARTS, k), dtype=np.int64)
     inertia = np.zeros(N_PARTS)
     rows, start = gemm_rows(k), 0
-    if cands is None:
+    if cands is None:  # no per-frame state: zero-width lists make every block a full assignment
         moved, order = np.zeros((1, k), np.float32), np.zeros((1, k), np.int32)
+        ids, near = np.empty((0, 0), np.int16), np.empty((0, 0), np.float32)
+        bound, since, xnorm = np.empty(0, np.float32), np.empty(0, np.int32), np.empty(0, np.float32)
     else:
-        moved, order = cands.decay()
+        moved, order = cands.moved_since()
     margin = rounding_margin(d)
     for chunk in source.chunks():
         labels = np.empty(len(chunk), dtype=np.int32)
         dists = np.empty(len(chunk), dtype=np.float32)
-        if cands is None:
-            ids, bound = np.empty((len(chunk), 0), np.int16), np.empty(0, np.float32)
-            since, xnorm = np.empty(0, np.int32), np.empty(0, np.float32)
-            near = np.empty((len(chunk), 0), np.float32)
-        else:
+        if cands is not None:
             part = slice(start, start + len(chunk))
             ids, bound, since = cands.ids[part], cands.bound[part], cands.since[part]
             xnorm, near = cands.xnorm[part], cands.near[part]
@@ -186,7 +184,7 @@ def lloyd(
     max_iter: int,
     tol: float,
     progress: Progress | None = None,
-    candidates: bool = False,
+    candidates: bool = True,
 ) -> tuple[np.ndarray, float, int]:
     """Lloyd from ``centroids``; stops when (prev − inertia) ≤ tol·inertia. ``candidates``:
     per-frame candidate lists (:mod:`kmeans_candidates`) where they pay, which skip most

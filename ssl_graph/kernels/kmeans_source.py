@@ -40,20 +40,21 @@ def checked(chunk: np.ndarray) -> np.ndarray:
     return chunk
 
 
-class _ValidatedOnce:
-    """Checks each chunk for non-finite values until one whole pass has been served;
-    later passes yield the same frames (the protocol), so they skip the scan."""
+class ValidatedOnce:
+    """A source whose chunks are checked for non-finite values until one whole pass has been
+    served; later passes yield the same frames (the protocol), so they skip the scan (still
+    float32, C-contiguous: a view when the chunk already is)."""
 
     validated = False
 
     def _served(self, chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         check = not self.validated
         for chunk in chunks:
-            yield checked(chunk) if check else chunk
+            yield checked(chunk) if check else np.ascontiguousarray(chunk, dtype=np.float32)
         self.validated = True
 
 
-class ArraySource(_ValidatedOnce):
+class ArraySource(ValidatedOnce):
     """An in-memory (or memory-mapped) array, served ``rows`` at a time."""
 
     def __init__(self, x: np.ndarray, rows: int | None = None):
@@ -64,16 +65,10 @@ class ArraySource(_ValidatedOnce):
         self.rows = rows or chunk_rows(self.dim)
 
     def chunks(self) -> Iterator[np.ndarray]:
-        if self.validated:  # float32 C-contiguous views need no copy either
-            convert = not (self.x.dtype == np.float32 and self.x.flags.c_contiguous)
-            for s in range(0, self.n_frames, self.rows):
-                part = self.x[s : s + self.rows]
-                yield np.ascontiguousarray(part, dtype=np.float32) if convert else part
-            return
-        yield from self._served(self.x[s : s + self.rows] for s in range(0, self.n_frames, self.rows))
+        return self._served(self.x[s : s + self.rows] for s in range(0, self.n_frames, self.rows))
 
 
-class NpyFileSource(_ValidatedOnce):
+class NpyFileSource(ValidatedOnce):
     """A 2-D float32 ``.npy`` file read with plain file reads (no mmap pages in RSS)."""
 
     def __init__(self, path, rows: int | None = None):

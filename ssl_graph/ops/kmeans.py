@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..kernels.kmeans_source import checked, chunk_rows
+from ..kernels.kmeans_source import ValidatedOnce, chunk_rows
 from ..store.backend import write_json
 from ..store.bulk import iter_ragged
 from .base import AggregateOp, RunContext, check_finite, register
@@ -36,7 +36,7 @@ def sample_frames(feats: np.ndarray, utt: str, fraction: float, seed: int) -> np
     return feats if mask is None else feats[mask]
 
 
-class SampledFrames:
+class SampledFrames(ValidatedOnce):
     """The fit sample as a k-means frame source: sorted utterances, bounded chunks."""
 
     def __init__(self, reader, utts: list[str], fraction: float, seed: int, dim: int,
@@ -64,21 +64,20 @@ class SampledFrames:
         if start < len(self.utts):
             yield self.utts[start:]
 
-    validated = False  # after one whole pass: later passes read the same frames
-
     def chunks(self) -> Iterator[np.ndarray]:
-        check = not self.validated
+        return self._served(self._sampled())
+
+    def _sampled(self) -> Iterator[np.ndarray]:
+        check = self.check if not self.validated else None  # (names the utterance at fault)
         for group in self._groups():
             got = {}
             for u, f in iter_ragged(self.reader, group, READ_BLOCK_BYTES):
-                if check and self.check is not None:
-                    self.check([u], [f])
+                if check is not None:
+                    check([u], [f])
                 got[u] = sample_frames(f, u, self.fraction, self.seed)
             parts = [got.pop(u) for u in group]
             if sum(len(p) for p in parts):
-                chunk = np.concatenate(parts)
-                yield checked(chunk) if check else np.ascontiguousarray(chunk, np.float32)
-        self.validated = True
+                yield np.concatenate(parts)
 
 
 #: fewer sampled frames a centroid than this and the fit says so (the centroids are mostly noise)
